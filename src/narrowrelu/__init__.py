@@ -1,0 +1,39 @@
+"""narrowrelu: learn narrow one-hidden-layer ReLU networks from Gaussian data by the method of
+moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023), and compare with gradient descent."""
+
+from .hermite import hermite_e, relu_hermite_coefficient
+from .metrics import (
+    MonteCarloEstimate,
+    monte_carlo_mse,
+    population_inner_product,
+    population_mse,
+    population_variance,
+)
+from .moments import (
+    HermiteContractionAccumulator,
+    hermite_moment_contraction,
+    linear_moments,
+    projected_hermite_tensor,
+    second_moment,
+)
+from .network import ReLUNetwork
+from .teacher import Teacher
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HermiteContractionAccumulator",
+    "MonteCarloEstimate",
+    "ReLUNetwork",
+    "Teacher",
+    "hermite_e",
+    "hermite_moment_contraction",
+    "linear_moments",
+    "monte_carlo_mse",
+    "population_inner_product",
+    "population_mse",
+    "population_variance",
+    "projected_hermite_tensor",
+    "relu_hermite_coefficient",
+    "second_moment",
+]

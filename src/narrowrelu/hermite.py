@@ -1,0 +1,149 @@
+"""Probabilists' Hermite polynomials and the Hermite expansion of the ReLU.
+
+For :math:`t\\sim N(0,1)`, :math:`\\mathrm{relu}(t) = \\sum_m \\frac{a_m}{m!} He_m(t)` with
+
+.. math::
+
+    a_m = E[\\mathrm{relu}(t)\\,He_m(t)] =
+    \\begin{cases}
+      1/\\sqrt{2\\pi} & m = 0\\\\
+      1/2 & m = 1\\\\
+      0 & m \\ge 3 \\text{ odd}\\\\
+      (-1)^{m/2+1}(m-3)!!/\\sqrt{2\\pi} & m \\ge 2 \\text{ even,}
+    \\end{cases}
+
+so that for :math:`f(x)=\\sum_i\\lambda_i\\mathrm{relu}(u_i\\cdot x)` with unit :math:`u_i`,
+:math:`E[f(x)\\,He_m(x)] = a_m\\sum_i\\lambda_i u_i^{\\otimes m}` (tensor Hermite polynomial).
+"""
+
+import math
+
+import numpy as np
+
+from ._validation import check_positive_int
+
+
+def relu_hermite_coefficient(m):
+    """Exact :math:`a_m = E[\\mathrm{relu}(t)He_m(t)]`, :math:`t\\sim N(0,1)`, for any integer ``m >= 0``.
+
+    Examples
+    --------
+    >>> from narrowrelu import relu_hermite_coefficient
+    >>> round(relu_hermite_coefficient(4), 4)
+    -0.3989
+    """
+    m = check_positive_int(m, "m", minimum=0)
+    if m == 0:
+        return 1.0 / math.sqrt(2.0 * math.pi)
+    if m == 1:
+        return 0.5
+    if m % 2:
+        return 0.0
+    sign = -1.0 if (m // 2) % 2 == 0 else 1.0
+    return sign * _double_factorial(m - 3) / math.sqrt(2.0 * math.pi)
+
+
+def _double_factorial(n):
+    return math.prod(range(n, 0, -2)) if n > 0 else 1
+
+
+def hermite_e(m, t):
+    """:math:`He_m(t)` by the recurrence :math:`He_{m+1}(t) = t\\,He_m(t) - m\\,He_{m-1}(t)`."""
+    m = check_positive_int(m, "m", minimum=0)
+    t = np.asarray(t, dtype=np.float64)
+    prev, cur = np.ones_like(t), t.copy()
+    if m == 0:
+        return prev
+    for j in range(1, m):
+        prev, cur = cur, t * cur - j * prev
+    return cur
+
+
+def directional_hermite(m, s, sq_norm):
+    """:math:`H_m(s; \\|g\\|^2) = \\|g\\|^m He_m(s/\\|g\\|)` with :math:`s = g\\cdot x`.
+
+    The homogeneous form of :math:`He_m` along a direction :math:`g` of any norm (zero
+    included): :math:`H_0=1`, :math:`H_1=s`, :math:`H_{m+1} = s H_m - m\\|g\\|^2 H_{m-1}`.
+    """
+    m = check_positive_int(m, "m", minimum=0)
+    s = np.asarray(s, dtype=np.float64)
+    prev, cur = np.ones_like(s), s.copy()
+    if m == 0:
+        return prev
+    for j in range(1, m):
+        prev, cur = cur, s * cur - j * sq_norm * prev
+    return cur
+
+
+def pairings(slots, n_pairs):
+    """All ways to choose ``n_pairs`` disjoint unordered pairs from ``slots`` (a tuple)."""
+    if n_pairs == 0:
+        yield ()
+        return
+    for i, first in enumerate(slots):
+        for j in range(i + 1, len(slots)):
+            second = slots[j]
+            rest = tuple(s for s in slots[i + 1:] if s != second)
+            for tail in pairings(rest, n_pairs - 1):
+                yield ((first, second),) + tail
+
+
+def hermite_from_raw_moments(raw_moments, order):
+    """Assemble :math:`E[y\\,He_m(z)]` from raw moments :math:`R_j = E[y\\,z^{\\otimes j}]`.
+
+    .. math::
+
+        He_m(z) = \\sum_{p} (-1)^p \\sum_{\\text{p disjoint pairs}} z^{\\otimes(m-2p)}\\otimes I^{\\otimes p}
+
+    summed over every choice of pairs among the :math:`m` slots (each pair carries a Kronecker
+    delta). ``raw_moments`` maps ``j`` to the order-``j`` array (``j = m, m-2, ...``).
+    """
+    order = check_positive_int(order, "order", minimum=0)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:order]
+    top = raw_moments[order]
+    k = top.shape[0] if order else 1
+    eye = np.eye(k)
+    out = np.array(top, dtype=np.float64, copy=True)
+    for p in range(1, order // 2 + 1):
+        raw = raw_moments[order - 2 * p]
+        for pairs in pairings(tuple(range(order)), p):
+            paired = {s for pair in pairs for s in pair}
+            free = "".join(letters[s] for s in range(order) if s not in paired)
+            operands = [raw] + [eye] * p
+            spec = ",".join([free] + [letters[a] + letters[b] for a, b in pairs]) + "->" + letters
+            out += (-1) ** p * np.einsum(spec, *operands)
+    return out
+
+
+def hermite_tensor(x, order):
+    """The explicit tensor :math:`He_m(x)` of one vector ``x`` (a test reference; size d^m)."""
+    x = np.asarray(x, dtype=np.float64)
+    raw = {j: _outer_power(x, j) for j in range(order % 2, order + 1, 2)}
+    return hermite_from_raw_moments(raw, order)
+
+
+def _outer_power(x, j):
+    out = np.array(1.0)
+    for _ in range(j):
+        out = np.multiply.outer(out, x)
+    return out
+
+
+def symmetric_outer_sum(weights, vectors, order):
+    """:math:`\\sum_i w_i v_i^{\\otimes m}`: the population value of a Hermite moment (divided by :math:`a_m`)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    out = np.zeros((vectors.shape[1],) * order)
+    for w, v in zip(weights, vectors):
+        out += w * _outer_power(v, order)
+    return out
+
+
+__all__ = [
+    "relu_hermite_coefficient",
+    "hermite_e",
+    "directional_hermite",
+    "hermite_from_raw_moments",
+    "hermite_tensor",
+    "symmetric_outer_sum",
+    "pairings",
+]

@@ -1,0 +1,237 @@
+"""Streaming, implicit Hermite moment statistics of (x, y).
+
+For an order :math:`m` and a direction :math:`g`, contracting the tensor Hermite polynomial
+:math:`He_m(x)` in :math:`m-2` slots with :math:`g` leaves a :math:`d\\times d` matrix:
+
+.. math::
+
+    He_m(x)(g,\\dots,g,\\cdot,\\cdot) = H_{m-2}\\,(xx^T - I)
+        - (m-2)\\,H_{m-3}\\,(g x^T + x g^T) + (m-2)(m-3)\\,H_{m-4}\\,gg^T,
+
+with :math:`H_n = \\|g\\|^n He_n(g\\cdot x/\\|g\\|)` (see :func:`narrowrelu.hermite.directional_hermite`).
+Hence :math:`E[y\\,He_m(x)](g,\\dots,g,\\cdot,\\cdot)` is a weighted Gram matrix
+:math:`X^T\\mathrm{diag}(y\\,H_{m-2})X/n` plus rank-two and identity corrections: one pass over the
+data, :math:`O(nd^2)` per direction, and no :math:`d^m` array. For the model of
+:mod:`narrowrelu.hermite` its expectation is :math:`a_m\\sum_i\\lambda_i (u_i\\cdot g)^{m-2} u_iu_i^T`.
+
+The sums run over row chunks of fixed size. Each chunk fills its own buffers and the buffers
+are added in chunk order, so results do not depend on ``n_jobs`` (bit for bit) and depend on
+``chunk_size`` only through rounding. BLAS is held to one thread while the chunks run.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from scipy.linalg.blas import dsyrk
+from threadpoolctl import threadpool_limits
+
+from ._kernels import directional_hermite_weights, split_rows_by_sign
+from ._validation import check_data, check_finite_array, check_positive_int
+from .hermite import hermite_from_raw_moments
+
+DEFAULT_CHUNK_SIZE = 4096
+
+
+class HermiteContractionAccumulator:
+    """Running sums for :math:`E[y\\,He_m(x)](g_j,\\dots,g_j,\\cdot,\\cdot)`, :math:`j = 1..r`.
+
+    Feed row blocks with :meth:`update` (any block sizes, any number of calls); read the
+    contractions with :meth:`result`. Also keeps :math:`\\sum y` and :math:`\\sum y x`.
+
+    Parameters
+    ----------
+    directions : ndarray of shape (r, n_features)
+        The contraction directions :math:`g_j` (any norm). Use a single zero row with
+        ``order=2`` for :math:`M_2 = E[y(xx^T - I)]`.
+    order : int
+        The tensor order :math:`m \\ge 2`.
+    chunk_size : int
+        Rows per unit of work (and per reduction buffer).
+    n_jobs : int
+        Threads running chunks at once.
+    """
+
+    def __init__(self, directions, order, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
+        self.directions = check_finite_array(directions, "directions", ndim=2)
+        self.order = check_positive_int(order, "order", minimum=2)
+        self.chunk_size = check_positive_int(chunk_size, "chunk_size")
+        self.n_jobs = check_positive_int(n_jobs, "n_jobs")
+        r, d = self.directions.shape
+        self._sq_norms = np.einsum("ij,ij->i", self.directions, self.directions)
+        self.n_samples = 0
+        self._gram_upper = np.zeros((r, d, d))
+        self._vectors = np.zeros((r, d))
+        self._sums = np.zeros((2, r))
+        self._sum_y = 0.0
+        self._sum_yx = np.zeros(d)
+
+    @property
+    def n_features(self):
+        return self.directions.shape[1]
+
+    def update(self, X, y):
+        """Add the rows of a validated block ``X`` (float64, C-contiguous) with targets ``y``."""
+        starts = range(0, X.shape[0], self.chunk_size)
+        blocks = ((X[s:s + self.chunk_size], y[s:s + self.chunk_size]) for s in starts)
+        with threadpool_limits(limits=1, user_api="blas"):
+            for gram, vec, sums, sum_y, sum_yx in ordered_map(self._chunk, blocks, self.n_jobs):
+                self._gram_upper += gram
+                self._vectors += vec
+                self._sums += sums
+                self._sum_y += sum_y
+                self._sum_yx += sum_yx
+        self.n_samples += X.shape[0]
+        return self
+
+    def _chunk(self, block):
+        X, y = block
+        c, d = X.shape
+        r = self.directions.shape[0]
+        S = X @ self.directions.T
+        gram_weights = np.empty((r, c))
+        vector_weights = np.empty((r, c))
+        sums = np.zeros((2, r))
+        directional_hermite_weights(S, y, self._sq_norms, self.order, gram_weights, vector_weights, sums)
+        grams = np.zeros((r, d, d))
+        positive = np.empty((c, d))
+        negative = np.empty((c, d))
+        for j in range(r):
+            n_pos, n_neg = split_rows_by_sign(X, gram_weights[j], positive, negative)
+            grams[j] = weighted_gram_upper(positive[:n_pos], negative[:n_neg], d)
+        return grams, vector_weights @ X, sums, y.sum(), y @ X
+
+    def result(self):
+        """The contractions, shape ``(r, n_features, n_features)``, symmetric."""
+        if self.n_samples == 0:
+            raise ValueError("no samples were added: call update() first")
+        n = self.n_samples
+        m = self.order
+        G = self.directions
+        gram = self._gram_upper + np.transpose(self._gram_upper, (0, 2, 1))
+        idx = np.arange(self.n_features)
+        gram[:, idx, idx] *= 0.5
+        out = gram / n
+        out[:, idx, idx] -= (self._sums[0] / n)[:, None]
+        v = self._vectors / n
+        out -= (m - 2) * (G[:, :, None] * v[:, None, :] + v[:, :, None] * G[:, None, :])
+        out += (m - 2) * (m - 3) * (self._sums[1] / n)[:, None, None] * (G[:, :, None] * G[:, None, :])
+        return out
+
+    def mean_y(self):
+        return self._sum_y / self.n_samples
+
+    def mean_yx(self):
+        return self._sum_yx / self.n_samples
+
+
+def weighted_gram_upper(positive, negative, d):
+    """Upper triangle of :math:`P^TP - N^TN` by two BLAS symmetric rank updates (``dsyrk``)."""
+    out = np.zeros((d, d), order="F")
+    if positive.shape[0]:
+        out = dsyrk(1.0, positive.T, beta=0.0, c=out, trans=0, lower=0, overwrite_c=1)
+    if negative.shape[0]:
+        out = dsyrk(-1.0, negative.T, beta=1.0, c=out, trans=0, lower=0, overwrite_c=1)
+    return out
+
+
+def ordered_map(fn, items, n_jobs):
+    """``map(fn, items)`` with results in input order, at most ``2 * n_jobs`` in flight."""
+    if n_jobs == 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        pending = []
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * n_jobs:
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
+
+
+def hermite_moment_contraction(X, y, directions, order=4, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
+    """Contract the empirical order-``m`` Hermite moment tensor down to :math:`d\\times d` matrices.
+
+    .. math::
+
+        C_j = \\frac1n\\sum_{i=1}^n y_i\\,He_m(x_i)(g_j,\\dots,g_j,\\cdot,\\cdot)
+
+    computed implicitly (see the module docstring); its expectation under the teacher
+    :math:`\\sum_i\\lambda_i\\mathrm{relu}(u_i\\cdot x)` is :math:`a_m\\sum_i\\lambda_i(u_i\\cdot g_j)^{m-2}u_iu_i^T`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    directions : array-like of shape (r, n_features) or (n_features,)
+        The vectors :math:`g_j` (their norm matters: the result is homogeneous of degree m-2).
+    order : int, default=4
+        The tensor order :math:`m \\ge 2`.
+    chunk_size : int, default=4096
+    n_jobs : int, default=1
+
+    Returns
+    -------
+    contractions : ndarray of shape (r, n_features, n_features), or (n_features, n_features)
+        when ``directions`` is one vector.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from narrowrelu import Teacher, hermite_moment_contraction
+    >>> teacher = Teacher.random(n_features=4, n_neurons=2, random_state=0)
+    >>> X, y = teacher.sample(20_000, random_state=1)
+    >>> hermite_moment_contraction(X, y, np.ones(4), order=4).shape
+    (4, 4)
+    """
+    X, y = check_data(X, y)
+    single = np.ndim(directions) == 1
+    G = check_finite_array(np.atleast_2d(directions), "directions", ndim=2, shape=(None, X.shape[1]))
+    acc = HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs).update(X, y)
+    out = acc.result()
+    return out[0] if single else out
+
+
+def second_moment(X, y, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
+    """:math:`M_2 = \\frac1n\\sum_i y_i(x_ix_i^T - I)`, whose expectation is :math:`a_2\\sum_i\\lambda_iu_iu_i^T`."""
+    X, y = check_data(X, y)
+    return hermite_moment_contraction(X, y, np.zeros(X.shape[1]), order=2, chunk_size=chunk_size, n_jobs=n_jobs)
+
+
+def linear_moments(X, y):
+    """:math:`(E[y], E[yx])`; for a teacher :math:`E[yx] = w + \\frac12\\sum_i\\lambda_iu_i`."""
+    X, y = check_data(X, y)
+    return float(y.mean()), y @ X / X.shape[0]
+
+
+def projected_hermite_tensor(Z, y, order=4, chunk_size=DEFAULT_CHUNK_SIZE):
+    """The full order-``m`` Hermite moment tensor :math:`E[y\\,He_m(z)]` of low-dimensional data.
+
+    For data already projected to :math:`k` dimensions (:math:`z = P^Tx`, :math:`P` with
+    orthonormal columns, so :math:`z\\sim N(0, I_k)`), forms the :math:`k^m` tensor once from the
+    raw moments :math:`E[y z^{\\otimes j}]`, :math:`j = m, m-2, \\dots`, each by one GEMM of the
+    rows :math:`z^{\\otimes j/2}` (see :func:`narrowrelu.hermite.hermite_from_raw_moments`).
+    ``order`` must be even.
+    """
+    Z, y = check_data(Z, y)
+    order = check_positive_int(order, "order", minimum=2)
+    if order % 2:
+        raise ValueError(f"order must be even for the projected tensor, got {order}")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    n, k = Z.shape
+    raw = {0: np.array(y.mean())}
+    for j in range(2, order + 1, 2):
+        half = j // 2
+        acc = np.zeros((k**half, k**half))
+        for s in range(0, n, chunk_size):
+            A = _row_kron_power(Z[s:s + chunk_size], half)
+            acc += (A * y[s:s + chunk_size, None]).T @ A
+        raw[j] = (acc / n).reshape((k,) * j)
+    return hermite_from_raw_moments(raw, order)
+
+
+def _row_kron_power(Z, power):
+    out = Z
+    for _ in range(power - 1):
+        out = (out[:, :, None] * Z[:, None, :]).reshape(Z.shape[0], -1)
+    return out

@@ -1,0 +1,119 @@
+"""One-hidden-layer ReLU networks with a linear part and a constant.
+
+.. math::
+
+    f(x) = b + w \\cdot x + \\sum_{i=1}^{k} \\lambda_i \\,\\mathrm{relu}(u_i \\cdot x)
+
+Teachers, fitted moment learners and GD students all export this one form, so that
+:func:`narrowrelu.population_mse` can score any of them against any other exactly.
+"""
+
+import numpy as np
+
+from ._validation import check_data, check_finite_array
+
+
+class ReLUNetwork:
+    """A network :math:`f(x) = b + w\\cdot x + \\sum_i \\lambda_i\\,\\mathrm{relu}(u_i\\cdot x)`.
+
+    Parameters
+    ----------
+    hidden_weights : array-like of shape (n_neurons, n_features)
+        The rows :math:`u_i`. ``n_neurons`` may be zero (a purely affine network); pass an
+        array of shape ``(0, n_features)`` then.
+    output_weights : array-like of shape (n_neurons,)
+        The output weights :math:`\\lambda_i`, of any sign.
+    linear_weights : array-like of shape (n_features,), default=None
+        The linear part :math:`w`; zero when ``None``.
+    intercept : float, default=0.0
+        The constant :math:`b`.
+
+    Attributes
+    ----------
+    n_neurons : int
+    n_features : int
+
+    Notes
+    -----
+    The arrays are copied and made read-only: a network never changes after construction and
+    never aliases its caller's arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from narrowrelu import ReLUNetwork
+    >>> net = ReLUNetwork(np.eye(2), [1.0, -1.0])
+    >>> net(np.array([[1.0, 2.0]]))
+    array([-1.])
+    """
+
+    def __init__(self, hidden_weights, output_weights, linear_weights=None, intercept=0.0):
+        U = check_finite_array(hidden_weights, "hidden_weights", ndim=2).copy()
+        lam = check_finite_array(output_weights, "output_weights", ndim=1).copy()
+        if lam.shape[0] != U.shape[0]:
+            raise ValueError(
+                f"hidden_weights has {U.shape[0]} neurons (rows) but output_weights has "
+                f"{lam.shape[0]} entries; they must have the same length"
+            )
+        d = U.shape[1]
+        if d < 1:
+            raise ValueError("hidden_weights must have at least one column (n_features >= 1)")
+        if linear_weights is None:
+            w = np.zeros(d)
+        else:
+            w = check_finite_array(linear_weights, "linear_weights", ndim=1).copy()
+            if w.shape[0] != d:
+                raise ValueError(f"linear_weights has length {w.shape[0]}, expected n_features = {d}")
+        b = check_finite_array(intercept, "intercept", ndim=0)
+        for a in (U, lam, w):
+            a.setflags(write=False)
+        self.hidden_weights = U
+        self.output_weights = lam
+        self.linear_weights = w
+        self.intercept = float(b)
+
+    @property
+    def n_neurons(self):
+        return self.hidden_weights.shape[0]
+
+    @property
+    def n_features(self):
+        return self.hidden_weights.shape[1]
+
+    def __call__(self, X):
+        """Evaluate the network on the rows of ``X`` (shape ``(n_samples, n_features)``)."""
+        X = check_data(X, n_features=self.n_features)
+        return self.evaluate_trusted(X)
+
+    def evaluate_trusted(self, X):
+        """Evaluate on an already-validated float64 array (no checks)."""
+        out = X @ self.linear_weights + self.intercept
+        if self.n_neurons:
+            out += np.maximum(X @ self.hidden_weights.T, 0.0) @ self.output_weights
+        return out
+
+    def relu_network(self):
+        """Return ``self``: the protocol by which scoring functions read a network."""
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n_neurons={self.n_neurons}, n_features={self.n_features})"
+
+
+def as_relu_network(obj):
+    """Return the :class:`ReLUNetwork` that ``obj`` stands for.
+
+    The protocol: ``obj`` is a :class:`ReLUNetwork` or has a method ``relu_network()`` returning
+    one (teachers and fitted estimators do).
+    """
+    if isinstance(obj, ReLUNetwork):
+        return obj
+    method = getattr(obj, "relu_network", None)
+    if callable(method):
+        net = method()
+        if isinstance(net, ReLUNetwork):
+            return net
+    raise TypeError(
+        f"{type(obj).__name__} is not a ReLU network: pass a ReLUNetwork, a Teacher, or a fitted "
+        "estimator with a relu_network() method"
+    )

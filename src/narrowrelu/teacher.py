@@ -1,0 +1,140 @@
+"""Planted teacher networks, their families, and Gaussian sampling in chunks."""
+
+import numpy as np
+
+from ._validation import as_generator, check_finite_array, check_positive_int, check_unit_directions
+from .network import ReLUNetwork
+
+DEFAULT_CHUNK_SIZE = 65_536
+
+
+class Teacher(ReLUNetwork):
+    """A planted network :math:`f(x) = b + w\\cdot x + \\sum_i \\lambda_i\\,\\mathrm{relu}(u_i\\cdot x)`
+    observed as :math:`y = f(x) + \\xi`, :math:`x\\sim N(0, I_d)`, :math:`\\xi\\sim N(0,\\sigma^2)`.
+
+    Parameters
+    ----------
+    hidden_weights : array-like of shape (n_neurons, n_features)
+    output_weights : array-like of shape (n_neurons,)
+    linear_weights : array-like of shape (n_features,), default=None
+    intercept : float, default=0.0
+    noise_std : float, default=0.0
+        Standard deviation :math:`\\sigma` of the Gaussian label noise added by :meth:`sample`.
+        Calling the teacher (``teacher(X)``) always returns the clean :math:`f(X)`.
+
+    Examples
+    --------
+    >>> from narrowrelu import Teacher
+    >>> teacher = Teacher.random(n_features=10, n_neurons=3, random_state=0)
+    >>> X, y = teacher.sample(1000, random_state=1)
+    >>> X.shape, y.shape
+    ((1000, 10), (1000,))
+    """
+
+    def __init__(self, hidden_weights, output_weights, linear_weights=None, intercept=0.0, noise_std=0.0):
+        super().__init__(hidden_weights, output_weights, linear_weights, intercept)
+        sigma = float(check_finite_array(noise_std, "noise_std", ndim=0))
+        if sigma < 0:
+            raise ValueError(f"noise_std must be >= 0, got {sigma}")
+        self.noise_std = sigma
+
+    # ----------------------------------------------------------------- families
+    @classmethod
+    def random(cls, n_features, n_neurons, *, noise_std=0.0, random_state=None):
+        """Unit directions uniform on the sphere; :math:`|\\lambda_i|\\sim U(0.5, 1.5)` with random signs."""
+        d = check_positive_int(n_features, "n_features")
+        k = check_positive_int(n_neurons, "n_neurons")
+        rng = as_generator(random_state)
+        U = check_unit_directions(rng.standard_normal((k, d)), "hidden_weights")
+        lam = rng.uniform(0.5, 1.5, size=k) * rng.choice([-1.0, 1.0], size=k)
+        return cls(U, lam, noise_std=noise_std)
+
+    @classmethod
+    def orthonormal(cls, n_neurons, *, noise_std=0.0):
+        """:math:`d = k`, :math:`U = I`, :math:`\\lambda = 1`: the Safran–Shamir teacher."""
+        k = check_positive_int(n_neurons, "n_neurons")
+        return cls(np.eye(k), np.ones(k), noise_std=noise_std)
+
+    @classmethod
+    def close_pair(cls, n_features, cosine=0.99, n_neurons=2, *, noise_std=0.0, random_state=None):
+        """Two unit neurons at cosine ``cosine`` with output weights +1 and -1, plus
+        ``n_neurons - 2`` random neurons as in :meth:`random`."""
+        d = check_positive_int(n_features, "n_features", minimum=2)
+        k = check_positive_int(n_neurons, "n_neurons", minimum=2)
+        cosine = float(cosine)
+        if not -1.0 < cosine < 1.0:
+            raise ValueError(f"cosine must lie in (-1, 1), got {cosine}")
+        rng = as_generator(random_state)
+        base, other = _orthonormal_pair(rng, d)
+        sine = np.sqrt(1.0 - cosine**2)
+        pair = np.stack([base, cosine * base + sine * other])
+        rest = check_unit_directions(rng.standard_normal((k - 2, d)), "hidden_weights") if k > 2 else np.empty((0, d))
+        lam_rest = rng.uniform(0.5, 1.5, size=k - 2) * rng.choice([-1.0, 1.0], size=k - 2)
+        return cls(np.vstack([pair, rest]), np.concatenate([[1.0, -1.0], lam_rest]), noise_std=noise_std)
+
+    @classmethod
+    def clusters(cls, n_features, n_clusters, cluster_size=2, cosine=0.95, *, noise_std=0.0, random_state=None):
+        """``n_clusters`` random centres, each with ``cluster_size`` unit neurons at cosine
+        ``cosine`` to it; output weights as in :meth:`random`."""
+        d = check_positive_int(n_features, "n_features", minimum=2)
+        c = check_positive_int(n_clusters, "n_clusters")
+        m = check_positive_int(cluster_size, "cluster_size")
+        cosine = float(cosine)
+        if not -1.0 < cosine <= 1.0:
+            raise ValueError(f"cosine must lie in (-1, 1], got {cosine}")
+        rng = as_generator(random_state)
+        centres = check_unit_directions(rng.standard_normal((c, d)), "cluster centres")
+        sine = np.sqrt(max(1.0 - cosine**2, 0.0))
+        rows = []
+        for centre in centres:
+            for _ in range(m):
+                noise = rng.standard_normal(d)
+                noise -= (noise @ centre) * centre
+                noise /= np.linalg.norm(noise)
+                rows.append(cosine * centre + sine * noise)
+        k = c * m
+        lam = rng.uniform(0.5, 1.5, size=k) * rng.choice([-1.0, 1.0], size=k)
+        return cls(np.array(rows), lam, noise_std=noise_std)
+
+    # ----------------------------------------------------------------- sampling
+    def with_noise(self, noise_std):
+        """A copy of this teacher with label noise ``noise_std``."""
+        return Teacher(self.hidden_weights, self.output_weights, self.linear_weights, self.intercept, noise_std)
+
+    def sample_chunks(self, n_samples, chunk_size=DEFAULT_CHUNK_SIZE, random_state=None):
+        """Yield ``(X, y)`` chunks of at most ``chunk_size`` rows, ``n_samples`` rows in all.
+
+        Inputs and noise come from two independent streams spawned from ``random_state``, so
+        the concatenated chunks are the same for every ``chunk_size``.
+        """
+        n_samples = check_positive_int(n_samples, "n_samples")
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
+        rng_x, rng_noise = as_generator(random_state).spawn(2)
+        for start in range(0, n_samples, chunk_size):
+            m = min(chunk_size, n_samples - start)
+            X = rng_x.standard_normal((m, self.n_features))
+            y = self.evaluate_trusted(X)
+            if self.noise_std > 0:
+                y += self.noise_std * rng_noise.standard_normal(m)
+            yield X, y
+
+    def sample(self, n_samples, random_state=None):
+        """Draw ``n_samples`` pairs ``(x, f(x) + noise)`` with ``x ~ N(0, I_d)``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+        """
+        chunks = list(self.sample_chunks(n_samples, chunk_size=n_samples, random_state=random_state))
+        return chunks[0]
+
+    def __repr__(self):
+        return (
+            f"Teacher(n_neurons={self.n_neurons}, n_features={self.n_features}, noise_std={self.noise_std:g})"
+        )
+
+
+def _orthonormal_pair(rng, d):
+    Q, _ = np.linalg.qr(rng.standard_normal((d, 2)))
+    return Q[:, 0], Q[:, 1]
