@@ -52,7 +52,7 @@ class HermiteContractionAccumulator:
     """
 
     def __init__(self, directions, order, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
-        self.directions = check_finite_array(directions, "directions", ndim=2)
+        self.directions = check_finite_array(directions, "directions", ndim=2).copy()
         self.order = check_positive_int(order, "order", minimum=2)
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
         self.n_jobs = check_positive_int(n_jobs, "n_jobs")

@@ -1,0 +1,293 @@
+"""Implicit Hermite moment contractions (narrowrelu.moments).
+
+Three kinds of check:
+
+* exact: the implicit contractions equal explicit einsum contractions of the materialised tensor
+  ``mean_i y_i He_m(x_i)`` (small d), to 1e-12 relative to the scale of the result;
+* invariance: chunk size, number of threads, streaming in blocks, sign flips of the teacher;
+* statistical: the empirical contraction matches its expectation
+  ``a_m sum_i lambda_i (u_i.g)^(m-2) u_i u_i^T`` within a stated number of standard errors,
+  the standard errors estimated from independent batches of the same data.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from narrowrelu import (
+    HermiteContractionAccumulator,
+    ReLUNetwork,
+    Teacher,
+    hermite_moment_contraction,
+    linear_moments,
+    population_mse,
+    projected_hermite_tensor,
+    relu_hermite_coefficient,
+    second_moment,
+)
+from narrowrelu.hermite import hermite_tensor, symmetric_outer_sum
+
+N_SE = 5.0  # statistical tolerance, in standard errors
+
+
+# ----------------------------------------------------------------------------- references
+def explicit_moment_tensor(X, y, order):
+    """mean_i y_i He_m(x_i), materialised (size d^m): the slow reference."""
+    T = np.zeros((X.shape[1],) * order)
+    for x, yi in zip(X, y):
+        T += yi * hermite_tensor(x, order)
+    return T / X.shape[0]
+
+
+def contract(T, g, times):
+    for _ in range(times):
+        T = np.tensordot(T, g, axes=([0], [0]))
+    return T
+
+
+def expected_contraction(teacher, g, order):
+    """a_m sum_i lambda_i (u_i . g)^(m-2) u_i u_i^T (population value; unit u_i, zero intercept)."""
+    U, lam = teacher.hidden_weights, teacher.output_weights
+    coef = lam * (U @ g) ** (order - 2)
+    return relu_hermite_coefficient(order) * (U.T * coef) @ U
+
+
+def assert_close_to_scale(got, expected, rel=1e-12):
+    scale = max(np.max(np.abs(expected)), 1e-300)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=rel * scale)
+
+
+def small_data(n=200, d=4, seed=0, noise=0.1):
+    teacher = Teacher.random(n_features=d, n_neurons=3, noise_std=noise, random_state=seed)
+    teacher = Teacher(teacher.hidden_weights, teacher.output_weights, np.full(d, 0.3), 0.7, noise)
+    return teacher.sample(n, random_state=seed + 100)
+
+
+# ----------------------------------------------------------------------------- exact checks
+@pytest.mark.parametrize("order", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("d", [1, 3, 5])
+def test_contraction_equals_explicit_einsum(order, d):
+    X, y = small_data(n=120, d=d, seed=order * 10 + d)
+    rng = np.random.default_rng(d)
+    G = rng.standard_normal((3, d)) * np.array([[1.0], [0.5], [2.0]])  # directions of any norm
+    T = explicit_moment_tensor(X, y, order)
+    got = hermite_moment_contraction(X, y, G, order=order, chunk_size=50)
+    assert got.shape == (3, d, d)
+    for j in range(3):
+        expected = contract(T, G[j], order - 2)
+        assert_close_to_scale(got[j], expected)
+        np.testing.assert_array_equal(got[j], got[j].T)
+
+
+def test_single_direction_returns_matrix():
+    X, y = small_data(n=50, d=3)
+    g = np.array([0.3, -1.0, 0.2])
+    single = hermite_moment_contraction(X, y, g, order=4)
+    stacked = hermite_moment_contraction(X, y, g[None, :], order=4)
+    assert single.shape == (3, 3)
+    np.testing.assert_array_equal(single, stacked[0])
+
+
+def test_zero_direction_order_2_is_second_moment():
+    X, y = small_data(n=100, d=5)
+    expected = explicit_moment_tensor(X, y, 2)
+    assert_close_to_scale(second_moment(X, y), expected)
+    assert_close_to_scale(np.einsum("i,ij,ik->jk", y, X, X) / len(y) - y.mean() * np.eye(5), expected)
+
+
+def test_zero_direction_higher_order():
+    # g = 0 leaves only the full pairings of the contracted slots: He_m(x)(0,..,0,.,.) = 0 unless m = 2
+    X, y = small_data(n=60, d=3)
+    for order in (3, 4, 5):
+        np.testing.assert_array_equal(hermite_moment_contraction(X, y, np.zeros(3), order=order), 0.0)
+
+
+def test_linear_moments():
+    X, y = small_data(n=100, d=4)
+    mean_y, mean_yx = linear_moments(X, y)
+    assert mean_y == pytest.approx(y.mean(), rel=1e-14)
+    np.testing.assert_allclose(mean_yx, (X * y[:, None]).mean(axis=0), rtol=1e-13, atol=1e-15)
+    acc = HermiteContractionAccumulator(np.ones((1, 4)), 4, chunk_size=7).update(X, y)
+    assert acc.mean_y() == pytest.approx(mean_y, rel=1e-13)
+    np.testing.assert_allclose(acc.mean_yx(), mean_yx, rtol=1e-12, atol=1e-15)
+    assert acc.n_samples == 100
+
+
+@pytest.mark.parametrize("order", [2, 4, 6])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_projected_tensor_equals_explicit(order, k):
+    X, y = small_data(n=150, d=k, seed=k)
+    expected = explicit_moment_tensor(X, y, order)
+    got = projected_hermite_tensor(X, y, order=order, chunk_size=40)
+    assert got.shape == (k,) * order
+    assert_close_to_scale(got, expected)
+
+
+def test_projected_tensor_contracted_matches_contraction():
+    # two independent routes to the same numbers
+    X, y = small_data(n=300, d=3, seed=4)
+    g = np.array([0.2, -0.7, 1.1])
+    T6 = projected_hermite_tensor(X, y, order=6)
+    assert_close_to_scale(contract(T6, g, 4), hermite_moment_contraction(X, y, g, order=6), rel=1e-11)
+
+
+# ----------------------------------------------------------------------------- invariances
+@pytest.mark.parametrize("order", [2, 4, 6])
+def test_chunk_size_invariance(order):
+    X, y = small_data(n=1003, d=6, seed=order)
+    G = np.random.default_rng(1).standard_normal((2, 6))
+    ref = hermite_moment_contraction(X, y, G, order=order, chunk_size=1003)
+    for chunk in (1, 7, 64, 1000, 5000):
+        got = hermite_moment_contraction(X, y, G, order=order, chunk_size=chunk)
+        assert_close_to_scale(got, ref)
+
+
+@pytest.mark.parametrize("chunk", [1, 13, 256])
+def test_n_jobs_bit_identical(chunk):
+    X, y = small_data(n=2000, d=7, seed=3)
+    G = np.random.default_rng(2).standard_normal((3, 7))
+    one = hermite_moment_contraction(X, y, G, order=4, chunk_size=chunk, n_jobs=1)
+    two = hermite_moment_contraction(X, y, G, order=4, chunk_size=chunk, n_jobs=2)
+    three = hermite_moment_contraction(X, y, G, order=4, chunk_size=chunk, n_jobs=3)
+    assert np.array_equal(one, two)
+    assert np.array_equal(one, three)
+    assert np.array_equal(second_moment(X, y, chunk_size=chunk), second_moment(X, y, chunk_size=chunk, n_jobs=2))
+
+
+def test_streaming_updates_equal_one_pass():
+    X, y = small_data(n=1000, d=5, seed=8)
+    G = np.random.default_rng(3).standard_normal((2, 5))
+    whole = HermiteContractionAccumulator(G, 4, chunk_size=100).update(X, y)
+    # blocks aligned to the chunk size give the very same sums, in the same order
+    aligned = HermiteContractionAccumulator(G, 4, chunk_size=100)
+    for s in (0, 300, 500, 900):
+        e = {0: 300, 300: 500, 500: 900, 900: 1000}[s]
+        aligned.update(X[s:e], y[s:e])
+    assert aligned.n_samples == 1000
+    assert np.array_equal(whole.result(), aligned.result())
+    # any other blocks agree to rounding
+    ragged = HermiteContractionAccumulator(G, 4, chunk_size=100)
+    for s, e in ((0, 1), (1, 333), (333, 334), (334, 1000)):
+        ragged.update(X[s:e], y[s:e])
+    assert_close_to_scale(ragged.result(), whole.result())
+    assert whole.mean_y() == pytest.approx(ragged.mean_y(), rel=1e-13)
+
+
+def test_accumulator_does_not_alias_directions():
+    X, y = small_data(n=100, d=3)
+    G = np.array([[1.0, 2.0, 0.5]])
+    acc = HermiteContractionAccumulator(G, 4)
+    G[0, 0] = 100.0
+    acc.update(X, y)
+    expected = hermite_moment_contraction(X, y, np.array([[1.0, 2.0, 0.5]]), order=4)
+    np.testing.assert_array_equal(acc.result(), expected)
+
+
+def test_accumulator_result_before_update_raises():
+    acc = HermiteContractionAccumulator(np.ones((1, 3)), 4)
+    with pytest.raises(ValueError, match="no samples"):
+        acc.result()
+
+
+@given(seed=st.integers(0, 2**31 - 1), d=st.integers(2, 6), k=st.integers(1, 4))
+@settings(max_examples=15)
+def test_sign_flip_leaves_even_moments_unchanged(seed, d, k):
+    # lambda relu(u.x) = lambda relu(-u.x) + lambda u.x: flip some u_i and move lambda_i u_i into w
+    rng = np.random.default_rng(seed)
+    teacher = Teacher.random(n_features=d, n_neurons=k, random_state=rng)
+    w = rng.standard_normal(d)
+    original = ReLUNetwork(teacher.hidden_weights, teacher.output_weights, w, 0.4)
+    flip = rng.random(k) < 0.5
+    signs = np.where(flip, -1.0, 1.0)
+    U2 = teacher.hidden_weights * signs[:, None]
+    w2 = w + (teacher.output_weights[flip, None] * teacher.hidden_weights[flip]).sum(axis=0)
+    flipped = ReLUNetwork(U2, teacher.output_weights, w2, 0.4)
+    assert population_mse(original, flipped) < 1e-12
+    X = rng.standard_normal((400, d))
+    y1, y2 = original(X), flipped(X)
+    scale = np.max(np.abs(y1))
+    np.testing.assert_allclose(y1, y2, rtol=0, atol=1e-12 * scale)
+    G = rng.standard_normal((2, d))
+    for order in (2, 4, 6):
+        assert_close_to_scale(hermite_moment_contraction(X, y2, G, order=order), hermite_moment_contraction(X, y1, G, order=order))
+    assert_close_to_scale(second_moment(X, y2), second_moment(X, y1))
+    assert_close_to_scale(projected_hermite_tensor(X[:, :2], y2, order=4), projected_hermite_tensor(X[:, :2], y1, order=4))
+
+
+# ----------------------------------------------------------------------------- statistics
+def _batched(X, y, fn, n_batches):
+    parts = np.array([fn(Xb, yb) for Xb, yb in zip(np.array_split(X, n_batches), np.array_split(y, n_batches))])
+    return parts.mean(axis=0), parts.std(axis=0, ddof=1) / np.sqrt(n_batches)
+
+
+@pytest.mark.parametrize("order, n", [(2, 200_000), (4, 1_000_000), (6, 3_000_000)])
+def test_contraction_matches_population_value(order, n):
+    d, n_batches = 4, 40
+    teacher = Teacher.random(n_features=d, n_neurons=3, noise_std=0.2, random_state=11)
+    X, y = teacher.sample(n, random_state=12)
+    G = np.vstack([teacher.hidden_weights[0], np.random.default_rng(13).standard_normal(d)])
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    full = hermite_moment_contraction(X, y, G, order=order)
+    mean, se = _batched(X, y, lambda a, b: hermite_moment_contraction(a, b, G, order=order), n_batches)
+    # equal-size batches: the batch mean is the full-data estimate (up to rounding)
+    assert_close_to_scale(mean, full, rel=1e-10)
+    expected = np.array([expected_contraction(teacher, g, order) for g in G])
+    err = np.abs(full - expected)
+    assert np.all(err <= N_SE * se), f"max |error| / SE = {np.max(err / se):.2f} > {N_SE}"
+    # the test can fail: a 25% error in the largest entry (or a wrong sign, or zero) exceeds the tolerance
+    assert np.max(N_SE * se) < 0.25 * np.max(np.abs(expected))
+
+
+def test_projected_tensor_matches_population_value():
+    # full order-4 tensor in k = 2 dimensions: E[f He_4(z)] = a_4 sum_i lambda_i u_i^(x)4
+    k, n, n_batches = 2, 1_000_000, 40
+    teacher = Teacher.random(n_features=k, n_neurons=2, random_state=21)
+    X, y = teacher.sample(n, random_state=22)
+    full = projected_hermite_tensor(X, y, order=4)
+    _, se = _batched(X, y, lambda a, b: projected_hermite_tensor(a, b, order=4), n_batches)
+    expected = relu_hermite_coefficient(4) * symmetric_outer_sum(teacher.output_weights, teacher.hidden_weights, 4)
+    err = np.abs(full - expected)
+    assert np.all(err <= N_SE * se), f"max |error| / SE = {np.max(err / se):.2f} > {N_SE}"
+    assert np.max(N_SE * se) < 0.25 * np.max(np.abs(expected))
+
+
+def test_linear_moments_match_population_value():
+    # E[y] = b + sum lambda_i / sqrt(2 pi); E[y x] = w + sum lambda_i u_i / 2
+    d, n = 5, 200_000
+    base = Teacher.random(n_features=d, n_neurons=3, random_state=31)
+    w = np.linspace(-1, 1, d)
+    teacher = Teacher(base.hidden_weights, base.output_weights, w, 0.3, noise_std=0.5)
+    X, y = teacher.sample(n, random_state=32)
+    mean_y, mean_yx = linear_moments(X, y)
+    se_y = y.std(ddof=1) / np.sqrt(n)
+    se_yx = (X * y[:, None]).std(axis=0, ddof=1) / np.sqrt(n)
+    assert abs(mean_y - (0.3 + base.output_weights.sum() / np.sqrt(2 * np.pi))) <= N_SE * se_y
+    expected = w + 0.5 * base.output_weights @ base.hidden_weights
+    assert np.all(np.abs(mean_yx - expected) <= N_SE * se_yx)
+
+
+# ----------------------------------------------------------------------------- memory
+def test_contraction_never_allocates_a_d4_array():
+    d, n = 60, 300
+    X, y = small_data(n=n, d=d, seed=5)
+    G = np.random.default_rng(0).standard_normal((1, d))
+    hermite_moment_contraction(X, y, G, order=6)  # load the kernels outside the measurement
+    d4_bytes = d**4 * 8  # 104 MB
+    bound = d**3 * 8 * 2  # 3.5 MB: a few d x d and chunk buffers fit, a d^4 (or even d^4 / 30) array does not
+    tracemalloc.start()
+    try:
+        for order in (4, 6):
+            hermite_moment_contraction(X, y, G, order=order, chunk_size=4096)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        # the probe is meaningful: tracemalloc does see a d^4 numpy allocation
+        probe = np.empty(d**4)
+        _, probe_peak = tracemalloc.get_traced_memory()
+        del probe
+    finally:
+        tracemalloc.stop()
+    assert probe_peak >= d4_bytes
+    assert peak < bound < d4_bytes / 25, f"peak {peak} bytes"
