@@ -1,0 +1,418 @@
+"""MomentReLURegressor: the method-of-moments learner for narrow one-hidden-layer ReLU networks."""
+
+import numbers
+import time
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from ._validation import as_generator, check_positive_int
+from .network import ReLUNetwork
+from .output_fit import GramStatistics, SparseDirectionRegression, sign_free_to_relu_network
+from .pipeline import (
+    candidate_stage,
+    linear_stage,
+    merge_directions,
+    regression_stage,
+    subspace_stage,
+    tensor_stage,
+)
+from .refine import REFINERS
+from .sources import ArraySource, OracleSource
+
+
+class NonGaussianInputWarning(UserWarning):
+    """The inputs do not look like draws from N(0, I), which the method assumes."""
+
+
+class MomentReLURegressor(RegressorMixin, BaseEstimator):
+    """Learn :math:`f(x) = b + w\\cdot x + \\sum_{i\\le k}\\lambda_i\\mathrm{relu}(u_i\\cdot x)` from
+    Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
+
+    The pipeline, each stage a pass over the data (see :mod:`narrowrelu.pipeline`):
+
+    1. constant and linear part from :math:`E[y]` and :math:`E[yx]`;
+    2. the neurons' span from :math:`M_2 = E[r(xx^T-I)]` stacked with random order-4
+       contractions of the residual :math:`r` (robust to the rank loss of :math:`M_2` when
+       close neurons of opposite signs cancel);
+    3. projection :math:`z = P^Tx` and the full :math:`k`-dimensional Hermite tensors
+       :math:`E[r\\,He_m(z)] = a_m\\sum_i\\lambda_i v_i^{\\otimes m}`;
+    4. candidate directions from simultaneous diagonalisation of random contraction pairs;
+    5. multiscale clustering of the candidates in projective space (close neurons merge at
+       coarse scales, separate at fine ones);
+    6. regression of :math:`y` on :math:`[1, x, |c_j\\cdot x|]` with sparse selection of at most
+       :math:`k` directions, size chosen on held-out rows;
+    7. rounds of the same on the residual of the current fit, while held-out error falls;
+    8. optional least-squares refinement of the resulting ReLU network.
+
+    Parameters
+    ----------
+    n_neurons : int or None, default=None
+        Number of hidden neurons :math:`k` (``1 <= k <= n_features``). ``None`` tries
+        ``k = 1, 2, ...`` up to ``min(n_features, max_auto_neurons)`` and keeps the best on
+        held-out rows (stopping once it stops improving).
+    tensor_orders : tuple of int, default=(4,)
+        Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
+    n_contraction_pairs : int, default=64
+        Random pairs of contractions, each a source of up to :math:`k` candidates.
+    n_subspace_directions : int, default=8
+        Random order-4 contractions stacked with :math:`M_2` for the subspace, per pass.
+    scales : tuple of float, default=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+        The ladder of projective distances :math:`1-|\\cos|` at which candidates are clustered.
+    min_support : float, default=0.2
+        A cluster needs at least this fraction of ``n_contraction_pairs`` members.
+    max_rounds : int, default=3
+        Rounds of iterative discovery on the residual.
+    validation_fraction : float, default=0.2
+        Share of rows held out for model selection (the final weights use all rows).
+    refine : bool, default=True
+        Refine the moment solution by local least squares on the empirical loss.
+    refine_method : {"lm", "lbfgs"}, default="lm"
+        Levenberg–Marquardt (Gauss–Newton with damping) or L-BFGS.
+    refine_max_iter : int, default=100
+    refine_max_samples : int or None, default=None
+        Rows used by the refinement (all when ``None``; in oracle mode at most 200 000 unless set).
+    max_auto_neurons : int, default=10
+    chunk_size : int, default=65536
+        Rows per chunk of every pass (bounds memory in oracle mode).
+    n_jobs : int, default=1
+        Threads for the moment contractions. Results do not depend on it.
+    random_state : int, Generator or None, default=None
+        Drives every random choice: held-out split, contraction directions, oracle inputs.
+    verbose : bool, default=False
+        Show a progress bar over the passes.
+
+    Attributes
+    ----------
+    network_ : ReLUNetwork
+        The final model (refined when ``refine``), as a ReLU network.
+    raw_network_ : ReLUNetwork
+        The moment solution before refinement.
+    n_neurons_ : int
+        The number of neurons used (resolved when ``n_neurons=None``).
+    n_features_in_ : int
+    candidates_ : ndarray of shape (n_candidates, n_features)
+        The pooled candidate directions (unit rows) of the selected round.
+    subspace_ : ndarray of shape (n_features, n_neurons_)
+        The first round's estimate of the neurons' span.
+    validation_mse_ : float
+        Held-out mean squared error of the raw moment solution at selection.
+    rounds_ : list of dict
+        Per round: candidates found, held-out error, directions selected.
+    refinement_ : dict
+        Iterations, convergence flag, final training loss of the refinement.
+    timings_ : dict
+        Seconds spent per stage.
+
+    References
+    ----------
+    .. [1] S. Chen, Z. Dou, S. Goel, A. Klivans, R. Meka. Learning Narrow One-Hidden-Layer ReLU
+       Networks. COLT 2023. arXiv:2304.10524.
+
+    Examples
+    --------
+    >>> from narrowrelu import MomentReLURegressor, Teacher, population_mse
+    >>> teacher = Teacher.random(n_features=10, n_neurons=2, random_state=0)
+    >>> X, y = teacher.sample(20_000, random_state=1)
+    >>> model = MomentReLURegressor(n_neurons=2, random_state=0).fit(X, y)
+    >>> population_mse(model, teacher) < 1e-6
+    True
+    """
+
+    def __init__(
+        self,
+        n_neurons=None,
+        *,
+        tensor_orders=(4,),
+        n_contraction_pairs=64,
+        n_subspace_directions=8,
+        scales=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
+        min_support=0.2,
+        max_rounds=3,
+        validation_fraction=0.2,
+        refine=True,
+        refine_method="lm",
+        refine_max_iter=100,
+        refine_max_samples=None,
+        max_auto_neurons=10,
+        chunk_size=65536,
+        n_jobs=1,
+        random_state=None,
+        verbose=False,
+    ):
+        self.n_neurons = n_neurons
+        self.tensor_orders = tensor_orders
+        self.n_contraction_pairs = n_contraction_pairs
+        self.n_subspace_directions = n_subspace_directions
+        self.scales = scales
+        self.min_support = min_support
+        self.max_rounds = max_rounds
+        self.validation_fraction = validation_fraction
+        self.refine = refine
+        self.refine_method = refine_method
+        self.refine_max_iter = refine_max_iter
+        self.refine_max_samples = refine_max_samples
+        self.max_auto_neurons = max_auto_neurons
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- public
+    def fit(self, X, y):
+        """Fit on data ``X`` (rows assumed drawn from N(0, I)) and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
+        self._check_params(X.shape[1])
+        self._check_sample_count(X.shape[0], X.shape[1])
+        if np.ptp(y) == 0:
+            raise ValueError(f"y is constant (every value is {y[0]!r}): there is nothing to learn")
+        rng = as_generator(self.random_state)
+        n = X.shape[0]
+        mask = np.zeros(n, dtype=bool)
+        mask[rng.choice(n, size=self._n_validation(n), replace=False)] = True
+        source = ArraySource(X, y, mask, check_positive_int(self.chunk_size, "chunk_size"))
+        cap = self.refine_max_samples
+        refine_rows = slice(None) if cap is None else slice(0, check_positive_int(cap, "refine_max_samples"))
+        return self._fit_source(source, rng, lambda: (X[refine_rows], y[refine_rows]))
+
+    def fit_oracle(self, oracle, n_samples, n_features=None):
+        """Fit by drawing Gaussian inputs and querying ``oracle(X) -> y``, streaming in chunks.
+
+        Inputs :math:`x\\sim N(0, I_d)` are generated chunk by chunk from ``random_state`` and
+        regenerated at each pass, so memory is bounded by ``chunk_size`` rows whatever
+        ``n_samples``. A deterministic oracle is queried with the same inputs at every pass; a
+        noisy one gives fresh noise at each pass, which the moments do not mind.
+
+        Parameters
+        ----------
+        oracle : callable
+            ``oracle(X) -> y``; a :class:`narrowrelu.Teacher` is one (it returns the clean f).
+        n_samples : int
+            Gaussian inputs per pass.
+        n_features : int, optional
+            Input dimension; read from ``oracle.n_features`` when omitted.
+
+        Returns
+        -------
+        self
+        """
+        if not callable(oracle):
+            raise ValueError(f"oracle must be callable as oracle(X) -> y, got {type(oracle).__name__}")
+        if n_features is None:
+            n_features = getattr(oracle, "n_features", None)
+            if n_features is None:
+                raise ValueError("n_features is required when the oracle has no n_features attribute")
+        d = check_positive_int(n_features, "n_features")
+        n = check_positive_int(n_samples, "n_samples")
+        self._check_params(d)
+        self._check_sample_count(n, d)
+        rng = as_generator(self.random_state)
+        seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
+        chunk = check_positive_int(self.chunk_size, "chunk_size")
+        source = OracleSource(oracle, n, d, chunk, self._n_validation(n) / n, seed_stream)
+        self.n_features_in_ = d
+
+        def refine_data():
+            m = min(n, self.refine_max_samples or 200_000)
+            X = np.random.default_rng(seed_refine).standard_normal((m, d))
+            return X, source.query(X)
+
+        return self._fit_source(source, rng, refine_data)
+
+    def predict(self, X):
+        """Predict with the final network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, dtype=np.float64, reset=False, order="C")
+        return self.network_.evaluate_trusted(X)
+
+    def relu_network(self):
+        """The fitted model as a :class:`narrowrelu.ReLUNetwork` (used by :func:`narrowrelu.population_mse`)."""
+        check_is_fitted(self, "network_")
+        return self.network_
+
+    # ----------------------------------------------------------------- checks
+    def _check_params(self, n_features):
+        if self.n_neurons is not None:
+            k = self.n_neurons
+            if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+                raise ValueError(f"n_neurons must be an integer >= 1 or None, got {k!r}")
+            if k > n_features:
+                raise ValueError(f"n_neurons = {k} exceeds n_features = {n_features}; need 1 <= n_neurons <= n_features")
+        orders = tuple(self.tensor_orders)
+        if not orders or any(m not in (4, 6) for m in orders):
+            raise ValueError(f"tensor_orders must be a non-empty subset of (4, 6), got {self.tensor_orders!r}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
+        if self.refine_method not in REFINERS:
+            raise ValueError(f"refine_method must be one of {sorted(REFINERS)}, got {self.refine_method!r}")
+        if not 0.0 < self.min_support <= 1.0:
+            raise ValueError(f"min_support must lie in (0, 1], got {self.min_support!r}")
+        if not self.scales or any(not (0 < s < 1) for s in self.scales):
+            raise ValueError(f"scales must be a non-empty sequence of numbers in (0, 1), got {self.scales!r}")
+        for name in ("n_contraction_pairs", "n_subspace_directions", "max_rounds", "refine_max_iter", "n_jobs", "max_auto_neurons"):
+            check_positive_int(getattr(self, name), name)
+
+    def _max_neurons(self, n_features):
+        return self.n_neurons if self.n_neurons is not None else 1
+
+    def required_samples(self, n_features):
+        """Rows the moments need at the smallest: twice the parameters of the output regression
+        on the training share, :math:`2(d + 1 + k)/(1 - \\text{validation\\_fraction})`, and 10 at least."""
+        k = self._max_neurons(n_features)
+        return int(np.ceil(max(2 * (n_features + 1 + k), 8) / (1.0 - self.validation_fraction))) + 2
+
+    def _check_sample_count(self, n, d):
+        need = self.required_samples(d)
+        if n < need:
+            raise ValueError(
+                f"too few samples for the moments asked: n_samples = {n} with n_features = {d} and "
+                f"n_neurons = {self._max_neurons(d)}; at least {need} are needed"
+            )
+
+    def _n_validation(self, n):
+        return int(min(max(2, round(self.validation_fraction * n)), n - 2))
+
+    # ----------------------------------------------------------------- fitting
+    def _fit_source(self, source, rng, refine_data):
+        self.timings_ = {}
+        total_passes = self._estimate_passes()
+        with tqdm(total=total_passes * source.n_chunks(), disable=not self.verbose, desc="moment passes", unit="chunk") as progress:
+            with self._timed("linear"):
+                lin = linear_stage(source, progress)
+            self.n_features_in_ = source.n_features
+            if lin.var_y <= 1e-14 * max(lin.mean_y**2, 1e-300):
+                raise ValueError("y is constant on the training rows: there is nothing to learn")
+            self._warn_if_not_gaussian(lin)
+            base = ReLUNetwork(np.empty((0, source.n_features)), np.empty(0), lin.mean_yx, lin.mean_y)
+            if self.n_neurons is not None:
+                result = self._fit_k(source, rng, base, self.n_neurons, progress)
+            else:
+                result = self._fit_auto_k(source, rng, base, progress)
+        self._store(result)
+        if self.refine:
+            with self._timed("refinement"):
+                X, y = refine_data()
+                refined = REFINERS[self.refine_method](self.raw_network_, X, y, max_iter=self.refine_max_iter)
+            self.network_ = refined.network
+            self.refinement_ = {
+                "method": self.refine_method,
+                "n_iter": refined.n_iter,
+                "converged": refined.converged,
+                "train_mse": refined.loss,
+                "n_samples": X.shape[0],
+            }
+        else:
+            self.network_ = self.raw_network_
+            self.refinement_ = None
+        return self
+
+    def _estimate_passes(self):
+        rounds = self.max_rounds * (self.n_neurons is not None or 3)
+        return 1 + 4 * rounds
+
+    def _fit_auto_k(self, source, rng, base, progress):
+        best = None
+        k_max = min(source.n_features, self.max_auto_neurons)
+        for k in range(1, k_max + 1):
+            result = self._fit_k(source, rng, base, k, progress)
+            if best is not None and result["fit"].validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
+                break
+            best = result
+        return best
+
+    def _fit_k(self, source, rng, base, k, progress):
+        d = source.n_features
+        pool = np.empty((0, d))
+        current = base
+        best = None
+        rounds = []
+        subspace = None
+        orders = tuple(sorted(set(self.tensor_orders)))
+        min_count = max(2, int(np.ceil(self.min_support * self.n_contraction_pairs)))
+        for rnd in range(self.max_rounds):
+            with self._timed("subspace"):
+                P, spectrum = subspace_stage(
+                    source, current, k, rng, self.n_subspace_directions, 4096, self.n_jobs, progress
+                )
+            if subspace is None:
+                subspace = P
+            with self._timed("tensors"):
+                tensors = tensor_stage(source, current, P, orders, progress)
+            with self._timed("candidates"):
+                new, support, n_cloud = candidate_stage(tensors, P, self.n_contraction_pairs, self.scales, min_count, rng)
+                pool = merge_directions(pool, new)
+            with self._timed("regression"):
+                train, validation = regression_stage(source, pool, progress)
+                fit = SparseDirectionRegression(train, validation, 1 + d).select(k)
+            rounds.append(
+                {
+                    "round": rnd,
+                    "n_candidates_raw": int(n_cloud),
+                    "n_centres": int(new.shape[0]),
+                    "pool_size": int(pool.shape[0]),
+                    "n_selected": int(fit.selected.size),
+                    "validation_mse": float(fit.validation_mse),
+                }
+            )
+            if best is not None and fit.validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
+                break
+            best = {"fit": fit, "pool": pool.copy(), "train": train, "validation": validation, "k": k}
+            current = sign_free_to_relu_network(fit.intercept, fit.linear, pool[fit.selected], fit.weights)
+        best["rounds"] = rounds
+        best["subspace"] = subspace
+        return best
+
+    def _store(self, result):
+        fit, pool = result["fit"], result["pool"]
+        train, validation = result["train"], result["validation"]
+        everything = GramStatistics(train.gram + validation.gram, train.moment + validation.moment, train.yy + validation.yy, train.n + validation.n)
+        base, mu = SparseDirectionRegression(everything, everything, 1 + pool.shape[1]).coefficients(fit.selected)
+        self.raw_network_ = sign_free_to_relu_network(base[0], base[1:], pool[fit.selected], mu)
+        self.n_neurons_ = result["k"]
+        self.candidates_ = pool
+        self.subspace_ = result["subspace"]
+        self.validation_mse_ = float(fit.validation_mse)
+        self.rounds_ = result["rounds"]
+
+    def _warn_if_not_gaussian(self, lin):
+        n = max(lin.n_train, 1)
+        mean_off = np.max(np.abs(lin.x_mean))
+        var_off = np.max(np.abs(lin.x_var - 1.0))
+        if mean_off > 0.2 + 5.0 / np.sqrt(n) or var_off > 0.3 + 5.0 * np.sqrt(2.0 / n):
+            warnings.warn(
+                f"the inputs do not look standard Gaussian (largest column |mean| {mean_off:.3g}, largest "
+                f"|variance - 1| {var_off:.3g}); the method assumes x ~ N(0, I): standardise or whiten X first",
+                NonGaussianInputWarning,
+                stacklevel=3,
+            )
+
+    @contextmanager
+    def _timed(self, stage):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_[stage] = self.timings_.get(stage, 0.0) + time.perf_counter() - start

@@ -1,0 +1,184 @@
+"""The stages of the moment learner, each a pass over a source (see :mod:`narrowrelu.sources`).
+
+Data flows one way: linear part → subspace → projected tensors → candidate directions →
+output regression. Every stage sums over the training rows of each chunk (the held-out rows
+are kept for model selection), so every stage streams.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .cluster import multiscale_cluster_centres
+from .decompose import jennrich_candidates
+from .hermite import hermite_from_raw_moments
+from .moments import HermiteContractionAccumulator
+from .output_fit import GramStatistics, feature_matrix
+
+
+@dataclass
+class LinearStatistics:
+    """First-pass sums over training rows: :math:`E[y]`, :math:`E[yx]`, and input moments."""
+
+    n_train: int
+    n_validation: int
+    mean_y: float
+    var_y: float
+    mean_yx: np.ndarray
+    x_mean: np.ndarray
+    x_var: np.ndarray
+
+
+def linear_stage(source, progress=None):
+    """:math:`E[y]` and :math:`E[yx]` (for a teacher :math:`w + \\frac12\\sum\\lambda_iu_i`) on the training rows."""
+    d = source.n_features
+    n = nv = 0
+    sy = syy = 0.0
+    syx, sx, sxx = np.zeros(d), np.zeros(d), np.zeros(d)
+    for X, y, val in source.chunks():
+        Xt, yt = X[~val], y[~val]
+        n += Xt.shape[0]
+        nv += int(val.sum())
+        sy += yt.sum()
+        syy += yt @ yt
+        syx += yt @ Xt
+        sx += Xt.sum(axis=0)
+        sxx += np.einsum("ij,ij->j", Xt, Xt)
+        _tick(progress)
+    n_safe = max(n, 1)
+    mean_y = sy / n_safe
+    return LinearStatistics(
+        n_train=n,
+        n_validation=nv,
+        mean_y=mean_y,
+        var_y=syy / n_safe - mean_y**2,
+        mean_yx=syx / n_safe,
+        x_mean=sx / n_safe,
+        x_var=sxx / n_safe - (sx / n_safe) ** 2,
+    )
+
+
+def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, progress=None):
+    """One pass accumulating Hermite contractions of the residual :math:`r = y - g(x)`.
+
+    ``blocks`` is a list of ``(order, directions)``; returns the list of contraction arrays
+    (each of shape ``(r, d, d)``), :math:`E[r\\,He_m(x)](g,\\dots,g,\\cdot,\\cdot)`.
+    """
+    accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
+    for X, y, val in source.chunks():
+        Xt = np.ascontiguousarray(X[~val])
+        r = y[~val] - residual_network.evaluate_trusted(Xt)
+        for acc in accs:
+            acc.update(Xt, r)
+        _tick(progress)
+    return [acc.result() for acc in accs]
+
+
+def stacked_subspace(matrices, dim):
+    """Top-``dim`` left singular vectors of the blocks stacked side by side, each scaled to unit
+    spectral norm so that no block drowns the others. Returns ``(P, singular_values)``."""
+    blocks = []
+    for M in matrices:
+        s = np.linalg.norm(M, 2)
+        if s > 0:
+            blocks.append(M / s)
+    stacked = np.hstack(blocks)
+    U, s, _ = np.linalg.svd(stacked, full_matrices=False)
+    return U[:, :dim], s
+
+
+def subspace_stage(source, residual_network, dim, rng, n_directions, chunk_size, n_jobs, progress=None):
+    """The span of the neurons, robust to the rank loss of :math:`M_2`.
+
+    Pass 1: :math:`M_2 = E[r(xx^T - I)]` and order-4 contractions along isotropic directions.
+    Pass 2: order-4 contractions along directions drawn inside the first estimate (where their
+    signal :math:`(u_i\\cdot g)^2` is of order one rather than :math:`1/d`). The top-``dim`` left
+    singular vectors of all blocks stacked give :math:`P` (``d x dim``, orthonormal columns).
+    """
+    d = source.n_features
+    iso = rng.standard_normal((n_directions, d))
+    iso /= np.linalg.norm(iso, axis=1, keepdims=True)
+    M2, C_iso = contraction_stage(source, residual_network, [(2, np.zeros((1, d))), (4, iso)], chunk_size, n_jobs, progress)
+    P0, _ = stacked_subspace([M2[0]] + list(C_iso), dim)
+    inner = rng.standard_normal((n_directions, dim)) @ P0.T
+    inner /= np.linalg.norm(inner, axis=1, keepdims=True)
+    (C_in,) = contraction_stage(source, residual_network, [(4, inner)], chunk_size, n_jobs, progress)
+    return stacked_subspace([M2[0]] + list(C_iso) + list(C_in), dim)
+
+
+class ProjectedRawMoments:
+    """Running :math:`\\sum_i r_i z_i^{\\otimes j}` for even :math:`j \\le m`, as GEMMs of rows
+    :math:`z^{\\otimes j/2}`; :meth:`hermite_tensors` assembles :math:`E[r\\,He_m(z)]`."""
+
+    def __init__(self, k, max_order):
+        self.k = k
+        self.max_order = max_order
+        self.n = 0
+        self.sums = {0: 0.0}
+        for j in range(2, max_order + 1, 2):
+            self.sums[j] = np.zeros((k ** (j // 2), k ** (j // 2)))
+
+    def update(self, Z, r):
+        self.n += Z.shape[0]
+        self.sums[0] += r.sum()
+        A = Z
+        for j in range(2, self.max_order + 1, 2):
+            if j > 2:
+                A = (A[:, :, None] * Z[:, None, :]).reshape(Z.shape[0], -1)
+            self.sums[j] += (A * r[:, None]).T @ A
+
+    def hermite_tensors(self, orders):
+        raw = {j: np.asarray(s / self.n).reshape((self.k,) * j) for j, s in self.sums.items()}
+        return {m: hermite_from_raw_moments(raw, m) for m in orders}
+
+
+def tensor_stage(source, residual_network, P, orders, progress=None):
+    """Full :math:`k`-dimensional Hermite tensors :math:`E[r\\,He_m(P^Tx)]` for ``orders``."""
+    acc = ProjectedRawMoments(P.shape[1], max(orders))
+    with threadpool_limits(limits=1, user_api="blas"):
+        for X, y, val in source.chunks():
+            Xt = X[~val]
+            r = y[~val] - residual_network.evaluate_trusted(Xt)
+            acc.update(Xt @ P, r)
+            _tick(progress)
+    return acc.hermite_tensors(orders)
+
+
+def candidate_stage(tensors, P, n_pairs, scales, min_support, rng):
+    """Jennrich candidates from random contraction pairs, clustered at every scale, lifted to
+    :math:`d` dimensions (:math:`c = Pv`, unit)."""
+    cloud = jennrich_candidates([tensors[m] for m in sorted(tensors)], n_pairs, rng)
+    centres, support = multiscale_cluster_centres(cloud, scales, min_support)
+    lifted = centres @ P.T
+    norms = np.linalg.norm(lifted, axis=1)
+    return lifted / np.where(norms > 0, norms, 1.0)[:, None], support, cloud.shape[0]
+
+
+def regression_stage(source, directions, progress=None):
+    """Gram statistics of :math:`[1, x, |c_j\\cdot x|]` against :math:`y`, training and held-out rows apart."""
+    p = 1 + source.n_features + directions.shape[0]
+    train, validation = GramStatistics.empty(p), GramStatistics.empty(p)
+    for X, y, val in source.chunks():
+        F = feature_matrix(X, directions)
+        train.update(F[~val], y[~val])
+        validation.update(F[val], y[val])
+        _tick(progress)
+    return train, validation
+
+
+def merge_directions(pool, new, tol=1e-8):
+    """Append the rows of ``new`` that are not already in ``pool`` (projectively)."""
+    keep = []
+    for c in new:
+        if pool.shape[0] and np.min(1.0 - np.abs(pool @ c)) < tol:
+            continue
+        if any(1.0 - abs(k @ c) < tol for k in keep):
+            continue
+        keep.append(c)
+    return np.vstack([pool] + [np.asarray(keep)]) if keep else pool
+
+
+def _tick(progress):
+    if progress is not None:
+        progress.update(1)
