@@ -105,7 +105,9 @@ class Teacher(ReLUNetwork):
         """Yield ``(X, y)`` chunks of at most ``chunk_size`` rows, ``n_samples`` rows in all.
 
         Inputs and noise come from two independent streams spawned from ``random_state``, so
-        the concatenated chunks are the same for every ``chunk_size``.
+        the concatenated chunks hold the same inputs and noise for every ``chunk_size`` (bit for
+        bit; the targets agree to rounding, as BLAS may round products of different shapes
+        differently).
         """
         n_samples = check_positive_int(n_samples, "n_samples")
         chunk_size = check_positive_int(chunk_size, "chunk_size")
