@@ -65,7 +65,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         The ladder of projective distances :math:`1-|\\cos|` at which candidates are clustered.
     min_support : float, default=0.2
         A cluster needs at least this fraction of ``n_contraction_pairs`` members.
-    max_rounds : int, default=3
+    max_rounds : int, default=8
         Rounds of iterative discovery on the residual.
     validation_fraction : float, default=0.2
         Share of rows held out for model selection (the final weights use all rows).
@@ -96,7 +96,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         The number of neurons used (resolved when ``n_neurons=None``).
     n_features_in_ : int
     candidates_ : ndarray of shape (n_candidates, n_features)
-        The pooled candidate directions (unit rows) of the selected round.
+        The candidate directions (unit rows) of the selected round: its new cluster centres
+        and the directions the previous round had selected.
     subspace_ : ndarray of shape (n_features, n_neurons_)
         The first round's estimate of the neurons' span.
     validation_mse_ : float
@@ -132,7 +133,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         n_subspace_directions=8,
         scales=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
         min_support=0.2,
-        max_rounds=3,
+        max_rounds=8,
         validation_fraction=0.2,
         refine=True,
         refine_method="lm",
@@ -363,7 +364,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 tensors = tensor_stage(source, current, P, orders, progress)
             with self._timed("candidates"):
                 new, support, n_cloud = candidate_stage(tensors, P, self.n_contraction_pairs, self.scales, min_count, rng)
-                pool = merge_directions(pool, new)
+                kept = best["pool"][best["fit"].selected] if best is not None else pool
+                pool = merge_directions(kept, new)
             with self._timed("regression"):
                 train, validation = regression_stage(source, pool, progress)
                 fit = SparseDirectionRegression(train, validation, 1 + d).select(k)

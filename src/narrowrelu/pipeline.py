@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 from .cluster import multiscale_cluster_centres
 from .decompose import jennrich_candidates
 from .hermite import hermite_from_raw_moments
+from .model_moments import network_hermite_contraction, network_projected_tensor
 from .moments import HermiteContractionAccumulator
 from .output_fit import GramStatistics, feature_matrix
 
@@ -60,10 +61,11 @@ def linear_stage(source, progress=None):
 
 
 def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, progress=None):
-    """One pass accumulating Hermite contractions of the residual :math:`r = y - g(x)`.
+    """One pass estimating Hermite contractions of :math:`y` with the model :math:`g` as control variate.
 
-    ``blocks`` is a list of ``(order, directions)``; returns the list of contraction arrays
-    (each of shape ``(r, d, d)``), :math:`E[r\\,He_m(x)](g,\\dots,g,\\cdot,\\cdot)`.
+    ``blocks`` is a list of ``(order, directions)``; returns, per block, the array (shape
+    ``(r, d, d)``) :math:`E_n[(y-g)\\,He_m(x)](g_j,\\dots) + E[g\\,He_m(x)](g_j,\\dots)`, the second
+    term exact (:mod:`narrowrelu.model_moments`).
     """
     accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
     for X, y, val in source.chunks():
@@ -72,7 +74,10 @@ def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, prog
         for acc in accs:
             acc.update(Xt, r)
         _tick(progress)
-    return [acc.result() for acc in accs]
+    return [
+        acc.result() + network_hermite_contraction(residual_network, G, order)
+        for acc, (order, G) in zip(accs, blocks)
+    ]
 
 
 def stacked_subspace(matrices, dim):
@@ -134,7 +139,8 @@ class ProjectedRawMoments:
 
 
 def tensor_stage(source, residual_network, P, orders, progress=None):
-    """Full :math:`k`-dimensional Hermite tensors :math:`E[r\\,He_m(P^Tx)]` for ``orders``."""
+    """Full :math:`k`-dimensional Hermite tensors :math:`E[y\\,He_m(P^Tx)]` for ``orders``, estimated
+    as the residual's empirical tensor plus the model's exact one (control variate)."""
     acc = ProjectedRawMoments(P.shape[1], max(orders))
     with threadpool_limits(limits=1, user_api="blas"):
         for X, y, val in source.chunks():
@@ -142,7 +148,8 @@ def tensor_stage(source, residual_network, P, orders, progress=None):
             r = y[~val] - residual_network.evaluate_trusted(Xt)
             acc.update(Xt @ P, r)
             _tick(progress)
-    return acc.hermite_tensors(orders)
+    tensors = acc.hermite_tensors(orders)
+    return {m: T + network_projected_tensor(residual_network, P, m) for m, T in tensors.items()}
 
 
 def candidate_stage(tensors, P, n_pairs, scales, min_support, rng):
