@@ -16,6 +16,7 @@ from .moments import (
     projected_hermite_tensor,
     second_moment,
 )
+from .moment_estimator import MomentReLURegressor, NonGaussianInputWarning
 from .network import ReLUNetwork
 from .teacher import Teacher
 
@@ -23,7 +24,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HermiteContractionAccumulator",
+    "MomentReLURegressor",
     "MonteCarloEstimate",
+    "NonGaussianInputWarning",
     "ReLUNetwork",
     "Teacher",
     "hermite_e",

@@ -184,7 +184,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         rng = as_generator(self.random_state)
         n = X.shape[0]
         mask = np.zeros(n, dtype=bool)
-        mask[rng.choice(n, size=self._n_validation(n), replace=False)] = True
+        mask[rng.choice(n, size=self._n_validation(n, X.shape[1]), replace=False)] = True
         source = ArraySource(X, y, mask, check_positive_int(self.chunk_size, "chunk_size"))
         cap = self.refine_max_samples
         refine_rows = slice(None) if cap is None else slice(0, check_positive_int(cap, "refine_max_samples"))
@@ -224,7 +224,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
         chunk = check_positive_int(self.chunk_size, "chunk_size")
-        source = OracleSource(oracle, n, d, chunk, self._n_validation(n) / n, seed_stream)
+        source = OracleSource(oracle, n, d, chunk, self._n_validation(n, d) / n, seed_stream)
         self.n_features_in_ = d
 
         def refine_data():
@@ -280,10 +280,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         return self.n_neurons if self.n_neurons is not None else 1
 
     def required_samples(self, n_features):
-        """Rows the moments need at the smallest: twice the parameters of the output regression
-        on the training share, :math:`2(d + 1 + k)/(1 - \\text{validation\\_fraction})`, and 10 at least."""
+        """The fewest rows a fit accepts: :math:`d + k + 2`, so that the training rows cover the
+        :math:`d + k + 1` coefficients of the output regression and one row is held out.
+
+        This makes the fit well posed, not accurate: the order-4 moments need many more rows
+        (thousands at d = 20) before the neurons stand out from the noise."""
         k = self._max_neurons(n_features)
-        return int(np.ceil(max(2 * (n_features + 1 + k), 8) / (1.0 - self.validation_fraction))) + 2
+        return n_features + k + 2
 
     def _check_sample_count(self, n, d):
         need = self.required_samples(d)
@@ -293,8 +296,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 f"n_neurons = {self._max_neurons(d)}; at least {need} are needed"
             )
 
-    def _n_validation(self, n):
-        return int(min(max(2, round(self.validation_fraction * n)), n - 2))
+    def _n_validation(self, n, d):
+        most = n - (d + self._max_neurons(d) + 1)
+        return int(min(max(1, round(self.validation_fraction * n)), most))
 
     # ----------------------------------------------------------------- fitting
     def _fit_source(self, source, rng, refine_data):
