@@ -230,7 +230,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         def refine_data():
             m = min(n, self.refine_max_samples or 200_000)
             X = np.random.default_rng(seed_refine).standard_normal((m, d))
-            return X, source.query(X)
+            y = np.concatenate([source.query(X[s:s + chunk]) for s in range(0, m, chunk)])
+            return X, y
 
         return self._fit_source(source, rng, refine_data)
 

@@ -5,4 +5,5 @@ sub-command to ``narrowrelu bench`` and sets ``func`` to the function that runs 
 """
 
 BENCH_MODULES = [
+    "recovery",
 ]

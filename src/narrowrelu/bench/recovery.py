@@ -1,0 +1,184 @@
+"""``narrowrelu bench recovery``: how well the moment learner recovers planted teachers.
+
+Per teacher family, k, n and seed: exact population MSE (relative and absolute) of the raw
+moment solution and of the refined one, the matched cosine between teacher and learned neurons,
+and the fit time. Summaries count the seeds reaching a target and fit log-log slopes of the
+raw MSE against n.
+"""
+
+import json
+import time
+
+import numpy as np
+
+from ..metrics import population_mse, population_variance
+from ..moment_estimator import MomentReLURegressor
+from ..teacher import Teacher
+
+FAMILIES = ("random", "orthonormal", "close_pair", "clusters")
+
+
+def make_teacher(family, n_features, n_neurons, seed):
+    """The planted teacher of a family, drawn from ``seed`` (orthonormal ignores ``n_features``)."""
+    if family == "random":
+        return Teacher.random(n_features, n_neurons, random_state=seed)
+    if family == "orthonormal":
+        return Teacher.orthonormal(n_neurons)
+    if family == "close_pair":
+        return Teacher.close_pair(n_features, 0.99, max(n_neurons, 2), random_state=seed)
+    if family == "clusters":
+        return Teacher.clusters(n_features, max(n_neurons // 2, 1), 2, 0.95, random_state=seed)
+    raise ValueError(f"unknown teacher family {family!r}; choose from {', '.join(FAMILIES)}")
+
+
+def matched_cosine(network, teacher):
+    """The smallest, over teacher neurons, of the largest :math:`|\\cos|` with a learned neuron."""
+    U = network.hidden_weights
+    if U.shape[0] == 0:
+        return 0.0
+    Uh = U / np.linalg.norm(U, axis=1)[:, None]
+    T = teacher.hidden_weights / np.linalg.norm(teacher.hidden_weights, axis=1)[:, None]
+    return float(np.min(np.max(np.abs(T @ Uh.T), axis=1)))
+
+
+def recovery_record(family, n_features, n_neurons, n_samples, seed, noise=0.0, **params):
+    """Fit the moment learner once and score it exactly against its teacher.
+
+    ``noise`` is the label-noise standard deviation relative to :math:`\\mathrm{std}\\,f`.
+    """
+    teacher = make_teacher(family, n_features, n_neurons, seed)
+    var = population_variance(teacher)
+    sigma = noise * np.sqrt(var)
+    X, y = teacher.with_noise(sigma).sample(n_samples, random_state=10_000 + seed)
+    start = time.perf_counter()
+    model = MomentReLURegressor(n_neurons=teacher.n_neurons, random_state=seed, **params).fit(X, y)
+    seconds = time.perf_counter() - start
+    raw = population_mse(model.raw_network_, teacher)
+    refined = population_mse(model, teacher)
+    d = teacher.n_features
+    p = teacher.n_neurons * (d + 1) + d + 1
+    return {
+        "family": family,
+        "d": d,
+        "k": teacher.n_neurons,
+        "n": n_samples,
+        "seed": seed,
+        "noise": noise,
+        "var_f": var,
+        "raw_mse": raw,
+        "raw_rel_mse": raw / var,
+        "refined_mse": refined,
+        "refined_rel_mse": refined / var,
+        "parametric_rate": sigma**2 * p / n_samples,
+        "raw_cosine": matched_cosine(model.raw_network_, teacher),
+        "refined_cosine": matched_cosine(model.network_, teacher),
+        "fit_seconds": seconds,
+        "refine_seconds": model.timings_.get("refinement", 0.0),
+        "rounds": len(model.rounds_),
+    }
+
+
+def loglog_slope(ns, values):
+    """Least-squares slope of :math:`\\log v` against :math:`\\log n`."""
+    return float(np.polyfit(np.log(ns), np.log(values), 1)[0])
+
+
+def summarise(records, target):
+    """Per (family, k, n, noise): seeds, seeds at relative MSE <= target raw and refined, medians."""
+    groups = {}
+    for r in records:
+        groups.setdefault((r["family"], r["k"], r["n"], r["noise"]), []).append(r)
+    rows = []
+    for (family, k, n, noise), rs in sorted(groups.items()):
+        raw = np.array([r["raw_rel_mse"] for r in rs])
+        ref = np.array([r["refined_rel_mse"] for r in rs])
+        rows.append(
+            {
+                "family": family,
+                "k": k,
+                "n": n,
+                "noise": noise,
+                "seeds": len(rs),
+                "raw_ok": int(np.sum(raw <= target)),
+                "refined_ok": int(np.sum(ref <= target)),
+                "raw_rel_median": float(np.median(raw)),
+                "refined_rel_median": float(np.median(ref)),
+                "raw_abs_median": float(np.median([r["raw_mse"] for r in rs])),
+                "refined_abs_median": float(np.median([r["refined_mse"] for r in rs])),
+                "excess_over_rate_median": float(np.median([r["refined_mse"] / r["parametric_rate"] for r in rs]))
+                if noise > 0
+                else None,
+                "cosine_min": float(min(r["refined_cosine"] for r in rs)),
+                "fit_seconds_median": float(np.median([r["fit_seconds"] for r in rs])),
+            }
+        )
+    return rows
+
+
+def format_table(rows, target):
+    head = (
+        f"{'family':<12}{'k':>3}{'n':>10}{'noise':>6}  {'raw<=' + format(target, 'g'):>10}{'ref<=' + format(target, 'g'):>10}"
+        f"{'raw rel':>10}{'ref rel':>10}{'raw abs':>10}{'ref abs':>10}{'ref/rate':>9}{'min cos':>9}{'time s':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        rate = "" if r["excess_over_rate_median"] is None else f"{r['excess_over_rate_median']:.2f}"
+        lines.append(
+            f"{r['family']:<12}{r['k']:>3}{r['n']:>10}{r['noise']:>6g}  "
+            f"{str(r['raw_ok']) + '/' + str(r['seeds']):>10}{str(r['refined_ok']) + '/' + str(r['seeds']):>10}"
+            f"{r['raw_rel_median']:>10.2e}{r['refined_rel_median']:>10.2e}{r['raw_abs_median']:>10.2e}"
+            f"{r['refined_abs_median']:>10.2e}{rate:>9}{r['cosine_min']:>9.5f}{r['fit_seconds_median']:>8.2f}"
+        )
+    return "\n".join(lines)
+
+
+def add_parser(commands):
+    p = commands.add_parser(
+        "recovery",
+        help="recovery of planted teachers by the moment learner (raw and refined), exact MSE",
+        description="Fit MomentReLURegressor to planted teachers and score it exactly. For each family, k, "
+        "n and seed prints raw and refined population MSE, matched cosine and fit time; then the "
+        "count of seeds at relative MSE <= --target and the log-log slope of the raw MSE in n.",
+    )
+    p.add_argument("--families", nargs="+", default=["random"], choices=FAMILIES, help="teacher families (default: random)")
+    p.add_argument("--k", nargs="+", type=int, default=[1, 2, 3, 4, 6], help="numbers of neurons (default: 1 2 3 4 6)")
+    p.add_argument("--n", nargs="+", type=float, default=[3e4], help="sample sizes (default: 3e4)")
+    p.add_argument("--d", type=int, default=20, help="input dimension (default: 20; orthonormal uses d = k)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per cell (default: 10)")
+    p.add_argument("--noise", type=float, default=0.0, help="label noise std relative to std f (default: 0)")
+    p.add_argument("--target", type=float, default=1e-3, help="relative MSE counted as success (default: 1e-3)")
+    p.add_argument("--no-refine", action="store_true", help="skip the refinement (raw moment solution only)")
+    p.add_argument("--json", metavar="PATH", help="write every record and the summary as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args, parser):
+    if any(k < 1 for k in args.k):
+        parser.error("--k values must be >= 1")
+    if any(k > args.d for k in args.k) and set(args.families) - {"orthonormal"}:
+        parser.error(f"--k values must be <= --d = {args.d}")
+    if args.seeds < 1 or any(n < 2 for n in args.n):
+        parser.error("--seeds must be >= 1 and --n values >= 2")
+    records = []
+    for family in args.families:
+        for k in args.k:
+            for n in args.n:
+                for seed in range(args.seeds):
+                    records.append(
+                        recovery_record(family, args.d, k, int(n), seed, args.noise, refine=not args.no_refine)
+                    )
+    rows = summarise(records, args.target)
+    print(format_table(rows, args.target))
+    slopes = {}
+    for family in args.families:
+        for k in args.k:
+            rs = [r for r in rows if r["family"] == family and r["k"] == k]
+            if len(rs) >= 2:
+                slopes[f"{family} k={k}"] = loglog_slope([r["n"] for r in rs], [r["raw_rel_median"] for r in rs])
+    for name, slope in slopes.items():
+        print(f"raw MSE log-log slope in n, {name}: {slope:.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"records": records, "summary": rows, "raw_slopes": slopes}, fh, indent=1)
+    return 0
