@@ -1,28 +1,44 @@
 """Numba kernels for the fused per-sample work of the moment contractions.
 
 Kernels trust their inputs (float64, C-contiguous, matching shapes), fill arrays that the caller
-allocated, and draw no random numbers. Each has a NumPy reference in the tests.
+allocated, and draw no random numbers. Each has a NumPy reference in the tests
+(``tests/test_moments.py``).
+
+The row pass reads each row of a chunk once from memory and does all the per-sample work on it
+(the projections :math:`g_j\\cdot x_i`, the Hermite weights, the vector sums); the split kernel
+then re-reads the chunk from cache. ``fastmath`` is limited to reassociation (so the reductions
+vectorise): no-NaN/no-Inf assumptions are not made, so non-finite inputs propagate to the sums,
+which is how the caller detects them without a separate pass over ``X``.
 """
 
 import numpy as np
 from numba import njit
 
+_FASTMATH = {"reassoc", "contract"}
 
-@njit(cache=True, nogil=True)
-def directional_hermite_weights(S, y, sq_norms, order, gram_weights, vector_weights, sums):
-    """Per-sample weights of an order-``m`` contraction along the directions ``g_j``.
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def contraction_row_pass(X, y, G, sq_norms, order, gram_weights, vectors, sums, sum_yx):
+    """One pass over the rows of a chunk for an order-``m`` contraction along the rows ``g_j`` of ``G``.
 
     With :math:`s_{ij} = g_j\\cdot x_i` and :math:`H_n(s;\\|g\\|^2)` the homogeneous Hermite
-    polynomial (:math:`H_{n+1} = sH_n - n\\|g\\|^2H_{n-1}`), fills
-    ``gram_weights[j, i] = y_i H_{m-2}(s_ij)``, ``vector_weights[j, i] = y_i H_{m-3}(s_ij)`` and adds
-    ``sum_i y_i H_{m-2}`` to ``sums[0, j]`` and ``sum_i y_i H_{m-4}`` to ``sums[1, j]``
-    (:math:`H_{-1} = H_{-2} = 0`).
+    polynomial (:math:`H_{n+1} = sH_n - n\\|g\\|^2H_{n-1}`, :math:`H_{-1} = H_{-2} = 0`):
+
+    * fills ``gram_weights[j, i] = y_i H_{m-2}(s_ij)``;
+    * adds :math:`\\sum_i y_i H_{m-3}(s_{ij})\\,x_i` to ``vectors[j]``;
+    * adds :math:`\\sum_i y_i H_{m-2}` to ``sums[0, j]`` and :math:`\\sum_i y_i H_{m-4}` to ``sums[1, j]``;
+    * adds :math:`\\sum_i y_i x_i` to ``sum_yx``.
     """
-    n, r = S.shape
+    n, d = X.shape
+    r = G.shape[0]
     for i in range(n):
         yi = y[i]
+        for c in range(d):
+            sum_yx[c] += yi * X[i, c]
         for j in range(r):
-            s = S[i, j]
+            s = 0.0
+            for c in range(d):
+                s += X[i, c] * G[j, c]
             q = sq_norms[j]
             h_m4 = 0.0
             h_m3 = 0.0
@@ -33,9 +49,12 @@ def directional_hermite_weights(S, y, sq_norms, order, gram_weights, vector_weig
                 h_m3 = h_m2
                 h_m2 = h_next
             gram_weights[j, i] = yi * h_m2
-            vector_weights[j, i] = yi * h_m3
             sums[0, j] += yi * h_m2
             sums[1, j] += yi * h_m4
+            vw = yi * h_m3
+            if vw != 0.0:
+                for c in range(d):
+                    vectors[j, c] += vw * X[i, c]
 
 
 @njit(cache=True, nogil=True)

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk
 from threadpoolctl import threadpool_limits
 
-from ._kernels import directional_hermite_weights, split_rows_by_sign
+from ._kernels import contraction_row_pass, split_rows_by_sign
 from ._validation import check_data, check_finite_array, check_positive_int
 from .hermite import hermite_from_raw_moments
 
@@ -49,6 +49,12 @@ class HermiteContractionAccumulator:
         Rows per unit of work (and per reduction buffer).
     n_jobs : int
         Threads running chunks at once.
+
+    Notes
+    -----
+    Each chunk of ``chunk_size`` rows is reduced on its own and the chunk results are added in
+    chunk order, so the sums are bit-identical for every ``n_jobs``, and also when the data
+    arrive in several :meth:`update` calls whose lengths are multiples of ``chunk_size``.
     """
 
     def __init__(self, directions, order, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
@@ -70,35 +76,60 @@ class HermiteContractionAccumulator:
         return self.directions.shape[1]
 
     def update(self, X, y):
-        """Add the rows of a validated block ``X`` (float64, C-contiguous) with targets ``y``."""
+        """Add the rows of ``X`` (shape ``(n, n_features)``) with targets ``y`` (shape ``(n,)``).
+
+        ``X`` is checked for non-finite values without a separate pass over it (they show up in
+        the running sums); on any error the accumulator is left as it was.
+        """
+        X, y = _check_data_lazily(X, y, self.n_features)
+        self._update_checked(X, y, check_finite=True)
+        return self
+
+    def _update_checked(self, X, y, check_finite):
+        """Accumulate float64 C-contiguous ``X`` (finite unless ``check_finite``) and finite ``y``."""
+        # work on copies of the running sums (chunk results added in order, as in one pass)
+        # and commit them only once the block is known to be finite
+        gram = self._gram_upper.copy()
+        vectors = self._vectors.copy()
+        sums = self._sums.copy()
+        sum_y = self._sum_y
+        sum_yx = self._sum_yx.copy()
         starts = range(0, X.shape[0], self.chunk_size)
         blocks = ((X[s:s + self.chunk_size], y[s:s + self.chunk_size]) for s in starts)
-        with threadpool_limits(limits=1, user_api="blas"):
-            for gram, vec, sums, sum_y, sum_yx in ordered_map(self._chunk, blocks, self.n_jobs):
-                self._gram_upper += gram
-                self._vectors += vec
-                self._sums += sums
-                self._sum_y += sum_y
-                self._sum_yx += sum_yx
+        with np.errstate(over="ignore", invalid="ignore"), threadpool_limits(limits=1, user_api="blas"):
+            for c_gram, c_vec, c_sums, c_sum_y, c_sum_yx in ordered_map(self._chunk, blocks, self.n_jobs):
+                gram += c_gram
+                vectors += c_vec
+                sums += c_sums
+                sum_y += c_sum_y
+                sum_yx += c_sum_yx
+        if check_finite and not np.all(np.isfinite(sum_yx - self._sum_yx)):
+            # a non-finite x_ic makes y_i x_ic NaN or infinite, and the column sum stays so;
+            # an overflow of finite data does too, hence the exact check before refusing
+            check_finite_array(X, "X")
+        self._gram_upper = gram
+        self._vectors = vectors
+        self._sums = sums
+        self._sum_y = sum_y
+        self._sum_yx = sum_yx
         self.n_samples += X.shape[0]
-        return self
 
     def _chunk(self, block):
         X, y = block
         c, d = X.shape
         r = self.directions.shape[0]
-        S = X @ self.directions.T
         gram_weights = np.empty((r, c))
-        vector_weights = np.empty((r, c))
+        vectors = np.zeros((r, d))
         sums = np.zeros((2, r))
-        directional_hermite_weights(S, y, self._sq_norms, self.order, gram_weights, vector_weights, sums)
-        grams = np.zeros((r, d, d))
+        sum_yx = np.zeros(d)
+        contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, gram_weights, vectors, sums, sum_yx)
+        grams = np.empty((r, d, d))
         positive = np.empty((c, d))
         negative = np.empty((c, d))
         for j in range(r):
             n_pos, n_neg = split_rows_by_sign(X, gram_weights[j], positive, negative)
             grams[j] = weighted_gram_upper(positive[:n_pos], negative[:n_neg], d)
-        return grams, vector_weights @ X, sums, y.sum(), y @ X
+        return grams, vectors, sums, y.sum(), sum_yx
 
     def result(self):
         """The contractions, shape ``(r, n_features, n_features)``, symmetric."""
@@ -118,10 +149,28 @@ class HermiteContractionAccumulator:
         return out
 
     def mean_y(self):
+        """:math:`\\frac1n\\sum_i y_i` over the rows added so far."""
         return self._sum_y / self.n_samples
 
     def mean_yx(self):
+        """:math:`\\frac1n\\sum_i y_i x_i` over the rows added so far."""
         return self._sum_yx / self.n_samples
+
+
+def _check_data_lazily(X, y, n_features):
+    """Shapes, dtype, layout and a finite ``y``; the finiteness of ``X`` is left to the accumulator."""
+    try:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X must be a numeric array: {exc}") from None
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, expected {n_features}")
+    y = check_finite_array(y, "y", ndim=1)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries")
+    return X, y
 
 
 def weighted_gram_upper(positive, negative, d):
@@ -184,17 +233,18 @@ def hermite_moment_contraction(X, y, directions, order=4, chunk_size=DEFAULT_CHU
     >>> hermite_moment_contraction(X, y, np.ones(4), order=4).shape
     (4, 4)
     """
-    X, y = check_data(X, y)
+    X, y = _check_data_lazily(X, y, None)
     single = np.ndim(directions) == 1
     G = check_finite_array(np.atleast_2d(directions), "directions", ndim=2, shape=(None, X.shape[1]))
-    acc = HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs).update(X, y)
+    acc = HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs)
+    acc._update_checked(X, y, check_finite=True)
     out = acc.result()
     return out[0] if single else out
 
 
 def second_moment(X, y, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
     """:math:`M_2 = \\frac1n\\sum_i y_i(x_ix_i^T - I)`, whose expectation is :math:`a_2\\sum_i\\lambda_iu_iu_i^T`."""
-    X, y = check_data(X, y)
+    X, y = _check_data_lazily(X, y, None)
     return hermite_moment_contraction(X, y, np.zeros(X.shape[1]), order=2, chunk_size=chunk_size, n_jobs=n_jobs)
 
 
