@@ -291,3 +291,41 @@ def test_contraction_never_allocates_a_d4_array():
         tracemalloc.stop()
     assert probe_peak >= d4_bytes
     assert peak < bound < d4_bytes / 25, f"peak {peak} bytes"
+
+
+# ----------------------------------------------------------------------------- kernels
+def test_row_pass_kernel_matches_numpy_reference():
+    from narrowrelu._kernels import contraction_row_pass
+    from narrowrelu.hermite import directional_hermite
+
+    rng = np.random.default_rng(0)
+    n, d, r, order = 37, 5, 3, 6
+    X, y, G = rng.standard_normal((n, d)), rng.standard_normal(n), rng.standard_normal((r, d))
+    q = np.einsum("ij,ij->i", G, G)
+    gram_weights = np.empty((r, n))
+    vectors = np.full((r, d), 0.5)  # the kernel adds to what is there
+    sums = np.full((2, r), 0.25)
+    sum_yx = np.full(d, -1.0)
+    contraction_row_pass(X, y, G, q, order, gram_weights, vectors, sums, sum_yx)
+    S = X @ G.T
+    H = {m: np.stack([directional_hermite(m, S[:, j], q[j]) for j in range(r)]) for m in (order - 4, order - 3, order - 2)}
+    np.testing.assert_allclose(gram_weights, y * H[order - 2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vectors, 0.5 + (y * H[order - 3]) @ X, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(sums[0], 0.25 + (y * H[order - 2]).sum(axis=1), rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(sums[1], 0.25 + (y * H[order - 4]).sum(axis=1), rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(sum_yx, -1.0 + y @ X, rtol=1e-12, atol=1e-12)
+
+
+def test_split_kernel_matches_numpy_reference():
+    from narrowrelu._kernels import split_rows_by_sign
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((20, 4))
+    w = rng.standard_normal(20)
+    w[[3, 7]] = 0.0
+    P, N = np.full((20, 4), np.nan), np.full((20, 4), np.nan)
+    n_pos, n_neg = split_rows_by_sign(X, w, P, N)
+    assert (n_pos, n_neg) == ((w > 0).sum(), (w < 0).sum())
+    np.testing.assert_allclose(P[:n_pos], np.sqrt(w[w > 0])[:, None] * X[w > 0], rtol=1e-15)
+    np.testing.assert_allclose(N[:n_neg], np.sqrt(-w[w < 0])[:, None] * X[w < 0], rtol=1e-15)
+    np.testing.assert_allclose(P[:n_pos].T @ P[:n_pos] - N[:n_neg].T @ N[:n_neg], (X.T * w) @ X, rtol=1e-12, atol=1e-12)

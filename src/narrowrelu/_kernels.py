@@ -12,12 +12,21 @@ which is how the caller detects them without a separate pass over ``X``.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 _FASTMATH = {"reassoc", "contract"}
 
+# Explicit signatures: one compiled version per kernel. Inputs are typed read-only, and numba
+# converts writeable arrays to read-only ones safely, so read-only and writeable data share it.
+_IN1 = types.Array(types.float64, 1, "C", readonly=True)
+_IN2 = types.Array(types.float64, 2, "C", readonly=True)
+_OUT1 = types.float64[::1]
+_OUT2 = types.float64[:, ::1]
+_ROW_PASS_SIGNATURE = types.void(_IN2, _IN1, _IN2, _IN1, types.int64, _OUT2, _OUT2, _OUT2, _OUT1)
+_SPLIT_SIGNATURE = types.UniTuple(types.int64, 2)(_IN2, _IN1, _OUT2, _OUT2)
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+
+@njit(_ROW_PASS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
 def contraction_row_pass(X, y, G, sq_norms, order, gram_weights, vectors, sums, sum_yx):
     """One pass over the rows of a chunk for an order-``m`` contraction along the rows ``g_j`` of ``G``.
 
@@ -57,7 +66,7 @@ def contraction_row_pass(X, y, G, sq_norms, order, gram_weights, vectors, sums, 
                     vectors[j, c] += vw * X[i, c]
 
 
-@njit(cache=True, nogil=True)
+@njit(_SPLIT_SIGNATURE, cache=True, nogil=True)
 def split_rows_by_sign(X, w, positive, negative):
     """Write :math:`\\sqrt{|w_i|}\\,x_i` into ``positive`` (``w_i > 0``) or ``negative`` (``w_i < 0``).
 
