@@ -329,3 +329,14 @@ def test_split_kernel_matches_numpy_reference():
     np.testing.assert_allclose(P[:n_pos], np.sqrt(w[w > 0])[:, None] * X[w > 0], rtol=1e-15)
     np.testing.assert_allclose(N[:n_neg], np.sqrt(-w[w < 0])[:, None] * X[w < 0], rtol=1e-15)
     np.testing.assert_allclose(P[:n_pos].T @ P[:n_pos] - N[:n_neg].T @ N[:n_neg], (X.T * w) @ X, rtol=1e-12, atol=1e-12)
+
+
+def test_accumulator_pickles_and_resumes():
+    import pickle
+
+    X, y = small_data(n=400, d=4, seed=9)
+    G = np.ones((1, 4))
+    acc = HermiteContractionAccumulator(G, 4, chunk_size=100).update(X[:200], y[:200])
+    acc = pickle.loads(pickle.dumps(acc))
+    acc.update(X[200:], y[200:])
+    assert np.array_equal(acc.result(), HermiteContractionAccumulator(G, 4, chunk_size=100).update(X, y).result())

@@ -19,6 +19,7 @@ are added in chunk order, so results do not depend on ``n_jobs`` (bit for bit) a
 ``chunk_size`` only through rounding. BLAS is held to one thread while the chunks run.
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -124,12 +125,24 @@ class HermiteContractionAccumulator:
         sum_yx = np.zeros(d)
         contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, gram_weights, vectors, sums, sum_yx)
         grams = np.empty((r, d, d))
-        positive = np.empty((c, d))
-        negative = np.empty((c, d))
+        positive, negative = self._split_buffers(c, d)
         for j in range(r):
             n_pos, n_neg = split_rows_by_sign(X, gram_weights[j], positive, negative)
             grams[j] = weighted_gram_upper(positive[:n_pos], negative[:n_neg], d)
         return grams, vectors, sums, y.sum(), sum_yx
+
+    def _split_buffers(self, c, d):
+        """Two ``(c, d)`` scratch buffers, kept per thread and reused across chunks (no page faults)."""
+        local = self.__dict__.setdefault("_thread_local", threading.local())
+        buffers = getattr(local, "buffers", None)
+        if buffers is None or buffers[0].shape[0] < c:
+            buffers = local.buffers = (np.empty((c, d)), np.empty((c, d)))
+        return buffers[0][:c], buffers[1][:c]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_thread_local", None)  # scratch buffers: not state, and not picklable
+        return state
 
     def result(self):
         """The contractions, shape ``(r, n_features, n_features)``, symmetric."""
