@@ -355,14 +355,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         current = base
         best = None
         rounds = []
-        subspace = None
+        subspace = subspace_prev = None
         orders = tuple(sorted(set(self.tensor_orders)))
         min_count = max(2, int(np.ceil(self.min_support * self.n_contraction_pairs)))
         for rnd in range(self.max_rounds):
             with self._timed("subspace"):
                 P, spectrum = subspace_stage(
-                    source, current, k, rng, self.n_subspace_directions, 4096, self.n_jobs, progress
+                    source, current, k, rng, self.n_subspace_directions, 4096, self.n_jobs, progress, previous=subspace_prev
                 )
+            subspace_prev = P
             if subspace is None:
                 subspace = P
             with self._timed("tensors"):

@@ -14,6 +14,7 @@ from .cluster import multiscale_cluster_centres
 from .decompose import jennrich_candidates
 from .hermite import hermite_from_raw_moments
 from .model_moments import network_hermite_contraction, network_projected_tensor
+from .moment_products import HermiteContractionProducts
 from .moments import HermiteContractionAccumulator
 from .output_fit import GramStatistics, feature_matrix
 
@@ -60,24 +61,29 @@ def linear_stage(source, progress=None):
     )
 
 
-def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, progress=None):
+def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, progress=None, test_matrix=None):
     """One pass estimating Hermite contractions of :math:`y` with the model :math:`g` as control variate.
 
-    ``blocks`` is a list of ``(order, directions)``; returns, per block, the array (shape
+    ``blocks`` is a list of ``(order, directions)``. Returns, per block, the array (shape
     ``(r, d, d)``) :math:`E_n[(y-g)\\,He_m(x)](g_j,\\dots) + E[g\\,He_m(x)](g_j,\\dots)`, the second
-    term exact (:mod:`narrowrelu.model_moments`).
+    term exact (:mod:`narrowrelu.model_moments`); with a ``test_matrix`` :math:`Q` (``d x k``),
+    the products with :math:`Q` instead (shape ``(r, d, k)``, :mod:`narrowrelu.moment_products`).
     """
-    accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
+    if test_matrix is None:
+        accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
+    else:
+        accs = [HermiteContractionProducts(G, order, test_matrix, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
     for X, y, val in source.chunks():
         Xt = np.ascontiguousarray(X[~val])
         r = y[~val] - residual_network.evaluate_trusted(Xt)
         for acc in accs:
             acc.update(Xt, r)
         _tick(progress)
-    return [
-        acc.result() + network_hermite_contraction(residual_network, G, order)
-        for acc, (order, G) in zip(accs, blocks)
-    ]
+    out = []
+    for acc, (order, G) in zip(accs, blocks):
+        exact = network_hermite_contraction(residual_network, G, order)
+        out.append(acc.result() + (exact if test_matrix is None else exact @ test_matrix))
+    return out
 
 
 def stacked_subspace(matrices, dim):
@@ -93,23 +99,34 @@ def stacked_subspace(matrices, dim):
     return U[:, :dim], s
 
 
-def subspace_stage(source, residual_network, dim, rng, n_directions, chunk_size, n_jobs, progress=None):
-    """The span of the neurons, robust to the rank loss of :math:`M_2`.
+def top_eigenvectors(M, dim):
+    """Eigenvectors of the symmetric ``M`` with the ``dim`` largest :math:`|\\text{eigenvalue}|`."""
+    vals, vecs = np.linalg.eigh(M)
+    return vecs[:, np.argsort(-np.abs(vals), kind="stable")[:dim]]
 
-    Pass 1: :math:`M_2 = E[r(xx^T - I)]` and order-4 contractions along isotropic directions.
-    Pass 2: order-4 contractions along directions drawn inside the first estimate (where their
-    signal :math:`(u_i\\cdot g)^2` is of order one rather than :math:`1/d`). The top-``dim`` left
-    singular vectors of all blocks stacked give :math:`P` (``d x dim``, orthonormal columns).
+
+def subspace_stage(source, residual_network, dim, rng, n_directions, chunk_size, n_jobs, progress=None, previous=None):
+    """The span of the neurons, robust to the rank loss of :math:`M_2`, as a subspace iteration.
+
+    Start from ``previous`` (the last round's estimate) or, in the first round, from the top
+    eigenvectors of :math:`M_2 = E[y(xx^T - I)]` (one full pass). Then one pass forms the thin
+    products :math:`M_2Q` and :math:`C_jQ` with :math:`Q` the start and :math:`C_j` order-4
+    contractions along directions drawn inside it (where the signal :math:`(u_i\\cdot g)^2` is of
+    order one, not :math:`1/d`). In the population every product has its range in the
+    neurons' span, and the order-4 ones keep the directions along which close neurons of
+    opposite signs cancel in :math:`M_2`. The top-``dim`` left singular vectors of the stacked
+    products give :math:`P` (``d x dim``, orthonormal columns).
     """
     d = source.n_features
-    iso = rng.standard_normal((n_directions, d))
-    iso /= np.linalg.norm(iso, axis=1, keepdims=True)
-    M2, C_iso = contraction_stage(source, residual_network, [(2, np.zeros((1, d))), (4, iso)], chunk_size, n_jobs, progress)
-    P0, _ = stacked_subspace([M2[0]] + list(C_iso), dim)
-    inner = rng.standard_normal((n_directions, dim)) @ P0.T
-    inner /= np.linalg.norm(inner, axis=1, keepdims=True)
-    (C_in,) = contraction_stage(source, residual_network, [(4, inner)], chunk_size, n_jobs, progress)
-    return stacked_subspace([M2[0]] + list(C_iso) + list(C_in), dim)
+    if previous is None:
+        (M2,) = contraction_stage(source, residual_network, [(2, np.zeros((1, d)))], chunk_size, n_jobs, progress)
+        previous = top_eigenvectors(M2[0], dim)
+    G = rng.standard_normal((n_directions, previous.shape[1])) @ previous.T
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    M2Q, CQ = contraction_stage(
+        source, residual_network, [(2, np.zeros((1, d))), (4, G)], chunk_size, n_jobs, progress, test_matrix=previous
+    )
+    return stacked_subspace([M2Q[0]] + list(CQ), dim)
 
 
 class ProjectedRawMoments:
