@@ -340,3 +340,15 @@ def test_accumulator_pickles_and_resumes():
     acc = pickle.loads(pickle.dumps(acc))
     acc.update(X[200:], y[200:])
     assert np.array_equal(acc.result(), HermiteContractionAccumulator(G, 4, chunk_size=100).update(X, y).result())
+
+
+@pytest.mark.parametrize("n_pos, n_neg", [(30, 20), (0, 5), (5, 0), (1, 1)])
+def test_weighted_gram_upper_matches_numpy(n_pos, n_neg):
+    from narrowrelu.moments import weighted_gram_upper
+
+    rng = np.random.default_rng(n_pos + 7 * n_neg)
+    P, N = rng.standard_normal((n_pos, 6)), rng.standard_normal((n_neg, 6))
+    out = weighted_gram_upper(P, N, 6)
+    expected = P.T @ P - N.T @ N
+    np.testing.assert_allclose(np.triu(out), np.triu(expected), rtol=1e-13, atol=1e-13)
+    assert np.all(np.tril(out, -1) == 0.0)
