@@ -187,6 +187,10 @@ BAD = [
     (lambda: HermiteContractionAccumulator(G0, 4).update(_with(X0, (9, 1), np.nan), Y0), "X contains 1 non-finite"),
     (lambda: HermiteContractionAccumulator(G0, 4).update(X0, Y0[:5]), "X has 57 rows but y has 5 entries"),
     (lambda: HermiteContractionAccumulator(G0[0], 4), "directions must be 2-dimensional"),
+    (lambda: hermite_moment_contraction(np.empty((0, D)), np.empty(0), G0), "X has no rows"),
+    (lambda: second_moment(np.empty((0, D)), np.empty(0)), "X has no rows"),
+    (lambda: linear_moments(np.empty((0, D)), np.empty(0)), "X has no rows"),
+    (lambda: projected_hermite_tensor(np.empty((0, 2)), np.empty(0)), "X has no rows"),
     # helpers
     (lambda: check_unit_directions(np.vstack([U0, np.zeros(D)])), r"zero-norm row\(s\) \[3\]"),
     (lambda: check_finite_array(np.ones((2, 3)), "A", shape=(2, 4)), r"A has shape \(2, 3\), expected \(2, 4\)"),

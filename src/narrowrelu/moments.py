@@ -171,6 +171,11 @@ class HermiteContractionAccumulator:
         return self._sum_yx / self.n_samples
 
 
+def _check_has_rows(X):
+    if X.shape[0] == 0:
+        raise ValueError(f"X has no rows (shape {X.shape}): a moment needs at least one sample")
+
+
 def _check_data_lazily(X, y, n_features):
     """Shapes, dtype, layout and a finite ``y``; the finiteness of ``X`` is left to the accumulator."""
     try:
@@ -287,6 +292,7 @@ def hermite_moment_contraction(X, y, directions, order=4, chunk_size=DEFAULT_CHU
     (4, 4)
     """
     X, y = _check_data_lazily(X, y, None)
+    _check_has_rows(X)
     single = np.ndim(directions) == 1
     G = check_finite_array(np.atleast_2d(directions), "directions", ndim=2, shape=(None, X.shape[1]))
     acc = HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs)
@@ -304,6 +310,7 @@ def second_moment(X, y, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
 def linear_moments(X, y):
     """:math:`(E[y], E[yx])`; for a teacher :math:`E[yx] = w + \\frac12\\sum_i\\lambda_iu_i`."""
     X, y = check_data(X, y)
+    _check_has_rows(X)
     return float(y.mean()), y @ X / X.shape[0]
 
 
@@ -317,6 +324,7 @@ def projected_hermite_tensor(Z, y, order=4, chunk_size=DEFAULT_CHUNK_SIZE):
     ``order`` must be even.
     """
     Z, y = check_data(Z, y)
+    _check_has_rows(Z)
     order = check_positive_int(order, "order", minimum=2)
     if order % 2:
         raise ValueError(f"order must be even for the projected tensor, got {order}")
