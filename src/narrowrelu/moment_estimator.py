@@ -355,7 +355,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         current = base
         best = None
         rounds = []
-        subspace = subspace_prev = None
+        subspace = subspace_prev = base_gram = None
         orders = tuple(sorted(set(self.tensor_orders)))
         min_count = max(2, int(np.ceil(self.min_support * self.n_contraction_pairs)))
         for rnd in range(self.max_rounds):
@@ -373,7 +373,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 kept = best["pool"][best["fit"].selected] if best is not None else pool
                 pool = merge_directions(kept, new)
             with self._timed("regression"):
-                train, validation = regression_stage(source, pool, progress)
+                train, validation, base_gram = regression_stage(source, pool, base_gram, progress)
                 fit = SparseDirectionRegression(train, validation, 1 + d).select(k)
             rounds.append(
                 {

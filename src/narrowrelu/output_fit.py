@@ -22,11 +22,6 @@ import numpy as np
 from .network import ReLUNetwork
 
 
-def feature_matrix(X, directions):
-    """:math:`F = [1, X, |XC^T|]` for candidate directions ``C`` (rows)."""
-    return np.hstack([np.ones((X.shape[0], 1)), X, np.abs(X @ directions.T)])
-
-
 @dataclass
 class GramStatistics:
     """Running :math:`F^TF`, :math:`F^Ty`, :math:`y^Ty` and the row count."""

@@ -16,7 +16,7 @@ from .hermite import hermite_from_raw_moments
 from .model_moments import network_hermite_contraction, network_projected_tensor
 from .moment_products import HermiteContractionProducts
 from .moments import HermiteContractionAccumulator
-from .output_fit import GramStatistics, feature_matrix
+from .output_fit import GramStatistics
 
 
 @dataclass
@@ -179,16 +179,47 @@ def candidate_stage(tensors, P, n_pairs, scales, min_support, rng):
     return lifted / np.where(norms > 0, norms, 1.0)[:, None], support, cloud.shape[0]
 
 
-def regression_stage(source, directions, progress=None):
-    """Gram statistics of :math:`[1, x, |c_j\\cdot x|]` against :math:`y`, training and held-out rows apart."""
-    p = 1 + source.n_features + directions.shape[0]
-    train, validation = GramStatistics.empty(p), GramStatistics.empty(p)
+def regression_stage(source, directions, base=None, progress=None):
+    """Gram statistics of :math:`[1, x, |c_j\\cdot x|]` against :math:`y`, training and held-out rows apart.
+
+    The block of the base columns :math:`[1, x]` does not change between rounds: pass the
+    ``base`` returned by an earlier call and only the candidate columns are accumulated
+    (:math:`O(n(d+N)N)` for :math:`N` candidates instead of :math:`O(n(d+N)^2)`).
+
+    Returns
+    -------
+    train, validation : GramStatistics
+        Over the columns :math:`[1, x, |c_1\\cdot x|, \\dots]`.
+    base : tuple of GramStatistics
+        The training and held-out statistics of :math:`[1, x]` alone.
+    """
+    d = source.n_features
+    b = 1 + d
+    N = directions.shape[0]
+    parts = {}
+    for name in ("train", "validation"):
+        parts[name] = {"cross": np.zeros((N, b)), "cand": np.zeros((N, N)), "cand_y": np.zeros(N)}
+    fresh = base is None
+    if fresh:
+        base = (GramStatistics.empty(b), GramStatistics.empty(b))
     for X, y, val in source.chunks():
-        F = feature_matrix(X, directions)
-        train.update(F[~val], y[~val])
-        validation.update(F[val], y[val])
+        Phi = np.abs(X @ directions.T)
+        for name, rows, stats in (("train", ~val, base[0]), ("validation", val, base[1])):
+            Xr, yr, Pr = X[rows], y[rows], Phi[rows]
+            part = parts[name]
+            part["cross"][:, 0] += Pr.sum(axis=0)
+            part["cross"][:, 1:] += Pr.T @ Xr
+            part["cand"] += Pr.T @ Pr
+            part["cand_y"] += Pr.T @ yr
+            if fresh:
+                stats.update(np.hstack([np.ones((Xr.shape[0], 1)), Xr]), yr)
         _tick(progress)
-    return train, validation
+    out = []
+    for name, stats in (("train", base[0]), ("validation", base[1])):
+        part = parts[name]
+        gram = np.block([[stats.gram, part["cross"].T], [part["cross"], part["cand"]]])
+        out.append(GramStatistics(gram, np.concatenate([stats.moment, part["cand_y"]]), stats.yy, stats.n))
+    return out[0], out[1], base
 
 
 def merge_directions(pool, new, tol=1e-8):
