@@ -19,6 +19,8 @@ FULL = [
     ["--families", "close_pair", "--k", "4", "--n", "1e5", "--seeds", "10", "--json", "recovery_close_pair.json"],
     ["--families", "random", "--k", "1", "2", "3", "4", "--n", "1e4", "1e5", "1e6", "--seeds", "10", "--no-refine",
      "--json", "recovery_raw_slope.json"],
+    ["--families", "random", "--k", "1", "2", "3", "4", "--n", "1e4", "1e5", "1e6", "--seeds", "10", "--no-refine",
+     "--noise", "0.3", "--json", "recovery_raw_slope_noisy.json"],
     ["--families", "random", "--k", "4", "--n", "1e5", "--seeds", "10", "--noise", "0.3", "--json", "recovery_noise.json"],
 ]
 
