@@ -1,0 +1,187 @@
+"""The learners a sample-complexity sweep compares, each fitted and scored against its teacher.
+
+A *fitter* fits one model family on one data set and yields a scored result for every method it
+serves: one :class:`~narrowrelu.MomentReLURegressor` fit gives both the raw moment solution and
+the refined one, so the raw method costs nothing extra. Every method is scored by its excess
+population risk over the Bayes risk :math:`\\sigma^2`,
+
+.. math::
+
+    \\mathcal{E}(g) = E_{x\\sim N(0, I_d)}\\big[(g(x) - f(x))^2\\big],
+
+against the clean teacher :math:`f`: exactly (closed form, :func:`narrowrelu.population_mse`)
+for every model of the form :math:`b + w\\cdot x + \\sum_j a_j\\,\\mathrm{relu}(u_j\\cdot x)`, and by
+Monte Carlo with a standard error for scikit-learn's ``MLPRegressor``, whose hidden units carry
+biases that the closed form does not cover.
+"""
+
+import importlib
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..metrics import population_mse
+from ..moment_estimator import MomentReLURegressor
+
+#: Monte Carlo inputs used to score models outside the closed form (``MLPRegressor``).
+MONTE_CARLO_SAMPLES = 200_000
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One compared method: the fitter that produces it and a one-line description."""
+
+    name: str
+    fitter: str
+    description: str
+
+
+METHODS = {
+    spec.name: spec
+    for spec in (
+        MethodSpec("moment_raw", "moment", "MomentReLURegressor, moment solution before refinement (raw_network_)"),
+        MethodSpec("moment_refined", "moment", "MomentReLURegressor with Levenberg-Marquardt refinement (network_)"),
+        MethodSpec("gd_k", "gd_k", "GDReLURegressor at width k, L-BFGS on the empirical loss"),
+        MethodSpec("gd_2k", "gd_2k", "GDReLURegressor at width 2k (over-parameterised), L-BFGS on the empirical loss"),
+        MethodSpec("mlp_k", "mlp_k", "scikit-learn MLPRegressor at width k (relu, lbfgs), scored by Monte Carlo"),
+    )
+}
+
+
+def gd_available():
+    """Whether :mod:`narrowrelu.gd` (the GD baseline) can be imported in this install."""
+    try:
+        importlib.import_module("narrowrelu.gd")
+    except ImportError:
+        return False
+    return True
+
+
+def available_methods():
+    """Names of the methods this install can run, in the order of :data:`METHODS`."""
+    have_gd = gd_available()
+    return [name for name, spec in METHODS.items() if have_gd or not spec.fitter.startswith("gd")]
+
+
+def fitters_for(methods):
+    """Map each fitter needed by ``methods`` to the tuple of its methods asked for (ordered)."""
+    out = {}
+    for name in methods:
+        out.setdefault(METHODS[name].fitter, []).append(name)
+    return {fitter: tuple(names) for fitter, names in out.items()}
+
+
+def run_fitter(fitter, methods, teacher, X, y, seed):
+    """Fit ``fitter`` on ``(X, y)`` and score each of ``methods`` against the clean ``teacher``.
+
+    Parameters
+    ----------
+    fitter : str
+        A key of :data:`FITTERS`.
+    methods : tuple of str
+        The methods of this fitter to report.
+    teacher : Teacher
+        The clean teacher :math:`f` (no noise) to score against.
+    X, y : ndarray
+        Training data.
+    seed : int
+        Seed of the fit.
+
+    Returns
+    -------
+    results : dict
+        Method name to a dict with ``mse``, ``mse_stderr``, ``scoring``, ``fit_seconds``,
+        ``width`` and ``converged``. A fit that raises is reported with ``mse = inf`` and the
+        error message under ``error`` (it counts as a failure, not a crash of the sweep).
+    """
+    try:
+        return FITTERS[fitter](methods, teacher, X, y, seed)
+    except Exception as exc:  # a learner failing on a cell is a result of the sweep
+        message = f"{type(exc).__name__}: {exc}"
+        return {
+            name: {"mse": float("inf"), "mse_stderr": 0.0, "scoring": "error", "fit_seconds": float("nan"),
+                   "width": None, "converged": False, "error": message}
+            for name in methods
+        }
+
+
+def _fit_moment(methods, teacher, X, y, seed):
+    refine = "moment_refined" in methods
+    k = teacher.n_neurons
+    start = time.perf_counter()
+    model = MomentReLURegressor(n_neurons=k, refine=refine, n_jobs=1, random_state=seed).fit(X, y)
+    total = time.perf_counter() - start
+    raw_seconds = total - model.timings_.get("refinement", 0.0)
+    out = {}
+    if "moment_raw" in methods:
+        out["moment_raw"] = _exact(model.raw_network_, teacher, raw_seconds, k, True)
+    if refine:
+        converged = bool(model.refinement_["converged"]) if model.refinement_ else True
+        out["moment_refined"] = _exact(model.network_, teacher, total, k, converged)
+    return out
+
+
+def _fit_gd(width_factor):
+    def fit(methods, teacher, X, y, seed):
+        from ..gd import GDReLURegressor
+
+        width = width_factor * teacher.n_neurons
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = GDReLURegressor(n_neurons=width, optimizer="lbfgs", random_state=seed).fit(X, y)
+        seconds = time.perf_counter() - start
+        converged = bool(getattr(model, "converged_", True))
+        return {methods[0]: _exact(model.relu_network(), teacher, seconds, width, converged)}
+
+    return fit
+
+
+def _fit_mlp(methods, teacher, X, y, seed):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    k = teacher.n_neurons
+    model = MLPRegressor(hidden_layer_sizes=(k,), activation="relu", solver="lbfgs", max_iter=2000, tol=1e-8,
+                         random_state=seed)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X, y)
+    seconds = time.perf_counter() - start
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    mean, stderr = monte_carlo_predict_mse(model.predict, teacher, MONTE_CARLO_SAMPLES, seed)
+    return {methods[0]: {"mse": mean, "mse_stderr": stderr, "scoring": "monte_carlo", "fit_seconds": seconds,
+                         "width": k, "converged": converged, "error": None}}
+
+
+def monte_carlo_predict_mse(predict, teacher, n_samples, seed, chunk_size=50_000):
+    """Monte Carlo :math:`E[(g(x) - f(x))^2]` for any ``predict`` function, with its standard error.
+
+    The inputs come from a stream independent of the training data (seeded by ``seed``).
+
+    Returns
+    -------
+    mean, stderr : float
+    """
+    rng = np.random.default_rng([seed, 0x5C0DE])
+    total = total_sq = 0.0
+    for start in range(0, n_samples, chunk_size):
+        m = min(chunk_size, n_samples - start)
+        X = rng.standard_normal((m, teacher.n_features))
+        sq = (predict(X) - teacher.evaluate_trusted(X)) ** 2
+        total += sq.sum()
+        total_sq += (sq**2).sum()
+    mean = total / n_samples
+    var = max(total_sq / n_samples - mean**2, 0.0) * n_samples / (n_samples - 1)
+    return float(mean), float(np.sqrt(var / n_samples))
+
+
+def _exact(network, teacher, seconds, width, converged):
+    return {"mse": population_mse(network, teacher), "mse_stderr": 0.0, "scoring": "exact", "fit_seconds": seconds,
+            "width": width, "converged": converged, "error": None}
+
+
+FITTERS = {"moment": _fit_moment, "gd_k": _fit_gd(1), "gd_2k": _fit_gd(2), "mlp_k": _fit_mlp}

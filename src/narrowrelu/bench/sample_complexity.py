@@ -1,0 +1,210 @@
+"""``narrowrelu bench sample-complexity``: how many samples each learner needs, per k.
+
+For each teacher family, k, n on a geometric grid and seed, the sweep draws noisy data
+:math:`y = f(x) + \\xi`, :math:`\\sigma = \\text{noise}\\cdot\\mathrm{std} f`, fits every chosen method
+and scores it by its excess population MSE against the clean teacher. Per (family, k, method) it
+reports :math:`n^*(k)`, the smallest n at which at least 90 % of the seeds reach excess MSE
+:math:`\\le` target :math:`\\cdot\\,\\mathrm{Var} f`, beside the medians per n and the ratio to the
+parametric rate :math:`\\sigma^2 p / n` (:math:`p = k(d+1) + d + 1`).
+
+The pieces: :mod:`.methods` (the learners and their scoring), :mod:`.sweep` (cells, the
+resumable store, local / joblib / dask execution), :mod:`.sc_summary` (tables, CSV, JSON) and
+:mod:`.sc_plots` (PNG figures).
+"""
+
+import os
+import platform
+import shlex
+import sys
+import time
+
+from .methods import METHODS, available_methods
+from .recovery import FAMILIES
+from .sc_plots import write_plots
+from .sc_summary import format_nstar_table, format_per_n_table, nstar_rows, per_n_rows, write_outputs
+from .sweep import CellStore, execute, geometric_grid, pending_jobs, plan_jobs, teacher_sizes
+
+DEFAULTS = {
+    "families": list(FAMILIES),
+    "k": [1, 2, 4],
+    "d": 20,
+    "n_min": 1000.0,
+    "n_max": 10000.0,
+    "n_per_decade": 2,
+    "seeds": 3,
+    "noise": 0.1,
+    "target": 1e-3,
+    "out": "sample-complexity-out",
+}
+
+
+def add_parser(commands):
+    method_lines = "; ".join(f"{name}: {spec.description}" for name, spec in METHODS.items())
+    p = commands.add_parser(
+        "sample-complexity",
+        help="samples needed per k by the moment learner, GD and MLPRegressor (n*(k), tables, plots)",
+        description=(
+            "For each teacher family, k, n on a geometric grid and seed: draw n noisy samples, fit every "
+            "chosen method and score it by its exact excess population MSE against the clean teacher "
+            "(MLPRegressor by Monte Carlo). Reports per (family, k, method) n*(k), the smallest n at which "
+            ">= 90%% of seeds reach excess MSE <= TARGET * Var f, the median MSE per n (relative and "
+            "absolute), the fit time, and the MSE over the parametric rate sigma^2 p / n. Writes a table to "
+            "stdout and cells.csv, per_n.csv, nstar.csv, results.json, table.txt, success_rate.png and "
+            "nstar.png to --out. Each finished fit is stored in --out/cells.jsonl at once: rerunning a "
+            "killed sweep computes only the missing cells. Methods: " + method_lines + "."
+        ),
+    )
+    p.add_argument("--families", nargs="+", default=DEFAULTS["families"], choices=FAMILIES, metavar="FAMILY",
+                   help=f"teacher families, from {', '.join(FAMILIES)} (default: all). close_pair has at least 2 "
+                   "neurons and clusters is built from pairs (k // 2 of them), so some k map to the same teacher; "
+                   "orthonormal uses d = k")
+    p.add_argument("--k", nargs="+", type=int, default=DEFAULTS["k"], metavar="K",
+                   help="numbers of teacher neurons, each 1 <= K <= --d (default: 1 2 4)")
+    p.add_argument("--d", type=int, default=DEFAULTS["d"], help="input dimension (default: 20)")
+    p.add_argument("--n-min", type=float, default=DEFAULTS["n_min"],
+                   help="smallest sample size of the geometric n grid (default: 1000)")
+    p.add_argument("--n-max", type=float, default=DEFAULTS["n_max"],
+                   help="largest sample size of the grid, >= --n-min (default: 10000)")
+    p.add_argument("--n-per-decade", type=int, default=DEFAULTS["n_per_decade"],
+                   help="grid points per factor of ten in n (default: 2)")
+    p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
+                   help="seeds per (family, k, n); each seed draws its own teacher, data and initialisation "
+                   "(default: 3; n* needs >= 90%% of them, so with fewer than 10 seeds it needs all)")
+    p.add_argument("--noise", type=float, default=DEFAULTS["noise"],
+                   help="label noise std relative to std f (default: 0.1). Noiseless data cannot tell methods "
+                   "apart (every method reaching the right basin ends at ~1e-16); at 0.1 the parametric rate "
+                   "0.01 p/n relative to Var f crosses the default target near n = 10 p, inside the default grid, "
+                   "so a method fitting at the rate has a finite n* and one stuck in a local minimum does not")
+    p.add_argument("--target", type=float, default=DEFAULTS["target"],
+                   help="success threshold: excess population MSE <= TARGET * Var f (default: 1e-3); the "
+                   "absolute MSE is reported beside it")
+    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), metavar="METHOD",
+                   help=f"methods to compare, from {', '.join(METHODS)} (default: all that this install can run; "
+                   "the gd methods need narrowrelu.gd)")
+    p.add_argument("--out", default=DEFAULTS["out"], metavar="DIR",
+                   help="directory for the cell store and every output; created if missing; cells already "
+                   "stored there are skipped (default: ./sample-complexity-out)")
+    p.add_argument("--n-jobs", type=int, default=1,
+                   help="fits run in parallel by joblib processes, each with BLAS and numba pinned to one "
+                   "thread (default: 1; -1 uses every core)")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+                   help="address of a running dask scheduler (e.g. tcp://host:8786); the fits go to its workers "
+                   "through joblib's dask backend and --n-jobs is ignored (needs the 'dask' extra)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
+    p.set_defaults(func=run)
+    return p
+
+
+def check_args(args, parser):
+    """Validate the options; on a bad one exit with status 2 and one line naming it."""
+    if any(k < 1 for k in args.k):
+        parser.error(f"--k values must be >= 1, got {min(args.k)}")
+    if args.d < 1:
+        parser.error(f"--d must be >= 1, got {args.d}")
+    if any(k > args.d for k in args.k) and set(args.families) - {"orthonormal"}:
+        parser.error(f"--k values must be <= --d = {args.d}, got {max(args.k)}")
+    if args.n_min < 10:
+        parser.error(f"--n-min must be >= 10, got {args.n_min:g}")
+    if args.n_max < args.n_min:
+        parser.error(f"the n grid is empty: --n-max {args.n_max:g} is below --n-min {args.n_min:g}")
+    if args.n_per_decade < 1:
+        parser.error(f"--n-per-decade must be >= 1, got {args.n_per_decade}")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if not args.noise >= 0:
+        parser.error(f"--noise must be >= 0, got {args.noise}")
+    if not args.target > 0:
+        parser.error(f"--target must be > 0, got {args.target}")
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        parser.error(f"--n-jobs must be >= 1 or -1, got {args.n_jobs}")
+    runnable = available_methods()
+    methods = list(dict.fromkeys(args.methods)) if args.methods else runnable
+    missing = [m for m in methods if m not in runnable]
+    if missing:
+        parser.error(f"method(s) {', '.join(missing)} cannot run here: narrowrelu.gd is not importable")
+    if args.dask_scheduler is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            parser.error("--dask-scheduler needs dask.distributed: pip install 'narrowrelu[dask]'")
+    _check_writable(args.out, parser)
+    return methods
+
+
+def _check_writable(directory, parser):
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = os.path.join(directory, ".write-test")
+        with open(probe, "w") as fh:
+            fh.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        parser.error(f"--out {directory!r} is not writable: {exc.strerror or exc}")
+
+
+def canonical_command(args, methods):
+    """The full command line, every option spelled out, that reproduces this sweep."""
+    parts = ["narrowrelu", "bench", "sample-complexity", "--families", *args.families, "--k", *map(str, args.k),
+             "--d", str(args.d), "--n-min", f"{args.n_min:g}", "--n-max", f"{args.n_max:g}",
+             "--n-per-decade", str(args.n_per_decade), "--seeds", str(args.seeds), "--noise", f"{args.noise:g}",
+             "--target", f"{args.target:g}", "--methods", *methods, "--out", args.out, "--n-jobs", str(args.n_jobs)]
+    if args.dask_scheduler:
+        parts += ["--dask-scheduler", args.dask_scheduler]
+    return shlex.join(parts)
+
+
+def environment(args):
+    """Versions, threads and machine, for the record."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("narrowrelu", "numpy", "scipy", "scikit-learn", "numba", "joblib", "threadpoolctl", "dask",
+                 "distributed"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return {
+        "versions": versions,
+        "threads": {"blas_per_fit": 1, "numba_per_fit": 1, "n_jobs": args.n_jobs,
+                    "dask_scheduler": args.dask_scheduler, "cpu_count": os.cpu_count()},
+        "machine": {"platform": platform.platform(), "machine": platform.machine(),
+                    "processor": platform.processor(), "node": platform.node()},
+    }
+
+
+def run(args, parser):
+    """Run (or resume) the sweep, then print the tables and write every output from all stored cells."""
+    methods = check_args(args, parser)
+    ns = geometric_grid(args.n_min, args.n_max, args.n_per_decade)
+    for family, sizes in teacher_sizes(args.families, args.k, args.d).items():
+        remapped = [f"{asked}->{k}" for asked, k, _ in sizes if asked != k]
+        if remapped:
+            print(f"note: {family} teachers use k {', '.join(remapped)}", file=sys.stderr)
+    jobs = plan_jobs(args.families, args.k, args.d, ns, args.seeds, args.noise, methods)
+    store = CellStore(args.out)
+    stored = store.load()
+    todo = pending_jobs(jobs, stored)
+    n_cells = sum(len(j.methods) for j in jobs)
+    n_todo = sum(len(j.methods) for j in todo)
+    print(f"{n_cells} cells ({len(jobs)} fits); {n_cells - n_todo} already in {args.out}, computing {n_todo} "
+          f"in {len(todo)} fits", file=sys.stderr)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    new, seconds = execute(todo, store, n_jobs=args.n_jobs, dask_scheduler=args.dask_scheduler,
+                           progress=not args.no_progress)
+    stored = store.load()
+    wanted = {key for job in jobs for key in job.cell_keys()}
+    records = [rec for key, rec in stored.items() if key in wanted]
+    rows = per_n_rows(records, args.target)
+    nstar = nstar_rows(rows, methods)
+    tables = format_per_n_table(rows) + "\n\n" + format_nstar_table(nstar, args.target)
+    print(tables)
+    meta = {
+        "command": canonical_command(args, methods), "argv": sys.argv, "started": started,
+        "sweep_seconds": seconds, "cells_computed": len(new), "cells_total": len(records), "n_grid": ns,
+        "target": args.target, "noise": args.noise, "success_fraction": 0.9, **environment(args),
+    }
+    paths = write_outputs(args.out, records, rows, nstar, meta, tables)
+    paths += write_plots(args.out, rows, nstar, args.target, methods)
+    print(f"wrote {', '.join(os.path.basename(p) for p in paths)} to {args.out}", file=sys.stderr)
+    return 0

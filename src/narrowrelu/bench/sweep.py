@@ -1,0 +1,250 @@
+"""Sweep execution: cells, the resumable cell store, and running jobs locally, in parallel or on dask.
+
+A *cell* is one ``(family, k, n, seed, method)`` and gives one record. A *job* is one fit: the
+cells of one ``(family, k, n, seed)`` that a single fitter serves (the raw and refined moment
+methods share a fit). Each finished job appends its records to ``cells.jsonl`` at once, so a
+killed sweep loses only the fits in flight, and a rerun computes only the missing cells.
+"""
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
+
+from ..metrics import population_variance
+from .methods import fitters_for, run_fitter
+from .recovery import make_teacher
+
+CELLS_FILE = "cells.jsonl"
+DATA_SEED_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fit: a fitter on the data of one ``(family, k, n, seed)``, serving ``methods``."""
+
+    family: str
+    d: int
+    k: int
+    n: int
+    seed: int
+    noise: float
+    fitter: str
+    methods: tuple
+
+    def cell_keys(self):
+        return [cell_key(self.family, self.d, self.k, self.n, self.seed, self.noise, m) for m in self.methods]
+
+
+def cell_key(family, d, k, n, seed, noise, method):
+    """The identity of a cell: every parameter its record depends on."""
+    return (family, int(d), int(k), int(n), int(seed), float(noise), method)
+
+
+def record_key(record):
+    return cell_key(record["family"], record["d"], record["k"], record["n"], record["seed"], record["noise"],
+                    record["method"])
+
+
+def geometric_grid(n_min, n_max, per_decade):
+    """Integers from ``n_min`` to ``n_max`` (both included), ``per_decade`` per factor of ten."""
+    steps = max(int(np.ceil(np.log10(n_max / n_min) * per_decade - 1e-9)), 0)
+    grid = np.geomspace(n_min, n_max, steps + 1) if steps else np.array([n_min])
+    return sorted({int(round(v)) for v in grid})
+
+
+def teacher_sizes(families, ks, d):
+    """Per family, the distinct ``(teacher k, teacher d)`` that the requested ``ks`` give.
+
+    :func:`narrowrelu.bench.recovery.make_teacher` raises ``close_pair`` to at least two
+    neurons, builds ``clusters`` from pairs (``k // 2`` of them) and ``orthonormal`` at
+    ``d = k``, so a requested ``k`` may map to another; the sweep runs each teacher once.
+
+    Returns
+    -------
+    sizes : dict
+        ``family -> list of (k_requested, k_teacher, d_teacher)``, unique in ``k_teacher``.
+    """
+    out = {}
+    for family in families:
+        seen = {}
+        for k in ks:
+            t = make_teacher(family, d, k, 0)
+            seen.setdefault(t.n_neurons, (k, t.n_neurons, t.n_features))
+        out[family] = sorted(seen.values(), key=lambda row: row[1])
+    return out
+
+
+def plan_jobs(families, ks, d, ns, seeds, noise, methods):
+    """Every job of a sweep (cells grouped by fit), in a fixed shuffled order for load balance."""
+    sizes = teacher_sizes(families, ks, d)
+    groups = fitters_for(methods)
+    jobs = []
+    for family in families:
+        for _, k, dk in sizes[family]:
+            for n in ns:
+                for seed in range(seeds):
+                    for fitter, names in groups.items():
+                        jobs.append(Job(family, dk, k, int(n), seed, float(noise), fitter, names))
+    order = np.random.default_rng(0).permutation(len(jobs))
+    return [jobs[i] for i in order]
+
+
+def run_job(job):
+    """Run one job with BLAS and numba pinned to one thread; return its records.
+
+    The teacher comes from :func:`~narrowrelu.bench.recovery.make_teacher` with the job's seed;
+    the data are ``n`` draws with label noise :math:`\\sigma = \\text{noise}\\cdot\\mathrm{std} f`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1), _numba_threads(1):
+        teacher = make_teacher(job.family, job.d, job.k, job.seed)
+        var = population_variance(teacher)
+        sigma = job.noise * np.sqrt(var)
+        X, y = teacher.with_noise(sigma).sample(job.n, random_state=DATA_SEED_OFFSET + job.seed)
+        results = run_fitter(job.fitter, job.methods, teacher, X, y, job.seed)
+    d, k = teacher.n_features, teacher.n_neurons
+    p = k * (d + 1) + d + 1
+    rate = sigma**2 * p / job.n
+    records = []
+    for method in job.methods:
+        r = results[method]
+        records.append(
+            {
+                "family": job.family, "d": d, "k": k, "n": job.n, "seed": job.seed, "noise": job.noise,
+                "method": method, "width": r["width"], "var_f": var, "sigma": sigma,
+                "mse": r["mse"], "mse_stderr": r["mse_stderr"], "rel_mse": r["mse"] / var,
+                "scoring": r["scoring"], "parametric_rate": rate, "n_params": p,
+                "mse_over_rate": r["mse"] / rate if rate > 0 else None,
+                "fit_seconds": r["fit_seconds"], "converged": r["converged"], "error": r["error"],
+            }
+        )
+    return records
+
+
+@contextmanager
+def _numba_threads(n):
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+class CellStore:
+    """The records of finished cells, one JSON line each in ``DIR/cells.jsonl``.
+
+    Appends are flushed line by line; a line cut short by a kill is ignored on reading.
+    """
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, CELLS_FILE)
+
+    def load(self):
+        """Every stored record, the last one winning when a cell appears twice."""
+        records = {}
+        if not os.path.exists(self.path):
+            return records
+        with open(self.path) as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                    records[record_key(rec)] = rec
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+        return records
+
+    def append(self, records):
+        with open(self.path, "a") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, allow_nan=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def pending_jobs(jobs, stored):
+    """The jobs with at least one cell missing from ``stored``, narrowed to their missing methods."""
+    out = []
+    for job in jobs:
+        missing = tuple(m for m, key in zip(job.methods, job.cell_keys()) if key not in stored)
+        if missing:
+            out.append(Job(job.family, job.d, job.k, job.n, job.seed, job.noise, job.fitter, missing))
+    return out
+
+
+def execute(jobs, store, n_jobs=1, dask_scheduler=None, progress=True):
+    """Run ``jobs``, appending each one's records to ``store`` as it finishes.
+
+    Parameters
+    ----------
+    jobs : list of Job
+    store : CellStore
+    n_jobs : int, default=1
+        Parallel workers (joblib, processes); ignored with ``dask_scheduler``.
+    dask_scheduler : str or None, default=None
+        Address of a running dask scheduler; jobs go to its workers through joblib's dask backend.
+    progress : bool, default=True
+        Show a tqdm bar with ETA on stderr.
+
+    Returns
+    -------
+    records : list of dict
+        The records computed in this call.
+    seconds : float
+        Wall-clock time.
+    """
+    start = time.perf_counter()
+    done = []
+    if not jobs:
+        return done, 0.0
+    bar = tqdm(total=len(jobs), desc="sample-complexity fits", unit="fit", disable=not progress)
+    with _backend(n_jobs, dask_scheduler) as parallel:
+        results = (run_job(job) for job in jobs) if parallel is None else parallel(delayed(run_job)(j) for j in jobs)
+        for records in results:
+            store.append(records)
+            done.extend(records)
+            bar.update(1)
+    bar.close()
+    return done, time.perf_counter() - start
+
+
+@contextmanager
+def _backend(n_jobs, dask_scheduler):
+    if dask_scheduler is not None:
+        from distributed import Client
+
+        with Client(dask_scheduler, set_as_default=False) as client:
+            n_workers = max(sum(client.nthreads().values()), 1)
+            with parallel_config("dask", scheduler_host=dask_scheduler):
+                yield Parallel(n_jobs=n_workers, return_as="generator_unordered", pre_dispatch="all")
+        return
+    if n_jobs == 1:
+        yield None
+        return
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    with _environ(env), parallel_config("loky", inner_max_num_threads=1):
+        yield Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+
+
+@contextmanager
+def _environ(values):
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
