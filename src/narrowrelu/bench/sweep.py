@@ -164,6 +164,13 @@ class CellStore:
         return records
 
     def append(self, records):
+        """Append ``records``, first ending a line cut short by a kill so that no record joins it."""
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    with open(self.path, "a") as out:
+                        out.write("\n")
         with open(self.path, "a") as fh:
             for rec in records:
                 fh.write(json.dumps(rec, allow_nan=True) + "\n")
