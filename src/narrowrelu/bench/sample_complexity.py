@@ -190,8 +190,13 @@ def run(args, parser):
     print(f"{n_cells} cells ({len(jobs)} fits); {n_cells - n_todo} already in {args.out}, computing {n_todo} "
           f"in {len(todo)} fits", file=sys.stderr)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    new, seconds = execute(todo, store, n_jobs=args.n_jobs, dask_scheduler=args.dask_scheduler,
-                           progress=not args.no_progress)
+    try:
+        new, seconds = execute(todo, store, n_jobs=args.n_jobs, dask_scheduler=args.dask_scheduler,
+                               progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(store.load())} cells are stored in {args.out}; run the same command to "
+              "compute the rest", file=sys.stderr)
+        return 130
     stored = store.load()
     wanted = {key for job in jobs for key in job.cell_keys()}
     records = [rec for key, rec in stored.items() if key in wanted]
