@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from threadpoolctl import threadpool_limits
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
@@ -303,6 +304,12 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def _fit_source(self, source, rng, refine_data):
+        # BLAS on one thread throughout: parallelism comes from n_jobs over row chunks, whose
+        # results are summed in a fixed order, so the model does not depend on the thread count.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit_source_pinned(source, rng, refine_data)
+
+    def _fit_source_pinned(self, source, rng, refine_data):
         self.timings_ = {}
         total_passes = self._estimate_passes()
         with tqdm(total=total_passes * source.n_chunks(), disable=not self.verbose, desc="moment passes", unit="chunk") as progress:
@@ -321,7 +328,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         if self.refine:
             with self._timed("refinement"):
                 X, y = refine_data()
-                refined = REFINERS[self.refine_method](self.raw_network_, X, y, max_iter=self.refine_max_iter)
+                refined = REFINERS[self.refine_method](
+                    self.raw_network_, X, y, max_iter=self.refine_max_iter, n_jobs=self.n_jobs
+                )
             self.network_ = refined.network
             self.refinement_ = {
                 "method": self.refine_method,

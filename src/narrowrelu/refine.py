@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
+from .moments import ordered_map
 from .network import ReLUNetwork
 
 
@@ -49,37 +51,44 @@ def _chunk_rows(p):
     return int(max(256, min(16384, 2**22 // max(p, 1))))
 
 
-def _loss_and_normal_equations(theta, X, y, k, with_hessian=True):
+def _loss_and_normal_equations(theta, X, y, k, with_hessian=True, n_jobs=1):
+    """:math:`L`, :math:`J^Tr` and (optionally) :math:`J^TJ`, summed over row chunks in chunk
+    order with BLAS on one thread, so the sums do not depend on ``n_jobs``."""
     n, d = X.shape
     U, lam, w, b = _unpack(theta, k, d)
     p = theta.size
-    JtJ = np.zeros((p, p)) if with_hessian else None
-    Jtr = np.zeros(p)
-    loss = 0.0
     step = _chunk_rows(p)
-    for s in range(0, n, step):
-        Xc = X[s:s + step]
+
+    def chunk(start):
+        Xc = X[start:start + step]
         pre = Xc @ U.T
         act = np.maximum(pre, 0.0)
-        r = act @ lam + Xc @ w + b - y[s:s + step]
-        loss += r @ r
+        r = act @ lam + Xc @ w + b - y[start:start + step]
         gate = (pre > 0) * lam
         J = np.empty((Xc.shape[0], p))
         J[:, : k * d] = (gate[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], k * d)
         J[:, k * d: k * d + k] = act
         J[:, k * d + k: k * d + k + d] = Xc
         J[:, -1] = 1.0
-        Jtr += J.T @ r
-        if with_hessian:
-            JtJ += J.T @ J
+        return r @ r, J.T @ r, (J.T @ J if with_hessian else None)
+
+    JtJ = np.zeros((p, p)) if with_hessian else None
+    Jtr = np.zeros(p)
+    loss = 0.0
+    with threadpool_limits(limits=1, user_api="blas"):
+        for c_loss, c_Jtr, c_JtJ in ordered_map(chunk, range(0, n, step), n_jobs):
+            loss += c_loss
+            Jtr += c_Jtr
+            if with_hessian:
+                JtJ += c_JtJ
     return loss, Jtr, JtJ
 
 
-def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12):
+def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12, n_jobs=1):
     """Refine ``network`` on ``(X, y)`` by Levenberg–Marquardt; see the module docstring."""
     k, d = network.n_neurons, network.n_features
     theta = _pack(network)
-    loss, g, H = _loss_and_normal_equations(theta, X, y, k)
+    loss, g, H = _loss_and_normal_equations(theta, X, y, k, n_jobs=n_jobs)
     floor = 1e-30 * max(float(y @ y), 1e-300)
     mu = 1e-3
     losses = [loss]
@@ -95,7 +104,7 @@ def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12):
         while mu < 1e12:
             delta = np.linalg.solve(H + mu * np.diag(diag), -g)
             trial = theta + delta
-            t_loss, t_g, t_H = _loss_and_normal_equations(trial, X, y, k)
+            t_loss, t_g, t_H = _loss_and_normal_equations(trial, X, y, k, n_jobs=n_jobs)
             if t_loss < loss:
                 decrease = loss - t_loss
                 theta, g, H = trial, t_g, t_H
@@ -115,14 +124,14 @@ def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12):
     return RefinementResult(ReLUNetwork(U, lam, w, b), float(loss / X.shape[0]), it, converged, losses)
 
 
-def lbfgs(network, X, y, max_iter=500, tol=1e-12):
+def lbfgs(network, X, y, max_iter=500, tol=1e-12, n_jobs=1):
     """Refine ``network`` on ``(X, y)`` by L-BFGS (scipy) on the same loss and gradient."""
     k, d = network.n_neurons, network.n_features
     n = X.shape[0]
     losses = []
 
     def fun(theta):
-        loss, grad, _ = _loss_and_normal_equations(theta, X, y, k, with_hessian=False)
+        loss, grad, _ = _loss_and_normal_equations(theta, X, y, k, with_hessian=False, n_jobs=n_jobs)
         losses.append(loss)
         return loss / n, 2.0 * grad / n
 
