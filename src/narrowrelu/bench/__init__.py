@@ -7,4 +7,5 @@ sub-command to ``narrowrelu bench`` and sets ``func`` to the function that runs 
 BENCH_MODULES = [
     "recovery",
     "sample_complexity",
+    "safran_shamir",
 ]
