@@ -36,7 +36,7 @@ def main():
     data_mb = n * args.d * 8 / 2**20
     var = population_variance(teacher)
     print(f"oracle mode: n = {n:.3g}, d = {args.d}, k = {args.k}, chunk_size = {args.chunk_size}")
-    print(f"passes over the stream: {1 + 4 * len(model.rounds_)}; wall time {seconds:.1f} s")
+    print(f"passes over the stream: {model.n_passes_} ({len(model.rounds_)} rounds); wall time {seconds:.1f} s")
     print(f"Gaussian inputs per pass: {data_mb:,.0f} MB; peak RSS of the process: {peak_mb:,.0f} MB "
           f"(before fitting: {baseline_mb:,.0f} MB); ratio data/peak = {data_mb / peak_mb:.1f}")
     print(f"relative population MSE: raw {population_mse(model.raw_network_, teacher) / var:.2e}, "

@@ -180,3 +180,24 @@ def test_oracle_errors():
         MomentReLURegressor(n_neurons=2).fit_oracle(lambda X: X[:, 0], 1000)
     with pytest.raises(ValueError, match="callable"):
         MomentReLURegressor(n_neurons=2).fit_oracle(teacher.hidden_weights, 1000, n_features=4)
+
+
+def test_oracle_source_replays_the_same_stream_at_every_pass():
+    from narrowrelu.sources import OracleSource
+
+    teacher = Teacher.random(n_features=3, n_neurons=1, random_state=0)
+    source = OracleSource(teacher, 1000, 3, 300, 0.2, np.random.SeedSequence(4))
+    first = [c for c in source.chunks()]
+    second = [c for c in source.chunks()]
+    for (X1, y1, m1), (X2, y2, m2) in zip(first, second):
+        assert np.array_equal(X1, X2) and np.array_equal(y1, y2) and np.array_equal(m1, m2)
+
+
+def test_oracle_mode_matches_data_mode_accuracy():
+    teacher = Teacher.random(n_features=8, n_neurons=3, random_state=12)
+    X, y = teacher.sample(30_000, random_state=13)
+    data = MomentReLURegressor(n_neurons=3, random_state=0, refine=False).fit(X, y)
+    oracle = MomentReLURegressor(n_neurons=3, random_state=0, refine=False).fit_oracle(teacher, 30_000)
+    # the same number of noiseless samples: the raw moment solutions are both far below 1e-4
+    assert relative_mse(data.raw_network_, teacher) < 1e-4
+    assert relative_mse(oracle.raw_network_, teacher) < 1e-4

@@ -109,6 +109,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Iterations, convergence flag, final training loss of the refinement.
     timings_ : dict
         Seconds spent per stage.
+    n_passes_ : int
+        Passes made over the data (or over the oracle's regenerated stream).
 
     References
     ----------
@@ -324,6 +326,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 result = self._fit_k(source, rng, base, self.n_neurons, progress)
             else:
                 result = self._fit_auto_k(source, rng, base, progress)
+            progress.total = progress.n
+            progress.refresh()
+        self.n_passes_ = source.n_passes
         self._store(result)
         if self.refine:
             with self._timed("refinement"):
@@ -345,8 +350,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _estimate_passes(self):
-        rounds = self.max_rounds * (self.n_neurons is not None or 3)
-        return 1 + 4 * rounds
+        """Passes at most: the linear one, the full M_2 one, then three a round (products,
+        tensors, regression); with ``n_neurons=None``, that for each k tried."""
+        per_k = 1 + 3 * self.max_rounds
+        return 1 + per_k * (1 if self.n_neurons is not None else self.max_auto_neurons)
 
     def _fit_auto_k(self, source, rng, base, progress):
         best = None

@@ -19,6 +19,7 @@ class ArraySource:
         self.y = y
         self.validation_mask = validation_mask
         self.chunk_size = chunk_size
+        self.n_passes = 0
 
     @property
     def n_samples(self):
@@ -29,6 +30,7 @@ class ArraySource:
         return self.X.shape[1]
 
     def chunks(self):
+        self.n_passes += 1
         for s in range(0, self.n_samples, self.chunk_size):
             e = s + self.chunk_size
             yield self.X[s:e], self.y[s:e], self.validation_mask[s:e]
@@ -56,12 +58,14 @@ class OracleSource:
         self.n_features = n_features
         self.chunk_size = chunk_size
         self.validation_fraction = validation_fraction
-        self.seed = seed
+        # spawn once: SeedSequence.spawn is stateful, and every pass must replay the same stream
+        self._seed_x, self._seed_mask = seed.spawn(2)
+        self.n_passes = 0
 
     def chunks(self):
-        seed_x, seed_mask = self.seed.spawn(2)
-        rng_x = np.random.default_rng(seed_x)
-        rng_mask = np.random.default_rng(seed_mask)
+        self.n_passes += 1
+        rng_x = np.random.default_rng(self._seed_x)
+        rng_mask = np.random.default_rng(self._seed_mask)
         for s in range(0, self.n_samples, self.chunk_size):
             m = min(self.chunk_size, self.n_samples - s)
             X = rng_x.standard_normal((m, self.n_features))
