@@ -8,4 +8,5 @@ BENCH_MODULES = [
     "recovery",
     "sample_complexity",
     "safran_shamir",
+    "perf",
 ]

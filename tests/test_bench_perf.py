@@ -1,0 +1,113 @@
+"""Tests of ``narrowrelu bench perf``: the JSON records, the table and the exit status (not speed)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from narrowrelu.bench import perf
+from narrowrelu.cli import main
+from narrowrelu.network import ReLUNetwork
+
+TINY = ["--n", "3000", "--d", "6", "--k", "2", "--oracle-n", "4000", "--oracle-d", "5", "--oracle-k", "2",
+        "--compile-n", "2000", "--repeats", "1", "--fit-repeats", "1", "--refine-samples", "1000",
+        "--chunk-size", "1024"]
+
+
+@pytest.fixture(scope="module")
+def tiny_records(tmp_path_factory):
+    path = tmp_path_factory.mktemp("perf") / "perf.json"
+    # plain runs report and exit 0 whatever the ratios (tiny sizes miss the speed targets)
+    assert main(["bench", "perf", *TINY, "--skip", "compile", "--json", str(path)]) == 0
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def test_records_have_the_schema(tiny_records):
+    assert isinstance(tiny_records, list) and tiny_records
+    for r in tiny_records:
+        assert {"name", "seconds", "ratio", "target", "ok"} <= set(r)
+        assert isinstance(r["name"], str)
+        assert r["seconds"] is None or r["seconds"] >= 0
+        if r["target"] is not None and r["ok"] is not None and "peak_rss_mb" not in r:
+            assert r["ok"] == (r["ratio"] <= r["target"])
+
+
+def test_every_section_but_the_skipped_one_is_there(tiny_records):
+    names = {r["name"] for r in tiny_records}
+    expected = {"reference.XtX", "contraction.order4", "fit.total", "fit.raw_rel_mse", "refine.lm",
+                "oracle.peak_rss", "oracle.throughput", "threads2.contraction", "threads2.fit"}
+    expected |= {f"fit.{s}" for s in perf.STAGES}
+    assert expected <= names
+    assert not any(n.startswith("compile.") for n in names)
+
+
+def test_targets_and_memory_record(tiny_records):
+    by_name = {r["name"]: r for r in tiny_records}
+    assert by_name["contraction.order4"]["target"] == perf.CONTRACTION_TARGET
+    assert by_name["fit.total"]["target"] == perf.FIT_TARGET
+    assert by_name["fit.raw_rel_mse"]["target"] == perf.RAW_MSE_TARGET
+    mem = by_name["oracle.peak_rss"]
+    assert mem["target"] == perf.ORACLE_RSS_TARGET_MB
+    assert 0 < mem["peak_rss_mb"] < 100_000
+    assert mem["ok"] == (mem["peak_rss_mb"] < mem["target"])
+    thr = by_name["oracle.throughput"]
+    assert thr["passes"] == int(thr["passes"]) and thr["passes"] >= 5  # linear + 4 in round 1, at least
+    # results with two threads are bit-identical to one thread
+    assert by_name["threads2.contraction"]["ok"] is True
+    assert by_name["threads2.fit"]["ok"] is True
+
+
+def _fake_rows(ok):
+    return [
+        perf.record("reference.XtX", 1.0, 1.0),
+        perf.record("contraction.order4", 1.1, 1.1, 1.2),
+        perf.record("fit.total", 5.0, 5.0 if ok else 9.0, 8.0),
+        perf.record("oracle.peak_rss", 3.0, 0.5, 1024.0, ok=ok, peak_rss_mb=500.0 if ok else 2000.0),
+    ]
+
+
+@pytest.mark.parametrize("ok", [True, False])
+@pytest.mark.parametrize("check", [True, False])
+def test_exit_status_fails_only_with_check_and_a_miss(monkeypatch, capsys, ok, check):
+    monkeypatch.setattr(perf, "run_suite", lambda **kw: _fake_rows(ok))
+    status = main(["bench", "perf", *(["--check"] if check else [])])
+    err = capsys.readouterr().err
+    assert status == (1 if check and not ok else 0)
+    if not ok:
+        assert "fit.total: ratio 9, target <= 8" in err
+        assert "oracle.peak_rss: peak RSS 2000 MB, target < 1024 MB" in err
+        assert "contraction.order4" not in err
+    else:
+        assert "miss" not in err
+
+
+def test_table_lists_every_record():
+    table = perf.format_table(_fake_rows(False))
+    lines = table.splitlines()
+    assert lines[0].split()[:5] == ["stage", "seconds", "ratio", "target", "ok"]
+    assert [line.split()[0] for line in lines[1:]] == [r["name"] for r in _fake_rows(False)]
+    assert "NO" in lines[3] and "yes" in lines[2]
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(SystemExit):
+        main(["bench", "perf", "--skip", "nosuchsection"])
+    with pytest.raises(SystemExit):
+        main(["bench", "perf", "--d", "3", "--k", "4"])
+
+
+def test_same_network_is_bitwise():
+    a = ReLUNetwork(np.eye(2), np.array([1.0, -1.0]), np.zeros(2), 0.5)
+    b = ReLUNetwork(np.eye(2), np.array([1.0, -1.0]), np.zeros(2), 0.5)
+    c = ReLUNetwork(np.eye(2), np.array([1.0, -1.0 + 1e-16 * 4]), np.zeros(2), 0.5)
+    assert perf.same_network(a, b)
+    assert not perf.same_network(a, c)
+
+
+def test_compile_section_runs_in_fresh_processes():
+    rows = perf.compile_section(500, 4, 1, 0, ref=1.0)
+    names = [r["name"] for r in rows]
+    assert names == ["compile.cold.import", "compile.cold.first_fit", "compile.warm.import",
+                     "compile.warm.first_fit", "compile.cold_cost"]
+    assert all(r["seconds"] is not None for r in rows)
