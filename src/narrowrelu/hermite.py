@@ -48,15 +48,9 @@ def _double_factorial(n):
 
 
 def hermite_e(m, t):
-    """:math:`He_m(t)` by the recurrence :math:`He_{m+1}(t) = t\\,He_m(t) - m\\,He_{m-1}(t)`."""
-    m = check_positive_int(m, "m", minimum=0)
-    t = np.asarray(t, dtype=np.float64)
-    prev, cur = np.ones_like(t), t.copy()
-    if m == 0:
-        return prev
-    for j in range(1, m):
-        prev, cur = cur, t * cur - j * prev
-    return cur
+    """:math:`He_m(t)` by the recurrence :math:`He_{m+1}(t) = t\\,He_m(t) - m\\,He_{m-1}(t)`
+    (:func:`directional_hermite` along a unit direction)."""
+    return directional_hermite(m, t, 1.0)
 
 
 def directional_hermite(m, s, sq_norm):
