@@ -300,8 +300,12 @@ def first_order_descent(theta, objective, mask, optimizer, step, max_iter, tol, 
 
 
 def lbfgs_descent(theta, objective, mask, max_iter, tol, history):
-    """L-BFGS (``scipy.optimize.minimize(method="L-BFGS-B")``) over the trained entries; ``tol``
-    is scipy's ``gtol`` (largest gradient component)."""
+    """L-BFGS (``scipy.optimize.minimize(method="L-BFGS-B")``) over the trained entries.
+
+    ``tol`` is scipy's ``gtol`` (largest gradient component); the run also stops, converged, once
+    an iteration lowers the objective by a relative :math:`10^{-15}` or less (the floor of
+    double precision, reached on kinks of the ReLU loss before a small gradient).
+    """
     free = theta.copy()
 
     def fun(x):
@@ -323,9 +327,8 @@ def lbfgs_descent(theta, objective, mask, max_iter, tol, history):
     theta[mask] = res.x
     value, grad = objective(theta)
     history.checkpoint(int(res.nit), theta)
-    norm = float(np.max(np.abs(grad[mask]))) if mask.any() else 0.0
     return TrainingResult(
-        theta, value, float(np.linalg.norm(grad[mask])), int(res.nit), norm <= tol, history, str(res.message)
+        theta, value, float(np.linalg.norm(grad[mask])), int(res.nit), bool(res.success), history, str(res.message)
     )
 
 
@@ -379,7 +382,8 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         Most steps (iterations of L-BFGS).
     tol : float, default=1e-6
         Stop once the gradient norm over the trained parameters is at most ``tol`` (for
-        "lbfgs", its largest component: scipy's ``gtol``). With mini-batches the full gradient
+        "lbfgs", its largest component: scipy's ``gtol``; L-BFGS also stops once the relative
+        decrease per iteration falls to :math:`10^{-15}`). With mini-batches the full gradient
         is checked once per pass over the data.
     batch_size : int or None, default=None
         Rows per step for "gd" and "adam" in :meth:`fit`; ``None`` is full batch. Ignored by
