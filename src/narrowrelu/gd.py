@@ -111,7 +111,7 @@ class PopulationObjective:
         self.m = n_neurons
         self.d = terms.n_features
         self.decay = decay
-        self._scratch = (np.empty(self.m), np.empty((self.m, self.d)), np.empty((self.m, self.d)), np.empty(self.m))
+        self.scratch = (np.empty(self.m), np.empty((self.m, self.d)), np.empty((self.m, self.d)), np.empty(self.m))
 
     def teacher_arguments(self):
         t = self.terms
@@ -122,7 +122,7 @@ class PopulationObjective:
 
     def __call__(self, theta, rows=None):
         W, a, b = unpack(theta, self.m, self.d)
-        W_norm, W_hat, grad_W, grad_a = self._scratch
+        W_norm, W_hat, grad_W, grad_a = self.scratch
         loss, grad_b = population_loss_gradient_kernel(
             np.ascontiguousarray(W), np.ascontiguousarray(a), b, *self.teacher_arguments(), W_norm, W_hat, grad_W, grad_a
         )
@@ -238,7 +238,7 @@ def population_gradient_descent(theta, objective, mask, step, max_iter, tol, his
     a = theta[md:md + m]
     b = theta[-1:]
     losses = np.empty(max_iter)
-    W_norm, W_hat, grad_W, grad_a = objective._scratch
+    W_norm, W_hat, grad_W, grad_a = objective.scratch
     decay = float(objective.decay[0])
     done = 0
     history.checkpoint(0, theta)
