@@ -447,7 +447,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     >>> from narrowrelu import Teacher, population_mse
     >>> from narrowrelu.gd import GDReLURegressor
     >>> teacher = Teacher.orthonormal(3)
-    >>> model = GDReLURegressor(n_neurons=4, optimizer="gd", max_iter=20000, tol=1e-9,
+    >>> model = GDReLURegressor(n_neurons=3, optimizer="gd", max_iter=20000, tol=1e-9,
     ...                         train_output_weights=False, fit_intercept=False, random_state=0)
     >>> population_mse(model.fit_population(teacher), teacher) < 1e-10
     True

@@ -160,7 +160,7 @@ def population_loss_gradient(hidden_weights, output_weights, intercept, teacher)
     >>> from narrowrelu.population_loss import population_loss_gradient
     >>> t = Teacher.orthonormal(3)
     >>> loss, gW, ga, gb = population_loss_gradient(np.eye(3), np.ones(3), 0.0, t)
-    >>> abs(loss) < 1e-12 and np.abs(gW).max() < 1e-12
+    >>> bool(abs(loss) < 1e-12 and np.abs(gW).max() < 1e-12)
     True
     """
     W, a, b = check_student(hidden_weights, output_weights, intercept)
