@@ -1,6 +1,7 @@
 """narrowrelu: learn narrow one-hidden-layer ReLU networks from Gaussian data by the method of
 moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023), and compare with gradient descent."""
 
+from .gd import GDReLURegressor
 from .hermite import hermite_e, relu_hermite_coefficient
 from .metrics import (
     MonteCarloEstimate,
@@ -23,6 +24,7 @@ from .teacher import Teacher
 __version__ = "0.1.0"
 
 __all__ = [
+    "GDReLURegressor",
     "HermiteContractionAccumulator",
     "MomentReLURegressor",
     "MonteCarloEstimate",
