@@ -27,6 +27,9 @@ from ..moment_estimator import MomentReLURegressor
 
 #: Monte Carlo inputs used to score models outside the closed form (``MLPRegressor``).
 MONTE_CARLO_SAMPLES = 200_000
+#: L-BFGS budget of the GD baselines (GDReLURegressor's defaults) and of MLPRegressor.
+GD_MAX_ITER, GD_TOL = 1000, 1e-6
+MLP_MAX_ITER, MLP_TOL = 2000, 1e-8
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,9 @@ METHODS = {
     for spec in (
         MethodSpec("moment_raw", "moment", "MomentReLURegressor, moment solution before refinement (raw_network_)"),
         MethodSpec("moment_refined", "moment", "MomentReLURegressor with Levenberg-Marquardt refinement (network_)"),
-        MethodSpec("gd_k", "gd_k", "GDReLURegressor at width k, L-BFGS on the empirical loss"),
-        MethodSpec("gd_2k", "gd_2k", "GDReLURegressor at width 2k (over-parameterised), L-BFGS on the empirical loss"),
-        MethodSpec("mlp_k", "mlp_k", "scikit-learn MLPRegressor at width k (relu, lbfgs), scored by Monte Carlo"),
+        MethodSpec("gd_k", "gd_k", "GDReLURegressor at width k, L-BFGS on the empirical loss (<= 1000 iterations)"),
+        MethodSpec("gd_2k", "gd_2k", "GDReLURegressor at width 2k (over-parameterised), L-BFGS, <= 1000 iterations"),
+        MethodSpec("mlp_k", "mlp_k", "scikit-learn MLPRegressor at width k (relu, lbfgs, <= 2000 iterations), scored by Monte Carlo"),
     )
 }
 
@@ -131,7 +134,8 @@ def _fit_gd(width_factor):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = GDReLURegressor(n_neurons=width, optimizer="lbfgs", random_state=seed).fit(X, y)
+            model = GDReLURegressor(n_neurons=width, optimizer="lbfgs", max_iter=GD_MAX_ITER, tol=GD_TOL,
+                                    history_every=None, random_state=seed).fit(X, y)
         seconds = time.perf_counter() - start
         converged = bool(getattr(model, "converged_", True))
         return {methods[0]: _exact(model.relu_network(), teacher, seconds, width, converged)}
@@ -144,8 +148,8 @@ def _fit_mlp(methods, teacher, X, y, seed):
     from sklearn.neural_network import MLPRegressor
 
     k = teacher.n_neurons
-    model = MLPRegressor(hidden_layer_sizes=(k,), activation="relu", solver="lbfgs", max_iter=2000, tol=1e-8,
-                         random_state=seed)
+    model = MLPRegressor(hidden_layer_sizes=(k,), activation="relu", solver="lbfgs", max_iter=MLP_MAX_ITER,
+                         tol=MLP_TOL, random_state=seed)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
