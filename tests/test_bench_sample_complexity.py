@@ -203,3 +203,13 @@ def test_local_cluster_gives_the_same_cells(tiny_run, tmp_path):
     for key, rec in remote.items():
         assert rec["mse"] == pytest.approx(local[key]["mse"], rel=1e-9, abs=1e-15)
     assert json.loads((out / "results.json").read_text())["meta"]["threads"]["dask_scheduler"] == cluster.scheduler_address
+
+
+@pytest.mark.skipif("gd_k" not in available_methods(), reason="narrowrelu.gd is not importable")
+def test_gd_methods_plug_in_and_score_exactly():
+    from narrowrelu.bench.sweep import Job, run_job
+
+    for fitter, width in (("gd_k", 2), ("gd_2k", 4)):
+        (rec,) = run_job(Job("random", 4, 2, 300, 0, 0.1, fitter, (fitter,)))
+        assert rec["method"] == fitter and rec["width"] == width
+        assert rec["scoring"] == "exact" and rec["error"] is None and np.isfinite(rec["mse"])
