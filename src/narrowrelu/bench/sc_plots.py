@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from .recovery import FAMILIES
+
 _MARKERS = {"moment_raw": "o", "moment_refined": "s", "gd_k": "v", "gd_2k": "^", "mlp_k": "D"}
 
 
@@ -19,7 +21,7 @@ def _pyplot():
 def plot_success(rows, target, path, methods_order):
     """Success rate against n (log scale), one panel per (family, k), one line per method."""
     plt = _pyplot()
-    families = sorted({r["family"] for r in rows})
+    families = _ordered_families(rows)
     ks = sorted({r["k"] for r in rows})
     fig, axes = plt.subplots(len(families), len(ks), figsize=(2.4 * len(ks) + 1.5, 2.0 * len(families) + 0.8),
                              squeeze=False)
@@ -58,7 +60,7 @@ def plot_nstar(nstar, path, methods_order):
     """n*(k) against k on log-log axes, one panel per family, one line per method; a method that
     never reached the target is drawn as an open marker above the largest n of the grid."""
     plt = _pyplot()
-    families = sorted({r["family"] for r in nstar})
+    families = _ordered_families(nstar)
     fig, axes = plt.subplots(1, len(families), figsize=(3.6 * len(families), 3.4), sharey=True, squeeze=False)
     n_top = max(r["n_max"] for r in nstar)
     for ax, family in zip(axes[0], families):
@@ -95,6 +97,11 @@ def plot_nstar(nstar, path, methods_order):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _ordered_families(rows):
+    present = {r["family"] for r in rows}
+    return [f for f in FAMILIES if f in present] + sorted(present - set(FAMILIES))
 
 
 def _legend_entries(axes):
