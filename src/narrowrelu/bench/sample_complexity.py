@@ -47,7 +47,7 @@ def add_parser(commands):
             "For each teacher family, k, n on a geometric grid and seed: draw n noisy samples, fit every "
             "chosen method and score it by its exact excess population MSE against the clean teacher "
             "(MLPRegressor by Monte Carlo). Reports per (family, k, method) n*(k), the smallest n at which "
-            ">= 90%% of seeds reach excess MSE <= TARGET * Var f, the median MSE per n (relative and "
+            ">= 90% of seeds reach excess MSE <= TARGET * Var f, the median MSE per n (relative and "
             "absolute), the fit time, and the MSE over the parametric rate sigma^2 p / n. Writes a table to "
             "stdout and cells.csv, per_n.csv, nstar.csv, results.json, table.txt, success_rate.png and "
             "nstar.png to --out. Each finished fit is stored in --out/cells.jsonl at once: rerunning a "
@@ -68,7 +68,8 @@ def add_parser(commands):
     p.add_argument("--n-per-decade", type=int, default=DEFAULTS["n_per_decade"],
                    help="grid points per factor of ten in n (default: 2)")
     p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
-                   help="seeds per (family, k, n); each seed draws its own teacher, data and initialisation "
+                   help="seeds per (family, k, n); each seed draws its own teacher (the orthonormal one is fixed), data "
+                   "and initialisation "
                    "(default: 3; n* needs >= 90%% of them, so with fewer than 10 seeds it needs all)")
     p.add_argument("--noise", type=float, default=DEFAULTS["noise"],
                    help="label noise std relative to std f (default: 0.1). Noiseless data cannot tell methods "
