@@ -9,8 +9,10 @@ For directions :math:`g_j`, an order :math:`m` and a :math:`d\\times k` matrix :
 
 with :math:`C_j = E_n[y\\,He_m(x)](g_j,\\dots,g_j,\\cdot,\\cdot)` as in :mod:`narrowrelu.moments`,
 :math:`v_j = E_n[yH_{m-3}x]`, :math:`c_{1j} = E_n[yH_{m-2}]`, :math:`c_{2j} = E_n[yH_{m-4}]`.
-The cost is :math:`O(ndk)` per direction instead of :math:`O(nd^2)`: one GEMM of
-:math:`X^T` with the weighted projections :math:`w_{ij}\\,x_i^TQ` for all :math:`j` at once. The
+The cost is :math:`O(ndk)` per direction instead of :math:`O(nd^2)`: the projections
+:math:`XG^T` and :math:`XQ` are two thin GEMMs, the Hermite weights a few vectorised
+operations on the :math:`n\\times r` projections, and the products one GEMM of :math:`X^T` with
+the weighted projections :math:`w_{ij}\\,x_i^TQ` for all :math:`j` at once. The
 learner needs only the ranges of these matrices (the neurons' span), which a thin product
 captures as in a randomised range finder or a subspace iteration.
 """
@@ -18,7 +20,6 @@ captures as in a randomised range finder or a subspace iteration.
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._kernels import contraction_row_pass
 from ._validation import check_finite_array, check_positive_int
 from .moments import DEFAULT_CHUNK_SIZE, ordered_map
 
@@ -64,15 +65,13 @@ class HermiteContractionProducts:
 
     def _chunk(self, block):
         X, y = block
-        c, d = X.shape
-        r = self.directions.shape[0]
-        weights = np.empty((r, c))
-        vectors = np.zeros((r, d))
-        sums = np.zeros((2, r))
-        contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, weights, vectors, sums, np.zeros(d))
+        S = X @ self.directions.T
+        h_m2, h_m3, h_m4 = _directional_hermite_triplet(S, self._sq_norms, self.order)
+        weights = h_m2 * y[:, None]
         XQ = X @ self.test_matrix
-        weighted = (weights.T[:, :, None] * XQ[:, None, :]).reshape(c, -1)
-        return X.T @ weighted, vectors, sums
+        weighted = (weights[:, :, None] * XQ[:, None, :]).reshape(X.shape[0], -1)
+        sums = np.stack([weights.sum(axis=0), y @ h_m4])
+        return X.T @ weighted, (h_m3 * y[:, None]).T @ X, sums
 
     def result(self):
         """The products :math:`C_jQ`, shape ``(r, n_features, k)``."""
@@ -89,3 +88,14 @@ class HermiteContractionProducts:
         out -= (m - 2) * (G[:, :, None] * (v @ Q)[:, None, :] + v[:, :, None] * GQ[:, None, :])
         out += (m - 2) * (m - 3) * (self._sums[1] / n)[:, None, None] * (G[:, :, None] * GQ[:, None, :])
         return out
+
+
+def _directional_hermite_triplet(S, sq_norms, order):
+    """:math:`H_{m-2}, H_{m-3}, H_{m-4}` of the projections ``S`` (rows: samples, columns:
+    directions) by the recurrence :math:`H_{t+1} = sH_t - t\\|g\\|^2H_{t-1}`, vectorised over the chunk."""
+    h_m4 = np.zeros_like(S)
+    h_m3 = np.zeros_like(S)
+    h_m2 = np.ones_like(S)
+    for t in range(order - 2):
+        h_m4, h_m3, h_m2 = h_m3, h_m2, S * h_m2 - t * sq_norms * h_m3
+    return h_m2, h_m3, h_m4

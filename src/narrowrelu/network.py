@@ -87,10 +87,21 @@ class ReLUNetwork:
 
     def evaluate_trusted(self, X):
         """Evaluate on an already-validated float64 array (no checks)."""
-        out = X @ self.linear_weights + self.intercept
-        if self.n_neurons:
-            out += np.maximum(X @ self.hidden_weights.T, 0.0) @ self.output_weights
+        if not self.n_neurons:
+            return X @ self.linear_weights + self.intercept
+        projections = X @ self._stacked_weights()
+        out = np.maximum(projections[:, 1:], 0.0) @ self.output_weights
+        out += projections[:, 0] + self.intercept
         return out
+
+    def _stacked_weights(self):
+        """:math:`[w, u_1, \\dots, u_k]` as columns: one GEMM reads ``X`` once for all of them."""
+        stacked = self.__dict__.get("_stacked")
+        if stacked is None:
+            stacked = self.__dict__["_stacked"] = np.ascontiguousarray(
+                np.vstack([self.linear_weights, self.hidden_weights]).T
+            )
+        return stacked
 
     def relu_network(self):
         """Return ``self``: the protocol by which scoring functions read a network."""

@@ -1,7 +1,7 @@
 """The stages of the moment learner, each a pass over a source (see :mod:`narrowrelu.sources`).
 
 Data flows one way: linear part → subspace → projected tensors → candidate directions →
-output regression. Every stage sums over the training rows of each chunk (the held-out rows
+output regression. Every stage sums over the training rows of each block (the held-out rows
 are kept for model selection), so every stage streams.
 """
 
@@ -38,10 +38,9 @@ def linear_stage(source, progress=None):
     n = nv = 0
     sy = syy = 0.0
     syx, sx, sxx = np.zeros(d), np.zeros(d), np.zeros(d)
-    for X, y, val in source.chunks():
-        Xt, yt = X[~val], y[~val]
+    for Xt, yt, Xv, _ in source.chunks():
         n += Xt.shape[0]
-        nv += int(val.sum())
+        nv += Xv.shape[0]
         sy += yt.sum()
         syy += yt @ yt
         syx += yt @ Xt
@@ -73,9 +72,8 @@ def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, prog
         accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
     else:
         accs = [HermiteContractionProducts(G, order, test_matrix, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
-    for X, y, val in source.chunks():
-        Xt = np.ascontiguousarray(X[~val])
-        r = y[~val] - residual_network.evaluate_trusted(Xt)
+    for Xt, yt, _, _ in source.chunks():
+        r = yt - residual_network.evaluate_trusted(Xt)
         for acc in accs:
             acc.update(Xt, r)
         _tick(progress)
@@ -160,9 +158,8 @@ def tensor_stage(source, residual_network, P, orders, progress=None):
     as the residual's empirical tensor plus the model's exact one (control variate)."""
     acc = ProjectedRawMoments(P.shape[1], max(orders))
     with threadpool_limits(limits=1, user_api="blas"):
-        for X, y, val in source.chunks():
-            Xt = X[~val]
-            r = y[~val] - residual_network.evaluate_trusted(Xt)
+        for Xt, yt, _, _ in source.chunks():
+            r = yt - residual_network.evaluate_trusted(Xt)
             acc.update(Xt @ P, r)
             _tick(progress)
     tensors = acc.hermite_tensors(orders)
@@ -202,10 +199,9 @@ def regression_stage(source, directions, base=None, progress=None):
     fresh = base is None
     if fresh:
         base = (GramStatistics.empty(b), GramStatistics.empty(b))
-    for X, y, val in source.chunks():
-        Phi = np.abs(X @ directions.T)
-        for name, rows, stats in (("train", ~val, base[0]), ("validation", val, base[1])):
-            Xr, yr, Pr = X[rows], y[rows], Phi[rows]
+    for Xt, yt, Xv, yv in source.chunks():
+        for name, Xr, yr, stats in (("train", Xt, yt, base[0]), ("validation", Xv, yv, base[1])):
+            Pr = np.abs(Xr @ directions.T)
             part = parts[name]
             part["cross"][:, 0] += Pr.sum(axis=0)
             part["cross"][:, 1:] += Pr.T @ Xr

@@ -1,9 +1,11 @@
-"""Replayable streams of (X, y, validation mask) chunks: from arrays, or from an oracle.
+"""Replayable streams of row blocks, each split into training and held-out rows.
 
-Every stage of the moment learner is a pass over a source. A source yields the same chunks at
-every pass, so in-memory data and oracle mode run the same code. An oracle source regenerates its
-Gaussian inputs from a fixed seed at each pass (sampling is cheap next to the moment work) and
-queries the oracle again; memory stays bounded by the chunk size whatever the sample count.
+Every stage of the moment learner is a pass over a source. A source yields the same blocks at
+every pass, so in-memory data and oracle mode run the same code. Each block is
+``(X_train, y_train, X_validation, y_validation)``, all C-contiguous views: no stage copies
+rows to separate them. An oracle source regenerates its Gaussian inputs from a fixed seed at
+each pass (sampling is cheap next to the moment work) and queries the oracle again; memory
+stays bounded by the chunk size whatever the sample count.
 """
 
 import numpy as np
@@ -12,31 +14,39 @@ from ._validation import check_finite_array
 
 
 class ArraySource:
-    """Chunks of in-memory data ``X``, ``y`` with a fixed held-out mask."""
+    """Blocks of in-memory data with a fixed held-out subset of rows.
+
+    The training and held-out rows are gathered once into two arrays (one copy of the data),
+    so that every later pass reads contiguous views.
+    """
 
     def __init__(self, X, y, validation_mask, chunk_size):
-        self.X = X
-        self.y = y
-        self.validation_mask = validation_mask
+        train, validation = np.flatnonzero(~validation_mask), np.flatnonzero(validation_mask)
+        # np.take with indices gathers rows ten times faster than boolean indexing
+        self.X_train, self.y_train = np.take(X, train, axis=0), np.take(y, train)
+        self.X_validation, self.y_validation = np.take(X, validation, axis=0), np.take(y, validation)
         self.chunk_size = chunk_size
         self.n_passes = 0
 
     @property
     def n_samples(self):
-        return self.X.shape[0]
+        return self.X_train.shape[0] + self.X_validation.shape[0]
 
     @property
     def n_features(self):
-        return self.X.shape[1]
+        return self.X_train.shape[1]
 
     def chunks(self):
         self.n_passes += 1
-        for s in range(0, self.n_samples, self.chunk_size):
-            e = s + self.chunk_size
-            yield self.X[s:e], self.y[s:e], self.validation_mask[s:e]
+        n_blocks = self.n_chunks()
+        t_edges = np.linspace(0, self.X_train.shape[0], n_blocks + 1).astype(int)
+        v_edges = np.linspace(0, self.X_validation.shape[0], n_blocks + 1).astype(int)
+        for b in range(n_blocks):
+            t, v = slice(t_edges[b], t_edges[b + 1]), slice(v_edges[b], v_edges[b + 1])
+            yield self.X_train[t], self.y_train[t], self.X_validation[v], self.y_validation[v]
 
     def n_chunks(self):
-        return -(-self.n_samples // self.chunk_size)
+        return max(1, -(-self.n_samples // self.chunk_size))
 
 
 class OracleSource:
@@ -49,7 +59,8 @@ class OracleSource:
     n_samples, n_features, chunk_size : int
     validation_fraction : float
     seed : numpy.random.SeedSequence
-        Spawns the input stream and the held-out mask stream; replayed identically at each pass.
+        Spawns the input stream, replayed identically at each pass. The first
+        ``validation_fraction`` of each chunk's rows are held out (the inputs are i.i.d.).
     """
 
     def __init__(self, oracle, n_samples, n_features, chunk_size, validation_fraction, seed):
@@ -59,18 +70,18 @@ class OracleSource:
         self.chunk_size = chunk_size
         self.validation_fraction = validation_fraction
         # spawn once: SeedSequence.spawn is stateful, and every pass must replay the same stream
-        self._seed_x, self._seed_mask = seed.spawn(2)
+        (self._seed_x,) = seed.spawn(1)
         self.n_passes = 0
 
     def chunks(self):
         self.n_passes += 1
         rng_x = np.random.default_rng(self._seed_x)
-        rng_mask = np.random.default_rng(self._seed_mask)
         for s in range(0, self.n_samples, self.chunk_size):
             m = min(self.chunk_size, self.n_samples - s)
             X = rng_x.standard_normal((m, self.n_features))
             y = self.query(X)
-            yield X, y, rng_mask.random(m) < self.validation_fraction
+            v = int(round(self.validation_fraction * m))
+            yield X[v:], y[v:], X[:v], y[:v]
 
     def query(self, X):
         try:
