@@ -196,13 +196,15 @@ def test_monte_carlo_scoring_matches_exact_for_a_network():
 def test_local_cluster_gives_the_same_cells(tiny_run, tmp_path):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "dask"
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
         assert main(tiny_argv(out, "--dask-scheduler", cluster.scheduler_address)) == 0
     local, remote = stored(tiny_run), stored(out)
     assert set(remote) == set(local)
     for key, rec in remote.items():
         assert rec["mse"] == pytest.approx(local[key]["mse"], rel=1e-9, abs=1e-15)
-    assert json.loads((out / "results.json").read_text())["meta"]["threads"]["dask_scheduler"] == cluster.scheduler_address
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert meta["threads"]["dask_scheduler"] == cluster.scheduler_address
 
 
 @pytest.mark.skipif("gd_k" not in available_methods(), reason="narrowrelu.gd is not importable")

@@ -48,7 +48,8 @@ METHODS = {
         MethodSpec("moment_refined", "moment", "MomentReLURegressor with Levenberg-Marquardt refinement (network_)"),
         MethodSpec("gd_k", "gd_k", "GDReLURegressor at width k, L-BFGS on the empirical loss (<= 1000 iterations)"),
         MethodSpec("gd_2k", "gd_2k", "GDReLURegressor at width 2k (over-parameterised), L-BFGS, <= 1000 iterations"),
-        MethodSpec("mlp_k", "mlp_k", "scikit-learn MLPRegressor at width k (relu, lbfgs, <= 2000 iterations), scored by Monte Carlo"),
+        MethodSpec("mlp_k", "mlp_k",
+                   "scikit-learn MLPRegressor at width k (relu, lbfgs, <= 2000 iterations), scored by Monte Carlo"),
     )
 }
 

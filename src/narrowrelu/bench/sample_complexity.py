@@ -68,8 +68,8 @@ def add_parser(commands):
     p.add_argument("--n-per-decade", type=int, default=DEFAULTS["n_per_decade"],
                    help="grid points per factor of ten in n (default: 2)")
     p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
-                   help="seeds per (family, k, n); each seed draws its own teacher (the orthonormal one is fixed), data "
-                   "and initialisation "
+                   help="seeds per (family, k, n); each seed draws its own teacher (the orthonormal one is "
+                   "fixed), data and initialisation "
                    "(default: 3; n* needs >= 90%% of them, so with fewer than 10 seeds it needs all)")
     p.add_argument("--noise", type=float, default=DEFAULTS["noise"],
                    help="label noise std relative to std f (default: 0.1). Noiseless data cannot tell methods "
