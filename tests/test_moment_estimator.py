@@ -137,6 +137,7 @@ def test_oracle_mode_recovers_and_streams_in_chunks():
         ({"n_neurons": 2, "validation_fraction": 1.5}, "validation_fraction"),
         ({"n_neurons": 2, "refine_method": "newton"}, "refine_method must be one of"),
         ({"n_neurons": 2, "tensor_orders": (3,)}, "tensor_orders"),
+        ({"n_neurons": 2, "tol": 2.0}, "tol must be a number in"),
     ],
 )
 def test_bad_parameters(random_teacher_data, params, match):
@@ -202,3 +203,12 @@ def test_oracle_mode_matches_data_mode_accuracy():
     # the same number of noiseless samples: the raw moment solutions are both far below 1e-4
     assert relative_mse(data.raw_network_, teacher) < 1e-4
     assert relative_mse(oracle.raw_network_, teacher) < 1e-4
+
+
+def test_rounds_stop_at_tol(random_teacher_data):
+    teacher, X, y = random_teacher_data
+    loose = MomentReLURegressor(n_neurons=3, random_state=0, refine=False, tol=1e-3, **FAST).fit(X, y)
+    tight = MomentReLURegressor(n_neurons=3, random_state=0, refine=False, tol=0.0, **FAST).fit(X, y)
+    assert loose.validation_mse_ <= 1e-3 * np.var(y)
+    assert len(loose.rounds_) < len(tight.rounds_)
+    assert loose.validation_mse_ > tight.validation_mse_

@@ -67,7 +67,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     min_support : float, default=0.2
         A cluster needs at least this fraction of ``n_contraction_pairs`` members.
     max_rounds : int, default=8
-        Rounds of iterative discovery on the residual.
+        Rounds of iterative discovery on the residual. Rounds stop earlier when the held-out
+        error falls by less than 0.1 %, or falls below ``tol``.
+    tol : float, default=1e-6
+        Rounds stop once the held-out MSE of the moment solution is at most ``tol * Var(y)``:
+        refinement converges from there, and each further round costs three passes.
     validation_fraction : float, default=0.2
         Share of rows held out for model selection (the final weights use all rows).
     refine : bool, default=True
@@ -137,6 +141,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         scales=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
         min_support=0.2,
         max_rounds=8,
+        tol=1e-6,
         validation_fraction=0.2,
         refine=True,
         refine_method="lm",
@@ -155,6 +160,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.scales = scales
         self.min_support = min_support
         self.max_rounds = max_rounds
+        self.tol = tol
         self.validation_fraction = validation_fraction
         self.refine = refine
         self.refine_method = refine_method
@@ -269,6 +275,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         orders = tuple(self.tensor_orders)
         if not orders or any(m not in (4, 6) for m in orders):
             raise ValueError(f"tensor_orders must be a non-empty subset of (4, 6), got {self.tensor_orders!r}")
+        if not (isinstance(self.tol, numbers.Real) and 0.0 <= self.tol < 1.0):
+            raise ValueError(f"tol must be a number in [0, 1), got {self.tol!r}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
         if self.refine_method not in REFINERS:
@@ -323,9 +331,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self._warn_if_not_gaussian(lin)
             base = ReLUNetwork(np.empty((0, source.n_features)), np.empty(0), lin.mean_yx, lin.mean_y)
             if self.n_neurons is not None:
-                result = self._fit_k(source, rng, base, self.n_neurons, progress)
+                result = self._fit_k(source, rng, base, self.n_neurons, progress, lin.var_y)
             else:
-                result = self._fit_auto_k(source, rng, base, progress)
+                result = self._fit_auto_k(source, rng, base, progress, lin.var_y)
             progress.total = progress.n
             progress.refresh()
         self.n_passes_ = source.n_passes
@@ -355,17 +363,17 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         per_k = 1 + 3 * self.max_rounds
         return 1 + per_k * (1 if self.n_neurons is not None else self.max_auto_neurons)
 
-    def _fit_auto_k(self, source, rng, base, progress):
+    def _fit_auto_k(self, source, rng, base, progress, var_y):
         best = None
         k_max = min(source.n_features, self.max_auto_neurons)
         for k in range(1, k_max + 1):
-            result = self._fit_k(source, rng, base, k, progress)
+            result = self._fit_k(source, rng, base, k, progress, var_y)
             if best is not None and result["fit"].validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
                 break
             best = result
         return best
 
-    def _fit_k(self, source, rng, base, k, progress):
+    def _fit_k(self, source, rng, base, k, progress, var_y):
         d = source.n_features
         pool = np.empty((0, d))
         current = base
@@ -404,6 +412,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             if best is not None and fit.validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
                 break
             best = {"fit": fit, "pool": pool.copy(), "train": train, "validation": validation, "k": k}
+            if fit.validation_mse <= self.tol * var_y:
+                break
             current = sign_free_to_relu_network(fit.intercept, fit.linear, pool[fit.selected], fit.weights)
         best["rounds"] = rounds
         best["subspace"] = subspace

@@ -25,16 +25,23 @@ from .moments import DEFAULT_CHUNK_SIZE, ordered_map
 
 
 class HermiteContractionProducts:
-    """Running sums for :math:`C_jQ`, :math:`j = 1..r` (see the module docstring).
+    """Running sums for :math:`C_jQ`, :math:`j = 1..r`, and :math:`M_2Q` (see the module docstring).
 
     Parameters
     ----------
     directions : ndarray of shape (r, n_features)
-        Any norm; a zero row with ``order=2`` gives :math:`M_2Q`.
+        Any norm.
     order : int
     test_matrix : ndarray of shape (n_features, k)
     chunk_size, n_jobs : int
         As in :class:`narrowrelu.HermiteContractionAccumulator`; results do not depend on ``n_jobs``.
+
+    Notes
+    -----
+    Per chunk, :math:`XQ` is one thin GEMM; when the directions lie in the span of :math:`Q`
+    (as the learner draws them) the projections :math:`Xg_j` are read off it,
+    :math:`XG^T = (XQ)(Q^+G^T)`, instead of a second pass over the chunk. The products, the
+    vector sums and :math:`M_2Q` are then the columns of a single GEMM :math:`X^TW`.
     """
 
     def __init__(self, directions, order, test_matrix, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
@@ -46,48 +53,65 @@ class HermiteContractionProducts:
         self.n_jobs = check_positive_int(n_jobs, "n_jobs")
         k = self.test_matrix.shape[1]
         self._sq_norms = np.einsum("ij,ij->i", self.directions, self.directions)
+        coords = np.linalg.lstsq(self.test_matrix, self.directions.T, rcond=None)[0]
+        residual = self.directions.T - self.test_matrix @ coords
+        scale = max(float(np.abs(self.directions).max(initial=0.0)), 1e-300)
+        self._coords = coords if np.abs(residual).max(initial=0.0) <= 1e-12 * scale else None
         self.n_samples = 0
-        self._products = np.zeros((d, r * k))
-        self._vectors = np.zeros((r, d))
+        self._columns = np.zeros((d, (r + 1) * k + r))
         self._sums = np.zeros((2, r))
+        self._sum_y = 0.0
 
     def update(self, X, y):
         """Add validated rows (float64, C-contiguous, finite) ``X`` with targets ``y``."""
         starts = range(0, X.shape[0], self.chunk_size)
         blocks = ((X[s:s + self.chunk_size], y[s:s + self.chunk_size]) for s in starts)
         with threadpool_limits(limits=1, user_api="blas"):
-            for products, vectors, sums in ordered_map(self._chunk, blocks, self.n_jobs):
-                self._products += products
-                self._vectors += vectors
+            for columns, sums, sum_y in ordered_map(self._chunk, blocks, self.n_jobs):
+                self._columns += columns
                 self._sums += sums
+                self._sum_y += sum_y
         self.n_samples += X.shape[0]
         return self
 
     def _chunk(self, block):
         X, y = block
-        S = X @ self.directions.T
+        c = X.shape[0]
+        XQ = X @ self.test_matrix
+        S = XQ @ self._coords if self._coords is not None else X @ self.directions.T
         h_m2, h_m3, h_m4 = _directional_hermite_triplet(S, self._sq_norms, self.order)
         weights = h_m2 * y[:, None]
-        XQ = X @ self.test_matrix
-        weighted = (weights[:, :, None] * XQ[:, None, :]).reshape(X.shape[0], -1)
-        sums = np.stack([weights.sum(axis=0), y @ h_m4])
-        return X.T @ weighted, (h_m3 * y[:, None]).T @ X, sums
+        W = np.hstack([
+            (weights[:, :, None] * XQ[:, None, :]).reshape(c, -1),
+            y[:, None] * XQ,
+            h_m3 * y[:, None],
+        ])
+        return X.T @ W, np.stack([weights.sum(axis=0), y @ h_m4]), y.sum()
 
     def result(self):
         """The products :math:`C_jQ`, shape ``(r, n_features, k)``."""
-        if self.n_samples == 0:
-            raise ValueError("no samples were added: call update() first")
-        n, m = self.n_samples, self.order
+        n, m = self._count(), self.order
         G, Q = self.directions, self.test_matrix
         r, d = G.shape
         k = Q.shape[1]
-        out = self._products.reshape(d, r, k).transpose(1, 0, 2) / n
+        out = self._columns[:, : r * k].reshape(d, r, k).transpose(1, 0, 2) / n
         out -= (self._sums[0] / n)[:, None, None] * Q[None]
-        v = self._vectors / n
+        v = self._columns[:, (r + 1) * k:].T / n
         GQ = G @ Q
         out -= (m - 2) * (G[:, :, None] * (v @ Q)[:, None, :] + v[:, :, None] * GQ[:, None, :])
         out += (m - 2) * (m - 3) * (self._sums[1] / n)[:, None, None] * (G[:, :, None] * GQ[:, None, :])
         return out
+
+    def second_moment_product(self):
+        """:math:`M_2Q = E_n[y(xx^T - I)]\\,Q`, shape ``(n_features, k)``, from the same pass."""
+        n = self._count()
+        r, k = self.directions.shape[0], self.test_matrix.shape[1]
+        return self._columns[:, r * k: (r + 1) * k] / n - (self._sum_y / n) * self.test_matrix
+
+    def _count(self):
+        if self.n_samples == 0:
+            raise ValueError("no samples were added: call update() first")
+        return self.n_samples
 
 
 def _directional_hermite_triplet(S, sq_norms, order):

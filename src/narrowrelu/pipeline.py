@@ -60,28 +60,23 @@ def linear_stage(source, progress=None):
     )
 
 
-def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, progress=None, test_matrix=None):
+def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, progress=None):
     """One pass estimating Hermite contractions of :math:`y` with the model :math:`g` as control variate.
 
     ``blocks`` is a list of ``(order, directions)``. Returns, per block, the array (shape
     ``(r, d, d)``) :math:`E_n[(y-g)\\,He_m(x)](g_j,\\dots) + E[g\\,He_m(x)](g_j,\\dots)`, the second
-    term exact (:mod:`narrowrelu.model_moments`); with a ``test_matrix`` :math:`Q` (``d x k``),
-    the products with :math:`Q` instead (shape ``(r, d, k)``, :mod:`narrowrelu.moment_products`).
+    term exact (:mod:`narrowrelu.model_moments`).
     """
-    if test_matrix is None:
-        accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
-    else:
-        accs = [HermiteContractionProducts(G, order, test_matrix, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
+    accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
     for Xt, yt, _, _ in source.chunks():
         r = yt - residual_network.evaluate_trusted(Xt)
         for acc in accs:
             acc.update(Xt, r)
         _tick(progress)
-    out = []
-    for acc, (order, G) in zip(accs, blocks):
-        exact = network_hermite_contraction(residual_network, G, order)
-        out.append(acc.result() + (exact if test_matrix is None else exact @ test_matrix))
-    return out
+    return [
+        acc.result() + network_hermite_contraction(residual_network, G, order)
+        for acc, (order, G) in zip(accs, blocks)
+    ]
 
 
 def stacked_subspace(matrices, dim):
@@ -121,10 +116,13 @@ def subspace_stage(source, residual_network, dim, rng, n_directions, chunk_size,
         previous = top_eigenvectors(M2[0], dim)
     G = rng.standard_normal((n_directions, previous.shape[1])) @ previous.T
     G /= np.linalg.norm(G, axis=1, keepdims=True)
-    M2Q, CQ = contraction_stage(
-        source, residual_network, [(2, np.zeros((1, d))), (4, G)], chunk_size, n_jobs, progress, test_matrix=previous
-    )
-    return stacked_subspace([M2Q[0]] + list(CQ), dim)
+    acc = HermiteContractionProducts(G, 4, previous, chunk_size=chunk_size, n_jobs=n_jobs)
+    for Xt, yt, _, _ in source.chunks():
+        acc.update(Xt, yt - residual_network.evaluate_trusted(Xt))
+        _tick(progress)
+    M2Q = acc.second_moment_product() + network_hermite_contraction(residual_network, np.zeros((1, d)), 2)[0] @ previous
+    CQ = acc.result() + network_hermite_contraction(residual_network, G, 4) @ previous
+    return stacked_subspace([M2Q] + list(CQ), dim)
 
 
 class ProjectedRawMoments:
