@@ -18,23 +18,14 @@ Usage::
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
 from scipy.linalg.blas import dsyrk
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from narrowrelu import Teacher, hermite_moment_contraction
+from narrowrelu.bench.perf import best_time
 from narrowrelu.moments import DEFAULT_CHUNK_SIZE
-
-
-def best_time(fn, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv=None):

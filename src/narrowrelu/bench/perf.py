@@ -59,7 +59,7 @@ ORACLE_THROUGHPUT_TARGET = 1.5
 
 # ------------------------------------------------------------------ measuring
 def best_time(fn, repeats):
-    """Best wall time of ``repeats`` calls of ``fn`` (as in ``benchmarks/bench_contraction.py``)."""
+    """Best wall time of ``repeats`` calls of ``fn``."""
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
