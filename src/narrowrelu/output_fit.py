@@ -35,11 +35,18 @@ class GramStatistics:
     def empty(cls, n_columns):
         return cls(np.zeros((n_columns, n_columns)), np.zeros(n_columns))
 
-    def update(self, F, y):
-        self.gram += F.T @ F
-        self.moment += F.T @ y
+    def update_affine(self, X, y):
+        """Add rows of :math:`F = [1, X]` without forming it: :math:`X^TX` is one symmetric rank
+        update, the rest are sums."""
+        s = X.sum(axis=0)
+        self.gram[0, 0] += X.shape[0]
+        self.gram[0, 1:] += s
+        self.gram[1:, 0] += s
+        self.gram[1:, 1:] += X.T @ X
+        self.moment[0] += y.sum()
+        self.moment[1:] += y @ X
         self.yy += float(y @ y)
-        self.n += F.shape[0]
+        self.n += X.shape[0]
 
 
 @dataclass

@@ -206,7 +206,7 @@ def regression_stage(source, directions, base=None, progress=None):
             part["cand"] += Pr.T @ Pr
             part["cand_y"] += Pr.T @ yr
             if fresh:
-                stats.update(np.hstack([np.ones((Xr.shape[0], 1)), Xr]), yr)
+                stats.update_affine(Xr, yr)
         _tick(progress)
     out = []
     for name, stats in (("train", base[0]), ("validation", base[1])):

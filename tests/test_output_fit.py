@@ -1,0 +1,51 @@
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from narrowrelu.output_fit import GramStatistics, SparseDirectionRegression, sign_free_to_relu_network
+
+
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(0, 5), d=st.integers(1, 6))
+def test_sign_free_model_equals_its_relu_network(seed, k, d):
+    """b + beta.x + sum mu_j |c_j.x| is exactly the exported ReLU network, whatever the signs chosen."""
+    rng = np.random.default_rng(seed)
+    C = rng.standard_normal((k, d))
+    mu, beta, b = rng.standard_normal(k), rng.standard_normal(d), rng.standard_normal()
+    X = rng.standard_normal((50, d))
+    net = sign_free_to_relu_network(b, beta, C, mu)
+    expected = b + X @ beta + np.abs(X @ C.T) @ mu
+    np.testing.assert_allclose(net(X), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_affine_gram_equals_explicit_features():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    stats = GramStatistics.empty(4)
+    stats.update_affine(X[:15], y[:15])
+    stats.update_affine(X[15:], y[15:])
+    F = np.hstack([np.ones((40, 1)), X])
+    np.testing.assert_allclose(stats.gram, F.T @ F, atol=1e-12)
+    np.testing.assert_allclose(stats.moment, F.T @ y, atol=1e-12)
+    assert stats.n == 40 and np.isclose(stats.yy, y @ y)
+
+
+def test_sparse_selection_finds_the_true_directions_among_decoys():
+    rng = np.random.default_rng(1)
+    d = 5
+    true = np.eye(d)[:2]
+    decoys = rng.standard_normal((6, d))
+    decoys /= np.linalg.norm(decoys, axis=1, keepdims=True)
+    pool = np.vstack([decoys[:3], true[:1], decoys[3:], true[1:]])
+    stats = []
+    for n in (4000, 1000):
+        X = rng.standard_normal((n, d))
+        y = 0.3 + X @ np.full(d, 0.1) + np.abs(X @ true.T) @ np.array([1.0, -0.7])
+        F = np.hstack([np.ones((n, 1)), X, np.abs(X @ pool.T)])
+        s = GramStatistics(F.T @ F, F.T @ y, float(y @ y), n)
+        stats.append(s)
+    fit = SparseDirectionRegression(stats[0], stats[1], 1 + d).select(max_terms=4)
+    weights = dict(zip(fit.selected.tolist(), fit.weights))
+    # noiseless: the true directions carry their weights, any decoy kept carries none
+    np.testing.assert_allclose([weights.pop(3), weights.pop(7)], [1.0, -0.7], atol=1e-8)
+    np.testing.assert_allclose(list(weights.values()), 0.0, atol=1e-8)
+    assert fit.validation_mse < 1e-12  # the Gram formula cancels to ~1e-16 of y.y
