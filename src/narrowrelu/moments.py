@@ -329,16 +329,38 @@ def projected_hermite_tensor(Z, y, order=4, chunk_size=DEFAULT_CHUNK_SIZE):
     if order % 2:
         raise ValueError(f"order must be even for the projected tensor, got {order}")
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    n, k = Z.shape
-    raw = {0: np.array(y.mean())}
-    for j in range(2, order + 1, 2):
-        half = j // 2
-        acc = np.zeros((k**half, k**half))
-        for s in range(0, n, chunk_size):
-            A = _row_kron_power(Z[s:s + chunk_size], half)
-            acc += (A * y[s:s + chunk_size, None]).T @ A
-        raw[j] = (acc / n).reshape((k,) * j)
-    return hermite_from_raw_moments(raw, order)
+    acc = ProjectedRawMoments(Z.shape[1], order)
+    for s in range(0, Z.shape[0], chunk_size):
+        acc.update(Z[s:s + chunk_size], y[s:s + chunk_size])
+    return acc.hermite_tensors([order])[order]
+
+
+class ProjectedRawMoments:
+    """Running :math:`\\sum_i y_i z_i^{\\otimes j}` for even :math:`j \\le m` of low-dimensional
+    rows, each as one GEMM of the rows :math:`z^{\\otimes j/2}` per chunk; :meth:`hermite_tensors`
+    assembles :math:`E[y\\,He_m(z)]` (:func:`narrowrelu.hermite.hermite_from_raw_moments`)."""
+
+    def __init__(self, k, max_order):
+        self.k = k
+        self.max_order = max_order
+        self.n = 0
+        self.sums = {0: 0.0}
+        for j in range(2, max_order + 1, 2):
+            self.sums[j] = np.zeros((k ** (j // 2), k ** (j // 2)))
+
+    def update(self, Z, y):
+        """Add validated rows ``Z`` (shape ``(n, k)``) with weights ``y``."""
+        self.n += Z.shape[0]
+        self.sums[0] += y.sum()
+        for j in range(2, self.max_order + 1, 2):
+            A = _row_kron_power(Z, j // 2)
+            self.sums[j] += (A * y[:, None]).T @ A
+        return self
+
+    def hermite_tensors(self, orders):
+        """``{m: E[y He_m(z)]}`` for the even ``orders`` (each at most ``max_order``)."""
+        raw = {j: np.asarray(s / self.n).reshape((self.k,) * j) for j, s in self.sums.items()}
+        return {m: hermite_from_raw_moments(raw, m) for m in orders}
 
 
 def _row_kron_power(Z, power):

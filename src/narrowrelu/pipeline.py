@@ -12,10 +12,9 @@ from threadpoolctl import threadpool_limits
 
 from .cluster import multiscale_cluster_centres
 from .decompose import jennrich_candidates
-from .hermite import hermite_from_raw_moments
 from .model_moments import network_hermite_contraction, network_projected_tensor
 from .moment_products import HermiteContractionProducts
-from .moments import HermiteContractionAccumulator
+from .moments import HermiteContractionAccumulator, ProjectedRawMoments
 from .output_fit import GramStatistics
 
 
@@ -123,32 +122,6 @@ def subspace_stage(source, residual_network, dim, rng, n_directions, chunk_size,
     M2Q = acc.second_moment_product() + network_hermite_contraction(residual_network, np.zeros((1, d)), 2)[0] @ previous
     CQ = acc.result() + network_hermite_contraction(residual_network, G, 4) @ previous
     return stacked_subspace([M2Q] + list(CQ), dim)
-
-
-class ProjectedRawMoments:
-    """Running :math:`\\sum_i r_i z_i^{\\otimes j}` for even :math:`j \\le m`, as GEMMs of rows
-    :math:`z^{\\otimes j/2}`; :meth:`hermite_tensors` assembles :math:`E[r\\,He_m(z)]`."""
-
-    def __init__(self, k, max_order):
-        self.k = k
-        self.max_order = max_order
-        self.n = 0
-        self.sums = {0: 0.0}
-        for j in range(2, max_order + 1, 2):
-            self.sums[j] = np.zeros((k ** (j // 2), k ** (j // 2)))
-
-    def update(self, Z, r):
-        self.n += Z.shape[0]
-        self.sums[0] += r.sum()
-        A = Z
-        for j in range(2, self.max_order + 1, 2):
-            if j > 2:
-                A = (A[:, :, None] * Z[:, None, :]).reshape(Z.shape[0], -1)
-            self.sums[j] += (A * r[:, None]).T @ A
-
-    def hermite_tensors(self, orders):
-        raw = {j: np.asarray(s / self.n).reshape((self.k,) * j) for j, s in self.sums.items()}
-        return {m: hermite_from_raw_moments(raw, m) for m in orders}
 
 
 def tensor_stage(source, residual_network, P, orders, progress=None):
