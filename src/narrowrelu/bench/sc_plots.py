@@ -46,14 +46,8 @@ def plot_success(rows, target, path, methods_order):
             elif first:
                 ax.set_ylabel(f"{family}\nsuccess rate", fontsize=8)
                 first = False
-    handles, labels = _legend_entries(axes)
     fig.suptitle(f"share of seeds with excess MSE <= {target:g} Var f (dotted: 90 %)", y=0.995, fontsize=9, va="top")
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.975), ncol=len(labels), fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _legend_and_save(plt, fig, axes, path, legend_top=0.975, plot_top=0.94)
 
 
 def plot_nstar(nstar, path, methods_order):
@@ -90,18 +84,23 @@ def plot_nstar(nstar, path, methods_order):
     axes[0][0].set_ylabel("n*(k)", fontsize=8)
     fig.suptitle("n*(k) per method; open markers above the dotted line: not reached by the largest n", y=0.995,
                  fontsize=9, va="top")
-    handles, labels = _legend_entries(axes)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=len(labels), fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.84))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _legend_and_save(plt, fig, axes, path, legend_top=0.93, plot_top=0.84)
 
 
 def _ordered_families(rows):
     present = {r["family"] for r in rows}
     return [f for f in FAMILIES if f in present] + sorted(present - set(FAMILIES))
+
+
+def _legend_and_save(plt, fig, axes, path, legend_top, plot_top):
+    """One legend for all panels above them, the panels below ``plot_top``; write the PNG."""
+    handles, labels = _legend_entries(axes)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, legend_top), ncol=len(labels), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, plot_top))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _legend_entries(axes):
