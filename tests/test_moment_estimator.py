@@ -190,7 +190,8 @@ def test_oracle_source_replays_the_same_stream_at_every_pass():
     source = OracleSource(teacher, 1000, 3, 300, 0.2, np.random.SeedSequence(4))
     first = [c for c in source.chunks()]
     second = [c for c in source.chunks()]
-    assert sum(block[0].shape[0] + block[2].shape[0] for block in first) == 1000
+    assert sum(block[0].shape[0] for block in first) == 1000
+    assert sum(int(block[2].sum()) for block in first) == source.n_validation == 200
     for one, two in zip(first, second):
         assert all(np.array_equal(a, b) for a, b in zip(one, two))
 

@@ -89,3 +89,58 @@ def split_rows_by_sign(X, w, positive, negative):
                 negative[n_neg, c] = root * X[i, c]
             n_neg += 1
     return n_pos, n_neg
+
+
+_THIN_SIGNATURE = types.void(_IN2, _IN2, _OUT2)
+
+
+@njit(_THIN_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def project_rows(X, St, out):
+    """``out[i, j] = X[i] . St[j]``: the thin product :math:`XS` for a few columns (``St`` is
+    :math:`S^T`), four columns at a time so that each row is loaded once per four dot products.
+    BLAS is several times slower at these shapes (it is built for wide ones)."""
+    n, d = X.shape
+    w = St.shape[0]
+    w4 = w - w % 4
+    for i in range(n):
+        x = X[i]
+        for j in range(0, w4, 4):
+            s0 = s1 = s2 = s3 = 0.0
+            a0, a1, a2, a3 = St[j], St[j + 1], St[j + 2], St[j + 3]
+            for a in range(d):
+                xa = x[a]
+                s0 += xa * a0[a]
+                s1 += xa * a1[a]
+                s2 += xa * a2[a]
+                s3 += xa * a3[a]
+            out[i, j] = s0
+            out[i, j + 1] = s1
+            out[i, j + 2] = s2
+            out[i, j + 3] = s3
+        for j in range(w4, w):
+            s = 0.0
+            for a in range(d):
+                s += x[a] * St[j, a]
+            out[i, j] = s
+
+
+@njit(_THIN_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def accumulate_row_products(X, W, acc):
+    """``acc[j] += sum_i W[i, j] X[i]``: the thin product :math:`W^TX` added to ``acc``, four rows
+    at a time so that each entry of ``acc`` is loaded and stored once per four rows."""
+    n, d = X.shape
+    w = W.shape[1]
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        x0, x1, x2, x3 = X[i], X[i + 1], X[i + 2], X[i + 3]
+        for j in range(w):
+            c0, c1, c2, c3 = W[i, j], W[i + 1, j], W[i + 2, j], W[i + 3, j]
+            row = acc[j]
+            for a in range(d):
+                row[a] += c0 * x0[a] + c1 * x1[a] + c2 * x2[a] + c3 * x3[a]
+    for i in range(n4, n):
+        for j in range(w):
+            c = W[i, j]
+            row = acc[j]
+            for a in range(d):
+                row[a] += c * X[i, a]

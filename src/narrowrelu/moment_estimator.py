@@ -16,14 +16,29 @@ from .network import ReLUNetwork
 from .output_fit import GramStatistics, SparseDirectionRegression, sign_free_to_relu_network
 from .pipeline import (
     candidate_stage,
+    final_regression_stage,
+    lift_directions,
+    linear_basis,
     linear_stage,
-    merge_directions,
+    novel_rows,
+    products_stage,
+    projection_stage,
     regression_stage,
-    subspace_stage,
-    tensor_stage,
+    second_moment_stage,
+    stacked_subspace,
+    top_eigenvectors,
 )
+from .projection_cache import ProjectionCache
 from .refine import REFINERS
 from .sources import ArraySource, OracleSource
+
+# rows of a pass handled as one unit of work (and one reduction buffer): small enough to stay in cache
+BLOCK_ROWS = 4096
+# memory for the projections kept between the stages of a round, in oracle mode
+ORACLE_CACHE_BYTES = 2**28
+# rows (training, and again held-out) on which the output regression chooses its directions;
+# the chosen model is then fitted and scored on every row
+SELECTION_ROWS = 2**18
 
 
 class NonGaussianInputWarning(UserWarning):
@@ -34,21 +49,25 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     """Learn :math:`f(x) = b + w\\cdot x + \\sum_{i\\le k}\\lambda_i\\mathrm{relu}(u_i\\cdot x)` from
     Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
 
-    The pipeline, each stage a pass over the data (see :mod:`narrowrelu.pipeline`):
+    The pipeline (see :mod:`narrowrelu.pipeline`):
 
-    1. constant and linear part from :math:`E[y]` and :math:`E[yx]`;
-    2. the neurons' span from :math:`M_2 = E[r(xx^T-I)]` stacked with random order-4
-       contractions of the residual :math:`r` (robust to the rank loss of :math:`M_2` when
-       close neurons of opposite signs cancel);
-    3. projection :math:`z = P^Tx` and the full :math:`k`-dimensional Hermite tensors
-       :math:`E[r\\,He_m(z)] = a_m\\sum_i\\lambda_i v_i^{\\otimes m}`;
-    4. candidate directions from simultaneous diagonalisation of random contraction pairs;
-    5. multiscale clustering of the candidates in projective space (close neurons merge at
+    1. constant and linear part from :math:`E[y]` and :math:`E[yx]` (one pass);
+    2. a first estimate :math:`P` of the neurons' span: top eigenvectors of
+       :math:`M_2 = E[r(xx^T-I)]` (one pass);
+    3. rounds, each one pass over the data that computes the residual :math:`r` of the current
+       model, the full :math:`k`-dimensional Hermite tensors
+       :math:`E[r\\,He_m(P^Tx)] = a_m\\sum_i\\lambda_i v_i^{\\otimes m}`, and the products of
+       :math:`M_2` and of random order-4 contractions with :math:`P`, whose range is the next
+       :math:`P` (robust to the rank loss of :math:`M_2` when close neurons of opposite signs
+       cancel); the exact moments of the current model are added back (control variates);
+    4. candidate directions from simultaneous diagonalisation of random contraction pairs of
+       the tensors, merged by multiscale clustering in projective space (close neurons merge at
        coarse scales, separate at fine ones);
-    6. regression of :math:`y` on :math:`[1, x, |c_j\\cdot x|]` with sparse selection of at most
-       :math:`k` directions, size chosen on held-out rows;
-    7. rounds of the same on the residual of the current fit, while held-out error falls;
-    8. optional least-squares refinement of the resulting ReLU network.
+    5. regression of :math:`y` on :math:`[1, L^Tx, |c_j\\cdot x|]` (:math:`L` spans :math:`P` and
+       :math:`E[yx]`) with sparse selection of at most :math:`k` directions, size chosen on
+       held-out rows, from the projections the round's pass stored (no further pass);
+    6. rounds repeat while the held-out error falls; the final weights use all rows;
+    7. optional least-squares refinement of the resulting ReLU network.
 
     Parameters
     ----------
@@ -60,8 +79,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
     n_contraction_pairs : int, default=64
         Random pairs of contractions, each a source of up to :math:`k` candidates.
-    n_subspace_directions : int, default=8
-        Random order-4 contractions stacked with :math:`M_2` for the subspace, per pass.
+    n_subspace_directions : int, default=2
+        Random order-4 contractions :math:`C_j` whose products :math:`C_jP` are stacked with
+        :math:`M_2P` for the next estimate of the span, per round. Each costs :math:`k` columns
+        of one thin product per row.
     scales : tuple of float, default=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
         The ladder of projective distances :math:`1-|\\cos|` at which candidates are clustered.
     min_support : float, default=0.2
@@ -71,7 +92,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         error falls by less than 0.1 %, or falls below ``tol``.
     tol : float, default=1e-6
         Rounds stop once the held-out MSE of the moment solution is at most ``tol * Var(y)``:
-        refinement converges from there, and each further round costs three passes.
+        refinement converges from there, and each further round costs a pass.
     validation_fraction : float, default=0.2
         Share of rows held out for model selection (the final weights use all rows).
     refine : bool, default=True
@@ -104,7 +125,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         The candidate directions (unit rows) of the selected round: its new cluster centres
         and the directions the previous round had selected.
     subspace_ : ndarray of shape (n_features, n_neurons_)
-        The first round's estimate of the neurons' span.
+        The estimate of the neurons' span used by the selected round.
     validation_mse_ : float
         Held-out mean squared error of the raw moment solution at selection.
     rounds_ : list of dict
@@ -137,7 +158,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         *,
         tensor_orders=(4,),
         n_contraction_pairs=64,
-        n_subspace_directions=8,
+        n_subspace_directions=2,
         scales=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
         min_support=0.2,
         max_rounds=8,
@@ -186,6 +207,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
+        y = np.asarray(y, dtype=np.float64)
         self._check_params(X.shape[1])
         self._check_sample_count(X.shape[0], X.shape[1])
         if np.ptp(y) == 0:
@@ -314,7 +336,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def _fit_source(self, source, rng, refine_data):
-        # BLAS on one thread throughout: parallelism comes from n_jobs over row chunks, whose
+        # BLAS on one thread throughout: parallelism comes from n_jobs over row blocks, whose
         # results are summed in a fixed order, so the model does not depend on the thread count.
         with threadpool_limits(limits=1, user_api="blas"):
             return self._fit_source_pinned(source, rng, refine_data)
@@ -330,14 +352,19 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("y is constant on the training rows: there is nothing to learn")
             self._warn_if_not_gaussian(lin)
             base = ReLUNetwork(np.empty((0, source.n_features)), np.empty(0), lin.mean_yx, lin.mean_y)
+            with self._timed("second_moment"):
+                M2 = second_moment_stage(source, base, BLOCK_ROWS, self.n_jobs, progress)
+            cache = self._projection_cache(source)
             if self.n_neurons is not None:
-                result = self._fit_k(source, rng, base, self.n_neurons, progress, lin.var_y)
+                result = self._fit_k(source, cache, rng, base, M2, self.n_neurons, progress, lin.var_y)
             else:
-                result = self._fit_auto_k(source, rng, base, progress, lin.var_y)
+                result = self._fit_auto_k(source, cache, rng, base, M2, progress, lin.var_y)
+            del cache
+            with self._timed("final_regression"):
+                self._store(result, source, progress)
             progress.total = progress.n
             progress.refresh()
         self.n_passes_ = source.n_passes
-        self._store(result)
         if self.refine:
             with self._timed("refinement"):
                 X, y = refine_data()
@@ -357,77 +384,107 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self.refinement_ = None
         return self
 
-    def _estimate_passes(self):
-        """Passes at most: the linear one, the full M_2 one, then three a round (products,
-        tensors, regression); with ``n_neurons=None``, that for each k tried."""
-        per_k = 1 + 3 * self.max_rounds
-        return 1 + per_k * (1 if self.n_neurons is not None else self.max_auto_neurons)
+    def _projection_cache(self, source):
+        """Buffers for the projections of a round: every row for in-memory data (at most half
+        the data's size), and at most ``ORACLE_CACHE_BYTES`` in oracle mode."""
+        d = source.n_features
+        k = self._max_neurons(d) if self.n_neurons is not None else min(d, self.max_auto_neurons)
+        width = 1 + 2 * k + min(d, 2 * k + 1)
+        if isinstance(source, ArraySource):
+            budget = max(ORACLE_CACHE_BYTES, source.X.nbytes // 2)
+        else:
+            budget = ORACLE_CACHE_BYTES
+        rows = max(1, budget // (8 * (width + 1)))
+        share = source.n_validation / source.n_samples
+        n_val = min(source.n_validation, max(1, int(round(rows * share))))
+        return ProjectionCache(min(source.n_train, rows - n_val), n_val, width)
 
-    def _fit_auto_k(self, source, rng, base, progress, var_y):
+    def _estimate_passes(self):
+        """Passes at most: the linear one, M_2, one in the first round and two in each later
+        one, and a final regression; with ``n_neurons=None``, the rounds for each k tried."""
+        per_k = 2 * self.max_rounds - 1
+        return 3 + per_k * (1 if self.n_neurons is not None else self.max_auto_neurons)
+
+    def _fit_auto_k(self, source, cache, rng, base, M2, progress, var_y):
         best = None
         k_max = min(source.n_features, self.max_auto_neurons)
         for k in range(1, k_max + 1):
-            result = self._fit_k(source, rng, base, k, progress, var_y)
+            result = self._fit_k(source, cache, rng, base, M2, k, progress, var_y)
             if best is not None and result["fit"].validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
                 break
             best = result
         return best
 
-    def _fit_k(self, source, rng, base, k, progress, var_y):
+    def _fit_k(self, source, cache, rng, base, M2, k, progress, var_y):
         d = source.n_features
-        pool = np.empty((0, d))
+        P = top_eigenvectors(M2, k)
         current = base
+        sign_free = None
         best = None
         rounds = []
-        subspace = subspace_prev = base_gram = None
         orders = tuple(sorted(set(self.tensor_orders)))
         min_count = max(2, int(np.ceil(self.min_support * self.n_contraction_pairs)))
         for rnd in range(self.max_rounds):
-            with self._timed("subspace"):
-                P, spectrum = subspace_stage(
-                    source, current, k, rng, self.n_subspace_directions, 4096, self.n_jobs, progress, previous=subspace_prev
-                )
-            subspace_prev = P
-            if subspace is None:
-                subspace = P
-            with self._timed("tensors"):
-                tensors = tensor_stage(source, current, P, orders, progress)
+            extra = np.empty((0, d))
+            if sign_free is not None:
+                coords = rng.standard_normal((self.n_subspace_directions, k))
+                coords /= np.linalg.norm(coords, axis=1, keepdims=True)
+                with self._timed("products"):
+                    M2P, CP = products_stage(source, current, P, coords, BLOCK_ROWS, self.n_jobs, progress)
+                with self._timed("candidates"):
+                    intercept, linear, directions, weights = sign_free
+                    lifted = lift_directions(directions, P, [M2P])
+                    extra = directions[novel_rows(lifted, directions)]
+                    current = sign_free_to_relu_network(intercept, linear, lifted, weights)
+                    P, _ = stacked_subspace([M2P] + list(CP), k)
+            L = linear_basis(P, np.vstack([base.linear_weights[None], current.hidden_weights]))
+            with self._timed("projections"):
+                layout = projection_stage(source, current, extra, L, k, orders, cache, BLOCK_ROWS, self.n_jobs, progress)
             with self._timed("candidates"):
-                new, support, n_cloud = candidate_stage(tensors, P, self.n_contraction_pairs, self.scales, min_count, rng)
-                kept = best["pool"][best["fit"].selected] if best is not None else pool
-                pool = merge_directions(kept, new)
+                centres, support, n_cloud = candidate_stage(layout.tensors, self.n_contraction_pairs, self.scales, min_count, rng)
+                stored = np.vstack([current.hidden_weights, extra])
+                new_coords = centres[novel_rows(stored, centres @ P.T)]
+                pool = np.vstack([stored, new_coords @ P.T])
             with self._timed("regression"):
-                train, validation, base_gram = regression_stage(source, pool, base_gram, progress)
-                fit = SparseDirectionRegression(train, validation, 1 + d).select(k)
+                n_base = 1 + L.shape[1]
+                sub_train, sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS)
+                chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k).selected)
+                train, validation = regression_stage(cache, layout, new_coords, columns=chosen)
+                fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
             rounds.append(
                 {
                     "round": rnd,
                     "n_candidates_raw": int(n_cloud),
-                    "n_centres": int(new.shape[0]),
+                    "n_centres": int(centres.shape[0]),
                     "pool_size": int(pool.shape[0]),
-                    "n_selected": int(fit.selected.size),
+                    "n_selected": int(chosen.size),
                     "validation_mse": float(fit.validation_mse),
                 }
             )
             if best is not None and fit.validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
                 break
-            best = {"fit": fit, "pool": pool.copy(), "train": train, "validation": validation, "k": k}
+            best = {"fit": fit, "selected": pool[chosen], "pool": pool, "L": L, "P": P, "train": train, "validation": validation, "k": k,
+                    "complete": cache.complete}
             if fit.validation_mse <= self.tol * var_y:
                 break
-            current = sign_free_to_relu_network(fit.intercept, fit.linear, pool[fit.selected], fit.weights)
+            sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
+            current = sign_free_to_relu_network(*sign_free)
         best["rounds"] = rounds
-        best["subspace"] = subspace
         return best
 
-    def _store(self, result):
-        fit, pool = result["fit"], result["pool"]
-        train, validation = result["train"], result["validation"]
-        everything = GramStatistics(train.gram + validation.gram, train.moment + validation.moment, train.yy + validation.yy, train.n + validation.n)
-        base, mu = SparseDirectionRegression(everything, everything, 1 + pool.shape[1]).coefficients(fit.selected)
-        self.raw_network_ = sign_free_to_relu_network(base[0], base[1:], pool[fit.selected], mu)
+    def _store(self, result, source, progress):
+        """The final weights of the selected model, from all rows (training and held-out)."""
+        fit, pool, L, selected = result["fit"], result["pool"], result["L"], result["selected"]
+        n_base = 1 + L.shape[1]
+        if result["complete"]:
+            everything = result["train"] + result["validation"]
+        else:
+            everything = final_regression_stage(source, L, selected, progress)
+        base, mu = SparseDirectionRegression(everything, everything, n_base).coefficients(np.arange(selected.shape[0]))
+        self.raw_network_ = sign_free_to_relu_network(base[0], L @ base[1:], selected, mu)
         self.n_neurons_ = result["k"]
         self.candidates_ = pool
-        self.subspace_ = result["subspace"]
+        self.subspace_ = result["P"]
         self.validation_mse_ = float(fit.validation_mse)
         self.rounds_ = result["rounds"]
 

@@ -20,6 +20,7 @@ are added in chunk order, so results do not depend on ``n_jobs`` (bit for bit) a
 """
 
 import ctypes
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,7 +28,7 @@ import numpy as np
 from scipy.linalg import cython_blas
 from threadpoolctl import threadpool_limits
 
-from ._kernels import contraction_row_pass, split_rows_by_sign
+from ._kernels import accumulate_row_products, contraction_row_pass, project_rows, split_rows_by_sign
 from ._validation import check_data, check_finite_array, check_positive_int
 from .hermite import hermite_from_raw_moments
 
@@ -241,6 +242,20 @@ def _syrk_upper(alpha, rows, beta, out):
     )
 
 
+def thin_projection(X, St):
+    """:math:`XS` for a thin :math:`S` given as ``St`` (:math:`S^T`, C-contiguous), by a numba kernel."""
+    out = np.empty((X.shape[0], St.shape[0]))
+    project_rows(X, St, out)
+    return out
+
+
+def thin_transposed_product(X, W):
+    """:math:`X^TW` for a thin ``W`` (C-contiguous), returned as its transpose :math:`W^TX`, by a numba kernel."""
+    acc = np.zeros((W.shape[1], X.shape[1]))
+    accumulate_row_products(X, np.ascontiguousarray(W), acc)
+    return acc
+
+
 def ordered_map(fn, items, n_jobs):
     """``map(fn, items)`` with results in input order, at most ``2 * n_jobs`` in flight."""
     if n_jobs == 1:
@@ -337,34 +352,60 @@ def projected_hermite_tensor(Z, y, order=4, chunk_size=DEFAULT_CHUNK_SIZE):
 
 class ProjectedRawMoments:
     """Running :math:`\\sum_i y_i z_i^{\\otimes j}` for even :math:`j \\le m` of low-dimensional
-    rows, each as one GEMM of the rows :math:`z^{\\otimes j/2}` per chunk; :meth:`hermite_tensors`
-    assembles :math:`E[y\\,He_m(z)]` (:func:`narrowrelu.hermite.hermite_from_raw_moments`)."""
+    rows; :meth:`hermite_tensors` assembles :math:`E[y\\,He_m(z)]`
+    (:func:`narrowrelu.hermite.hermite_from_raw_moments`).
+
+    The tensor is symmetric, so only its distinct entries are summed: with :math:`a(z)` the
+    monomials :math:`z_{i_1}\\cdots z_{i_q}` of degree :math:`q = j/2` over multisets
+    :math:`i_1\\le\\dots\\le i_q`, every entry of :math:`z^{\\otimes j}` is an entry of
+    :math:`a(z)a(z)^T`, and :math:`\\sum_iy_ia(z_i)a(z_i)^T` is one product per block of rows
+    (:math:`\\binom{k+1}{2}` columns at order 4 instead of :math:`k^2`).
+    """
 
     def __init__(self, k, max_order):
         self.k = k
         self.max_order = max_order
         self.n = 0
         self.sums = {0: 0.0}
+        self._monomials = {}
         for j in range(2, max_order + 1, 2):
-            self.sums[j] = np.zeros((k ** (j // 2), k ** (j // 2)))
+            combos = np.array(list(itertools.combinations_with_replacement(range(k), j // 2)), dtype=np.intp)
+            self._monomials[j] = combos.reshape(-1, j // 2)
+            self.sums[j] = np.zeros((combos.shape[0], combos.shape[0]))
 
     def update(self, Z, y):
         """Add validated rows ``Z`` (shape ``(n, k)``) with weights ``y``."""
-        self.n += Z.shape[0]
-        self.sums[0] += y.sum()
-        for j in range(2, self.max_order + 1, 2):
-            A = _row_kron_power(Z, j // 2)
-            self.sums[j] += (A * y[:, None]).T @ A
+        return self.add(self.chunk_sums(Z, y), Z.shape[0])
+
+    def chunk_sums(self, Z, y):
+        """The sums of one block of rows, for :meth:`add`."""
+        sums = {0: y.sum()}
+        for j, combos in self._monomials.items():
+            A = Z[:, combos[:, 0]]
+            for c in range(1, combos.shape[1]):
+                A = A * Z[:, combos[:, c]]
+            sums[j] = (A * y[:, None]).T @ A
+        return sums
+
+    def add(self, sums, n_rows):
+        """Add the output of :meth:`chunk_sums`, counting ``n_rows`` rows (those with a weight
+        of zero add nothing but may be left out of the count)."""
+        self.n += n_rows
+        for j, s in sums.items():
+            self.sums[j] += s
         return self
+
+    def raw_moments(self):
+        """``{j: E[y z^{\\otimes j}]}`` as full ``k^j`` arrays (and ``E[y]`` at ``j = 0``)."""
+        raw = {0: np.asarray(self.sums[0] / self.n)}
+        for j, combos in self._monomials.items():
+            q = j // 2
+            index = {tuple(c): i for i, c in enumerate(combos)}
+            flat = np.array([index[tuple(sorted(t))] for t in itertools.product(range(self.k), repeat=q)], dtype=np.intp)
+            raw[j] = (self.sums[j][np.ix_(flat, flat)] / self.n).reshape((self.k,) * j)
+        return raw
 
     def hermite_tensors(self, orders):
         """``{m: E[y He_m(z)]}`` for the even ``orders`` (each at most ``max_order``)."""
-        raw = {j: np.asarray(s / self.n).reshape((self.k,) * j) for j, s in self.sums.items()}
+        raw = self.raw_moments()
         return {m: hermite_from_raw_moments(raw, m) for m in orders}
-
-
-def _row_kron_power(Z, power):
-    out = Z
-    for _ in range(power - 1):
-        out = (out[:, :, None] * Z[:, None, :]).reshape(Z.shape[0], -1)
-    return out

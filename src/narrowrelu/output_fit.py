@@ -1,15 +1,18 @@
-"""Output weights: regression of y on [1, x, |c_j·x|] with sparse selection of the directions.
+"""Output weights: regression of y on [1, L^T x, |c_j·x|] with sparse selection of the directions.
 
 With even-order moments blind to the sign of a neuron, the learner fits the sign-free model
 
 .. math::
 
-    g(x) = b + \\beta\\cdot x + \\sum_{j\\in S}\\mu_j\\,|c_j\\cdot x|,
+    g(x) = b + \\beta\\cdot L^Tx + \\sum_{j\\in S}\\mu_j\\,|c_j\\cdot x|,
 
 choosing the set :math:`S` of candidate directions greedily (forward selection by training
 residual, the size by held-out error, then single swaps while the training residual falls).
 All of it runs on the Gram matrices :math:`F^TF`, :math:`F^Ty`, :math:`y^Ty` of the feature matrix
-:math:`F = [1, x, |c_1\\cdot x|, \\dots]`, which are sums over rows and so stream.
+:math:`F = [1, L^Tx, |c_1\\cdot x|, \\dots]`, which are sums over rows and so stream. The linear
+part lives in the span of the orthonormal columns :math:`L` (the learner's estimate of the
+neurons' span and the direction of :math:`E[yx]`, which hold the linear part of any network of
+the model class).
 Since :math:`|t| = 2\\,\\mathrm{relu}(t) - t`, the model is exactly a ReLU network
 (:func:`sign_free_to_relu_network`).
 """
@@ -35,18 +38,16 @@ class GramStatistics:
     def empty(cls, n_columns):
         return cls(np.zeros((n_columns, n_columns)), np.zeros(n_columns))
 
-    def update_affine(self, X, y):
-        """Add rows of :math:`F = [1, X]` without forming it: :math:`X^TX` is one symmetric rank
-        update, the rest are sums."""
-        s = X.sum(axis=0)
-        self.gram[0, 0] += X.shape[0]
-        self.gram[0, 1:] += s
-        self.gram[1:, 0] += s
-        self.gram[1:, 1:] += X.T @ X
-        self.moment[0] += y.sum()
-        self.moment[1:] += y @ X
+    def add_rows(self, F, y):
+        """Add the rows of the feature matrix ``F`` with targets ``y``."""
+        self.gram += F.T @ F
+        self.moment += F.T @ y
         self.yy += float(y @ y)
-        self.n += X.shape[0]
+        self.n += F.shape[0]
+        return self
+
+    def __add__(self, other):
+        return GramStatistics(self.gram + other.gram, self.moment + other.moment, self.yy + other.yy, self.n + other.n)
 
 
 @dataclass
@@ -61,7 +62,7 @@ class SparseFit:
 
 
 class SparseDirectionRegression:
-    """Subset regressions on the base columns ``[1, x]`` plus a subset of candidate columns.
+    """Subset regressions on the base columns (the constant and the linear part) plus a subset of candidate columns.
 
     The base columns are profiled out once (Schur complement), so each subset costs a solve
     of its own size only.
@@ -129,7 +130,7 @@ class SparseDirectionRegression:
         scores = [self.validation_mse(s) for s in path]
         best_size = int(np.argmin(scores))
         subset = self._swap(list(path[best_size]), max_swap_sweeps)
-        return self._fit(subset)
+        return self.fit_subset(subset)
 
     def _swap(self, subset, max_sweeps):
         if not subset:
@@ -148,7 +149,8 @@ class SparseDirectionRegression:
                 break
         return subset
 
-    def _fit(self, subset):
+    def fit_subset(self, subset):
+        """The :class:`SparseFit` of the candidate columns ``subset``."""
         base, mu = self.coefficients(subset)
         return SparseFit(
             selected=np.asarray(subset, dtype=int),

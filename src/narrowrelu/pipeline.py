@@ -1,26 +1,35 @@
-"""The stages of the moment learner, each a pass over a source (see :mod:`narrowrelu.sources`).
+"""The stages of the moment learner, as passes over a source (see :mod:`narrowrelu.sources`).
 
-Data flows one way: linear part → subspace → projected tensors → candidate directions →
-output regression. Every stage sums over the training rows of each block (the held-out rows
-are kept for model selection), so every stage streams.
+Data flow: the linear part (one pass), :math:`M_2` for a first estimate :math:`P` of the neurons'
+span (one pass), then rounds. A round is a single pass over :math:`X` that computes, per block of
+rows, the projections :math:`XS` on a thin matrix :math:`S` (the current model's directions,
+:math:`P`, and the linear basis), the current model's residual :math:`r`, the products
+:math:`M_2P` and :math:`C_jP` that update the span, and the :math:`k`-dimensional Hermite tensors
+of :math:`r` in :math:`P`; it stores the projections
+(:class:`narrowrelu.projection_cache.ProjectionCache`). The candidates (from the tensors) all lie
+in :math:`P`, so the output regression of the round runs on the stored projections without
+touching :math:`X` again. Every sum runs over training rows only: held-out rows enter with
+weight zero and serve model selection.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .cluster import multiscale_cluster_centres
 from .decompose import jennrich_candidates
 from .model_moments import network_hermite_contraction, network_projected_tensor
 from .moment_products import HermiteContractionProducts
-from .moments import HermiteContractionAccumulator, ProjectedRawMoments
+from .moments import HermiteContractionAccumulator, ProjectedRawMoments, ordered_map, thin_projection
 from .output_fit import GramStatistics
+
+REGRESSION_BLOCK_ROWS = 65536
 
 
 @dataclass
 class LinearStatistics:
-    """First-pass sums over training rows: :math:`E[y]`, :math:`E[yx]`, and input moments."""
+    """First-pass sums: :math:`E[y]`, :math:`E[yx]` on the training rows, and the input's
+    column means and variances on all rows (a Gaussianity check)."""
 
     n_train: int
     n_validation: int
@@ -34,48 +43,159 @@ class LinearStatistics:
 def linear_stage(source, progress=None):
     """:math:`E[y]` and :math:`E[yx]` (for a teacher :math:`w + \\frac12\\sum\\lambda_iu_i`) on the training rows."""
     d = source.n_features
-    n = nv = 0
+    n = n_all = 0
     sy = syy = 0.0
     syx, sx, sxx = np.zeros(d), np.zeros(d), np.zeros(d)
-    for Xt, yt, Xv, _ in source.chunks():
-        n += Xt.shape[0]
-        nv += Xv.shape[0]
+    for X, y, held in source.chunks():
+        yt = np.where(held, 0.0, y)
+        n += int(held.size - np.count_nonzero(held))
+        n_all += X.shape[0]
         sy += yt.sum()
         syy += yt @ yt
-        syx += yt @ Xt
-        sx += Xt.sum(axis=0)
-        sxx += np.einsum("ij,ij->j", Xt, Xt)
+        syx += yt @ X
+        sx += X.sum(axis=0)
+        sxx += np.einsum("ij,ij->j", X, X)
         _tick(progress)
     n_safe = max(n, 1)
     mean_y = sy / n_safe
     return LinearStatistics(
         n_train=n,
-        n_validation=nv,
+        n_validation=n_all - n,
         mean_y=mean_y,
         var_y=syy / n_safe - mean_y**2,
         mean_yx=syx / n_safe,
-        x_mean=sx / n_safe,
-        x_var=sxx / n_safe - (sx / n_safe) ** 2,
+        x_mean=sx / n_all,
+        x_var=sxx / n_all - (sx / n_all) ** 2,
     )
 
 
-def contraction_stage(source, residual_network, blocks, chunk_size, n_jobs, progress=None):
-    """One pass estimating Hermite contractions of :math:`y` with the model :math:`g` as control variate.
+def training_residual(y, fitted, held_out):
+    """:math:`y - g(x)` on training rows, zero on held-out rows (which then add nothing to a sum)."""
+    r = y - fitted
+    r[held_out] = 0.0
+    return r
 
-    ``blocks`` is a list of ``(order, directions)``. Returns, per block, the array (shape
-    ``(r, d, d)``) :math:`E_n[(y-g)\\,He_m(x)](g_j,\\dots) + E[g\\,He_m(x)](g_j,\\dots)`, the second
-    term exact (:mod:`narrowrelu.model_moments`).
-    """
-    accs = [HermiteContractionAccumulator(G, order, chunk_size=chunk_size, n_jobs=n_jobs) for order, G in blocks]
-    for Xt, yt, _, _ in source.chunks():
-        r = yt - residual_network.evaluate_trusted(Xt)
-        for acc in accs:
-            acc.update(Xt, r)
+
+def second_moment_stage(source, network, chunk_size, n_jobs, progress=None):
+    """:math:`M_2 = E[y(xx^T - I)]` on the training rows, as the residual's empirical moment plus
+    the model's exact one (control variate): one weighted Gram pass, :math:`O(nd^2)`."""
+    d = source.n_features
+    acc = HermiteContractionAccumulator(np.zeros((1, d)), 2, chunk_size=chunk_size, n_jobs=n_jobs)
+    for X, y, held in source.chunks():
+        acc._update_checked(X, training_residual(y, network.evaluate_trusted(X), held), check_finite=False)
         _tick(progress)
-    return [
-        acc.result() + network_hermite_contraction(residual_network, G, order)
-        for acc, (order, G) in zip(accs, blocks)
-    ]
+    # the accumulator divides by every row it saw; the sums are over training rows
+    scale = acc.n_samples / source.n_train
+    return acc.result()[0] * scale + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
+
+
+def linear_basis(P, extra, rel_tol=1e-10):
+    """``[P, E]``: ``P`` followed by an orthonormal basis ``E`` of the part of the rows of
+    ``extra`` outside the span of ``P`` (directions left with a norm under ``rel_tol`` dropped)."""
+    if not extra.shape[0]:
+        return P
+    R = extra.T - P @ (P.T @ extra.T)
+    Qr, Rr = np.linalg.qr(R)
+    scale = max(float(np.linalg.norm(extra, axis=1).max()), 1e-300)
+    keep = np.abs(np.diag(Rr)) > rel_tol * scale
+    return np.hstack([P, Qr[:, keep]])
+
+
+def _network_fit_from_projections(network, Z):
+    """:math:`g(x)` from ``Z`` whose first columns are :math:`x^T[w, u_1, \\dots, u_h]`."""
+    h = network.n_neurons
+    fitted = network.intercept + Z[:, 0]
+    if h:
+        fitted += np.maximum(Z[:, 1:1 + h], 0.0) @ network.output_weights
+    return fitted
+
+
+def _blocks(source, chunk_size):
+    """Every chunk of a pass, cut into blocks of ``chunk_size`` rows (the unit of work), with a
+    flag marking the last block of each chunk (for the progress bar)."""
+    for X, y, held in source.chunks():
+        for s in range(0, X.shape[0], chunk_size):
+            e = s + chunk_size
+            yield X[s:e], y[s:e], held[s:e], e >= X.shape[0]
+
+
+def _n_train(held_out):
+    return int(held_out.size - np.count_nonzero(held_out))
+
+
+def products_stage(source, network, P, direction_coords, chunk_size, n_jobs, progress=None):
+    """One pass: the thin products :math:`M_2P` and :math:`C_jP` of the current model's residual
+    (order-4 contractions along :math:`g_j = Pa_j`, ``direction_coords`` rows :math:`a_j`), the
+    model's exact moments added back. Their range is the neurons' span; :math:`M_2P` also lifts
+    directions (:func:`lift_directions`)."""
+    G = direction_coords @ P.T
+    St = np.ascontiguousarray(np.hstack([network._stacked_weights(), P]).T)
+    h, k = network.n_neurons, P.shape[1]
+    products = HermiteContractionProducts(G, 4, P, chunk_size=chunk_size, n_jobs=n_jobs)
+
+    def block_terms(block):
+        X, y, held, last = block
+        Z = thin_projection(X, St)
+        r = training_residual(y, _network_fit_from_projections(network, Z), held)
+        return products.chunk_terms(X, Z[:, 1 + h:1 + h + k], r), _n_train(held), last
+
+    for terms, n_rows, last in ordered_map(block_terms, _blocks(source, chunk_size), n_jobs):
+        products.add_terms(terms, n_rows)
+        if last:
+            _tick(progress)
+    d = source.n_features
+    M2P = products.second_moment_product() + network_hermite_contraction(network, np.zeros((1, d)), 2)[0] @ P
+    CP = products.result() + network_hermite_contraction(network, G, 4) @ P
+    return M2P, CP
+
+
+@dataclass
+class ProjectedPass:
+    """What a projection pass yields: the projected tensors, and the layout of the projections
+    it stored: columns ``[w, u_1..u_h, c_1..c_e, L...]`` (the model's linear part and neurons,
+    the extra directions, the linear basis whose first ``k`` columns are :math:`P`)."""
+
+    tensors: dict
+    n_hidden: int
+    n_extra: int
+    n_linear: int
+    k: int
+
+
+def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_jobs, progress=None):
+    """One pass: the projections :math:`x^T[w, u_1, \\dots, c_1, \\dots, L]` of every row,
+    stored in ``cache``, and the :math:`k`-dimensional Hermite tensors of the current model's
+    residual in :math:`P = L_{:, :k}`, the model's exact tensors added back.
+
+    Parameters
+    ----------
+    network : ReLUNetwork
+        The current model :math:`g` (control variate); its neurons are candidate columns.
+    extra : ndarray of shape (e, n_features)
+        Further candidate directions to store.
+    L : ndarray of shape (n_features, n_linear)
+        Orthonormal columns, the first ``k`` being :math:`P`.
+    """
+    St = np.ascontiguousarray(np.hstack([network._stacked_weights(), extra.T, L]).T)
+    h, e = network.n_neurons, extra.shape[0]
+    p0 = 1 + h + e
+    raw = ProjectedRawMoments(k, max(orders))
+    cache.start(St.shape[0])
+
+    def block_terms(block):
+        X, y, held, last = block
+        Z = thin_projection(X, St)
+        r = training_residual(y, _network_fit_from_projections(network, Z), held)
+        return Z, y, held, raw.chunk_sums(Z[:, p0:p0 + k], r), _n_train(held), last
+
+    for Z, y, held, raw_sums, n_rows, last in ordered_map(block_terms, _blocks(source, chunk_size), n_jobs):
+        raw.add(raw_sums, n_rows)
+        cache.add(Z, y, held)
+        if last:
+            _tick(progress)
+    P = L[:, :k]
+    tensors = {m: T + network_projected_tensor(network, P, m) for m, T in raw.hermite_tensors(orders).items()}
+    return ProjectedPass(tensors, h, e, L.shape[1], k)
 
 
 def stacked_subspace(matrices, dim):
@@ -97,108 +217,117 @@ def top_eigenvectors(M, dim):
     return vecs[:, np.argsort(-np.abs(vals), kind="stable")[:dim]]
 
 
-def subspace_stage(source, residual_network, dim, rng, n_directions, chunk_size, n_jobs, progress=None, previous=None):
-    """The span of the neurons, robust to the rank loss of :math:`M_2`, as a subspace iteration.
+def lift_directions(directions, P, products, min_cosine=0.5):
+    """Move unit directions :math:`c_i` found in the span of ``P`` to the neurons they stand for,
+    using the products of the same pass.
 
-    Start from ``previous`` (the last round's estimate) or, in the first round, from the top
-    eigenvectors of :math:`M_2 = E[y(xx^T - I)]` (one full pass). Then one pass forms the thin
-    products :math:`M_2Q` and :math:`C_jQ` with :math:`Q` the start and :math:`C_j` order-4
-    contractions along directions drawn inside it (where the signal :math:`(u_i\\cdot g)^2` is of
-    order one, not :math:`1/d`). In the population every product has its range in the
-    neurons' span, and the order-4 ones keep the directions along which close neurons of
-    opposite signs cancel in :math:`M_2`. The top-``dim`` left singular vectors of the stacked
-    products give :math:`P` (``d x dim``, orthonormal columns).
+    Each product is :math:`B = E[r\\,He](\\dots)P = \\sum_l\\beta_l u_l (P^Tu_l)^T` for
+    coefficients :math:`\\beta_l` (:math:`a_2\\lambda_l` for :math:`M_2P`). With
+    :math:`A = P^TC^T \\approx P^TU` (the coordinates of the :math:`c_i`), :math:`BA(A^TA)^{-1}` has
+    columns :math:`\\beta_iu_i`: the neurons themselves, components outside ``P`` included, so
+    the error of ``P`` no longer bounds that of the directions. Column :math:`i` of every product
+    stacked side by side has rank one; its top left singular vector is the lifted :math:`c_i`
+    (sign matched). A lifted direction whose cosine with :math:`c_i` is under ``min_cosine``
+    (an ill-posed lift) is left as it was.
     """
-    d = source.n_features
-    if previous is None:
-        (M2,) = contraction_stage(source, residual_network, [(2, np.zeros((1, d)))], chunk_size, n_jobs, progress)
-        previous = top_eigenvectors(M2[0], dim)
-    G = rng.standard_normal((n_directions, previous.shape[1])) @ previous.T
-    G /= np.linalg.norm(G, axis=1, keepdims=True)
-    acc = HermiteContractionProducts(G, 4, previous, chunk_size=chunk_size, n_jobs=n_jobs)
-    for Xt, yt, _, _ in source.chunks():
-        acc.update(Xt, yt - residual_network.evaluate_trusted(Xt))
-        _tick(progress)
-    M2Q = acc.second_moment_product() + network_hermite_contraction(residual_network, np.zeros((1, d)), 2)[0] @ previous
-    CQ = acc.result() + network_hermite_contraction(residual_network, G, 4) @ previous
-    return stacked_subspace([M2Q] + list(CQ), dim)
+    if not directions.shape[0]:
+        return directions
+    A = P.T @ directions.T
+    W = A @ np.linalg.pinv(A.T @ A)
+    lifted = directions.copy()
+    columns = np.stack([B @ W for B in products])  # (blocks, d, s)
+    for i in range(directions.shape[0]):
+        stack = columns[:, :, i].T
+        norms = np.linalg.norm(stack, axis=0)
+        if not np.any(norms > 0):
+            continue
+        u = np.linalg.svd(stack / np.where(norms > 0, norms, 1.0), full_matrices=False)[0][:, 0]
+        cosine = u @ directions[i]
+        if abs(cosine) >= min_cosine:
+            lifted[i] = np.sign(cosine) * u
+    return lifted
 
 
-def tensor_stage(source, residual_network, P, orders, progress=None):
-    """Full :math:`k`-dimensional Hermite tensors :math:`E[y\\,He_m(P^Tx)]` for ``orders``, estimated
-    as the residual's empirical tensor plus the model's exact one (control variate)."""
-    acc = ProjectedRawMoments(P.shape[1], max(orders))
-    with threadpool_limits(limits=1, user_api="blas"):
-        for Xt, yt, _, _ in source.chunks():
-            r = yt - residual_network.evaluate_trusted(Xt)
-            acc.update(Xt @ P, r)
-            _tick(progress)
-    tensors = acc.hermite_tensors(orders)
-    return {m: T + network_projected_tensor(residual_network, P, m) for m, T in tensors.items()}
-
-
-def candidate_stage(tensors, P, n_pairs, scales, min_support, rng):
-    """Jennrich candidates from random contraction pairs, clustered at every scale, lifted to
-    :math:`d` dimensions (:math:`c = Pv`, unit)."""
+def candidate_stage(tensors, n_pairs, scales, min_support, rng):
+    """Jennrich candidates from random contraction pairs, clustered at every scale. Returns the
+    centres as unit rows in the tensors' ``k`` coordinates (lift with :math:`c = Pv`), their
+    support, and the size of the cloud."""
     cloud = jennrich_candidates([tensors[m] for m in sorted(tensors)], n_pairs, rng)
     centres, support = multiscale_cluster_centres(cloud, scales, min_support)
-    lifted = centres @ P.T
-    norms = np.linalg.norm(lifted, axis=1)
-    return lifted / np.where(norms > 0, norms, 1.0)[:, None], support, cloud.shape[0]
+    norms = np.linalg.norm(centres, axis=1)
+    return centres / np.where(norms > 0, norms, 1.0)[:, None], support, cloud.shape[0]
 
 
-def regression_stage(source, directions, base=None, progress=None):
-    """Gram statistics of :math:`[1, x, |c_j\\cdot x|]` against :math:`y`, training and held-out rows apart.
+def regression_stage(cache, layout, new_coords, columns=None, max_rows=None):
+    """Gram statistics of :math:`[1, L^Tx, |u_j\\cdot x|, |c_j\\cdot x|, |(Pv_l)\\cdot x|]` against
+    :math:`y` from the projections stored by :func:`projection_stage`, training and held-out rows apart.
 
-    The block of the base columns :math:`[1, x]` does not change between rounds: pass the
-    ``base`` returned by an earlier call and only the candidate columns are accumulated
-    (:math:`O(n(d+N)N)` for :math:`N` candidates instead of :math:`O(n(d+N)^2)`).
+    The base columns are the constant and the linear basis :math:`L`; the candidates are the
+    stored model's neurons :math:`u_j`, the stored extra directions :math:`c_j`, and the new
+    directions :math:`Pv_l` (``new_coords`` rows :math:`v_l`). Cost :math:`O(np^2)` for
+    :math:`p` columns, no pass over :math:`X`.
 
-    Returns
-    -------
-    train, validation : GramStatistics
-        Over the columns :math:`[1, x, |c_1\\cdot x|, \\dots]`.
-    base : tuple of GramStatistics
-        The training and held-out statistics of :math:`[1, x]` alone.
+    Parameters
+    ----------
+    columns : array of int, optional
+        Only these columns of the candidate part (base columns always kept).
+    max_rows : int, optional
+        Use every ``s``-th stored row, ``s`` the smallest stride leaving at most ``max_rows``
+        (a spread subsample whatever the order of the rows).
     """
-    d = source.n_features
-    b = 1 + d
-    N = directions.shape[0]
-    parts = {}
-    for name in ("train", "validation"):
-        parts[name] = {"cross": np.zeros((N, b)), "cand": np.zeros((N, N)), "cand_y": np.zeros(N)}
-    fresh = base is None
-    if fresh:
-        base = (GramStatistics.empty(b), GramStatistics.empty(b))
-    for Xt, yt, Xv, yv in source.chunks():
-        for name, Xr, yr, stats in (("train", Xt, yt, base[0]), ("validation", Xv, yv, base[1])):
-            Pr = np.abs(Xr @ directions.T)
-            part = parts[name]
-            part["cross"][:, 0] += Pr.sum(axis=0)
-            part["cross"][:, 1:] += Pr.T @ Xr
-            part["cand"] += Pr.T @ Pr
-            part["cand_y"] += Pr.T @ yr
-            if fresh:
-                stats.update_affine(Xr, yr)
-        _tick(progress)
+    stored = layout.n_hidden + layout.n_extra
+    n_lin, k = layout.n_linear, layout.k
+    lin = slice(1 + stored, 1 + stored + n_lin)
+    n_cand = stored + new_coords.shape[0]
+    columns = np.arange(n_cand) if columns is None else np.asarray(columns, dtype=int)
+    old = columns[columns < stored]
+    new = new_coords[columns[columns >= stored] - stored]
+    p = 1 + n_lin + columns.size
     out = []
-    for name, stats in (("train", base[0]), ("validation", base[1])):
-        part = parts[name]
-        gram = np.block([[stats.gram, part["cross"].T], [part["cross"], part["cand"]]])
-        out.append(GramStatistics(gram, np.concatenate([stats.moment, part["cand_y"]]), stats.yy, stats.n))
-    return out[0], out[1], base
+    for name in ("train", "validation"):
+        Z, y = cache.rows(name)
+        if max_rows is not None and Z.shape[0] > max_rows:
+            stride = -(-Z.shape[0] // max_rows)
+            Z, y = Z[::stride], y[::stride]
+        stats = GramStatistics.empty(p)
+        F = np.empty((min(REGRESSION_BLOCK_ROWS, Z.shape[0]), p))
+        for s in range(0, Z.shape[0], REGRESSION_BLOCK_ROWS):
+            Zb, yb = Z[s:s + REGRESSION_BLOCK_ROWS], y[s:s + REGRESSION_BLOCK_ROWS]
+            Fb = F[: Zb.shape[0]]
+            Fb[:, 0] = 1.0
+            Fb[:, 1:1 + n_lin] = Zb[:, lin]
+            np.abs(Zb[:, 1 + old], out=Fb[:, 1 + n_lin:1 + n_lin + old.size])
+            np.abs(Zb[:, 1 + stored:1 + stored + k] @ new.T, out=Fb[:, 1 + n_lin + old.size:])
+            stats.add_rows(Fb, yb)
+        out.append(stats)
+    return out[0], out[1]
 
 
-def merge_directions(pool, new, tol=1e-8):
-    """Append the rows of ``new`` that are not already in ``pool`` (projectively)."""
-    keep = []
-    for c in new:
+def final_regression_stage(source, L, directions, progress=None):
+    """Gram statistics of :math:`[1, L^Tx, |c_j\\cdot x|]` over all rows, in one pass (when the
+    stored projections did not cover every row)."""
+    S = np.ascontiguousarray(np.hstack([L, directions.T]))
+    n_lin = L.shape[1]
+    stats = GramStatistics.empty(1 + S.shape[1])
+    for X, y, _ in source.chunks():
+        Z = X @ S
+        np.abs(Z[:, n_lin:], out=Z[:, n_lin:])
+        stats.add_rows(np.hstack([np.ones((Z.shape[0], 1)), Z]), y)
+        _tick(progress)
+    return stats
+
+
+def novel_rows(pool, new, tol=1e-8):
+    """Mask of the rows of ``new`` that are not already in ``pool`` nor earlier in ``new``
+    (projectively: :math:`1 - |c\\cdot c'| < \\mathrm{tol}` counts as the same)."""
+    keep = np.zeros(new.shape[0], dtype=bool)
+    for i, c in enumerate(new):
         if pool.shape[0] and np.min(1.0 - np.abs(pool @ c)) < tol:
             continue
-        if any(1.0 - abs(k @ c) < tol for k in keep):
+        if any(1.0 - abs(new[j] @ c) < tol for j in np.flatnonzero(keep[:i])):
             continue
-        keep.append(c)
-    return np.vstack([pool] + [np.asarray(keep)]) if keep else pool
+        keep[i] = True
+    return keep
 
 
 def _tick(progress):
