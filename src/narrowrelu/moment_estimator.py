@@ -33,11 +33,11 @@ from .refine import REFINERS
 from .sources import ArraySource, OracleSource
 
 # rows of a pass handled as one unit of work (and one reduction buffer): small enough to stay in cache
-BLOCK_ROWS = 4096
+BLOCK_ROWS = 2048
 # memory for the projections kept between the stages of a round, in oracle mode
 ORACLE_CACHE_BYTES = 2**28
-# rows (training, and again held-out) on which the output regression chooses its directions;
-# the chosen model is then fitted and scored on every row
+# training rows (and a quarter as many held-out ones) on which the output regression chooses
+# its directions; the chosen model is then fitted and scored on every row
 SELECTION_ROWS = 2**18
 
 
@@ -447,7 +447,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 pool = np.vstack([stored, new_coords @ P.T])
             with self._timed("regression"):
                 n_base = 1 + L.shape[1]
-                sub_train, sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS)
+                sub_train = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
+                sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
                 chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k).selected)
                 train, validation = regression_stage(cache, layout, new_coords, columns=chosen)
                 fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
@@ -489,7 +490,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.rounds_ = result["rounds"]
 
     def _warn_if_not_gaussian(self, lin):
-        n = max(lin.n_train, 1)
+        n = max(lin.n_checked, 1)
         mean_off = np.max(np.abs(lin.x_mean))
         var_off = np.max(np.abs(lin.x_var - 1.0))
         if mean_off > 0.2 + 5.0 / np.sqrt(n) or var_off > 0.3 + 5.0 * np.sqrt(2.0 / n):

@@ -20,41 +20,47 @@ from .cluster import multiscale_cluster_centres
 from .decompose import jennrich_candidates
 from .model_moments import network_hermite_contraction, network_projected_tensor
 from .moment_products import HermiteContractionProducts
-from .moments import HermiteContractionAccumulator, ProjectedRawMoments, ordered_map, thin_projection
+from .moments import HermiteContractionAccumulator, ProjectedRawMoments, ordered_map, thin_projection, thin_transposed_product
 from .output_fit import GramStatistics
 
 REGRESSION_BLOCK_ROWS = 65536
+# the Gaussianity check of the inputs reads one row in this many
+GAUSSIANITY_STRIDE = 8
 
 
 @dataclass
 class LinearStatistics:
     """First-pass sums: :math:`E[y]`, :math:`E[yx]` on the training rows, and the input's
-    column means and variances on all rows (a Gaussianity check)."""
+    column means and variances on ``n_checked`` rows spread over the data (a Gaussianity check)."""
 
     n_train: int
     n_validation: int
     mean_y: float
     var_y: float
     mean_yx: np.ndarray
+    n_checked: int
     x_mean: np.ndarray
     x_var: np.ndarray
 
 
 def linear_stage(source, progress=None):
-    """:math:`E[y]` and :math:`E[yx]` (for a teacher :math:`w + \\frac12\\sum\\lambda_iu_i`) on the training rows."""
+    """:math:`E[y]` and :math:`E[yx]` (for a teacher :math:`w + \\frac12\\sum\\lambda_iu_i`) on the
+    training rows; the input's column means and variances on every ``GAUSSIANITY_STRIDE``-th row."""
     d = source.n_features
-    n = n_all = 0
+    n = n_all = n_checked = 0
     sy = syy = 0.0
     syx, sx, sxx = np.zeros(d), np.zeros(d), np.zeros(d)
     for X, y, held in source.chunks():
         yt = np.where(held, 0.0, y)
-        n += int(held.size - np.count_nonzero(held))
+        n += _n_train(held)
         n_all += X.shape[0]
         sy += yt.sum()
         syy += yt @ yt
-        syx += yt @ X
-        sx += X.sum(axis=0)
-        sxx += np.einsum("ij,ij->j", X, X)
+        syx += thin_transposed_product(X, yt[:, None])[0]
+        Xs = X[::GAUSSIANITY_STRIDE]
+        n_checked += Xs.shape[0]
+        sx += Xs.sum(axis=0)
+        sxx += np.einsum("ij,ij->j", Xs, Xs)
         _tick(progress)
     n_safe = max(n, 1)
     mean_y = sy / n_safe
@@ -64,8 +70,9 @@ def linear_stage(source, progress=None):
         mean_y=mean_y,
         var_y=syy / n_safe - mean_y**2,
         mean_yx=syx / n_safe,
-        x_mean=sx / n_all,
-        x_var=sxx / n_all - (sx / n_all) ** 2,
+        n_checked=n_checked,
+        x_mean=sx / n_checked,
+        x_var=sxx / n_checked - (sx / n_checked) ** 2,
     )
 
 
@@ -258,7 +265,7 @@ def candidate_stage(tensors, n_pairs, scales, min_support, rng):
     return centres / np.where(norms > 0, norms, 1.0)[:, None], support, cloud.shape[0]
 
 
-def regression_stage(cache, layout, new_coords, columns=None, max_rows=None):
+def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, parts=("train", "validation")):
     """Gram statistics of :math:`[1, L^Tx, |u_j\\cdot x|, |c_j\\cdot x|, |(Pv_l)\\cdot x|]` against
     :math:`y` from the projections stored by :func:`projection_stage`, training and held-out rows apart.
 
@@ -274,6 +281,8 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None):
     max_rows : int, optional
         Use every ``s``-th stored row, ``s`` the smallest stride leaving at most ``max_rows``
         (a spread subsample whatever the order of the rows).
+    parts : tuple of str
+        The stored rows to use, ``"train"`` and/or ``"validation"``: one statistic each, in order.
     """
     stored = layout.n_hidden + layout.n_extra
     n_lin, k = layout.n_linear, layout.k
@@ -284,7 +293,7 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None):
     new = new_coords[columns[columns >= stored] - stored]
     p = 1 + n_lin + columns.size
     out = []
-    for name in ("train", "validation"):
+    for name in parts:
         Z, y = cache.rows(name)
         if max_rows is not None and Z.shape[0] > max_rows:
             stride = -(-Z.shape[0] // max_rows)
@@ -300,7 +309,7 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None):
             np.abs(Zb[:, 1 + stored:1 + stored + k] @ new.T, out=Fb[:, 1 + n_lin + old.size:])
             stats.add_rows(Fb, yb)
         out.append(stats)
-    return out[0], out[1]
+    return tuple(out)
 
 
 def final_regression_stage(source, L, directions, progress=None):

@@ -52,8 +52,10 @@ class ProjectionCache:
             if take < idx.size:
                 self.complete = False
             if take:
-                np.take(Z, idx[:take], axis=0, out=self._rows_view(name)[start:start + take])
-                np.take(y, idx[:take], out=self._y[name][start:start + take])
+                # mode="clip" writes straight into ``out`` (the default buffers a copy); the
+                # indices come from flatnonzero, so none is clipped
+                np.take(Z, idx[:take], axis=0, out=self._rows_view(name)[start:start + take], mode="clip")
+                np.take(y, idx[:take], out=self._y[name][start:start + take], mode="clip")
                 self._fill[name] = start + take
 
     def rows(self, name):
