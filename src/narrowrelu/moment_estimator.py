@@ -39,6 +39,9 @@ ORACLE_CACHE_BYTES = 2**28
 # training rows (and a quarter as many held-out ones) on which the output regression chooses
 # its directions; the chosen model is then fitted and scored on every row
 SELECTION_ROWS = 2**18
+# a round is kept if it lowers the held-out MSE by more than this fraction; under label noise the
+# held-out MSE is mostly noise, so the excess error a round removes is a small fraction of it
+ROUND_IMPROVEMENT = 1e-5
 
 
 class NonGaussianInputWarning(UserWarning):
@@ -462,7 +465,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                     "validation_mse": float(fit.validation_mse),
                 }
             )
-            if best is not None and fit.validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
+            if best is not None and fit.validation_mse >= best["fit"].validation_mse * (1 - ROUND_IMPROVEMENT):
                 break
             best = {"fit": fit, "selected": pool[chosen], "pool": pool, "L": L, "P": P, "train": train, "validation": validation, "k": k,
                     "complete": cache.complete}

@@ -98,14 +98,18 @@ def second_moment_stage(source, network, chunk_size, n_jobs, progress=None):
 
 def linear_basis(P, extra, rel_tol=1e-10):
     """``[P, E]``: ``P`` followed by an orthonormal basis ``E`` of the part of the rows of
-    ``extra`` outside the span of ``P`` (directions left with a norm under ``rel_tol`` dropped)."""
-    if not extra.shape[0]:
-        return P
-    R = extra.T - P @ (P.T @ extra.T)
-    Qr, Rr = np.linalg.qr(R)
-    scale = max(float(np.linalg.norm(extra, axis=1).max()), 1e-300)
-    keep = np.abs(np.diag(Rr)) > rel_tol * scale
-    return np.hstack([P, Qr[:, keep]])
+    ``extra`` outside the span of ``P``, by Gram–Schmidt one row at a time (twice, for
+    orthogonality to rounding); a row left with a norm under ``rel_tol`` times the largest row
+    norm adds nothing."""
+    scale = max(float(np.linalg.norm(extra, axis=1).max(initial=0.0)), 1e-300)
+    basis = P
+    for row in extra:
+        v = row - basis @ (basis.T @ row)
+        v -= basis @ (basis.T @ v)
+        norm = np.linalg.norm(v)
+        if norm > rel_tol * scale:
+            basis = np.hstack([basis, (v / norm)[:, None]])
+    return basis
 
 
 def _network_fit_from_projections(network, Z):
