@@ -17,18 +17,22 @@ def test_sign_free_model_equals_its_relu_network(seed, k, d):
     np.testing.assert_allclose(net(X), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_gram_statistics_stream_and_restrict_to_columns():
-    """Rows added in two blocks give F^T F, F^T y, y^T y of all rows, and so does the sum of the
-    two blocks' statistics."""
+def test_gram_statistics_stream_with_an_implicit_intercept():
+    """Rows of G added in two blocks give F^T F, F^T y, y^T y of F = [1, G] over all rows, and so
+    do the sum of the two blocks' statistics and F added explicitly."""
     rng = np.random.default_rng(0)
-    F, y = rng.standard_normal((40, 4)), rng.standard_normal(40)
-    stats = GramStatistics.empty(4).add_rows(F[:15], y[:15]).add_rows(F[15:], y[15:])
+    G, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    F = np.hstack([np.ones((40, 1)), G])
+    stats = GramStatistics.empty(4).add_rows_with_intercept(G[:15], y[:15]).add_rows_with_intercept(G[15:], y[15:])
     np.testing.assert_allclose(stats.gram, F.T @ F, atol=1e-12)
     np.testing.assert_allclose(stats.moment, F.T @ y, atol=1e-12)
     assert stats.n == 40 and np.isclose(stats.yy, y @ y)
-    both = GramStatistics.empty(4).add_rows(F[:15], y[:15]) + GramStatistics.empty(4).add_rows(F[15:], y[15:])
+    both = GramStatistics.empty(4).add_rows_with_intercept(G[:15], y[:15]) + GramStatistics.empty(4).add_rows_with_intercept(G[15:], y[15:])
     np.testing.assert_allclose(both.gram, stats.gram, atol=1e-12)
     assert both.n == 40 and np.isclose(both.yy, stats.yy)
+    explicit = GramStatistics.empty(4).add_rows(F[:15], y[:15]).add_rows(F[15:], y[15:])
+    np.testing.assert_allclose(explicit.gram, stats.gram, atol=1e-12)
+    np.testing.assert_allclose(explicit.moment, stats.moment, atol=1e-12)
 
 
 def test_sparse_selection_finds_the_true_directions_among_decoys():

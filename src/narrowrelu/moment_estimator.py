@@ -392,7 +392,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         the data's size), and at most ``ORACLE_CACHE_BYTES`` in oracle mode."""
         d = source.n_features
         k = self._max_neurons(d) if self.n_neurons is not None else min(d, self.max_auto_neurons)
-        width = 1 + 2 * k + min(d, 2 * k + 1)
+        width = k + min(d, 2 * k + 2)
         if isinstance(source, ArraySource):
             budget = max(ORACLE_CACHE_BYTES, source.X.nbytes // 2)
         else:
@@ -440,7 +440,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                     extra = directions[novel_rows(lifted, directions)]
                     current = sign_free_to_relu_network(intercept, linear, lifted, weights)
                     P, _ = stacked_subspace([M2P] + list(CP), k)
-            L = linear_basis(P, np.vstack([base.linear_weights[None], current.hidden_weights]))
+            L = linear_basis(P, np.vstack([base.linear_weights[None], current.linear_weights[None], current.hidden_weights]))
             with self._timed("projections"):
                 layout = projection_stage(source, current, extra, L, k, orders, cache, BLOCK_ROWS, self.n_jobs, progress)
             with self._timed("candidates"):

@@ -46,6 +46,19 @@ class GramStatistics:
         self.n += F.shape[0]
         return self
 
+    def add_rows_with_intercept(self, G, y):
+        """Add the rows of :math:`F = [1, G]` without forming it."""
+        s = G.sum(axis=0)
+        self.gram[0, 0] += G.shape[0]
+        self.gram[0, 1:] += s
+        self.gram[1:, 0] += s
+        self.gram[1:, 1:] += G.T @ G
+        self.moment[0] += y.sum()
+        self.moment[1:] += G.T @ y
+        self.yy += float(y @ y)
+        self.n += G.shape[0]
+        return self
+
     def __add__(self, other):
         return GramStatistics(self.gram + other.gram, self.moment + other.moment, self.yy + other.yy, self.n + other.n)
 

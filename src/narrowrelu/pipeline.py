@@ -163,41 +163,56 @@ def products_stage(source, network, P, direction_coords, chunk_size, n_jobs, pro
 @dataclass
 class ProjectedPass:
     """What a projection pass yields: the projected tensors, and the layout of the projections
-    it stored: columns ``[w, u_1..u_h, c_1..c_e, L...]`` (the model's linear part and neurons,
-    the extra directions, the linear basis whose first ``k`` columns are :math:`P`)."""
+    it stored: columns ``[c_1..c_e, L...]`` (the extra directions, then the linear basis whose
+    first ``k`` columns are :math:`P`); the model's neurons are ``L @ hidden_coords``."""
 
     tensors: dict
-    n_hidden: int
     n_extra: int
     n_linear: int
     k: int
+    hidden_coords: np.ndarray
+
+    @property
+    def n_hidden(self):
+        return self.hidden_coords.shape[1]
 
 
 def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_jobs, progress=None):
-    """One pass: the projections :math:`x^T[w, u_1, \\dots, c_1, \\dots, L]` of every row,
-    stored in ``cache``, and the :math:`k`-dimensional Hermite tensors of the current model's
-    residual in :math:`P = L_{:, :k}`, the model's exact tensors added back.
+    """One pass: the projections :math:`x^T[c_1, \\dots, c_e, L]` of every row, stored in
+    ``cache``, and the :math:`k`-dimensional Hermite tensors of the current model's residual in
+    :math:`P = L_{:, :k}`, the model's exact tensors added back.
 
     Parameters
     ----------
     network : ReLUNetwork
-        The current model :math:`g` (control variate); its neurons are candidate columns.
+        The current model :math:`g` (control variate). Its linear part and neurons must lie in
+        the span of ``L``: they are evaluated, and stored, through their coordinates in it.
     extra : ndarray of shape (e, n_features)
         Further candidate directions to store.
     L : ndarray of shape (n_features, n_linear)
         Orthonormal columns, the first ``k`` being :math:`P`.
     """
-    St = np.ascontiguousarray(np.hstack([network._stacked_weights(), extra.T, L]).T)
-    h, e = network.n_neurons, extra.shape[0]
-    p0 = 1 + h + e
+    stacked = network._stacked_weights()
+    coords = L.T @ stacked
+    scale = max(float(np.abs(stacked).max(initial=0.0)), 1e-300)
+    if np.abs(L @ coords - stacked).max(initial=0.0) > 1e-8 * scale:
+        raise ValueError("internal error: the model's weights are not in the span of the linear basis")
+    St = np.ascontiguousarray(np.hstack([extra.T, L]).T)
+    e, h = extra.shape[0], network.n_neurons
+    lin = slice(e, e + L.shape[1])
     raw = ProjectedRawMoments(k, max(orders))
     cache.start(St.shape[0])
 
     def block_terms(block):
         X, y, held, last = block
         Z = thin_projection(X, St)
-        r = training_residual(y, _network_fit_from_projections(network, Z), held)
-        return Z, y, held, raw.chunk_sums(Z[:, p0:p0 + k], r), _n_train(held), last
+        ZL = Z[:, lin]
+        W = ZL @ coords
+        fitted = network.intercept + W[:, 0]
+        if h:
+            fitted += np.maximum(W[:, 1:], 0.0) @ network.output_weights
+        r = training_residual(y, fitted, held)
+        return Z, y, held, raw.chunk_sums(ZL[:, :k], r), _n_train(held), last
 
     for Z, y, held, raw_sums, n_rows, last in ordered_map(block_terms, _blocks(source, chunk_size), n_jobs):
         raw.add(raw_sums, n_rows)
@@ -206,7 +221,7 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
             _tick(progress)
     P = L[:, :k]
     tensors = {m: T + network_projected_tensor(network, P, m) for m, T in raw.hermite_tensors(orders).items()}
-    return ProjectedPass(tensors, h, e, L.shape[1], k)
+    return ProjectedPass(tensors, e, L.shape[1], k, coords[:, 1:])
 
 
 def stacked_subspace(matrices, dim):
@@ -288,14 +303,19 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, par
     parts : tuple of str
         The stored rows to use, ``"train"`` and/or ``"validation"``: one statistic each, in order.
     """
-    stored = layout.n_hidden + layout.n_extra
-    n_lin, k = layout.n_linear, layout.k
-    lin = slice(1 + stored, 1 + stored + n_lin)
-    n_cand = stored + new_coords.shape[0]
+    h, e, n_lin, k = layout.n_hidden, layout.n_extra, layout.n_linear, layout.k
+    n_cand = h + e + new_coords.shape[0]
     columns = np.arange(n_cand) if columns is None else np.asarray(columns, dtype=int)
-    old = columns[columns < stored]
-    new = new_coords[columns[columns >= stored] - stored]
-    p = 1 + n_lin + columns.size
+    hidden = columns[columns < h]
+    stored = columns[(columns >= h) & (columns < h + e)] - h
+    new = columns[columns >= h + e] - h - e
+    # candidates that are combinations of the linear basis: the model's neurons, the new directions
+    B = np.zeros((n_lin, hidden.size + new.size))
+    B[:, : hidden.size] = layout.hidden_coords[:, hidden]
+    B[:k, hidden.size:] = new_coords[new].T
+    lin = slice(e, e + n_lin)
+    c0 = 1 + n_lin
+    p = c0 + columns.size
     out = []
     for name in parts:
         Z, y = cache.rows(name)
@@ -308,9 +328,11 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, par
             Zb, yb = Z[s:s + REGRESSION_BLOCK_ROWS], y[s:s + REGRESSION_BLOCK_ROWS]
             Fb = F[: Zb.shape[0]]
             Fb[:, 0] = 1.0
-            Fb[:, 1:1 + n_lin] = Zb[:, lin]
-            np.abs(Zb[:, 1 + old], out=Fb[:, 1 + n_lin:1 + n_lin + old.size])
-            np.abs(Zb[:, 1 + stored:1 + stored + k] @ new.T, out=Fb[:, 1 + n_lin + old.size:])
+            Fb[:, 1:c0] = Zb[:, lin]
+            combos = np.abs(Fb[:, 1:c0] @ B)
+            Fb[:, c0:c0 + hidden.size] = combos[:, : hidden.size]
+            np.abs(Zb[:, stored], out=Fb[:, c0 + hidden.size:c0 + hidden.size + stored.size])
+            Fb[:, c0 + hidden.size + stored.size:] = combos[:, hidden.size:]
             stats.add_rows(Fb, yb)
         out.append(stats)
     return tuple(out)
@@ -319,13 +341,13 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, par
 def final_regression_stage(source, L, directions, progress=None):
     """Gram statistics of :math:`[1, L^Tx, |c_j\\cdot x|]` over all rows, in one pass (when the
     stored projections did not cover every row)."""
-    S = np.ascontiguousarray(np.hstack([L, directions.T]))
+    St = np.ascontiguousarray(np.hstack([L, directions.T]).T)
     n_lin = L.shape[1]
-    stats = GramStatistics.empty(1 + S.shape[1])
+    stats = GramStatistics.empty(1 + St.shape[0])
     for X, y, _ in source.chunks():
-        Z = X @ S
+        Z = thin_projection(X, St)
         np.abs(Z[:, n_lin:], out=Z[:, n_lin:])
-        stats.add_rows(np.hstack([np.ones((Z.shape[0], 1)), Z]), y)
+        stats.add_rows_with_intercept(Z, y)
         _tick(progress)
     return stats
 
