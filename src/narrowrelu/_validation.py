@@ -41,7 +41,11 @@ def check_finite_array(a, name, ndim=None, shape=None):
                     f"{name} has shape {arr.shape}, expected {tuple('*' if s is None else s for s in shape)} "
                     f"(axis {axis} is {got}, must be {want})"
                 )
-    if not np.all(np.isfinite(arr)):
+    # a sum is finite when every term is (one read, no temporary); only a non-finite sum, which
+    # overflow of finite values can also cause, needs the element-wise check
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total) and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or infinity)")
     return arr if arr.ndim == 0 else np.ascontiguousarray(arr)

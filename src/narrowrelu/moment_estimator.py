@@ -32,8 +32,10 @@ from .projection_cache import ProjectionCache
 from .refine import REFINERS
 from .sources import ArraySource, OracleSource
 
-# rows of a pass handled as one unit of work (and one reduction buffer): small enough to stay in cache
-BLOCK_ROWS = 2048
+# a unit of work of a pass (and one reduction buffer) is the largest power-of-two number of rows
+# within this many bytes of X: small enough to stay in a 2 MB cache, large enough that the Python
+# work per block stays small
+BLOCK_BYTES = 2**21
 # memory for the projections kept between the stages of a round, in oracle mode
 ORACLE_CACHE_BYTES = 2**28
 # training rows (and a quarter as many held-out ones) on which the output regression chooses
@@ -356,7 +358,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self._warn_if_not_gaussian(lin)
             base = ReLUNetwork(np.empty((0, source.n_features)), np.empty(0), lin.mean_yx, lin.mean_y)
             with self._timed("second_moment"):
-                M2 = second_moment_stage(source, base, BLOCK_ROWS, self.n_jobs, progress)
+                M2 = second_moment_stage(source, base, self._block_rows(source.n_features), self.n_jobs, progress)
             cache = self._projection_cache(source)
             if self.n_neurons is not None:
                 result = self._fit_k(source, cache, rng, base, M2, self.n_neurons, progress, lin.var_y)
@@ -386,6 +388,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self.network_ = self.raw_network_
             self.refinement_ = None
         return self
+
+    @staticmethod
+    def _block_rows(n_features):
+        return 1 << max(8, int(np.log2(BLOCK_BYTES / (8 * n_features))))
 
     def _projection_cache(self, source):
         """Buffers for the projections of a round: every row for in-memory data (at most half
@@ -433,7 +439,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 coords = rng.standard_normal((self.n_subspace_directions, k))
                 coords /= np.linalg.norm(coords, axis=1, keepdims=True)
                 with self._timed("products"):
-                    M2P, CP = products_stage(source, current, P, coords, BLOCK_ROWS, self.n_jobs, progress)
+                    M2P, CP = products_stage(source, current, P, coords, self._block_rows(source.n_features), self.n_jobs, progress)
                 with self._timed("candidates"):
                     intercept, linear, directions, weights = sign_free
                     lifted = lift_directions(directions, P, [M2P])
@@ -442,7 +448,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                     P, _ = stacked_subspace([M2P] + list(CP), k)
             L = linear_basis(P, np.vstack([base.linear_weights[None], current.linear_weights[None], current.hidden_weights]))
             with self._timed("projections"):
-                layout = projection_stage(source, current, extra, L, k, orders, cache, BLOCK_ROWS, self.n_jobs, progress)
+                layout = projection_stage(source, current, extra, L, k, orders, cache, self._block_rows(source.n_features), self.n_jobs, progress)
             with self._timed("candidates"):
                 centres, support, n_cloud = candidate_stage(layout.tensors, self.n_contraction_pairs, self.scales, min_count, rng)
                 stored = np.vstack([current.hidden_weights, extra])
