@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ._validation import as_generator, check_positive_int
 from .network import ReLUNetwork
-from .output_fit import GramStatistics, SparseDirectionRegression, sign_free_to_relu_network
+from .output_fit import SparseDirectionRegression, sign_free_to_relu_network
 from .pipeline import (
     candidate_stage,
     final_regression_stage,
