@@ -144,3 +144,54 @@ def accumulate_row_products(X, W, acc):
             row = acc[j]
             for a in range(d):
                 row[a] += c * X[i, a]
+
+
+_ORDER4_PRODUCTS_SIGNATURE = types.void(_IN2, _IN2, _IN1, _IN2, _IN1, _OUT2, _OUT2)
+
+
+@njit(_ORDER4_PRODUCTS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def order4_product_pass(X, XQ, y, coords, sq_norms, acc, sums):
+    """The sums of :class:`narrowrelu.moment_products.HermiteContractionProducts` at order 4, in
+    one pass over the rows (no weight matrix in memory).
+
+    For row :math:`i`, with :math:`q = Q^Tx_i` (``XQ[i]``) and :math:`s_j = q\\cdot a_j` (``a_j``
+    the columns of ``coords``), the weights are :math:`w_{jk+b} = y_i(s_j^2 - \\|g_j\\|^2)q_b` and
+    :math:`w_{rk+b} = y_iq_b`; ``acc[t] += w_t x_i``, four rows at a time as in
+    :func:`accumulate_row_products`. ``sums[0, j] += y_i(s_j^2 - \\|g_j\\|^2)``, ``sums[1, j] += y_i``.
+    """
+    n, d = X.shape
+    k = XQ.shape[1]
+    r = coords.shape[1]
+    w = acc.shape[0]
+    weights = np.empty((4, w))
+    for i0 in range(0, n, 4):
+        m = min(4, n - i0)
+        for t in range(m):
+            i = i0 + t
+            yi = y[i]
+            for j in range(r):
+                s = 0.0
+                for b in range(k):
+                    s += XQ[i, b] * coords[b, j]
+                h = yi * (s * s - sq_norms[j])
+                sums[0, j] += h
+                sums[1, j] += yi
+                for b in range(k):
+                    weights[t, j * k + b] = h * XQ[i, b]
+            for b in range(k):
+                weights[t, r * k + b] = yi * XQ[i, b]
+        if m == 4:
+            x0, x1, x2, x3 = X[i0], X[i0 + 1], X[i0 + 2], X[i0 + 3]
+            for j in range(w):
+                c0, c1, c2, c3 = weights[0, j], weights[1, j], weights[2, j], weights[3, j]
+                row = acc[j]
+                for a in range(d):
+                    row[a] += c0 * x0[a] + c1 * x1[a] + c2 * x2[a] + c3 * x3[a]
+        else:
+            for t in range(m):
+                x = X[i0 + t]
+                for j in range(w):
+                    c = weights[t, j]
+                    row = acc[j]
+                    for a in range(d):
+                        row[a] += c * x[a]

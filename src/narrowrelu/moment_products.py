@@ -21,6 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ._validation import check_finite_array, check_positive_int
+from ._kernels import order4_product_pass
 from .moments import DEFAULT_CHUNK_SIZE, ordered_map, thin_projection, thin_transposed_product
 
 
@@ -59,7 +60,7 @@ class HermiteContractionProducts:
         coords = np.linalg.lstsq(self.test_matrix, self.directions.T, rcond=None)[0]
         residual = self.directions.T - self.test_matrix @ coords
         scale = max(float(np.abs(self.directions).max(initial=0.0)), 1e-300)
-        self._coords = coords if np.abs(residual).max(initial=0.0) <= 1e-12 * scale else None
+        self._coords = np.ascontiguousarray(coords) if np.abs(residual).max(initial=0.0) <= 1e-12 * scale else None
         # at order 4, v_j = E[y x x^T] g_j = E[y x (x^T Q)] Q^+ g_j comes from the M_2Q columns
         self._vectors_from_m2q = self.order == 4 and self._coords is not None
         self.n_samples = 0
@@ -83,6 +84,11 @@ class HermiteContractionProducts:
         pass ``n_rows`` to :meth:`add_terms` to count only the rows that are meant.
         """
         c = X.shape[0]
+        if self._vectors_from_m2q:
+            acc = np.zeros((self._columns.shape[1], X.shape[1]))
+            sums = np.zeros((2, self.directions.shape[0]))
+            order4_product_pass(X, np.ascontiguousarray(XQ), y, self._coords, self._sq_norms, acc, sums)
+            return acc.T, sums, y.sum(), c
         S = XQ @ self._coords if self._coords is not None else X @ self.directions.T
         h_m2, h_m3, h_m4 = _directional_hermite_triplet(S, self._sq_norms, self.order)
         weights = h_m2 * y[:, None]
