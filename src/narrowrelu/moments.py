@@ -28,7 +28,7 @@ import numpy as np
 from scipy.linalg import cython_blas
 from threadpoolctl import threadpool_limits
 
-from ._kernels import accumulate_row_products, contraction_row_pass, project_rows, split_rows_by_sign
+from ._kernels import accumulate_row_products, contraction_row_pass, pair_moment_pass, project_rows, split_rows_by_sign
 from ._validation import check_data, check_finite_array, check_positive_int
 from .hermite import hermite_from_raw_moments
 
@@ -170,6 +170,11 @@ class HermiteContractionAccumulator:
     def mean_yx(self):
         """:math:`\\frac1n\\sum_i y_i x_i` over the rows added so far."""
         return self._sum_yx / self.n_samples
+
+
+def _mirror_upper(M):
+    """The symmetric matrix whose upper triangle is that of ``M``."""
+    return np.triu(M) + np.triu(M, 1).T
 
 
 def _check_has_rows(X):
@@ -369,7 +374,7 @@ class ProjectedRawMoments:
         self.sums = {0: 0.0}
         self._monomials = {}
         for j in range(2, max_order + 1, 2):
-            combos = np.array(list(itertools.combinations_with_replacement(range(k), j // 2)), dtype=np.intp)
+            combos = np.array(list(itertools.combinations_with_replacement(range(k), j // 2)), dtype=np.int64)
             self._monomials[j] = combos.reshape(-1, j // 2)
             self.sums[j] = np.zeros((combos.shape[0], combos.shape[0]))
 
@@ -379,6 +384,8 @@ class ProjectedRawMoments:
 
     def chunk_sums(self, Z, y):
         """The sums of one block of rows, for :meth:`add`."""
+        if self.max_order == 4:
+            return self._chunk_sums_order4(Z, y)
         sums = {0: y.sum()}
         for j, combos in self._monomials.items():
             A = Z[:, combos[:, 0]]
@@ -386,6 +393,14 @@ class ProjectedRawMoments:
                 A = A * Z[:, combos[:, c]]
             sums[j] = (A * y[:, None]).T @ A
         return sums
+
+    def _chunk_sums_order4(self, Z, y):
+        """:meth:`chunk_sums` at ``max_order = 4`` by one numba pass (upper triangles, mirrored)."""
+        pairs = self._monomials[4]
+        out4 = np.zeros((pairs.shape[0], pairs.shape[0]))
+        out2 = np.zeros((self.k, self.k))
+        pair_moment_pass(np.ascontiguousarray(Z), y, pairs, out4, out2)
+        return {0: y.sum(), 2: _mirror_upper(out2), 4: _mirror_upper(out4)}
 
     def add(self, sums, n_rows):
         """Add the output of :meth:`chunk_sums`, counting ``n_rows`` rows (those with a weight
