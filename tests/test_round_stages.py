@@ -676,3 +676,12 @@ def test_fit_oracle_with_a_tiny_cache_still_recovers(monkeypatch):
     assert tiny.n_passes_ == default.n_passes_ + 1
     assert population_mse(tiny, teacher) < 1e-3 * population_variance(teacher)
     assert population_mse(default, teacher) < 1e-3 * population_variance(teacher)
+
+
+def test_cache_budget_matches_its_buffers():
+    """The estimator sizes the oracle-mode cache so that its buffers take the budget, not more."""
+    width = 17
+    rows = moment_estimator.ORACLE_CACHE_BYTES // ProjectionCache.bytes_per_row(width)
+    cache = ProjectionCache(rows - rows // 5, rows // 5, width)
+    used = sum(a.nbytes for a in cache._flat.values()) + sum(a.nbytes for a in cache._y.values())
+    assert moment_estimator.ORACLE_CACHE_BYTES - ProjectionCache.bytes_per_row(width) < used <= moment_estimator.ORACLE_CACHE_BYTES

@@ -403,7 +403,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             budget = max(ORACLE_CACHE_BYTES, source.X.nbytes // 2)
         else:
             budget = ORACLE_CACHE_BYTES
-        rows = max(1, budget // (8 * (width + 1)))
+        rows = max(1, budget // ProjectionCache.bytes_per_row(width))
         share = source.n_validation / source.n_samples
         n_val = min(source.n_validation, max(1, int(round(rows * share))))
         return ProjectionCache(min(source.n_train, rows - n_val), n_val, width)

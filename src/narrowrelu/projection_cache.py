@@ -37,6 +37,11 @@ class ProjectionCache:
         self._fill = {"train": 0, "validation": 0}
         self.complete = True
 
+    @staticmethod
+    def bytes_per_row(width):
+        """Memory a stored row of ``width`` projections takes, with its target."""
+        return width * np.dtype(STORAGE_DTYPE).itemsize + np.dtype(np.float64).itemsize
+
     def start(self, width):
         """Forget the stored rows; the next pass stores ``width`` columns."""
         if width > self.max_width:
