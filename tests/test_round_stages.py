@@ -476,7 +476,7 @@ def test_lift_recovers_neurons_outside_the_subspace():
     assert np.linalg.matrix_rank(P.T @ U.T) == U.shape[0]
     before = np.abs(np.sum(directions * U, axis=1))
     assert np.all(before < 1 - 1e-4)  # the shadows in P are off by a measurable angle
-    lifted = lift_directions(directions, P, products)
+    lifted = lift_directions(directions, P, products[1])
     cosines = np.sum(lifted * U, axis=1)
     assert np.all(np.abs(cosines) > 1 - 1e-10)
     np.testing.assert_allclose(np.linalg.norm(lifted, axis=1), 1.0, rtol=1e-12)
@@ -488,7 +488,7 @@ def test_lift_recovers_neurons_outside_the_subspace():
 def test_lift_with_one_product_and_negated_inputs():
     U, P, directions, products = lift_problem(seed=13)
     flipped = directions * np.array([[1.0], [-1.0], [1.0]])
-    lifted = lift_directions(flipped, P, products[:1])
+    lifted = lift_directions(flipped, P, products[0])
     np.testing.assert_allclose(lifted, U * np.array([[1.0], [-1.0], [1.0]]), atol=1e-9)
 
 
@@ -501,12 +501,12 @@ def test_lift_far_from_input_leaves_direction_unchanged():
     V -= np.sum(V * directions, axis=1, keepdims=True) * directions
     V /= np.linalg.norm(V, axis=1, keepdims=True)
     wrong = [V.T @ np.diag([1.0, 2.0, -1.0]) @ (U @ P)]
-    assert np.array_equal(lift_directions(directions, P, wrong), directions)
+    assert np.array_equal(lift_directions(directions, P, wrong[0]), directions)
     # per direction: with min_cosine between the cosines, only the closer ones move
     cos = np.abs(np.sum(directions * U, axis=1))
     low, mid = np.sort(cos)[:2]
     threshold = (low + mid) / 2  # strictly between two of the cosines: no tie
-    lifted = lift_directions(directions, P, products, min_cosine=threshold)
+    lifted = lift_directions(directions, P, products[0], min_cosine=threshold)
     moved = cos >= threshold
     assert moved.sum() == 2
     assert np.array_equal(lifted[~moved], directions[~moved])
@@ -515,9 +515,9 @@ def test_lift_far_from_input_leaves_direction_unchanged():
 
 def test_lift_of_no_directions_and_zero_products():
     U, P, directions, products = lift_problem(seed=15)
-    assert lift_directions(np.empty((0, 8)), P, products).shape == (0, 8)
+    assert lift_directions(np.empty((0, 8)), P, products[0]).shape == (0, 8)
     zero = [np.zeros_like(products[0])]
-    assert np.array_equal(lift_directions(directions, P, zero), directions)
+    assert np.array_equal(lift_directions(directions, P, zero[0]), directions)
 
 
 # ----------------------------------------------------------------------------- linear basis, novel rows

@@ -200,30 +200,31 @@ def order4_product_pass(X, XQ, y, coords, sq_norms, acc, sums):
                         row[a] += c * x[a]
 
 
-_PAIR_MOMENTS_SIGNATURE = types.void(_IN2, _IN1, types.Array(types.int64, 2, "C", readonly=True), _OUT2, _OUT2)
+_MONOMIAL_MOMENTS_SIGNATURE = types.void(_IN2, _IN1, types.Array(types.int64, 2, "C", readonly=True), _OUT2)
 
 
-@njit(_PAIR_MOMENTS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
-def pair_moment_pass(Z, y, pairs, out4, out2):
-    """Weighted moments of low-dimensional rows up to order 4, distinct entries only:
-    ``out4[u, v] += sum_i y_i a_u(z_i) a_v(z_i)`` for ``v >= u`` with :math:`a_u(z) = z_{p_u}z_{q_u}`
-    (``pairs[u] = (p_u, q_u)``), and ``out2[a, b] += sum_i y_i z_{ia} z_{ib}`` for ``b >= a``.
-    The monomials are formed column by column so that every sum over rows is a contiguous,
-    vectorised dot product."""
+@njit(_MONOMIAL_MOMENTS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def monomial_moment_pass(Z, y, combos, out):
+    """Weighted second moments of the monomials of low-dimensional rows, distinct entries only:
+    ``out[u, v] += sum_i y_i a_u(z_i) a_v(z_i)`` for ``v >= u``, with
+    :math:`a_u(z) = \\prod_c z_{m_{uc}}` (``combos[u] = (m_{u1}, ...)``). The monomials are
+    formed column by column so that every sum over rows is a contiguous, vectorised dot product."""
     n, k = Z.shape
-    p = pairs.shape[0]
+    p, q = combos.shape
     cols = np.empty((k, n))
     for i in range(n):
         for a in range(k):
             cols[a, i] = Z[i, a]
-    mono = np.empty((p, n))
+    mono = np.ones((p, n))
+    for u in range(p):
+        for c in range(q):
+            z = cols[combos[u, c]]
+            for i in range(n):
+                mono[u, i] *= z[i]
     weighted = np.empty((p, n))
     for u in range(p):
-        za, zb = cols[pairs[u, 0]], cols[pairs[u, 1]]
         for i in range(n):
-            v = za[i] * zb[i]
-            mono[u, i] = v
-            weighted[u, i] = v * y[i]
+            weighted[u, i] = mono[u, i] * y[i]
     for u in range(p):
         wu = weighted[u]
         for v in range(u, p):
@@ -231,11 +232,4 @@ def pair_moment_pass(Z, y, pairs, out4, out2):
             s = 0.0
             for i in range(n):
                 s += wu[i] * mv[i]
-            out4[u, v] += s
-    for a in range(k):
-        for b in range(a, k):
-            za, zb = cols[a], cols[b]
-            s = 0.0
-            for i in range(n):
-                s += y[i] * za[i] * zb[i]
-            out2[a, b] += s
+            out[u, v] += s

@@ -442,7 +442,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                     M2P, CP = products_stage(source, current, P, coords, self._block_rows(source.n_features), self.n_jobs, progress)
                 with self._timed("candidates"):
                     intercept, linear, directions, weights = sign_free
-                    lifted = lift_directions(directions, P, [M2P])
+                    lifted = lift_directions(directions, P, M2P)
                     extra = directions[novel_rows(lifted, directions)]
                     current = sign_free_to_relu_network(intercept, linear, lifted, weights)
                     P, _ = stacked_subspace([M2P] + list(CP), k)

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.linalg import cython_blas
 from threadpoolctl import threadpool_limits
 
-from ._kernels import accumulate_row_products, contraction_row_pass, pair_moment_pass, project_rows, split_rows_by_sign
+from ._kernels import accumulate_row_products, contraction_row_pass, monomial_moment_pass, project_rows, split_rows_by_sign
 from ._validation import check_data, check_finite_array, check_positive_int
 from .hermite import hermite_from_raw_moments
 
@@ -88,8 +88,9 @@ class HermiteContractionAccumulator:
         self._update_checked(X, y, check_finite=True)
         return self
 
-    def _update_checked(self, X, y, check_finite):
-        """Accumulate float64 C-contiguous ``X`` (finite unless ``check_finite``) and finite ``y``."""
+    def _update_checked(self, X, y, check_finite, n_rows=None):
+        """Accumulate float64 C-contiguous ``X`` (finite unless ``check_finite``) and finite ``y``,
+        counting ``n_rows`` rows (default: all; rows with ``y = 0`` add nothing but their count)."""
         # work on copies of the running sums (chunk results added in order, as in one pass)
         # and commit them only once the block is known to be finite
         gram = self._gram_upper.copy()
@@ -115,7 +116,7 @@ class HermiteContractionAccumulator:
         self._sums = sums
         self._sum_y = sum_y
         self._sum_yx = sum_yx
-        self.n_samples += X.shape[0]
+        self.n_samples += X.shape[0] if n_rows is None else n_rows
 
     def _chunk(self, block):
         X, y = block
@@ -383,24 +384,15 @@ class ProjectedRawMoments:
         return self.add(self.chunk_sums(Z, y), Z.shape[0])
 
     def chunk_sums(self, Z, y):
-        """The sums of one block of rows, for :meth:`add`."""
-        if self.max_order == 4:
-            return self._chunk_sums_order4(Z, y)
+        """The sums of one block of rows, for :meth:`add` (upper triangles by one numba pass per
+        order, mirrored)."""
+        Z = np.ascontiguousarray(Z)
         sums = {0: y.sum()}
         for j, combos in self._monomials.items():
-            A = Z[:, combos[:, 0]]
-            for c in range(1, combos.shape[1]):
-                A = A * Z[:, combos[:, c]]
-            sums[j] = (A * y[:, None]).T @ A
+            out = np.zeros((combos.shape[0], combos.shape[0]))
+            monomial_moment_pass(Z, y, combos, out)
+            sums[j] = _mirror_upper(out)
         return sums
-
-    def _chunk_sums_order4(self, Z, y):
-        """:meth:`chunk_sums` at ``max_order = 4`` by one numba pass (upper triangles, mirrored)."""
-        pairs = self._monomials[4]
-        out4 = np.zeros((pairs.shape[0], pairs.shape[0]))
-        out2 = np.zeros((self.k, self.k))
-        pair_moment_pass(np.ascontiguousarray(Z), y, pairs, out4, out2)
-        return {0: y.sum(), 2: _mirror_upper(out2), 4: _mirror_upper(out4)}
 
     def add(self, sums, n_rows):
         """Add the output of :meth:`chunk_sums`, counting ``n_rows`` rows (those with a weight

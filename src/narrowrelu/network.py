@@ -99,8 +99,14 @@ class ReLUNetwork:
             project_rows(X, self._stacked_weights_t(), projections)
         else:
             projections = X @ self._stacked_weights()
-        out = np.maximum(projections[:, 1:], 0.0) @ self.output_weights
-        out += projections[:, 0] + self.intercept
+        return self.evaluate_projections(projections)
+
+    def evaluate_projections(self, Z):
+        """The network from the projections ``Z = X @ [w, u_1, ..., u_k]`` of its inputs
+        (the columns of ``_stacked_weights``): :math:`b + z_0 + \\sum_i\\lambda_i\\mathrm{relu}(z_i)`."""
+        out = Z[:, 0] + self.intercept
+        if self.n_neurons:
+            out += np.maximum(Z[:, 1:], 0.0) @ self.output_weights
         return out
 
     def _stacked_weights(self):

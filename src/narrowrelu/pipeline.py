@@ -89,11 +89,10 @@ def second_moment_stage(source, network, chunk_size, n_jobs, progress=None):
     d = source.n_features
     acc = HermiteContractionAccumulator(np.zeros((1, d)), 2, chunk_size=chunk_size, n_jobs=n_jobs)
     for X, y, held in source.chunks():
-        acc._update_checked(X, training_residual(y, network.evaluate_trusted(X), held), check_finite=False)
+        r = training_residual(y, network.evaluate_trusted(X), held)
+        acc._update_checked(X, r, check_finite=False, n_rows=_n_train(held))
         _tick(progress)
-    # the accumulator divides by every row it saw; the sums are over training rows
-    scale = acc.n_samples / source.n_train
-    return acc.result()[0] * scale + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
+    return acc.result()[0] + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
 
 
 def linear_basis(P, extra, rel_tol=1e-10):
@@ -110,15 +109,6 @@ def linear_basis(P, extra, rel_tol=1e-10):
         if norm > rel_tol * scale:
             basis = np.hstack([basis, (v / norm)[:, None]])
     return basis
-
-
-def _network_fit_from_projections(network, Z):
-    """:math:`g(x)` from ``Z`` whose first columns are :math:`x^T[w, u_1, \\dots, u_h]`."""
-    h = network.n_neurons
-    fitted = network.intercept + Z[:, 0]
-    if h:
-        fitted += np.maximum(Z[:, 1:1 + h], 0.0) @ network.output_weights
-    return fitted
 
 
 def _blocks(source, chunk_size):
@@ -147,7 +137,7 @@ def products_stage(source, network, P, direction_coords, chunk_size, n_jobs, pro
     def block_terms(block):
         X, y, held, last = block
         Z = thin_projection(X, St)
-        r = training_residual(y, _network_fit_from_projections(network, Z), held)
+        r = training_residual(y, network.evaluate_projections(Z[:, :1 + h]), held)
         return products.chunk_terms(X, Z[:, 1 + h:1 + h + k], r), _n_train(held), last
 
     for terms, n_rows, last in ordered_map(block_terms, _blocks(source, chunk_size), n_jobs):
@@ -198,7 +188,7 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
     if np.abs(L @ coords - stacked).max(initial=0.0) > 1e-8 * scale:
         raise ValueError("internal error: the model's weights are not in the span of the linear basis")
     St = np.ascontiguousarray(np.hstack([extra.T, L]).T)
-    e, h = extra.shape[0], network.n_neurons
+    e = extra.shape[0]
     lin = slice(e, e + L.shape[1])
     raw = ProjectedRawMoments(k, max(orders))
     cache.start(St.shape[0])
@@ -207,11 +197,7 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
         X, y, held, last = block
         Z = thin_projection(X, St)
         ZL = Z[:, lin]
-        W = ZL @ coords
-        fitted = network.intercept + W[:, 0]
-        if h:
-            fitted += np.maximum(W[:, 1:], 0.0) @ network.output_weights
-        r = training_residual(y, fitted, held)
+        r = training_residual(y, network.evaluate_projections(ZL @ coords), held)
         return Z, y, held, raw.chunk_sums(ZL[:, :k], r), _n_train(held), last
 
     for Z, y, held, raw_sums, n_rows, last in ordered_map(block_terms, _blocks(source, chunk_size), n_jobs):
@@ -243,34 +229,27 @@ def top_eigenvectors(M, dim):
     return vecs[:, np.argsort(-np.abs(vals), kind="stable")[:dim]]
 
 
-def lift_directions(directions, P, products, min_cosine=0.5):
+def lift_directions(directions, P, product, min_cosine=0.5):
     """Move unit directions :math:`c_i` found in the span of ``P`` to the neurons they stand for,
-    using the products of the same pass.
+    using a product of the same pass.
 
-    Each product is :math:`B = E[r\\,He](\\dots)P = \\sum_l\\beta_l u_l (P^Tu_l)^T` for
-    coefficients :math:`\\beta_l` (:math:`a_2\\lambda_l` for :math:`M_2P`). With
-    :math:`A = P^TC^T \\approx P^TU` (the coordinates of the :math:`c_i`), :math:`BA(A^TA)^{-1}` has
-    columns :math:`\\beta_iu_i`: the neurons themselves, components outside ``P`` included, so
-    the error of ``P`` no longer bounds that of the directions. Column :math:`i` of every product
-    stacked side by side has rank one; its top left singular vector is the lifted :math:`c_i`
-    (sign matched). A lifted direction whose cosine with :math:`c_i` is under ``min_cosine``
-    (an ill-posed lift) is left as it was.
+    The product is :math:`B = E[r\\,He](\\dots)P = \\sum_l\\beta_l u_l (P^Tu_l)^T` for coefficients
+    :math:`\\beta_l` (:math:`a_2\\lambda_l` for :math:`M_2P`). With :math:`A = P^TC^T \\approx P^TU`
+    (the coordinates of the :math:`c_i`), :math:`BA(A^TA)^{-1}` has columns :math:`\\beta_iu_i`: the
+    neurons themselves, components outside ``P`` included, so the error of ``P`` no longer bounds
+    that of the directions. Each column, normalised and sign matched, is the lifted :math:`c_i`;
+    one whose cosine with :math:`c_i` is under ``min_cosine`` (an ill-posed lift), or which is
+    zero, leaves :math:`c_i` as it was.
     """
     if not directions.shape[0]:
         return directions
     A = P.T @ directions.T
-    W = A @ np.linalg.pinv(A.T @ A)
+    columns = (product @ (A @ np.linalg.pinv(A.T @ A))).T
+    norms = np.linalg.norm(columns, axis=1)
+    cosines = np.sum(columns * directions, axis=1) / np.where(norms > 0, norms, 1.0)
+    move = (norms > 0) & (np.abs(cosines) >= min_cosine)
     lifted = directions.copy()
-    columns = np.stack([B @ W for B in products])  # (blocks, d, s)
-    for i in range(directions.shape[0]):
-        stack = columns[:, :, i].T
-        norms = np.linalg.norm(stack, axis=0)
-        if not np.any(norms > 0):
-            continue
-        u = np.linalg.svd(stack / np.where(norms > 0, norms, 1.0), full_matrices=False)[0][:, 0]
-        cosine = u @ directions[i]
-        if abs(cosine) >= min_cosine:
-            lifted[i] = np.sign(cosine) * u
+    lifted[move] = np.sign(cosines[move])[:, None] * columns[move] / norms[move][:, None]
     return lifted
 
 
