@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from narrowrelu import Teacher, hermite_moment_contraction
 from narrowrelu.bench.perf import best_time
-from narrowrelu.moments import DEFAULT_CHUNK_SIZE
+from narrowrelu.moments.contraction import DEFAULT_CHUNK_SIZE
 
 
 def main(argv=None):

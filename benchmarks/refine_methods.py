@@ -13,8 +13,8 @@ import argparse
 import time
 
 from narrowrelu import MomentReLURegressor, population_mse, population_variance
-from narrowrelu.bench.recovery import make_teacher
-from narrowrelu.refine import REFINERS
+from narrowrelu.teacher import make_teacher
+from narrowrelu.learner.refine import REFINERS
 
 
 def main():

@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from narrowrelu.bench.recovery import loglog_slope, make_teacher, matched_cosine
+from narrowrelu.bench.recovery import loglog_slope
+from narrowrelu.teacher import make_teacher
+from narrowrelu.metrics import matched_cosine
 from narrowrelu.cli import main
 
 

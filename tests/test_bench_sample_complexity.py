@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from narrowrelu.bench import sweep
-from narrowrelu.bench.methods import METHODS, available_methods, monte_carlo_predict_mse
-from narrowrelu.bench.sc_summary import nstar_rows, per_n_rows
-from narrowrelu.bench.sweep import CellStore, geometric_grid, record_key
+from narrowrelu.bench.sample_complexity import sweep
+from narrowrelu.bench.sample_complexity.methods import METHODS, available_methods, monte_carlo_predict_mse
+from narrowrelu.bench.sample_complexity.summary import nstar_rows, per_n_rows
+from narrowrelu.bench.sample_complexity.sweep import CellStore, geometric_grid, record_key
 from narrowrelu.cli import main
 from narrowrelu.teacher import Teacher
 
@@ -207,9 +207,9 @@ def test_local_cluster_gives_the_same_cells(tiny_run, tmp_path):
     assert meta["threads"]["dask_scheduler"] == cluster.scheduler_address
 
 
-@pytest.mark.skipif("gd_k" not in available_methods(), reason="narrowrelu.gd is not importable")
+@pytest.mark.skipif("gd_k" not in available_methods(), reason="narrowrelu.baseline.estimator is not importable")
 def test_gd_methods_plug_in_and_score_exactly():
-    from narrowrelu.bench.sweep import Job, run_job
+    from narrowrelu.bench.sample_complexity.sweep import Job, run_job
 
     for fitter, width in (("gd_k", 2), ("gd_2k", 4)):
         (rec,) = run_job(Job("random", 4, 2, 300, 0, 0.1, fitter, (fitter,)))

@@ -12,16 +12,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from narrowrelu import ReLUNetwork, Teacher, monte_carlo_mse, population_mse
-from narrowrelu._gd_kernels import population_loss_gradient_kernel
+from narrowrelu.baseline._kernels import population_loss_gradient_kernel
 from narrowrelu.bench.safran_shamir import load_anchors, wilson_interval
 from narrowrelu.cli import main
-from narrowrelu.gd import GDReLURegressor, empirical_loss_gradient, teacher_neuron_distances
-from narrowrelu.population_loss import (
-    loss_gradient_trusted,
-    population_loss,
-    population_loss_gradient,
-    teacher_terms,
-)
+from narrowrelu.baseline.estimator import GDReLURegressor
+from narrowrelu.baseline.objectives import empirical_loss_gradient
+from narrowrelu.metrics import teacher_neuron_distances
+from narrowrelu.baseline.population_loss import loss_gradient_trusted, population_loss, population_loss_gradient, teacher_terms
 
 N_SE = 4  # Monte Carlo tolerance, in standard errors
 

@@ -5,14 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from narrowrelu import (
-    ReLUNetwork,
-    Teacher,
-    monte_carlo_mse,
-    population_inner_product,
-    population_mse,
-    population_variance,
-)
+from narrowrelu import ReLUNetwork, Teacher, monte_carlo_mse, population_inner_product, population_mse, population_variance
 from narrowrelu.metrics import difference_network, population_mean, relu_angles, relu_kernel
 
 N_SE = 4.0  # statistical tolerance, in standard errors

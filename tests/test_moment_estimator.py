@@ -184,7 +184,7 @@ def test_oracle_errors():
 
 
 def test_oracle_source_replays_the_same_stream_at_every_pass():
-    from narrowrelu.sources import OracleSource
+    from narrowrelu.learner.sources import OracleSource
 
     teacher = Teacher.random(n_features=3, n_neurons=1, random_state=0)
     source = OracleSource(teacher, 1000, 3, 300, 0.2, np.random.SeedSequence(4))

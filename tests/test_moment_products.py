@@ -2,8 +2,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from narrowrelu.moment_products import HermiteContractionProducts
-from narrowrelu.moments import hermite_moment_contraction, second_moment
+from narrowrelu.moments.products import HermiteContractionProducts
+from narrowrelu.moments.contraction import hermite_moment_contraction, second_moment
 
 
 @given(

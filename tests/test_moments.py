@@ -17,17 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from narrowrelu import (
-    HermiteContractionAccumulator,
-    ReLUNetwork,
-    Teacher,
-    hermite_moment_contraction,
-    linear_moments,
-    population_mse,
-    projected_hermite_tensor,
-    relu_hermite_coefficient,
-    second_moment,
-)
+from narrowrelu import HermiteContractionAccumulator, ReLUNetwork, Teacher, hermite_moment_contraction, linear_moments, population_mse, projected_hermite_tensor, relu_hermite_coefficient, second_moment
 from narrowrelu.hermite import hermite_tensor, symmetric_outer_sum
 
 N_SE = 5.0  # statistical tolerance, in standard errors
@@ -295,7 +285,7 @@ def test_contraction_never_allocates_a_d4_array():
 
 # ----------------------------------------------------------------------------- kernels
 def test_row_pass_kernel_matches_numpy_reference():
-    from narrowrelu._kernels import contraction_row_pass
+    from narrowrelu.moments._kernels import contraction_row_pass
     from narrowrelu.hermite import directional_hermite
 
     rng = np.random.default_rng(0)
@@ -317,7 +307,7 @@ def test_row_pass_kernel_matches_numpy_reference():
 
 
 def test_split_kernel_matches_numpy_reference():
-    from narrowrelu._kernels import split_rows_by_sign
+    from narrowrelu.moments._kernels import split_rows_by_sign
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((20, 4))
@@ -344,7 +334,7 @@ def test_accumulator_pickles_and_resumes():
 
 @pytest.mark.parametrize("n_pos, n_neg", [(30, 20), (0, 5), (5, 0), (1, 1)])
 def test_weighted_gram_upper_matches_numpy(n_pos, n_neg):
-    from narrowrelu.moments import weighted_gram_upper
+    from narrowrelu.moments._blas import weighted_gram_upper
 
     rng = np.random.default_rng(n_pos + 7 * n_neg)
     P, N = rng.standard_normal((n_pos, 6)), rng.standard_normal((n_neg, 6))

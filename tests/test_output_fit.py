@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from narrowrelu.output_fit import GramStatistics, SparseDirectionRegression, sign_free_to_relu_network
+from narrowrelu.learner.output_fit import GramStatistics, SparseDirectionRegression, sign_free_to_relu_network
 
 
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(0, 5), d=st.integers(1, 6))

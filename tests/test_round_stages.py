@@ -1,4 +1,4 @@
-"""The stages of a round of the moment learner (narrowrelu.pipeline) and their building blocks:
+"""The stages of a round of the moment learner (narrowrelu.learner.passes) and their building blocks:
 the thin-product numba kernels, the projection cache, the distinct-monomial raw moments and
 the row sources.
 
@@ -15,26 +15,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import narrowrelu.moment_estimator as moment_estimator
-import narrowrelu.pipeline as pipeline
+import narrowrelu.learner.estimator as moment_estimator
+import narrowrelu.learner.passes as pipeline
+import narrowrelu.learner.regression as regression
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
-from narrowrelu._kernels import accumulate_row_products, project_rows
+from narrowrelu.moments._kernels import accumulate_row_products, project_rows
 from narrowrelu.hermite import hermite_from_raw_moments
-from narrowrelu.model_moments import network_hermite_contraction, network_projected_tensor
-from narrowrelu.moments import ProjectedRawMoments, thin_projection, thin_transposed_product
-from narrowrelu.pipeline import (
-    final_regression_stage,
-    lift_directions,
-    linear_basis,
-    linear_stage,
-    novel_rows,
-    products_stage,
-    projection_stage,
-    regression_stage,
-    second_moment_stage,
-)
-from narrowrelu.projection_cache import ProjectionCache
-from narrowrelu.sources import ArraySource, OracleSource
+from narrowrelu.moments.model import network_hermite_contraction, network_projected_tensor
+from narrowrelu.moments.projected import ProjectedRawMoments
+from narrowrelu.moments.thin import thin_projection, thin_transposed_product
+from narrowrelu.learner.passes import final_regression_stage, linear_stage, products_stage, projection_stage, second_moment_stage
+from narrowrelu.learner.subspace import lift_directions, linear_basis
+from narrowrelu.learner.candidates import novel_rows
+from narrowrelu.learner.regression import regression_stage
+from narrowrelu.learner.projection_cache import ProjectionCache
+from narrowrelu.learner.sources import ArraySource, OracleSource
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -594,8 +589,8 @@ def test_regression_stage_equals_explicit_gram(monkeypatch):
     for name, rows in (("train", ~mask), ("validation", mask)):
         F = feature_matrix(X[rows], L, candidates)
         expected[name] = (F.T @ F, F.T @ y[rows], y[rows] @ y[rows], rows.sum())
-    for block_rows in (pipeline.REGRESSION_BLOCK_ROWS, 7):
-        monkeypatch.setattr(pipeline, "REGRESSION_BLOCK_ROWS", block_rows)
+    for block_rows in (regression.REGRESSION_BLOCK_ROWS, 7):
+        monkeypatch.setattr(regression, "REGRESSION_BLOCK_ROWS", block_rows)
         for stats, name in zip(regression_stage(cache, layout, new_coords), ("train", "validation")):
             gram, moment, yy, n = expected[name]
             assert stats.n == n

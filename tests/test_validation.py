@@ -9,20 +9,7 @@
 import numpy as np
 import pytest
 
-from narrowrelu import (
-    HermiteContractionAccumulator,
-    ReLUNetwork,
-    Teacher,
-    hermite_e,
-    hermite_moment_contraction,
-    linear_moments,
-    monte_carlo_mse,
-    population_inner_product,
-    population_mse,
-    population_variance,
-    projected_hermite_tensor,
-    second_moment,
-)
+from narrowrelu import HermiteContractionAccumulator, ReLUNetwork, Teacher, hermite_e, hermite_moment_contraction, linear_moments, monte_carlo_mse, population_inner_product, population_mse, population_variance, projected_hermite_tensor, second_moment
 from narrowrelu._validation import (
     as_generator,
     check_data,

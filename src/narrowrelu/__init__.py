@@ -1,7 +1,7 @@
 """narrowrelu: learn narrow one-hidden-layer ReLU networks from Gaussian data by the method of
 moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023), and compare with gradient descent."""
 
-from .gd import GDReLURegressor
+from .baseline.estimator import GDReLURegressor
 from .hermite import hermite_e, relu_hermite_coefficient
 from .metrics import (
     MonteCarloEstimate,
@@ -10,14 +10,9 @@ from .metrics import (
     population_mse,
     population_variance,
 )
-from .moments import (
-    HermiteContractionAccumulator,
-    hermite_moment_contraction,
-    linear_moments,
-    projected_hermite_tensor,
-    second_moment,
-)
-from .moment_estimator import MomentReLURegressor, NonGaussianInputWarning
+from .moments.contraction import HermiteContractionAccumulator, hermite_moment_contraction, linear_moments, second_moment
+from .moments.projected import projected_hermite_tensor
+from .learner.estimator import MomentReLURegressor, NonGaussianInputWarning
 from .network import ReLUNetwork
 from .teacher import Teacher
 

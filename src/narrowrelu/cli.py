@@ -14,7 +14,7 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    from . import demo
+    from .bench import demo
 
     demo.add_parser(commands)
     bench = commands.add_parser("bench", help="benchmarks and reproductions", description="Benchmarks and reproductions.")

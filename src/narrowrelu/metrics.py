@@ -167,3 +167,33 @@ def monte_carlo_mse(a, b, n_samples=100_000, random_state=None, chunk_size=65_53
 def _check_same_dimension(a, b):
     if a.n_features != b.n_features:
         raise ValueError(f"networks have different input dimensions: {a.n_features} and {b.n_features}")
+
+
+def teacher_neuron_distances(hidden_weights, output_weights, teacher_hidden, teacher_output):
+    """For each teacher neuron, the distance to the nearest student neuron.
+
+    A neuron :math:`a\\,\\mathrm{relu}(w\\cdot x) = \\mathrm{sign}(a)\\,\\mathrm{relu}(|a|w\\cdot x)`
+    is the signed vector :math:`|a|w`. Two neurons of the same sign are at distance
+    :math:`\\||\\lambda|u - |a|w\\|`; of opposite signs at :math:`\\||\\lambda|u\\| + \\||a|w\\|`
+    (through the origin). With all output weights 1 this is :math:`\\min_j\\|u_i - w_j\\|`.
+
+    Returns
+    -------
+    distances : ndarray of shape (k,)
+    """
+    S = np.abs(output_weights)[:, None] * hidden_weights
+    T = np.abs(teacher_output)[:, None] * teacher_hidden
+    same = np.sign(teacher_output)[:, None] == np.sign(output_weights)[None, :]
+    direct = np.linalg.norm(T[:, None, :] - S[None, :, :], axis=2)
+    through = np.linalg.norm(T, axis=1)[:, None] + np.linalg.norm(S, axis=1)[None, :]
+    return np.min(np.where(same, direct, through), axis=1)
+
+
+def matched_cosine(network, teacher):
+    """The smallest, over teacher neurons, of the largest :math:`|\\cos|` with a learned neuron."""
+    U = network.hidden_weights
+    if U.shape[0] == 0:
+        return 0.0
+    Uh = U / np.linalg.norm(U, axis=1)[:, None]
+    T = teacher.hidden_weights / np.linalg.norm(teacher.hidden_weights, axis=1)[:, None]
+    return float(np.min(np.max(np.abs(T @ Uh.T), axis=1)))

@@ -10,7 +10,7 @@ Teachers, fitted moment learners and GD students all export this one form, so th
 
 import numpy as np
 
-from ._kernels import project_rows
+from .moments._kernels import project_rows
 from ._validation import check_data, check_finite_array
 
 # below this many neurons the projections x.[w, u_1, ...] go through a numba kernel, several

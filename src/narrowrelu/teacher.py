@@ -140,3 +140,19 @@ class Teacher(ReLUNetwork):
 def _orthonormal_pair(rng, d):
     Q, _ = np.linalg.qr(rng.standard_normal((d, 2)))
     return Q[:, 0], Q[:, 1]
+
+
+FAMILIES = ("random", "orthonormal", "close_pair", "clusters")
+
+
+def make_teacher(family, n_features, n_neurons, seed):
+    """The planted teacher of a family, drawn from ``seed`` (orthonormal ignores ``n_features``)."""
+    if family == "random":
+        return Teacher.random(n_features, n_neurons, random_state=seed)
+    if family == "orthonormal":
+        return Teacher.orthonormal(n_neurons)
+    if family == "close_pair":
+        return Teacher.close_pair(n_features, 0.99, max(n_neurons, 2), random_state=seed)
+    if family == "clusters":
+        return Teacher.clusters(n_features, max(n_neurons // 2, 1), 2, 0.95, random_state=seed)
+    raise ValueError(f"unknown teacher family {family!r}; choose from {', '.join(FAMILIES)}")

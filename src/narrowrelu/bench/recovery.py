@@ -11,34 +11,9 @@ import time
 
 import numpy as np
 
-from ..metrics import population_mse, population_variance
-from ..moment_estimator import MomentReLURegressor
-from ..teacher import Teacher
-
-FAMILIES = ("random", "orthonormal", "close_pair", "clusters")
-
-
-def make_teacher(family, n_features, n_neurons, seed):
-    """The planted teacher of a family, drawn from ``seed`` (orthonormal ignores ``n_features``)."""
-    if family == "random":
-        return Teacher.random(n_features, n_neurons, random_state=seed)
-    if family == "orthonormal":
-        return Teacher.orthonormal(n_neurons)
-    if family == "close_pair":
-        return Teacher.close_pair(n_features, 0.99, max(n_neurons, 2), random_state=seed)
-    if family == "clusters":
-        return Teacher.clusters(n_features, max(n_neurons // 2, 1), 2, 0.95, random_state=seed)
-    raise ValueError(f"unknown teacher family {family!r}; choose from {', '.join(FAMILIES)}")
-
-
-def matched_cosine(network, teacher):
-    """The smallest, over teacher neurons, of the largest :math:`|\\cos|` with a learned neuron."""
-    U = network.hidden_weights
-    if U.shape[0] == 0:
-        return 0.0
-    Uh = U / np.linalg.norm(U, axis=1)[:, None]
-    T = teacher.hidden_weights / np.linalg.norm(teacher.hidden_weights, axis=1)[:, None]
-    return float(np.min(np.max(np.abs(T @ Uh.T), axis=1)))
+from ..metrics import matched_cosine, population_mse, population_variance
+from ..learner.estimator import MomentReLURegressor
+from ..teacher import FAMILIES, make_teacher
 
 
 def recovery_record(family, n_features, n_neurons, n_samples, seed, noise=0.0, **params):

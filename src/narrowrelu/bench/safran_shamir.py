@@ -25,16 +25,9 @@ from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..gd import (
-    PopulationObjective,
-    TrainingHistory,
-    decay_vector,
-    pack,
-    population_gradient_descent,
-    trained_mask,
-    xavier_init,
-)
-from ..population_loss import teacher_terms
+from ..baseline.objectives import PopulationObjective, decay_vector, pack, trained_mask, xavier_init
+from ..baseline.solvers import TrainingHistory, population_gradient_descent
+from ..baseline.population_loss import teacher_terms
 from ..teacher import Teacher
 
 STEP = 0.1

@@ -99,7 +99,7 @@ def peak_rss_mb():
 
 
 def planted_data(n, d, k, seed):
-    from ..teacher import Teacher
+    from ...teacher import Teacher
 
     teacher = Teacher.random(d, k, random_state=seed)
     X, y = teacher.sample(n, random_state=seed + 1)
@@ -121,13 +121,13 @@ def same_network(a, b):
 
 
 def relative_mse(network, teacher):
-    from ..metrics import population_mse, population_variance
+    from ...metrics import population_mse, population_variance
 
     return float(population_mse(network, teacher) / population_variance(teacher))
 
 
 def _fit(X, y, k, seed, n_jobs=1, **params):
-    from ..moment_estimator import MomentReLURegressor
+    from ...learner.estimator import MomentReLURegressor
 
     model = MomentReLURegressor(n_neurons=k, random_state=seed, refine=False, n_jobs=n_jobs, **params)
     t0 = time.perf_counter()
@@ -137,7 +137,7 @@ def _fit(X, y, k, seed, n_jobs=1, **params):
 
 # ------------------------------------------------------------------ sections
 def contraction_section(X, y, ref, repeats, seed):
-    from ..moments import hermite_moment_contraction
+    from ...moments.contraction import hermite_moment_contraction
 
     g = _direction(X.shape[1], seed)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -171,7 +171,7 @@ def fit_section(X, y, teacher, repeats, seed):
 
 
 def refine_section(model, X, y, teacher, ref, n_rows):
-    from ..refine import REFINERS
+    from ...learner.refine import REFINERS
 
     m = min(n_rows, X.shape[0])
     Xs, ys = np.ascontiguousarray(X[:m]), np.ascontiguousarray(y[:m])
@@ -187,7 +187,7 @@ def refine_section(model, X, y, teacher, ref, n_rows):
 
 def threads_section(X, y, teacher, seed, repeats, one_thread_fit):
     """Two threads against one on the contraction and the fit (results must be identical)."""
-    from ..moments import hermite_moment_contraction
+    from ...moments.contraction import hermite_moment_contraction
 
     g = _direction(X.shape[1], seed)
     out = {}
@@ -273,8 +273,8 @@ def compile_section(n, d, k, seed, ref):
 def _oracle_child(p, import_seconds):
     import numba
 
-    from ..moment_estimator import MomentReLURegressor
-    from ..teacher import Teacher
+    from ...learner.estimator import MomentReLURegressor
+    from ...teacher import Teacher
 
     numba.set_num_threads(1)
     teacher = Teacher.random(p["d"], p["k"], random_state=p["seed"])
@@ -317,7 +317,7 @@ def _oracle_child(p, import_seconds):
 def _compile_child(p, import_seconds):
     import numba
 
-    from ..moment_estimator import MomentReLURegressor
+    from ...learner.estimator import MomentReLURegressor
 
     numba.set_num_threads(1)
     teacher, X, y = planted_data(p["n"], p["d"], p["k"], p["seed"])

@@ -16,9 +16,9 @@ import numpy as np
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from ..metrics import population_variance
+from ...metrics import population_variance
 from .methods import fitters_for, run_fitter
-from .recovery import make_teacher
+from ...teacher import make_teacher
 
 CELLS_FILE = "cells.jsonl"
 DATA_SEED_OFFSET = 10_000

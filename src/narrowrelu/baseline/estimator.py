@@ -9,7 +9,7 @@ on the empirical loss of a sample,
 
 or on the exact population loss against a known teacher :math:`f`,
 :math:`L(W, a, b) = \\tfrac12E_{x\\sim N(0,I_d)}[(g(x)-f(x))^2] + \\frac\\alpha2(\\|W\\|_F^2+\\|a\\|^2)`
-(closed form and gradient in :mod:`narrowrelu.population_loss`). The :math:`\\|a\\|^2` term is
+(closed form and gradient in :mod:`narrowrelu.baseline.population_loss`). The :math:`\\|a\\|^2` term is
 present only when the output weights are trained.
 
 Parameters are handled as one flat vector :math:`\\theta = (\\mathrm{vec}\\,W, a, b)`; a mask
@@ -18,346 +18,23 @@ keeps the untrained parts (fixed output weights, no intercept) at their initial 
 
 import numbers
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from ._gd_kernels import population_gd_kernel, population_loss_gradient_kernel
-from ._validation import as_generator, check_positive_int
-from .network import ReLUNetwork
+from .._validation import as_generator, check_positive_int
+from ..network import ReLUNetwork
+from .objectives import EmpiricalObjective, PopulationObjective, decay_vector, pack, trained_mask, unpack, xavier_init
 from .population_loss import teacher_terms
+from .solvers import MiniBatches, TrainingHistory, first_order_descent, lbfgs_descent, population_gradient_descent
 
 OPTIMIZERS = ("gd", "lbfgs", "adam")
 DEFAULT_LEARNING_RATES = {"gd": 0.1, "adam": 0.01, "lbfgs": None}
-_ADAM_BETAS = (0.9, 0.999)
-_ADAM_EPS = 1e-8
-_LBFGS_FTOL = 1e-15
 
 
-# ----------------------------------------------------------------- initialisation and layout
-def xavier_init(n_features, n_neurons, rng, init_scale=1.0):
-    """Hidden rows :math:`W = (\\mathrm{randn}(d, m)/\\sqrt d)^T\\cdot` ``init_scale``, the
-    Safran–Shamir initialisation (each column of the :math:`d\\times m` draw is one neuron)."""
-    return np.ascontiguousarray((rng.standard_normal((n_features, n_neurons)) / np.sqrt(n_features)).T) * init_scale
-
-
-def pack(W, a, b):
-    """The flat parameter vector :math:`(\\mathrm{vec}\\,W, a, b)`."""
-    return np.concatenate([W.ravel(), a, [b]])
-
-
-def unpack(theta, n_neurons, n_features):
-    """Views ``(W, a, b)`` into a flat vector made by :func:`pack`."""
-    md = n_neurons * n_features
-    return theta[:md].reshape(n_neurons, n_features), theta[md:md + n_neurons], float(theta[-1])
-
-
-def trained_mask(n_neurons, n_features, train_output_weights, fit_intercept):
-    """Boolean mask of the trained entries of the flat vector."""
-    mask = np.ones(n_neurons * n_features + n_neurons + 1, dtype=bool)
-    mask[n_neurons * n_features:-1] = bool(train_output_weights)
-    mask[-1] = bool(fit_intercept)
-    return mask
-
-
-def decay_vector(n_neurons, n_features, alpha, train_output_weights):
-    """Per-entry weight-decay coefficients: :math:`\\alpha` on :math:`W` (and on :math:`a` when
-    trained), 0 on :math:`b`."""
-    decay = np.full(n_neurons * n_features + n_neurons + 1, float(alpha))
-    if not train_output_weights:
-        decay[n_neurons * n_features:] = 0.0
-    decay[-1] = 0.0
-    return decay
-
-
-# ----------------------------------------------------------------- objectives
-def empirical_loss_gradient(W, a, b, X, y):
-    """:math:`\\tfrac1{2n}\\sum_i(g(x_i)-y_i)^2` and its gradient.
-
-    .. math::
-
-        \\nabla_{w_j} = \\frac1n\\sum_i r_i\\,a_j\\,1[w_j\\cdot x_i>0]\\,x_i,\\quad
-        \\partial_{a_j} = \\frac1n\\sum_i r_i\\,\\mathrm{relu}(w_j\\cdot x_i),\\quad
-        \\partial_b = \\frac1n\\sum_i r_i,
-
-    with residuals :math:`r_i = g(x_i) - y_i`.
-
-    Returns
-    -------
-    loss : float
-    grad_hidden : ndarray of shape (m, d)
-    grad_output : ndarray of shape (m,)
-    grad_intercept : float
-    """
-    n = X.shape[0]
-    pre = X @ W.T
-    act = np.maximum(pre, 0.0)
-    r = act @ a + b - y
-    weighted = (pre > 0) * (r[:, None] * a[None, :])
-    return 0.5 * float(r @ r) / n, (weighted.T @ X) / n, (act.T @ r) / n, float(r.sum()) / n
-
-
-class PopulationObjective:
-    """The exact population objective of a student of width ``n_neurons`` against a teacher,
-    as a function of the flat vector (numba gradient, see :mod:`narrowrelu._gd_kernels`)."""
-
-    def __init__(self, terms, n_neurons, decay):
-        self.terms = terms
-        self.m = n_neurons
-        self.d = terms.n_features
-        self.decay = decay
-        self.scratch = (np.empty(self.m), np.empty((self.m, self.d)), np.empty((self.m, self.d)), np.empty(self.m))
-
-    def teacher_arguments(self):
-        t = self.terms
-        return (
-            t.hidden_weights, t.hidden_norms, t.unit_hidden_weights, t.output_weights, t.linear_weights,
-            t.intercept, t.relu_mean, t.second_moment,
-        )
-
-    def __call__(self, theta, rows=None):
-        W, a, b = unpack(theta, self.m, self.d)
-        W_norm, W_hat, grad_W, grad_a = self.scratch
-        loss, grad_b = population_loss_gradient_kernel(
-            np.ascontiguousarray(W), np.ascontiguousarray(a), b, *self.teacher_arguments(), W_norm, W_hat, grad_W, grad_a
-        )
-        grad = pack(grad_W, grad_a, grad_b)
-        return loss + 0.5 * float(self.decay @ (theta * theta)), grad + self.decay * theta
-
-    def data_loss(self, theta):
-        """The population loss without weight decay."""
-        return self(theta)[0] - 0.5 * float(self.decay @ (theta * theta))
-
-
-class EmpiricalObjective:
-    """The empirical objective on ``(X, y)`` (rows ``rows`` of it when given) with weight decay."""
-
-    def __init__(self, X, y, n_neurons, decay):
-        self.X, self.y = X, y
-        self.m = n_neurons
-        self.d = X.shape[1]
-        self.decay = decay
-
-    def __call__(self, theta, rows=None):
-        W, a, b = unpack(theta, self.m, self.d)
-        X, y = (self.X, self.y) if rows is None else (self.X[rows], self.y[rows])
-        loss, gW, ga, gb = empirical_loss_gradient(W, a, b, X, y)
-        return loss + 0.5 * float(self.decay @ (theta * theta)), pack(gW, ga, gb) + self.decay * theta
-
-    def data_loss(self, theta):
-        W, a, b = unpack(theta, self.m, self.d)
-        return empirical_loss_gradient(W, a, b, self.X, self.y)[0]
-
-
-# ----------------------------------------------------------------- training history
-def teacher_neuron_distances(hidden_weights, output_weights, teacher_hidden, teacher_output):
-    """For each teacher neuron, the distance to the nearest student neuron.
-
-    A neuron :math:`a\\,\\mathrm{relu}(w\\cdot x) = \\mathrm{sign}(a)\\,\\mathrm{relu}(|a|w\\cdot x)`
-    is the signed vector :math:`|a|w`. Two neurons of the same sign are at distance
-    :math:`\\||\\lambda|u - |a|w\\|`; of opposite signs at :math:`\\||\\lambda|u\\| + \\||a|w\\|`
-    (through the origin). With all output weights 1 this is :math:`\\min_j\\|u_i - w_j\\|`.
-
-    Returns
-    -------
-    distances : ndarray of shape (k,)
-    """
-    S = np.abs(output_weights)[:, None] * hidden_weights
-    T = np.abs(teacher_output)[:, None] * teacher_hidden
-    same = np.sign(teacher_output)[:, None] == np.sign(output_weights)[None, :]
-    direct = np.linalg.norm(T[:, None, :] - S[None, :, :], axis=2)
-    through = np.linalg.norm(T, axis=1)[:, None] + np.linalg.norm(S, axis=1)[None, :]
-    return np.min(np.where(same, direct, through), axis=1)
-
-
-class TrainingHistory:
-    """Objective per step, and every ``every`` steps the singular values of :math:`W` and (with
-    a teacher) :func:`teacher_neuron_distances`."""
-
-    def __init__(self, n_neurons, n_features, every, terms=None):
-        self.m, self.d = n_neurons, n_features
-        self.every = every
-        self.terms = terms
-        self.loss = []
-        self.steps = []
-        self.singular_values = []
-        self.teacher_distance = []
-
-    def checkpoint(self, step, theta):
-        if self.steps and self.steps[-1] == step:
-            return
-        W, a, _ = unpack(theta, self.m, self.d)
-        self.steps.append(int(step))
-        self.singular_values.append(np.linalg.svd(W, compute_uv=False))
-        if self.terms is not None:
-            self.teacher_distance.append(
-                teacher_neuron_distances(W, a, self.terms.hidden_weights, self.terms.output_weights)
-            )
-
-    def due(self, step):
-        return self.every is not None and step % self.every == 0
-
-    def as_dict(self):
-        return {
-            "loss": np.asarray(self.loss, dtype=float),
-            "step": np.asarray(self.steps, dtype=int),
-            "singular_values": np.asarray(self.singular_values),
-            "teacher_distance": np.asarray(self.teacher_distance) if self.terms is not None else None,
-        }
-
-
-@dataclass
-class TrainingResult:
-    """Final flat parameters, objective, gradient norm, steps and history of one run."""
-
-    theta: np.ndarray
-    objective: float
-    grad_norm: float
-    n_iter: int
-    converged: bool
-    history: TrainingHistory
-    message: str = ""
-
-
-# ----------------------------------------------------------------- solvers
-def population_gradient_descent(theta, objective, mask, step, max_iter, tol, history):
-    """Plain GD with fixed ``step`` on the population objective, in the numba kernel.
-
-    Runs :math:`\\theta \\leftarrow \\theta - \\eta\\nabla L(\\theta)` on the trained entries until
-    :math:`\\|\\nabla L\\| \\le` ``tol`` or ``max_iter`` steps, stopping at each checkpoint of
-    ``history`` to record it. ``theta`` is updated in place.
-    """
-    m, d = objective.m, objective.d
-    md = m * d
-    W = theta[:md].reshape(m, d)
-    a = theta[md:md + m]
-    b = theta[-1:]
-    losses = np.empty(max_iter)
-    W_norm, W_hat, grad_W, grad_a = objective.scratch
-    decay = float(objective.decay[0])
-    done = 0
-    history.checkpoint(0, theta)
-    while True:
-        chunk = max_iter - done if history.every is None else min(history.every, max_iter - done)
-        taken, value, norm = population_gd_kernel(
-            W, a, b, *objective.teacher_arguments(), step, decay, bool(mask[md]), bool(mask[-1]),
-            chunk, tol, losses[done:], W_norm, W_hat, grad_W, grad_a,
-        )
-        done += taken
-        history.checkpoint(done, theta)
-        if taken < chunk or done == max_iter:
-            break
-    history.loss.extend(losses[:done].tolist())
-    history.loss.append(value)
-    return TrainingResult(theta, value, norm, done, norm <= tol, history)
-
-
-def first_order_descent(theta, objective, mask, optimizer, step, max_iter, tol, history, batches=None):
-    """GD or Adam on ``objective`` (a callable ``(theta, rows) -> (value, gradient)``).
-
-    With ``batches`` (an iterator of row-index arrays, one per step, and ``batches.epoch_end``
-    telling when a pass ends) each step uses one mini-batch and the full gradient is checked
-    against ``tol`` at the end of each pass; otherwise every step is full-batch.
-    """
-    first = np.zeros_like(theta)
-    second = np.zeros_like(theta)
-    beta1, beta2 = _ADAM_BETAS
-    history.checkpoint(0, theta)
-    value, grad = objective(theta)
-    norm = float(np.linalg.norm(grad[mask]))
-    converged = norm <= tol
-    t = 0
-    while not converged and t < max_iter:
-        if batches is not None:
-            value, grad = objective(theta, next(batches))
-        history.loss.append(value)
-        g = np.where(mask, grad, 0.0)
-        if optimizer == "adam":
-            first = beta1 * first + (1 - beta1) * g
-            second = beta2 * second + (1 - beta2) * g * g
-            corr = np.sqrt(1 - beta2 ** (t + 1)) / (1 - beta1 ** (t + 1))
-            theta -= step * corr * first / (np.sqrt(second) + _ADAM_EPS)
-        else:
-            theta -= step * g
-        t += 1
-        if history.due(t):
-            history.checkpoint(t, theta)
-        if batches is None or batches.epoch_end():
-            value, grad = objective(theta)
-            norm = float(np.linalg.norm(grad[mask]))
-            converged = norm <= tol
-    if batches is not None and not converged:
-        value, grad = objective(theta)
-        norm = float(np.linalg.norm(grad[mask]))
-    history.loss.append(value)
-    history.checkpoint(t, theta)
-    return TrainingResult(theta, value, norm, t, converged, history)
-
-
-def lbfgs_descent(theta, objective, mask, max_iter, tol, history):
-    """L-BFGS (``scipy.optimize.minimize(method="L-BFGS-B")``) over the trained entries.
-
-    ``tol`` is scipy's ``gtol`` (largest gradient component); the run also stops, converged, once
-    an iteration lowers the objective by a relative :math:`10^{-15}` or less (the floor of
-    double precision, reached on kinks of the ReLU loss before a small gradient).
-    """
-    free = theta.copy()
-
-    def fun(x):
-        free[mask] = x
-        value, grad = objective(free)
-        return value, grad[mask]
-
-    def callback(intermediate_result):
-        history.loss.append(float(intermediate_result.fun))
-        step = len(history.loss)
-        if history.due(step):
-            free[mask] = intermediate_result.x
-            history.checkpoint(step, free)
-
-    history.checkpoint(0, theta)
-    history.loss.append(objective(theta)[0])
-    res = minimize(fun, theta[mask], jac=True, method="L-BFGS-B", callback=callback,
-                   options={"maxiter": max_iter, "gtol": tol, "ftol": _LBFGS_FTOL})
-    theta[mask] = res.x
-    value, grad = objective(theta)
-    history.checkpoint(int(res.nit), theta)
-    return TrainingResult(
-        theta, value, float(np.linalg.norm(grad[mask])), int(res.nit), bool(res.success), history, str(res.message)
-    )
-
-
-class MiniBatches:
-    """Endless shuffled mini-batches of ``n`` rows; ``epoch_end()`` after the last batch of a pass."""
-
-    def __init__(self, n, batch_size, rng):
-        self.n, self.size, self.rng = n, batch_size, rng
-        self._order = rng.permutation(n)
-        self._pos = 0
-        self._ended = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self._pos >= self.n:
-            self._order = self.rng.permutation(self.n)
-            self._pos = 0
-        rows = self._order[self._pos:self._pos + self.size]
-        self._pos += self.size
-        self._ended = self._pos >= self.n
-        return rows
-
-    def epoch_end(self):
-        return self._ended
-
-
-# ----------------------------------------------------------------- the estimator
 class GDReLURegressor(RegressorMixin, BaseEstimator):
     """A one-hidden-layer ReLU network :math:`g(x) = b + \\sum_{j\\le m} a_j\\mathrm{relu}(w_j\\cdot x)`
     trained by gradient descent, L-BFGS or Adam: the baseline for the moment learner.
@@ -366,7 +43,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     :math:`\\frac1{2n}\\sum_i(g(x_i)-y_i)^2 + \\frac\\alpha2(\\|W\\|_F^2+\\|a\\|^2)`;
     :meth:`fit_population` minimises the exact population loss
     :math:`\\tfrac12E_{x\\sim N(0,I_d)}[(g(x)-f(x))^2]` (plus the same decay) against a known
-    teacher :math:`f`, drawing no samples (closed form in :mod:`narrowrelu.population_loss`).
+    teacher :math:`f`, drawing no samples (closed form in :mod:`narrowrelu.baseline.population_loss`).
 
     Parameters
     ----------
@@ -435,7 +112,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     See Also
     --------
     narrowrelu.MomentReLURegressor : the method-of-moments learner this baseline is compared with.
-    narrowrelu.population_loss.population_loss_gradient : the exact objective of ``fit_population``.
+    narrowrelu.baseline.population_loss.population_loss_gradient : the exact objective of ``fit_population``.
 
     References
     ----------
@@ -445,7 +122,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     Examples
     --------
     >>> from narrowrelu import Teacher, population_mse
-    >>> from narrowrelu.gd import GDReLURegressor
+    >>> from narrowrelu.baseline.estimator import GDReLURegressor
     >>> teacher = Teacher.orthonormal(3)
     >>> model = GDReLURegressor(n_neurons=3, optimizer="gd", max_iter=20000, tol=1e-9,
     ...                         train_output_weights=False, fit_intercept=False, random_state=0)

@@ -15,7 +15,7 @@ as the model improves.
 
 import numpy as np
 
-from .hermite import relu_hermite_coefficient
+from ..hermite import relu_hermite_coefficient
 
 
 def _unit_neurons(net):

@@ -154,7 +154,7 @@ _ORDER4_PRODUCTS_SIGNATURE = types.void(_IN2, _IN2, _IN1, _IN2, _IN1, _OUT2, _OU
 
 @njit(_ORDER4_PRODUCTS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
 def order4_product_pass(X, XQ, y, coords, sq_norms, acc, sums):
-    """The sums of :class:`narrowrelu.moment_products.HermiteContractionProducts` at order 4, in
+    """The sums of :class:`narrowrelu.moments.products.HermiteContractionProducts` at order 4, in
     one pass over the rows (no weight matrix in memory).
 
     For row :math:`i`, with :math:`q = Q^Tx_i` (``XQ[i]``) and :math:`s_j = q\\cdot a_j` (``a_j``

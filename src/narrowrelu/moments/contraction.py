@@ -19,18 +19,15 @@ are added in chunk order, so results do not depend on ``n_jobs`` (bit for bit) a
 ``chunk_size`` only through rounding. BLAS is held to one thread while the chunks run.
 """
 
-import ctypes
-import itertools
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.linalg import cython_blas
 from threadpoolctl import threadpool_limits
 
-from ._kernels import accumulate_row_products, contraction_row_pass, monomial_moment_pass, project_rows, split_rows_by_sign
-from ._validation import check_data, check_finite_array, check_positive_int
-from .hermite import hermite_from_raw_moments
+from .._parallel import ordered_map
+from .._validation import check_data, check_finite_array, check_positive_int
+from ._blas import weighted_gram_upper
+from ._kernels import contraction_row_pass, split_rows_by_sign
 
 DEFAULT_CHUNK_SIZE = 4096
 
@@ -199,84 +196,6 @@ def _check_data_lazily(X, y, n_features):
     return X, y
 
 
-def weighted_gram_upper(positive, negative, d):
-    """Upper triangle of :math:`P^TP - N^TN` by two BLAS symmetric rank updates (``dsyrk``).
-
-    ``positive`` and ``negative`` are C-contiguous row blocks; the result is a Fortran-ordered
-    ``(d, d)`` array whose strict lower triangle is zero. The BLAS call releases the GIL, so
-    chunks running on ``n_jobs`` threads overlap.
-    """
-    out = np.zeros((d, d), order="F")
-    if positive.shape[0]:
-        _syrk_upper(1.0, positive, 0.0, out)
-    if negative.shape[0]:
-        _syrk_upper(-1.0, negative, 1.0, out)
-    return out
-
-
-def _capsule_address(capsule):
-    name = ctypes.pythonapi.PyCapsule_GetName
-    name.restype, name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    pointer.restype, pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    return pointer(capsule, name(capsule))
-
-
-# scipy's BLAS dsyrk through its Cython API, called by ctypes (which releases the GIL; scipy's
-# f2py wrapper ``scipy.linalg.blas.dsyrk`` holds it). Arguments, all by reference:
-# uplo, trans, n, k, alpha, a, lda, beta, c, ldc.
-_DSYRK = ctypes.CFUNCTYPE(
-    None, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int),
-    ctypes.POINTER(ctypes.c_double), ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-    ctypes.POINTER(ctypes.c_double), ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-)(_capsule_address(cython_blas.__pyx_capi__["dsyrk"]))
-
-
-def _syrk_upper(alpha, rows, beta, out):
-    """``out := alpha * rows^T rows + beta * out`` on the upper triangle of the Fortran ``out``.
-
-    ``rows`` (C-contiguous, ``(k, d)``) is, read column-major, the ``d x k`` matrix ``A`` with
-    leading dimension ``d``, and ``A A^T = rows^T rows``.
-    """
-    k, d = rows.shape
-    if not (rows.flags.c_contiguous and out.flags.f_contiguous and out.shape == (d, d)):
-        raise ValueError("internal error: _syrk_upper needs C-contiguous rows and a Fortran (d, d) output")
-    n_ = ctypes.c_int(d)
-    _DSYRK(
-        b"U", b"N", ctypes.byref(n_), ctypes.byref(ctypes.c_int(k)), ctypes.byref(ctypes.c_double(alpha)),
-        rows.ctypes.data, ctypes.byref(n_), ctypes.byref(ctypes.c_double(beta)), out.ctypes.data, ctypes.byref(n_),
-    )
-
-
-def thin_projection(X, St):
-    """:math:`XS` for a thin :math:`S` given as ``St`` (:math:`S^T`, C-contiguous), by a numba kernel."""
-    out = np.empty((X.shape[0], St.shape[0]))
-    project_rows(X, St, out)
-    return out
-
-
-def thin_transposed_product(X, W):
-    """:math:`X^TW` for a thin ``W`` (C-contiguous), returned as its transpose :math:`W^TX`, by a numba kernel."""
-    acc = np.zeros((W.shape[1], X.shape[1]))
-    accumulate_row_products(X, np.ascontiguousarray(W), acc)
-    return acc
-
-
-def ordered_map(fn, items, n_jobs):
-    """``map(fn, items)`` with results in input order, at most ``2 * n_jobs`` in flight."""
-    if n_jobs == 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        pending = []
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * n_jobs:
-                yield pending.pop(0).result()
-        for fut in pending:
-            yield fut.result()
-
-
 def hermite_moment_contraction(X, y, directions, order=4, chunk_size=DEFAULT_CHUNK_SIZE, n_jobs=1):
     """Contract the empirical order-``m`` Hermite moment tensor down to :math:`d\\times d` matrices.
 
@@ -335,84 +254,3 @@ def linear_moments(X, y):
     return float(y.mean()), y @ X / X.shape[0]
 
 
-def projected_hermite_tensor(Z, y, order=4, chunk_size=DEFAULT_CHUNK_SIZE):
-    """The full order-``m`` Hermite moment tensor :math:`E[y\\,He_m(z)]` of low-dimensional data.
-
-    For data already projected to :math:`k` dimensions (:math:`z = P^Tx`, :math:`P` with
-    orthonormal columns, so :math:`z\\sim N(0, I_k)`), forms the :math:`k^m` tensor once from the
-    raw moments :math:`E[y z^{\\otimes j}]`, :math:`j = m, m-2, \\dots`, each by one GEMM of the
-    rows :math:`z^{\\otimes j/2}` (see :func:`narrowrelu.hermite.hermite_from_raw_moments`).
-    ``order`` must be even.
-    """
-    Z, y = check_data(Z, y)
-    _check_has_rows(Z)
-    order = check_positive_int(order, "order", minimum=2)
-    if order % 2:
-        raise ValueError(f"order must be even for the projected tensor, got {order}")
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
-    acc = ProjectedRawMoments(Z.shape[1], order)
-    for s in range(0, Z.shape[0], chunk_size):
-        acc.update(Z[s:s + chunk_size], y[s:s + chunk_size])
-    return acc.hermite_tensors([order])[order]
-
-
-class ProjectedRawMoments:
-    """Running :math:`\\sum_i y_i z_i^{\\otimes j}` for even :math:`j \\le m` of low-dimensional
-    rows; :meth:`hermite_tensors` assembles :math:`E[y\\,He_m(z)]`
-    (:func:`narrowrelu.hermite.hermite_from_raw_moments`).
-
-    The tensor is symmetric, so only its distinct entries are summed: with :math:`a(z)` the
-    monomials :math:`z_{i_1}\\cdots z_{i_q}` of degree :math:`q = j/2` over multisets
-    :math:`i_1\\le\\dots\\le i_q`, every entry of :math:`z^{\\otimes j}` is an entry of
-    :math:`a(z)a(z)^T`, and :math:`\\sum_iy_ia(z_i)a(z_i)^T` is one product per block of rows
-    (:math:`\\binom{k+1}{2}` columns at order 4 instead of :math:`k^2`).
-    """
-
-    def __init__(self, k, max_order):
-        self.k = k
-        self.max_order = max_order
-        self.n = 0
-        self.sums = {0: 0.0}
-        self._monomials = {}
-        for j in range(2, max_order + 1, 2):
-            combos = np.array(list(itertools.combinations_with_replacement(range(k), j // 2)), dtype=np.int64)
-            self._monomials[j] = combos.reshape(-1, j // 2)
-            self.sums[j] = np.zeros((combos.shape[0], combos.shape[0]))
-
-    def update(self, Z, y):
-        """Add validated rows ``Z`` (shape ``(n, k)``) with weights ``y``."""
-        return self.add(self.chunk_sums(Z, y), Z.shape[0])
-
-    def chunk_sums(self, Z, y):
-        """The sums of one block of rows, for :meth:`add` (upper triangles by one numba pass per
-        order, mirrored)."""
-        Z = np.ascontiguousarray(Z)
-        sums = {0: y.sum()}
-        for j, combos in self._monomials.items():
-            out = np.zeros((combos.shape[0], combos.shape[0]))
-            monomial_moment_pass(Z, y, combos, out)
-            sums[j] = _mirror_upper(out)
-        return sums
-
-    def add(self, sums, n_rows):
-        """Add the output of :meth:`chunk_sums`, counting ``n_rows`` rows (those with a weight
-        of zero add nothing but may be left out of the count)."""
-        self.n += n_rows
-        for j, s in sums.items():
-            self.sums[j] += s
-        return self
-
-    def raw_moments(self):
-        """``{j: E[y z^{\\otimes j}]}`` as full ``k^j`` arrays (and ``E[y]`` at ``j = 0``)."""
-        raw = {0: np.asarray(self.sums[0] / self.n)}
-        for j, combos in self._monomials.items():
-            q = j // 2
-            index = {tuple(c): i for i, c in enumerate(combos)}
-            flat = np.array([index[tuple(sorted(t))] for t in itertools.product(range(self.k), repeat=q)], dtype=np.intp)
-            raw[j] = (self.sums[j][np.ix_(flat, flat)] / self.n).reshape((self.k,) * j)
-        return raw
-
-    def hermite_tensors(self, orders):
-        """``{m: E[y He_m(z)]}`` for the even ``orders`` (each at most ``max_order``)."""
-        raw = self.raw_moments()
-        return {m: hermite_from_raw_moments(raw, m) for m in orders}

@@ -19,9 +19,9 @@ import sys
 import time
 
 from .methods import METHODS, available_methods
-from .recovery import FAMILIES
-from .sc_plots import write_plots
-from .sc_summary import format_nstar_table, format_per_n_table, nstar_rows, per_n_rows, write_outputs
+from ...teacher import FAMILIES
+from .plots import write_plots
+from .summary import format_nstar_table, format_per_n_table, nstar_rows, per_n_rows, write_outputs
 from .sweep import CellStore, execute, geometric_grid, pending_jobs, plan_jobs, teacher_sizes
 
 DEFAULTS = {
@@ -81,7 +81,7 @@ def add_parser(commands):
                    "absolute MSE is reported beside it")
     p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), metavar="METHOD",
                    help=f"methods to compare, from {', '.join(METHODS)} (default: all that this install can run; "
-                   "the gd methods need narrowrelu.gd)")
+                   "the gd methods need narrowrelu.baseline.estimator)")
     p.add_argument("--out", default=DEFAULTS["out"], metavar="DIR",
                    help="directory for the cell store and every output; created if missing; cells already "
                    "stored there are skipped (default: ./sample-complexity-out)")
@@ -122,7 +122,7 @@ def check_args(args, parser):
     methods = list(dict.fromkeys(args.methods)) if args.methods else runnable
     missing = [m for m in methods if m not in runnable]
     if missing:
-        parser.error(f"method(s) {', '.join(missing)} cannot run here: narrowrelu.gd is not importable")
+        parser.error(f"method(s) {', '.join(missing)} cannot run here: narrowrelu.baseline.estimator is not importable")
     if args.dask_scheduler is not None:
         try:
             import distributed  # noqa: F401

@@ -1,4 +1,4 @@
-"""The stages of the moment learner, as passes over a source (see :mod:`narrowrelu.sources`).
+"""The stages of the moment learner, as passes over a source (see :mod:`narrowrelu.learner.sources`).
 
 Data flow: the linear part (one pass), :math:`M_2` for a first estimate :math:`P` of the neurons'
 span (one pass), then rounds. A round is a single pass over :math:`X` that computes, per block of
@@ -6,7 +6,7 @@ rows, the projections :math:`XS` on a thin matrix :math:`S` (the current model's
 :math:`P`, and the linear basis), the current model's residual :math:`r`, the products
 :math:`M_2P` and :math:`C_jP` that update the span, and the :math:`k`-dimensional Hermite tensors
 of :math:`r` in :math:`P`; it stores the projections
-(:class:`narrowrelu.projection_cache.ProjectionCache`). The candidates (from the tensors) all lie
+(:class:`narrowrelu.learner.projection_cache.ProjectionCache`). The candidates (from the tensors) all lie
 in :math:`P`, so the output regression of the round runs on the stored projections without
 touching :math:`X` again. Every sum runs over training rows only: held-out rows enter with
 weight zero and serve model selection.
@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cluster import multiscale_cluster_centres
-from .decompose import jennrich_candidates
-from .model_moments import network_hermite_contraction, network_projected_tensor
-from .moment_products import HermiteContractionProducts
-from .moments import HermiteContractionAccumulator, ProjectedRawMoments, ordered_map, thin_projection, thin_transposed_product
+from ..moments.model import network_hermite_contraction, network_projected_tensor
+from ..moments.products import HermiteContractionProducts
+from ..moments.contraction import HermiteContractionAccumulator
+from ..moments.projected import ProjectedRawMoments
+from .._parallel import ordered_map
+from ..moments.thin import thin_projection, thin_transposed_product
 from .output_fit import GramStatistics
 
-REGRESSION_BLOCK_ROWS = 65536
 # the Gaussianity check of the inputs reads one row in this many
 GAUSSIANITY_STRIDE = 8
 
@@ -93,22 +93,6 @@ def second_moment_stage(source, network, chunk_size, n_jobs, progress=None):
         acc._update_checked(X, r, check_finite=False, n_rows=_n_train(held))
         _tick(progress)
     return acc.result()[0] + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
-
-
-def linear_basis(P, extra, rel_tol=1e-10):
-    """``[P, E]``: ``P`` followed by an orthonormal basis ``E`` of the part of the rows of
-    ``extra`` outside the span of ``P``, by Gram–Schmidt one row at a time (twice, for
-    orthogonality to rounding); a row left with a norm under ``rel_tol`` times the largest row
-    norm adds nothing."""
-    scale = max(float(np.linalg.norm(extra, axis=1).max(initial=0.0)), 1e-300)
-    basis = P
-    for row in extra:
-        v = row - basis @ (basis.T @ row)
-        v -= basis @ (basis.T @ v)
-        norm = np.linalg.norm(v)
-        if norm > rel_tol * scale:
-            basis = np.hstack([basis, (v / norm)[:, None]])
-    return basis
 
 
 def _blocks(source, chunk_size):
@@ -210,113 +194,6 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
     return ProjectedPass(tensors, e, L.shape[1], k, coords[:, 1:])
 
 
-def stacked_subspace(matrices, dim):
-    """Top-``dim`` left singular vectors of the blocks stacked side by side, each scaled to unit
-    spectral norm so that no block drowns the others. Returns ``(P, singular_values)``."""
-    blocks = []
-    for M in matrices:
-        s = np.linalg.norm(M, 2)
-        if s > 0:
-            blocks.append(M / s)
-    stacked = np.hstack(blocks)
-    U, s, _ = np.linalg.svd(stacked, full_matrices=False)
-    return U[:, :dim], s
-
-
-def top_eigenvectors(M, dim):
-    """Eigenvectors of the symmetric ``M`` with the ``dim`` largest :math:`|\\text{eigenvalue}|`."""
-    vals, vecs = np.linalg.eigh(M)
-    return vecs[:, np.argsort(-np.abs(vals), kind="stable")[:dim]]
-
-
-def lift_directions(directions, P, product, min_cosine=0.5):
-    """Move unit directions :math:`c_i` found in the span of ``P`` to the neurons they stand for,
-    using a product of the same pass.
-
-    The product is :math:`B = E[r\\,He](\\dots)P = \\sum_l\\beta_l u_l (P^Tu_l)^T` for coefficients
-    :math:`\\beta_l` (:math:`a_2\\lambda_l` for :math:`M_2P`). With :math:`A = P^TC^T \\approx P^TU`
-    (the coordinates of the :math:`c_i`), :math:`BA(A^TA)^{-1}` has columns :math:`\\beta_iu_i`: the
-    neurons themselves, components outside ``P`` included, so the error of ``P`` no longer bounds
-    that of the directions. Each column, normalised and sign matched, is the lifted :math:`c_i`;
-    one whose cosine with :math:`c_i` is under ``min_cosine`` (an ill-posed lift), or which is
-    zero, leaves :math:`c_i` as it was.
-    """
-    if not directions.shape[0]:
-        return directions
-    A = P.T @ directions.T
-    columns = (product @ (A @ np.linalg.pinv(A.T @ A))).T
-    norms = np.linalg.norm(columns, axis=1)
-    cosines = np.sum(columns * directions, axis=1) / np.where(norms > 0, norms, 1.0)
-    move = (norms > 0) & (np.abs(cosines) >= min_cosine)
-    lifted = directions.copy()
-    lifted[move] = np.sign(cosines[move])[:, None] * columns[move] / norms[move][:, None]
-    return lifted
-
-
-def candidate_stage(tensors, n_pairs, scales, min_support, rng):
-    """Jennrich candidates from random contraction pairs, clustered at every scale. Returns the
-    centres as unit rows in the tensors' ``k`` coordinates (lift with :math:`c = Pv`), their
-    support, and the size of the cloud."""
-    cloud = jennrich_candidates([tensors[m] for m in sorted(tensors)], n_pairs, rng)
-    centres, support = multiscale_cluster_centres(cloud, scales, min_support)
-    norms = np.linalg.norm(centres, axis=1)
-    return centres / np.where(norms > 0, norms, 1.0)[:, None], support, cloud.shape[0]
-
-
-def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, parts=("train", "validation")):
-    """Gram statistics of :math:`[1, L^Tx, |u_j\\cdot x|, |c_j\\cdot x|, |(Pv_l)\\cdot x|]` against
-    :math:`y` from the projections stored by :func:`projection_stage`, training and held-out rows apart.
-
-    The base columns are the constant and the linear basis :math:`L`; the candidates are the
-    stored model's neurons :math:`u_j`, the stored extra directions :math:`c_j`, and the new
-    directions :math:`Pv_l` (``new_coords`` rows :math:`v_l`). Cost :math:`O(np^2)` for
-    :math:`p` columns, no pass over :math:`X`.
-
-    Parameters
-    ----------
-    columns : array of int, optional
-        Only these columns of the candidate part (base columns always kept).
-    max_rows : int, optional
-        Use every ``s``-th stored row, ``s`` the smallest stride leaving at most ``max_rows``
-        (a spread subsample whatever the order of the rows).
-    parts : tuple of str
-        The stored rows to use, ``"train"`` and/or ``"validation"``: one statistic each, in order.
-    """
-    h, e, n_lin, k = layout.n_hidden, layout.n_extra, layout.n_linear, layout.k
-    n_cand = h + e + new_coords.shape[0]
-    columns = np.arange(n_cand) if columns is None else np.asarray(columns, dtype=int)
-    hidden = columns[columns < h]
-    stored = columns[(columns >= h) & (columns < h + e)] - h
-    new = columns[columns >= h + e] - h - e
-    # candidates that are combinations of the linear basis: the model's neurons, the new directions
-    B = np.zeros((n_lin, hidden.size + new.size))
-    B[:, : hidden.size] = layout.hidden_coords[:, hidden]
-    B[:k, hidden.size:] = new_coords[new].T
-    lin = slice(e, e + n_lin)
-    c0 = 1 + n_lin
-    p = c0 + columns.size
-    out = []
-    for name in parts:
-        Z, y = cache.rows(name)
-        if max_rows is not None and Z.shape[0] > max_rows:
-            stride = -(-Z.shape[0] // max_rows)
-            Z, y = Z[::stride], y[::stride]
-        stats = GramStatistics.empty(p)
-        F = np.empty((min(REGRESSION_BLOCK_ROWS, Z.shape[0]), p))
-        for s in range(0, Z.shape[0], REGRESSION_BLOCK_ROWS):
-            Zb, yb = Z[s:s + REGRESSION_BLOCK_ROWS], y[s:s + REGRESSION_BLOCK_ROWS]
-            Fb = F[: Zb.shape[0]]
-            Fb[:, 0] = 1.0
-            Fb[:, 1:c0] = Zb[:, lin]
-            combos = np.abs(Fb[:, 1:c0] @ B)
-            Fb[:, c0:c0 + hidden.size] = combos[:, : hidden.size]
-            np.abs(Zb[:, stored], out=Fb[:, c0 + hidden.size:c0 + hidden.size + stored.size])
-            Fb[:, c0 + hidden.size + stored.size:] = combos[:, hidden.size:]
-            stats.add_rows(Fb, yb)
-        out.append(stats)
-    return tuple(out)
-
-
 def final_regression_stage(source, L, directions, progress=None):
     """Gram statistics of :math:`[1, L^Tx, |c_j\\cdot x|]` over all rows, in one pass (when the
     stored projections did not cover every row)."""
@@ -329,19 +206,6 @@ def final_regression_stage(source, L, directions, progress=None):
         stats.add_rows_with_intercept(Z, y)
         _tick(progress)
     return stats
-
-
-def novel_rows(pool, new, tol=1e-8):
-    """Mask of the rows of ``new`` that are not already in ``pool`` nor earlier in ``new``
-    (projectively: :math:`1 - |c\\cdot c'| < \\mathrm{tol}` counts as the same)."""
-    keep = np.zeros(new.shape[0], dtype=bool)
-    for i, c in enumerate(new):
-        if pool.shape[0] and np.min(1.0 - np.abs(pool @ c)) < tol:
-            continue
-        if any(1.0 - abs(new[j] @ c) < tol for j in np.flatnonzero(keep[:i])):
-            continue
-        keep[i] = True
-    return keep
 
 
 def _tick(progress):

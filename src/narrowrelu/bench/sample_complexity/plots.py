@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from .recovery import FAMILIES
+from ...teacher import FAMILIES
 
 _MARKERS = {"moment_raw": "o", "moment_refined": "s", "gd_k": "v", "gd_2k": "^", "mlp_k": "D"}
 

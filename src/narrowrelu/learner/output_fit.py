@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network import ReLUNetwork
+from ..network import ReLUNetwork
 
 
 @dataclass

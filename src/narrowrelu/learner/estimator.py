@@ -11,23 +11,13 @@ from threadpoolctl import threadpool_limits
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from ._validation import as_generator, check_positive_int
-from .network import ReLUNetwork
+from .._validation import as_generator, check_positive_int
+from ..network import ReLUNetwork
 from .output_fit import SparseDirectionRegression, sign_free_to_relu_network
-from .pipeline import (
-    candidate_stage,
-    final_regression_stage,
-    lift_directions,
-    linear_basis,
-    linear_stage,
-    novel_rows,
-    products_stage,
-    projection_stage,
-    regression_stage,
-    second_moment_stage,
-    stacked_subspace,
-    top_eigenvectors,
-)
+from .candidates import candidate_stage, novel_rows
+from .passes import final_regression_stage, linear_stage, products_stage, projection_stage, second_moment_stage
+from .subspace import lift_directions, linear_basis, stacked_subspace, top_eigenvectors
+from .regression import regression_stage
 from .projection_cache import ProjectionCache
 from .refine import REFINERS
 from .sources import ArraySource, OracleSource
@@ -54,7 +44,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     """Learn :math:`f(x) = b + w\\cdot x + \\sum_{i\\le k}\\lambda_i\\mathrm{relu}(u_i\\cdot x)` from
     Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
 
-    The pipeline (see :mod:`narrowrelu.pipeline`):
+    The pipeline (see :mod:`narrowrelu.learner.passes`):
 
     1. constant and linear part from :math:`E[y]` and :math:`E[yx]` (one pass);
     2. a first estimate :math:`P` of the neurons' span: top eigenvectors of

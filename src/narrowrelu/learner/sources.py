@@ -10,7 +10,7 @@ queries the oracle again; memory stays bounded by the chunk size whatever the sa
 
 import numpy as np
 
-from ._validation import check_finite_array
+from .._validation import check_finite_array
 
 
 class ArraySource:

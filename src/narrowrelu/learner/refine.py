@@ -23,8 +23,8 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from .moments import ordered_map
-from .network import ReLUNetwork
+from .._parallel import ordered_map
+from ..network import ReLUNetwork
 
 
 @dataclass

@@ -20,9 +20,11 @@ captures as in a randomised range finder or a subspace iteration.
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._validation import check_finite_array, check_positive_int
+from .._validation import check_finite_array, check_positive_int
 from ._kernels import order4_product_pass
-from .moments import DEFAULT_CHUNK_SIZE, ordered_map, thin_projection, thin_transposed_product
+from .contraction import DEFAULT_CHUNK_SIZE
+from .._parallel import ordered_map
+from .thin import thin_projection, thin_transposed_product
 
 
 class HermiteContractionProducts:
@@ -43,7 +45,7 @@ class HermiteContractionProducts:
     (as the learner draws them) the projections :math:`Xg_j` are read off it,
     :math:`XG^T = (XQ)(Q^+G^T)`, instead of a second pass over the chunk. The products, the
     vector sums and :math:`M_2Q` are then the columns of a single product :math:`X^TW`. Both
-    thin products run in numba kernels (:mod:`narrowrelu._kernels`), several times faster than
+    thin products run in numba kernels (:mod:`narrowrelu.moments._kernels`), several times faster than
     BLAS at these shapes.
     """
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..metrics import population_mse
-from ..moment_estimator import MomentReLURegressor
+from ...metrics import population_mse
+from ...learner.estimator import MomentReLURegressor
 
 #: Monte Carlo inputs used to score models outside the closed form (``MLPRegressor``).
 MONTE_CARLO_SAMPLES = 200_000
@@ -55,9 +55,9 @@ METHODS = {
 
 
 def gd_available():
-    """Whether :mod:`narrowrelu.gd` (the GD baseline) can be imported in this install."""
+    """Whether :mod:`narrowrelu.baseline.estimator` (the GD baseline) can be imported in this install."""
     try:
-        importlib.import_module("narrowrelu.gd")
+        importlib.import_module("narrowrelu.baseline.estimator")
     except ImportError:
         return False
     return True
@@ -129,7 +129,7 @@ def _fit_moment(methods, teacher, X, y, seed):
 
 def _fit_gd(width_factor):
     def fit(methods, teacher, X, y, seed):
-        from ..gd import GDReLURegressor
+        from ...baseline.estimator import GDReLURegressor
 
         width = width_factor * teacher.n_neurons
         start = time.perf_counter()

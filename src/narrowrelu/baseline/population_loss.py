@@ -42,9 +42,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_finite_array
-from .metrics import population_inner_product
-from .network import as_relu_network
+from .._validation import check_finite_array
+from ..metrics import population_inner_product
+from ..network import as_relu_network
 
 _INV_2PI = 1.0 / (2.0 * np.pi)
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -157,7 +157,7 @@ def population_loss_gradient(hidden_weights, output_weights, intercept, teacher)
     --------
     >>> import numpy as np
     >>> from narrowrelu import Teacher
-    >>> from narrowrelu.population_loss import population_loss_gradient
+    >>> from narrowrelu.baseline.population_loss import population_loss_gradient
     >>> t = Teacher.orthonormal(3)
     >>> loss, gW, ga, gb = population_loss_gradient(np.eye(3), np.ones(3), 0.0, t)
     >>> bool(abs(loss) < 1e-12 and np.abs(gW).max() < 1e-12)

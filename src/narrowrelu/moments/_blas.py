@@ -1,0 +1,55 @@
+"""scipy's BLAS ``dsyrk`` called through ctypes, which releases the GIL (scipy's f2py wrapper holds it), so row chunks on several threads overlap."""
+
+import ctypes
+
+import numpy as np
+from scipy.linalg import cython_blas
+
+
+def weighted_gram_upper(positive, negative, d):
+    """Upper triangle of :math:`P^TP - N^TN` by two BLAS symmetric rank updates (``dsyrk``).
+
+    ``positive`` and ``negative`` are C-contiguous row blocks; the result is a Fortran-ordered
+    ``(d, d)`` array whose strict lower triangle is zero. The BLAS call releases the GIL, so
+    chunks running on ``n_jobs`` threads overlap.
+    """
+    out = np.zeros((d, d), order="F")
+    if positive.shape[0]:
+        _syrk_upper(1.0, positive, 0.0, out)
+    if negative.shape[0]:
+        _syrk_upper(-1.0, negative, 1.0, out)
+    return out
+
+
+def _capsule_address(capsule):
+    name = ctypes.pythonapi.PyCapsule_GetName
+    name.restype, name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    pointer.restype, pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return pointer(capsule, name(capsule))
+
+
+# scipy's BLAS dsyrk through its Cython API, called by ctypes (which releases the GIL; scipy's
+# f2py wrapper ``scipy.linalg.blas.dsyrk`` holds it). Arguments, all by reference:
+# uplo, trans, n, k, alpha, a, lda, beta, c, ldc.
+_DSYRK = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int),
+    ctypes.POINTER(ctypes.c_double), ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
+    ctypes.POINTER(ctypes.c_double), ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
+)(_capsule_address(cython_blas.__pyx_capi__["dsyrk"]))
+
+
+def _syrk_upper(alpha, rows, beta, out):
+    """``out := alpha * rows^T rows + beta * out`` on the upper triangle of the Fortran ``out``.
+
+    ``rows`` (C-contiguous, ``(k, d)``) is, read column-major, the ``d x k`` matrix ``A`` with
+    leading dimension ``d``, and ``A A^T = rows^T rows``.
+    """
+    k, d = rows.shape
+    if not (rows.flags.c_contiguous and out.flags.f_contiguous and out.shape == (d, d)):
+        raise ValueError("internal error: _syrk_upper needs C-contiguous rows and a Fortran (d, d) output")
+    n_ = ctypes.c_int(d)
+    _DSYRK(
+        b"U", b"N", ctypes.byref(n_), ctypes.byref(ctypes.c_int(k)), ctypes.byref(ctypes.c_double(alpha)),
+        rows.ctypes.data, ctypes.byref(n_), ctypes.byref(ctypes.c_double(beta)), out.ctypes.data, ctypes.byref(n_),
+    )
