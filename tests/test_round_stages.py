@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import narrowrelu.learner.estimator as moment_estimator
+import narrowrelu.learner.rounds as moment_estimator
 import narrowrelu.learner.passes as pipeline
 import narrowrelu.learner.regression as regression
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance

@@ -16,7 +16,6 @@ Parameters are handled as one flat vector :math:`\\theta = (\\mathrm{vec}\\,W, a
 keeps the untrained parts (fixed output weights, no intercept) at their initial values.
 """
 
-import numbers
 import warnings
 
 import numpy as np
@@ -25,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from .._params import Boolean, Integer, Options, RandomState, Real, check_parameters
 from .._validation import as_generator, check_positive_int
 from ..network import ReLUNetwork
 from .objectives import EmpiricalObjective, PopulationObjective, decay_vector, pack, trained_mask, unpack, xavier_init
@@ -129,6 +129,23 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     >>> population_mse(model.fit_population(teacher), teacher) < 1e-10
     True
     """
+
+    _parameter_constraints = {
+        "n_neurons": Integer(1),
+        "optimizer": Options(*OPTIMIZERS),
+        "learning_rate": (Real(0, None, closed="neither"), Options(None)),
+        "max_iter": Integer(1),
+        "tol": Real(0, None),
+        "batch_size": (Integer(1), Options(None)),
+        "init_scale": Real(0, None, closed="neither"),
+        "alpha": Real(0, None),
+        "train_output_weights": Boolean(),
+        "fit_intercept": Boolean(),
+        "n_restarts": Integer(1),
+        "validation_fraction": Real(0, 1, closed="neither"),
+        "history_every": (Integer(1), Options(None)),
+        "random_state": RandomState(),
+    }
 
     def __init__(
         self,
@@ -251,29 +268,9 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- internals
     def _check_params(self, n_features, empirical):
-        m = self.n_neurons
-        if not isinstance(m, numbers.Integral) or isinstance(m, bool) or m < 1:
-            raise ValueError(f"n_neurons must be an integer >= 1, got {m!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}; got {self.optimizer!r}")
-        if self.learning_rate is not None and not (_is_real(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number or None, got {self.learning_rate!r}")
-        check_positive_int(self.max_iter, "max_iter")
-        check_positive_int(self.n_restarts, "n_restarts")
-        if not (_is_real(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
-        if not (_is_real(self.init_scale) and self.init_scale > 0):
-            raise ValueError(f"init_scale must be a positive number, got {self.init_scale!r}")
-        if not (_is_real(self.alpha) and self.alpha >= 0):
-            raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
-        if not _is_real(self.validation_fraction) or not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
-        if self.history_every is not None:
-            check_positive_int(self.history_every, "history_every")
-        if self.batch_size is not None:
-            check_positive_int(self.batch_size, "batch_size")
-            if empirical and self.optimizer == "lbfgs":
-                raise ValueError("batch_size is used by optimizer 'gd' and 'adam' only; set batch_size=None for 'lbfgs'")
+        check_parameters(self)
+        if empirical and self.batch_size is not None and self.optimizer == "lbfgs":
+            raise ValueError("batch_size is used by optimizer 'gd' and 'adam' only; set batch_size=None for 'lbfgs'")
         self.learning_rate_ = (
             DEFAULT_LEARNING_RATES[self.optimizer] if self.learning_rate is None or self.optimizer == "lbfgs"
             else float(self.learning_rate)
@@ -327,7 +324,3 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
                 stacklevel=3,
             )
         return self
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)

@@ -1,39 +1,23 @@
-"""MomentReLURegressor: the method-of-moments learner for narrow one-hidden-layer ReLU networks."""
+"""MomentReLURegressor: the method-of-moments learner for narrow one-hidden-layer ReLU networks,
+a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments`."""
 
-import numbers
 import time
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from threadpoolctl import threadpool_limits
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from .._params import Boolean, Integer, Options, RandomState, Real, Sequence, check_parameters
 from .._validation import as_generator, check_positive_int
-from ..network import ReLUNetwork
-from .output_fit import SparseDirectionRegression, sign_free_to_relu_network
-from .candidates import candidate_stage, novel_rows
-from .passes import final_regression_stage, linear_stage, products_stage, projection_stage, second_moment_stage
-from .subspace import lift_directions, linear_basis, stacked_subspace, top_eigenvectors
-from .regression import regression_stage
-from .projection_cache import ProjectionCache
 from .refine import REFINERS
+from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
 
-# a unit of work of a pass (and one reduction buffer) is the largest power-of-two number of rows
-# within this many bytes of X: small enough to stay in a 2 MB cache, large enough that the Python
-# work per block stays small
-BLOCK_BYTES = 2**21
-# memory for the projections kept between the stages of a round, in oracle mode
-ORACLE_CACHE_BYTES = 2**28
-# training rows (and a quarter as many held-out ones) on which the output regression chooses
-# its directions; the chosen model is then fitted and scored on every row
-SELECTION_ROWS = 2**18
-# a round is kept if it lowers the held-out MSE by more than this fraction; under label noise the
-# held-out MSE is mostly noise, so the excess error a round removes is a small fraction of it
-ROUND_IMPROVEMENT = 1e-5
+# rows of an oracle's fresh draw on which the refinement runs, unless refine_max_samples says otherwise
+ORACLE_REFINE_ROWS = 200_000
 
 
 class NonGaussianInputWarning(UserWarning):
@@ -44,7 +28,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     """Learn :math:`f(x) = b + w\\cdot x + \\sum_{i\\le k}\\lambda_i\\mathrm{relu}(u_i\\cdot x)` from
     Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
 
-    The pipeline (see :mod:`narrowrelu.learner.passes`):
+    A thin class around :func:`narrowrelu.learner.rounds.fit_moments`; the pipeline (stage by
+    stage in :mod:`narrowrelu.learner`):
 
     1. constant and linear part from :math:`E[y]` and :math:`E[yx]` (one pass);
     2. a first estimate :math:`P` of the neurons' span: top eigenvectors of
@@ -83,8 +68,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     min_support : float, default=0.2
         A cluster needs at least this fraction of ``n_contraction_pairs`` members.
     max_rounds : int, default=8
-        Rounds of iterative discovery on the residual. Rounds stop earlier when the held-out
-        error falls by less than 0.1 %, or falls below ``tol``.
+        Rounds of iterative discovery on the residual. Rounds stop earlier when a round lowers
+        the held-out error by less than a fraction 1e-5 of it, or once it is below ``tol``.
     tol : float, default=1e-6
         Rounds stop once the held-out MSE of the moment solution is at most ``tol * Var(y)``:
         refinement converges from there, and each further round costs a pass.
@@ -123,8 +108,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         The estimate of the neurons' span used by the selected round.
     validation_mse_ : float
         Held-out mean squared error of the raw moment solution at selection.
-    rounds_ : list of dict
-        Per round: candidates found, held-out error, directions selected.
+    rounds_ : list of RoundResult
+        Per round of the selected :math:`k`: candidates found, held-out error, directions selected.
     refinement_ : dict
         Iterations, convergence flag, final training loss of the refinement.
     timings_ : dict
@@ -146,6 +131,27 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     >>> population_mse(model, teacher) < 1e-6
     True
     """
+
+    _parameter_constraints = {
+        "n_neurons": (Integer(1), Options(None)),
+        "tensor_orders": Sequence(Options(4, 6), unique=True),
+        "n_contraction_pairs": Integer(1),
+        "n_subspace_directions": Integer(1),
+        "scales": Sequence(Real(0, 1, closed="neither")),
+        "min_support": Real(0, 1, closed="right"),
+        "max_rounds": Integer(1),
+        "tol": Real(0, 1, closed="left"),
+        "validation_fraction": Real(0, 1, closed="neither"),
+        "refine": Boolean(),
+        "refine_method": Options(*REFINERS),
+        "refine_max_iter": Integer(1),
+        "refine_max_samples": (Integer(1), Options(None)),
+        "max_auto_neurons": Integer(1),
+        "chunk_size": Integer(1),
+        "n_jobs": Integer(1),
+        "random_state": RandomState(),
+        "verbose": Boolean(),
+    }
 
     def __init__(
         self,
@@ -188,7 +194,6 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ----------------------------------------------------------------- public
     def fit(self, X, y):
         """Fit on data ``X`` (rows assumed drawn from N(0, I)) and targets ``y``.
 
@@ -201,20 +206,19 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        check_parameters(self)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
         y = np.asarray(y, dtype=np.float64)
-        self._check_params(X.shape[1])
-        self._check_sample_count(X.shape[0], X.shape[1])
+        self._check_size(X.shape[0], X.shape[1])
         if np.ptp(y) == 0:
             raise ValueError(f"y is constant (every value is {y[0]!r}): there is nothing to learn")
         rng = as_generator(self.random_state)
         n = X.shape[0]
         mask = np.zeros(n, dtype=bool)
         mask[rng.choice(n, size=self._n_validation(n, X.shape[1]), replace=False)] = True
-        source = ArraySource(X, y, mask, check_positive_int(self.chunk_size, "chunk_size"))
-        cap = self.refine_max_samples
-        refine_rows = slice(None) if cap is None else slice(0, check_positive_int(cap, "refine_max_samples"))
-        return self._fit_source(source, rng, lambda: (X[refine_rows], y[refine_rows]))
+        source = ArraySource(X, y, mask, self.chunk_size)
+        rows = slice(None) if self.refine_max_samples is None else slice(0, self.refine_max_samples)
+        return self._fit_source(source, rng, lambda: (X[rows], y[rows]))
 
     def fit_oracle(self, oracle, n_samples, n_features=None):
         """Fit by drawing Gaussian inputs and querying ``oracle(X) -> y``, streaming in chunks.
@@ -237,6 +241,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        check_parameters(self)
         if not callable(oracle):
             raise ValueError(f"oracle must be callable as oracle(X) -> y, got {type(oracle).__name__}")
         if n_features is None:
@@ -245,18 +250,16 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("n_features is required when the oracle has no n_features attribute")
         d = check_positive_int(n_features, "n_features")
         n = check_positive_int(n_samples, "n_samples")
-        self._check_params(d)
-        self._check_sample_count(n, d)
+        self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
-        chunk = check_positive_int(self.chunk_size, "chunk_size")
-        source = OracleSource(oracle, n, d, chunk, self._n_validation(n, d) / n, seed_stream)
+        source = OracleSource(oracle, n, d, self.chunk_size, self._n_validation(n, d) / n, seed_stream)
         self.n_features_in_ = d
 
         def refine_data():
-            m = min(n, self.refine_max_samples or 200_000)
+            m = min(n, self.refine_max_samples or ORACLE_REFINE_ROWS)
             X = np.random.default_rng(seed_refine).standard_normal((m, d))
-            y = np.concatenate([source.query(X[s:s + chunk]) for s in range(0, m, chunk)])
+            y = np.concatenate([source.query(X[s:s + self.chunk_size]) for s in range(0, m, self.chunk_size)])
             return X, y
 
         return self._fit_source(source, rng, refine_data)
@@ -281,43 +284,21 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         return self.network_
 
-    # ----------------------------------------------------------------- checks
-    def _check_params(self, n_features):
-        if self.n_neurons is not None:
-            k = self.n_neurons
-            if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-                raise ValueError(f"n_neurons must be an integer >= 1 or None, got {k!r}")
-            if k > n_features:
-                raise ValueError(f"n_neurons = {k} exceeds n_features = {n_features}; need 1 <= n_neurons <= n_features")
-        orders = tuple(self.tensor_orders)
-        if not orders or any(m not in (4, 6) for m in orders):
-            raise ValueError(f"tensor_orders must be a non-empty subset of (4, 6), got {self.tensor_orders!r}")
-        if not (isinstance(self.tol, numbers.Real) and 0.0 <= self.tol < 1.0):
-            raise ValueError(f"tol must be a number in [0, 1), got {self.tol!r}")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
-        if self.refine_method not in REFINERS:
-            raise ValueError(f"refine_method must be one of {sorted(REFINERS)}, got {self.refine_method!r}")
-        if not 0.0 < self.min_support <= 1.0:
-            raise ValueError(f"min_support must lie in (0, 1], got {self.min_support!r}")
-        if not self.scales or any(not (0 < s < 1) for s in self.scales):
-            raise ValueError(f"scales must be a non-empty sequence of numbers in (0, 1), got {self.scales!r}")
-        for name in ("n_contraction_pairs", "n_subspace_directions", "max_rounds", "refine_max_iter", "n_jobs", "max_auto_neurons"):
-            check_positive_int(getattr(self, name), name)
-
-    def _max_neurons(self, n_features):
-        return self.n_neurons if self.n_neurons is not None else 1
-
     def required_samples(self, n_features):
-        """The fewest rows a fit accepts: :math:`d + k + 2`, so that the training rows cover the
+        """The fewest rows a fit accepts: :math:`d + k + 2` (with ``n_neurons=None``, :math:`k`
+        is the largest tried, ``min(d, max_auto_neurons)``), so that the training rows cover the
         :math:`d + k + 1` coefficients of the output regression and one row is held out.
 
         This makes the fit well posed, not accurate: the order-4 moments need many more rows
         (thousands at d = 20) before the neurons stand out from the noise."""
-        k = self._max_neurons(n_features)
-        return n_features + k + 2
+        return n_features + self._max_neurons(n_features) + 2
 
-    def _check_sample_count(self, n, d):
+    def _max_neurons(self, n_features):
+        return self.n_neurons if self.n_neurons is not None else min(n_features, self.max_auto_neurons)
+
+    def _check_size(self, n, d):
+        if self.n_neurons is not None and self.n_neurons > d:
+            raise ValueError(f"n_neurons = {self.n_neurons} exceeds n_features = {d}; need 1 <= n_neurons <= n_features")
         need = self.required_samples(d)
         if n < need:
             raise ValueError(
@@ -329,164 +310,60 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         most = n - (d + self._max_neurons(d) + 1)
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
-    # ----------------------------------------------------------------- fitting
+    def _settings(self):
+        return MomentSettings(
+            n_neurons=self.n_neurons,
+            tensor_orders=tuple(self.tensor_orders),
+            n_contraction_pairs=self.n_contraction_pairs,
+            n_subspace_directions=self.n_subspace_directions,
+            scales=tuple(self.scales),
+            min_support=self.min_support,
+            max_rounds=self.max_rounds,
+            tol=self.tol,
+            max_auto_neurons=self.max_auto_neurons,
+            n_jobs=self.n_jobs,
+        )
+
     def _fit_source(self, source, rng, refine_data):
         # BLAS on one thread throughout: parallelism comes from n_jobs over row blocks, whose
         # results are summed in a fixed order, so the model does not depend on the thread count.
+        settings = self._settings()
         with threadpool_limits(limits=1, user_api="blas"):
-            return self._fit_source_pinned(source, rng, refine_data)
-
-    def _fit_source_pinned(self, source, rng, refine_data):
-        self.timings_ = {}
-        total_passes = self._estimate_passes()
-        with tqdm(total=total_passes * source.n_chunks(), disable=not self.verbose, desc="moment passes", unit="chunk") as progress:
-            with self._timed("linear"):
-                lin = linear_stage(source, progress)
+            with tqdm(total=settings.max_passes() * source.n_chunks(), disable=not self.verbose,
+                      desc="moment passes", unit="chunk") as progress:
+                fit = fit_moments(source, settings, rng, progress)
+                progress.total = progress.n
+                progress.refresh()
+            self._warn_if_not_gaussian(fit.linear)
             self.n_features_in_ = source.n_features
-            if lin.var_y <= 1e-14 * max(lin.mean_y**2, 1e-300):
-                raise ValueError("y is constant on the training rows: there is nothing to learn")
-            self._warn_if_not_gaussian(lin)
-            base = ReLUNetwork(np.empty((0, source.n_features)), np.empty(0), lin.mean_yx, lin.mean_y)
-            with self._timed("second_moment"):
-                M2 = second_moment_stage(source, base, self._block_rows(source.n_features), self.n_jobs, progress)
-            cache = self._projection_cache(source)
-            if self.n_neurons is not None:
-                result = self._fit_k(source, cache, rng, base, M2, self.n_neurons, progress, lin.var_y)
+            self.raw_network_ = fit.network
+            self.n_neurons_ = fit.n_neurons
+            self.candidates_ = fit.candidates
+            self.subspace_ = fit.subspace
+            self.validation_mse_ = fit.validation_mse
+            self.rounds_ = fit.rounds
+            self.n_passes_ = fit.n_passes
+            self.timings_ = fit.timings
+            if self.refine:
+                self._refine(refine_data)
             else:
-                result = self._fit_auto_k(source, cache, rng, base, M2, progress, lin.var_y)
-            del cache
-            with self._timed("final_regression"):
-                self._store(result, source, progress)
-            progress.total = progress.n
-            progress.refresh()
-        self.n_passes_ = source.n_passes
-        if self.refine:
-            with self._timed("refinement"):
-                X, y = refine_data()
-                refined = REFINERS[self.refine_method](
-                    self.raw_network_, X, y, max_iter=self.refine_max_iter, n_jobs=self.n_jobs
-                )
-            self.network_ = refined.network
-            self.refinement_ = {
-                "method": self.refine_method,
-                "n_iter": refined.n_iter,
-                "converged": refined.converged,
-                "train_mse": refined.loss,
-                "n_samples": X.shape[0],
-            }
-        else:
-            self.network_ = self.raw_network_
-            self.refinement_ = None
+                self.network_ = self.raw_network_
+                self.refinement_ = None
         return self
 
-    @staticmethod
-    def _block_rows(n_features):
-        return 1 << max(8, int(np.log2(BLOCK_BYTES / (8 * n_features))))
-
-    def _projection_cache(self, source):
-        """Buffers for the projections of a round: every row for in-memory data (at most half
-        the data's size), and at most ``ORACLE_CACHE_BYTES`` in oracle mode."""
-        d = source.n_features
-        k = self._max_neurons(d) if self.n_neurons is not None else min(d, self.max_auto_neurons)
-        width = k + min(d, 2 * k + 2)
-        if isinstance(source, ArraySource):
-            budget = max(ORACLE_CACHE_BYTES, source.X.nbytes // 2)
-        else:
-            budget = ORACLE_CACHE_BYTES
-        rows = max(1, budget // ProjectionCache.bytes_per_row(width))
-        share = source.n_validation / source.n_samples
-        n_val = min(source.n_validation, max(1, int(round(rows * share))))
-        return ProjectionCache(min(source.n_train, rows - n_val), n_val, width)
-
-    def _estimate_passes(self):
-        """Passes at most: the linear one, M_2, one in the first round and two in each later
-        one, and a final regression; with ``n_neurons=None``, the rounds for each k tried."""
-        per_k = 2 * self.max_rounds - 1
-        return 3 + per_k * (1 if self.n_neurons is not None else self.max_auto_neurons)
-
-    def _fit_auto_k(self, source, cache, rng, base, M2, progress, var_y):
-        best = None
-        k_max = min(source.n_features, self.max_auto_neurons)
-        for k in range(1, k_max + 1):
-            result = self._fit_k(source, cache, rng, base, M2, k, progress, var_y)
-            if best is not None and result["fit"].validation_mse >= best["fit"].validation_mse * (1 - 1e-3):
-                break
-            best = result
-        return best
-
-    def _fit_k(self, source, cache, rng, base, M2, k, progress, var_y):
-        d = source.n_features
-        P = top_eigenvectors(M2, k)
-        current = base
-        sign_free = None
-        best = None
-        rounds = []
-        orders = tuple(sorted(set(self.tensor_orders)))
-        min_count = max(2, int(np.ceil(self.min_support * self.n_contraction_pairs)))
-        for rnd in range(self.max_rounds):
-            extra = np.empty((0, d))
-            if sign_free is not None:
-                coords = rng.standard_normal((self.n_subspace_directions, k))
-                coords /= np.linalg.norm(coords, axis=1, keepdims=True)
-                with self._timed("products"):
-                    M2P, CP = products_stage(source, current, P, coords, self._block_rows(source.n_features), self.n_jobs, progress)
-                with self._timed("candidates"):
-                    intercept, linear, directions, weights = sign_free
-                    lifted = lift_directions(directions, P, M2P)
-                    extra = directions[novel_rows(lifted, directions)]
-                    current = sign_free_to_relu_network(intercept, linear, lifted, weights)
-                    P, _ = stacked_subspace([M2P] + list(CP), k)
-            L = linear_basis(P, np.vstack([base.linear_weights[None], current.linear_weights[None], current.hidden_weights]))
-            with self._timed("projections"):
-                layout = projection_stage(source, current, extra, L, k, orders, cache, self._block_rows(source.n_features), self.n_jobs, progress)
-            with self._timed("candidates"):
-                centres, support, n_cloud = candidate_stage(layout.tensors, self.n_contraction_pairs, self.scales, min_count, rng)
-                stored = np.vstack([current.hidden_weights, extra])
-                new_coords = centres[novel_rows(stored, centres @ P.T)]
-                pool = np.vstack([stored, new_coords @ P.T])
-            with self._timed("regression"):
-                n_base = 1 + L.shape[1]
-                sub_train = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
-                sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
-                chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k).selected)
-                train, validation = regression_stage(cache, layout, new_coords, columns=chosen)
-                fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
-            rounds.append(
-                {
-                    "round": rnd,
-                    "n_candidates_raw": int(n_cloud),
-                    "n_centres": int(centres.shape[0]),
-                    "pool_size": int(pool.shape[0]),
-                    "n_selected": int(chosen.size),
-                    "validation_mse": float(fit.validation_mse),
-                }
-            )
-            if best is not None and fit.validation_mse >= best["fit"].validation_mse * (1 - ROUND_IMPROVEMENT):
-                break
-            best = {"fit": fit, "selected": pool[chosen], "pool": pool, "L": L, "P": P, "train": train, "validation": validation, "k": k,
-                    "complete": cache.complete}
-            if fit.validation_mse <= self.tol * var_y:
-                break
-            sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
-            current = sign_free_to_relu_network(*sign_free)
-        best["rounds"] = rounds
-        return best
-
-    def _store(self, result, source, progress):
-        """The final weights of the selected model, from all rows (training and held-out)."""
-        fit, pool, L, selected = result["fit"], result["pool"], result["L"], result["selected"]
-        n_base = 1 + L.shape[1]
-        if result["complete"]:
-            everything = result["train"] + result["validation"]
-        else:
-            everything = final_regression_stage(source, L, selected, progress)
-        base, mu = SparseDirectionRegression(everything, everything, n_base).coefficients(np.arange(selected.shape[0]))
-        self.raw_network_ = sign_free_to_relu_network(base[0], L @ base[1:], selected, mu)
-        self.n_neurons_ = result["k"]
-        self.candidates_ = pool
-        self.subspace_ = result["P"]
-        self.validation_mse_ = float(fit.validation_mse)
-        self.rounds_ = result["rounds"]
+    def _refine(self, refine_data):
+        start = time.perf_counter()
+        X, y = refine_data()
+        refined = REFINERS[self.refine_method](self.raw_network_, X, y, max_iter=self.refine_max_iter, n_jobs=self.n_jobs)
+        self.network_ = refined.network
+        self.refinement_ = {
+            "method": self.refine_method,
+            "n_iter": refined.n_iter,
+            "converged": refined.converged,
+            "train_mse": refined.loss,
+            "n_samples": X.shape[0],
+        }
+        self.timings_["refinement"] = time.perf_counter() - start
 
     def _warn_if_not_gaussian(self, lin):
         n = max(lin.n_checked, 1)
@@ -497,13 +374,5 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 f"the inputs do not look standard Gaussian (largest column |mean| {mean_off:.3g}, largest "
                 f"|variance - 1| {var_off:.3g}); the method assumes x ~ N(0, I): standardise or whiten X first",
                 NonGaussianInputWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-
-    @contextmanager
-    def _timed(self, stage):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings_[stage] = self.timings_.get(stage, 0.0) + time.perf_counter() - start

@@ -1,0 +1,294 @@
+"""The moment learner's round loop, as a plain function over a source.
+
+:func:`fit_moments` runs the whole moment pipeline on a :mod:`~narrowrelu.learner.sources` source:
+
+1. the constant and linear part, :math:`E[y]` and :math:`E[yx]` (one pass);
+2. :math:`M_2 = E[r(xx^T - I)]` of the residual of the linear part, whose top eigenvectors are
+   the first estimate :math:`P` of the neurons' span (one pass);
+3. rounds. A round after the first makes one products pass (:math:`M_2P` and :math:`C_jP` of
+   the current model's residual, the model's exact moments added back), lifts the current
+   directions with :math:`M_2P` and takes the next :math:`P` from the stacked products; every
+   round makes one projection pass (the projections of every row on
+   :math:`[c_1..c_e, L]`, stored, and the :math:`k`-dimensional Hermite tensors of the residual);
+   candidates come from Jennrich pairs and multiscale clustering, and the output regression with
+   sparse selection runs on the stored projections;
+4. rounds stop when the held-out MSE falls by less than ``ROUND_IMPROVEMENT`` (relative) or
+   below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...`` and keeps
+   the best ``k`` on held-out rows;
+5. the final output weights of the selected model from all rows (training and held-out).
+
+The result is a :class:`MomentFit`; :class:`~narrowrelu.MomentReLURegressor` is a thin class
+around this function.
+"""
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..network import ReLUNetwork
+from .candidates import candidate_stage, novel_rows
+from .output_fit import SparseDirectionRegression, sign_free_to_relu_network
+from .passes import final_regression_stage, linear_stage, products_stage, projection_stage, second_moment_stage
+from .projection_cache import ProjectionCache
+from .regression import regression_stage
+from .sources import ArraySource
+from .subspace import lift_directions, linear_basis, stacked_subspace, top_eigenvectors
+
+# a unit of work of a pass (and one reduction buffer) is the largest power-of-two number of rows
+# within this many bytes of X: small enough to stay in a 2 MB cache, large enough that the Python
+# work per block stays small
+BLOCK_BYTES = 2**21
+# memory for the projections kept between the stages of a round, in oracle mode
+ORACLE_CACHE_BYTES = 2**28
+# training rows (and a quarter as many held-out ones) on which the output regression chooses
+# its directions; the chosen model is then fitted and scored on every row
+SELECTION_ROWS = 2**18
+# a round is kept if it lowers the held-out MSE by more than this fraction; under label noise the
+# held-out MSE is mostly noise, so the excess error a round removes is a small fraction of it
+ROUND_IMPROVEMENT = 1e-5
+# with n_neurons=None, a larger k is kept only if it lowers the held-out MSE by this fraction
+AUTO_K_IMPROVEMENT = 1e-3
+
+
+@dataclass(frozen=True)
+class MomentSettings:
+    """The parameters of :func:`fit_moments` (see :class:`~narrowrelu.MomentReLURegressor`)."""
+
+    n_neurons: int = None
+    tensor_orders: tuple = (4,)
+    n_contraction_pairs: int = 64
+    n_subspace_directions: int = 2
+    scales: tuple = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+    min_support: float = 0.2
+    max_rounds: int = 8
+    tol: float = 1e-6
+    max_auto_neurons: int = 10
+    n_jobs: int = 1
+
+    def neuron_counts(self, n_features):
+        """The values of :math:`k` tried: ``n_neurons``, or ``1 .. min(d, max_auto_neurons)``."""
+        if self.n_neurons is not None:
+            return [self.n_neurons]
+        return list(range(1, min(n_features, self.max_auto_neurons) + 1))
+
+    def max_passes(self):
+        """Passes at most: the linear one, :math:`M_2`, one in the first round and two in each
+        later one for every :math:`k` tried, and a final regression."""
+        per_k = 2 * self.max_rounds - 1
+        return 3 + per_k * (1 if self.n_neurons is not None else self.max_auto_neurons)
+
+
+@dataclass
+class RoundResult:
+    """One round: the size of the candidate cloud, its cluster centres, the regression's pool,
+    the directions selected and the held-out MSE of the round's model."""
+
+    round: int
+    n_candidates_raw: int
+    n_centres: int
+    pool_size: int
+    n_selected: int
+    validation_mse: float
+
+
+@dataclass
+class _Selection:
+    """The best round of one :math:`k`: its fit, pool, bases and Gram statistics."""
+
+    fit: object
+    selected: np.ndarray
+    pool: np.ndarray
+    L: np.ndarray
+    P: np.ndarray
+    train: object
+    validation: object
+    k: int
+    complete: bool
+    rounds: list = field(default_factory=list)
+
+
+@dataclass
+class MomentFit:
+    """What :func:`fit_moments` returns.
+
+    Attributes
+    ----------
+    network : ReLUNetwork
+        The raw moment solution, output weights fitted on all rows.
+    n_neurons : int
+        The :math:`k` used (resolved when ``n_neurons=None``).
+    candidates : ndarray of shape (n_candidates, n_features)
+        The selected round's candidate pool (unit rows).
+    subspace : ndarray of shape (n_features, k)
+        The span estimate :math:`P` of the selected round.
+    validation_mse : float
+        Held-out MSE of the selected model at selection.
+    rounds : list of RoundResult
+        The rounds of the selected :math:`k`.
+    linear : LinearStatistics
+        The first pass's statistics (means, and the Gaussianity check of the inputs).
+    n_passes : int
+        Passes made over the source.
+    timings : dict
+        Seconds per stage.
+    """
+
+    network: ReLUNetwork
+    n_neurons: int
+    candidates: np.ndarray
+    subspace: np.ndarray
+    validation_mse: float
+    rounds: list
+    linear: object
+    n_passes: int
+    timings: dict
+
+
+class _Timer:
+    def __init__(self, timings):
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def block_rows(n_features):
+    """Rows per unit of work of a pass: the largest power of two within ``BLOCK_BYTES`` of X."""
+    return 1 << max(8, int(np.log2(BLOCK_BYTES / (8 * n_features))))
+
+
+def projection_cache_for(source, max_neurons):
+    """Buffers for the projections of a round: every row for in-memory data (at most half the
+    data's size), and at most ``ORACLE_CACHE_BYTES`` in oracle mode."""
+    d = source.n_features
+    width = max_neurons + min(d, 2 * max_neurons + 2)
+    if isinstance(source, ArraySource):
+        budget = max(ORACLE_CACHE_BYTES, source.X.nbytes // 2)
+    else:
+        budget = ORACLE_CACHE_BYTES
+    rows = max(1, budget // ProjectionCache.bytes_per_row(width))
+    share = source.n_validation / source.n_samples
+    n_val = min(source.n_validation, max(1, int(round(rows * share))))
+    return ProjectionCache(min(source.n_train, rows - n_val), n_val, width)
+
+
+def fit_moments(source, settings, rng, progress=None):
+    """Run the moment pipeline on ``source`` (see the module docstring).
+
+    Parameters
+    ----------
+    source : ArraySource or OracleSource
+        Replayable row blocks with their held-out masks.
+    settings : MomentSettings
+        Validated parameters.
+    rng : numpy.random.Generator
+        Draws the contraction directions.
+    progress : tqdm or None
+        Ticked once per chunk of every pass.
+
+    Returns
+    -------
+    MomentFit
+    """
+    timings = {}
+    timed = _Timer(timings)
+    d = source.n_features
+    chunk = block_rows(d)
+    with timed("linear"):
+        lin = linear_stage(source, progress)
+    if lin.var_y <= 1e-14 * max(lin.mean_y**2, 1e-300):
+        raise ValueError("y is constant on the training rows: there is nothing to learn")
+    base = ReLUNetwork(np.empty((0, d)), np.empty(0), lin.mean_yx, lin.mean_y)
+    with timed("second_moment"):
+        M2 = second_moment_stage(source, base, chunk, settings.n_jobs, progress)
+    counts = settings.neuron_counts(d)
+    cache = projection_cache_for(source, max(counts))
+    best = None
+    for k in counts:
+        result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)
+        if best is not None and result.fit.validation_mse >= best.fit.validation_mse * (1 - AUTO_K_IMPROVEMENT):
+            break
+        best = result
+    del cache
+    with timed("final_regression"):
+        network = _final_network(best, source, progress)
+    return MomentFit(
+        network=network,
+        n_neurons=best.k,
+        candidates=best.pool,
+        subspace=best.P,
+        validation_mse=float(best.fit.validation_mse),
+        rounds=best.rounds,
+        linear=lin,
+        n_passes=source.n_passes,
+        timings=timings,
+    )
+
+
+def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
+    d = source.n_features
+    chunk = block_rows(d)
+    P = top_eigenvectors(M2, k)
+    current = base
+    sign_free = None
+    best = None
+    rounds = []
+    orders = tuple(sorted(set(settings.tensor_orders)))
+    min_count = max(2, int(np.ceil(settings.min_support * settings.n_contraction_pairs)))
+    for rnd in range(settings.max_rounds):
+        extra = np.empty((0, d))
+        if sign_free is not None:
+            coords = rng.standard_normal((settings.n_subspace_directions, k))
+            coords /= np.linalg.norm(coords, axis=1, keepdims=True)
+            with timed("products"):
+                M2P, CP = products_stage(source, current, P, coords, chunk, settings.n_jobs, progress)
+            with timed("candidates"):
+                intercept, linear, directions, weights = sign_free
+                lifted = lift_directions(directions, P, M2P)
+                extra = directions[novel_rows(lifted, directions)]
+                current = sign_free_to_relu_network(intercept, linear, lifted, weights)
+                P, _ = stacked_subspace([M2P] + list(CP), k)
+        L = linear_basis(P, np.vstack([base.linear_weights[None], current.linear_weights[None], current.hidden_weights]))
+        with timed("projections"):
+            layout = projection_stage(source, current, extra, L, k, orders, cache, chunk, settings.n_jobs, progress)
+        with timed("candidates"):
+            centres, _, n_cloud = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales, min_count, rng)
+            stored = np.vstack([current.hidden_weights, extra])
+            new_coords = centres[novel_rows(stored, centres @ P.T)]
+            pool = np.vstack([stored, new_coords @ P.T])
+        with timed("regression"):
+            n_base = 1 + L.shape[1]
+            sub_train = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
+            sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
+            chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k).selected)
+            train, validation = regression_stage(cache, layout, new_coords, columns=chosen)
+            fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
+        rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
+                                  float(fit.validation_mse)))
+        if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - ROUND_IMPROVEMENT):
+            break
+        best = _Selection(fit, pool[chosen], pool, L, P, train, validation, k, cache.complete)
+        if fit.validation_mse <= settings.tol * var_y:
+            break
+        sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
+        current = sign_free_to_relu_network(*sign_free)
+    best.rounds = rounds
+    return best
+
+
+def _final_network(best, source, progress):
+    """The selected model's output weights from all rows (training and held-out)."""
+    n_base = 1 + best.L.shape[1]
+    if best.complete:
+        everything = best.train + best.validation
+    else:
+        everything = final_regression_stage(source, best.L, best.selected, progress)
+    coef, mu = SparseDirectionRegression(everything, everything, n_base).coefficients(np.arange(best.selected.shape[0]))
+    return sign_free_to_relu_network(coef[0], best.L @ coef[1:], best.selected, mu)
