@@ -13,9 +13,9 @@ from threadpoolctl import threadpool_limits
 
 from narrowrelu import Teacher
 from narrowrelu.baseline._kernels import population_loss_gradient_kernel
-from narrowrelu.bench.safran_shamir import FAILURE_OBJECTIVE, run_batch
 from narrowrelu.baseline.objectives import xavier_init
 from narrowrelu.baseline.population_loss import loss_gradient_trusted, teacher_terms
+from narrowrelu.bench.safran_shamir import FAILURE_OBJECTIVE, run_batch
 
 
 def microseconds_per_call(fn, repeats):

@@ -12,8 +12,6 @@ import argparse
 import resource
 import time
 
-
-
 from narrowrelu import MomentReLURegressor, Teacher, population_mse, population_variance
 
 

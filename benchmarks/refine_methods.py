@@ -1,4 +1,4 @@
-"""Levenberg–Marquardt against L-BFGS for the refinement step, from the same moment solution.
+"""The refinement methods (Gauss–Newton, Levenberg–Marquardt, L-BFGS), from the same moment solution.
 
 Usage::
 
@@ -13,8 +13,11 @@ import argparse
 import time
 
 from narrowrelu import MomentReLURegressor, population_mse, population_variance
+import numpy as np
+
+from narrowrelu.learner.refine import REFINE_METHODS, refine_network
+from narrowrelu.learner.sources import ArraySource
 from narrowrelu.teacher import make_teacher
-from narrowrelu.learner.refine import REFINERS
 
 
 def main():
@@ -30,9 +33,10 @@ def main():
             X, y = teacher.sample(int(args.n), random_state=seed + 100)
             raw = MomentReLURegressor(n_neurons=4, refine=False, random_state=seed).fit(X, y).raw_network_
             var = population_variance(teacher)
-            for name, refine in REFINERS.items():
+            source = ArraySource(X, y, np.zeros(X.shape[0], dtype=bool), 65536)
+            for name in REFINE_METHODS:
                 start = time.perf_counter()
-                result = refine(raw, X, y)
+                result = refine_network(name, raw, source)
                 seconds = time.perf_counter() - start
                 rel = population_mse(result.network, teacher) / var
                 print(f"{family:<12}{seed:>5}{name:>8}{result.n_iter:>7}{seconds:>9.2f}{rel:>11.2e}")

@@ -8,14 +8,19 @@ import numpy as np
 import pytest
 
 from narrowrelu.bench.sample_complexity import sweep
-from narrowrelu.bench.sample_complexity.methods import METHODS, available_methods, monte_carlo_predict_mse
+from narrowrelu.bench.sample_complexity.methods import METHODS
 from narrowrelu.bench.sample_complexity.summary import nstar_rows, per_n_rows
-from narrowrelu.bench.sample_complexity.sweep import CellStore, geometric_grid, record_key
+from narrowrelu.bench.sample_complexity.sweep import (
+    CellStore,
+    geometric_grid,
+    record_key,
+)
 from narrowrelu.cli import main
+from narrowrelu.metrics import monte_carlo_mse
 from narrowrelu.teacher import Teacher
 
 # GD fits are slower than the others at any size; the tests cover the machinery with the rest.
-FAST_METHODS = [m for m in available_methods() if not m.startswith("gd")]
+FAST_METHODS = [m for m in METHODS if not m.startswith("gd")]
 
 
 def tiny_argv(out, *extra):
@@ -189,7 +194,8 @@ def test_monte_carlo_scoring_matches_exact_for_a_network():
     other = Teacher.random(5, 2, random_state=1)
     from narrowrelu import population_mse
 
-    mean, stderr = monte_carlo_predict_mse(other.evaluate_trusted, teacher, 100_000, 0)
+    estimate = monte_carlo_mse(other.evaluate_trusted, teacher, 100_000, 0)
+    mean, stderr = estimate.mean, estimate.stderr
     assert abs(mean - population_mse(other, teacher)) < 5 * stderr
 
 
@@ -207,7 +213,6 @@ def test_local_cluster_gives_the_same_cells(tiny_run, tmp_path):
     assert meta["threads"]["dask_scheduler"] == cluster.scheduler_address
 
 
-@pytest.mark.skipif("gd_k" not in available_methods(), reason="narrowrelu.baseline.estimator is not importable")
 def test_gd_methods_plug_in_and_score_exactly():
     from narrowrelu.bench.sample_complexity.sweep import Job, run_job
 

@@ -3,6 +3,7 @@ moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023), and compare with gradient d
 
 from .baseline.estimator import GDReLURegressor
 from .hermite import hermite_e, relu_hermite_coefficient
+from .learner.estimator import MomentReLURegressor, NonGaussianInputWarning
 from .metrics import (
     MonteCarloEstimate,
     monte_carlo_mse,
@@ -10,9 +11,13 @@ from .metrics import (
     population_mse,
     population_variance,
 )
-from .moments.contraction import HermiteContractionAccumulator, hermite_moment_contraction, linear_moments, second_moment
+from .moments.contraction import (
+    HermiteContractionAccumulator,
+    hermite_moment_contraction,
+    linear_moments,
+    second_moment,
+)
 from .moments.projected import projected_hermite_tensor
-from .learner.estimator import MomentReLURegressor, NonGaussianInputWarning
 from .network import ReLUNetwork
 from .teacher import Teacher
 

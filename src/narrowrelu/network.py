@@ -10,8 +10,8 @@ Teachers, fitted moment learners and GD students all export this one form, so th
 
 import numpy as np
 
-from .moments._kernels import project_rows
 from ._validation import check_data, check_finite_array
+from .moments._kernels import project_rows
 
 # below this many neurons the projections x.[w, u_1, ...] go through a numba kernel, several
 # times faster than BLAS at such thin shapes
@@ -124,6 +124,15 @@ class ReLUNetwork:
             stacked_t = self.__dict__["_stacked_t"] = np.ascontiguousarray(self._stacked_weights().T)
         return stacked_t
 
+    def to_vector(self):
+        """The flat parameters :math:`(\\mathrm{vec}\\,U, \\lambda, w, b)` (:func:`pack_parameters`)."""
+        return pack_parameters(self.hidden_weights, self.output_weights, self.linear_weights, self.intercept)
+
+    @classmethod
+    def from_vector(cls, theta, n_neurons, n_features):
+        """The network of a vector made by :meth:`to_vector`."""
+        return cls(*unpack_parameters(theta, n_neurons, n_features))
+
     def relu_network(self):
         """Return ``self``: the protocol by which scoring functions read a network."""
         return self
@@ -149,3 +158,23 @@ def as_relu_network(obj):
         f"{type(obj).__name__} is not a ReLU network: pass a ReLUNetwork, a Teacher, or a fitted "
         "estimator with a relu_network() method"
     )
+
+
+def pack_parameters(hidden_weights, output_weights, linear_weights, intercept):
+    """The flat parameter vector :math:`\\theta = (\\mathrm{vec}\\,U, \\lambda, w, b)` of a network, the
+    layout every solver works in (the refinements and the GD baseline). ``linear_weights=None``
+    leaves :math:`w` out: :math:`(\\mathrm{vec}\\,U, \\lambda, b)` (the GD student has no linear part)."""
+    parts = [np.ravel(hidden_weights), output_weights]
+    if linear_weights is not None:
+        parts.append(linear_weights)
+    return np.concatenate(parts + [[intercept]])
+
+
+def unpack_parameters(theta, n_neurons, n_features, linear=True):
+    """Views ``(U, lambda, w, b)`` into a vector made by :func:`pack_parameters` (``w`` is ``None``
+    when ``linear`` is false); ``b`` is a float."""
+    kd = n_neurons * n_features
+    U = theta[:kd].reshape(n_neurons, n_features)
+    lam = theta[kd:kd + n_neurons]
+    w = theta[kd + n_neurons:kd + n_neurons + n_features] if linear else None
+    return U, lam, w, float(theta[-1])

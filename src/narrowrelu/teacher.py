@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from ._validation import as_generator, check_finite_array, check_positive_int, check_unit_directions
+from ._validation import (
+    as_generator,
+    check_finite_array,
+    check_positive_int,
+    check_unit_directions,
+)
 from .network import ReLUNetwork
 
 DEFAULT_CHUNK_SIZE = 65_536

@@ -26,10 +26,22 @@ from threadpoolctl import threadpool_limits
 
 from .._params import Boolean, Integer, Options, RandomState, Real, check_parameters
 from .._validation import as_generator, check_positive_int
-from ..network import ReLUNetwork
-from .objectives import EmpiricalObjective, PopulationObjective, decay_vector, pack, trained_mask, unpack, xavier_init
+from ..network import ReLUNetwork, pack_parameters, unpack_parameters
+from .objectives import (
+    EmpiricalObjective,
+    PopulationObjective,
+    decay_vector,
+    trained_mask,
+    xavier_init,
+)
 from .population_loss import teacher_terms
-from .solvers import MiniBatches, TrainingHistory, first_order_descent, lbfgs_descent, population_gradient_descent
+from .solvers import (
+    MiniBatches,
+    TrainingHistory,
+    first_order_descent,
+    lbfgs_descent,
+    population_gradient_descent,
+)
 
 OPTIMIZERS = ("gd", "lbfgs", "adam")
 DEFAULT_LEARNING_RATES = {"gd": 0.1, "adam": 0.01, "lbfgs": None}
@@ -283,7 +295,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         m = self.n_neurons
         W = xavier_init(n_features, m, rng, self.init_scale)
         a = rng.standard_normal(m) / np.sqrt(m) if self.train_output_weights else np.ones(m)
-        return pack(W, a, mean_target if self.fit_intercept else 0.0)
+        return pack_parameters(W, a, None, mean_target if self.fit_intercept else 0.0)
 
     def _run(self, theta, objective, history, batches):
         mask = trained_mask(self.n_neurons, objective.d, self.train_output_weights, self.fit_intercept)
@@ -306,7 +318,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
                 if best is None or losses[-1] < losses[best[0]]:
                     best = (len(losses) - 1, result)
         result = best[1]
-        W, a, b = unpack(result.theta, self.n_neurons, n_features)
+        W, a, _, b = unpack_parameters(result.theta, self.n_neurons, n_features, linear=False)
         self.hidden_weights_ = W.copy()
         self.output_weights_ = a.copy()
         self.intercept_ = b

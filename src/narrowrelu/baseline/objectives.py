@@ -9,6 +9,7 @@ each with weight decay, and the layout helpers (initialisation, masks of trained
 
 import numpy as np
 
+from ..network import pack_parameters, unpack_parameters
 from ._kernels import population_loss_gradient_kernel
 
 
@@ -16,17 +17,6 @@ def xavier_init(n_features, n_neurons, rng, init_scale=1.0):
     """Hidden rows :math:`W = (\\mathrm{randn}(d, m)/\\sqrt d)^T\\cdot` ``init_scale``, the
     Safran–Shamir initialisation (each column of the :math:`d\\times m` draw is one neuron)."""
     return np.ascontiguousarray((rng.standard_normal((n_features, n_neurons)) / np.sqrt(n_features)).T) * init_scale
-
-
-def pack(W, a, b):
-    """The flat parameter vector :math:`(\\mathrm{vec}\\,W, a, b)`."""
-    return np.concatenate([W.ravel(), a, [b]])
-
-
-def unpack(theta, n_neurons, n_features):
-    """Views ``(W, a, b)`` into a flat vector made by :func:`pack`."""
-    md = n_neurons * n_features
-    return theta[:md].reshape(n_neurons, n_features), theta[md:md + n_neurons], float(theta[-1])
 
 
 def trained_mask(n_neurons, n_features, train_output_weights, fit_intercept):
@@ -92,12 +82,12 @@ class PopulationObjective:
         )
 
     def __call__(self, theta, rows=None):
-        W, a, b = unpack(theta, self.m, self.d)
+        W, a, _, b = unpack_parameters(theta, self.m, self.d, linear=False)
         W_norm, W_hat, grad_W, grad_a = self.scratch
         loss, grad_b = population_loss_gradient_kernel(
             np.ascontiguousarray(W), np.ascontiguousarray(a), b, *self.teacher_arguments(), W_norm, W_hat, grad_W, grad_a
         )
-        grad = pack(grad_W, grad_a, grad_b)
+        grad = pack_parameters(grad_W, grad_a, None, grad_b)
         return loss + 0.5 * float(self.decay @ (theta * theta)), grad + self.decay * theta
 
     def data_loss(self, theta):
@@ -115,11 +105,11 @@ class EmpiricalObjective:
         self.decay = decay
 
     def __call__(self, theta, rows=None):
-        W, a, b = unpack(theta, self.m, self.d)
+        W, a, _, b = unpack_parameters(theta, self.m, self.d, linear=False)
         X, y = (self.X, self.y) if rows is None else (self.X[rows], self.y[rows])
         loss, gW, ga, gb = empirical_loss_gradient(W, a, b, X, y)
-        return loss + 0.5 * float(self.decay @ (theta * theta)), pack(gW, ga, gb) + self.decay * theta
+        return loss + 0.5 * float(self.decay @ (theta * theta)), pack_parameters(gW, ga, None, gb) + self.decay * theta
 
     def data_loss(self, theta):
-        W, a, b = unpack(theta, self.m, self.d)
+        W, a, _, b = unpack_parameters(theta, self.m, self.d, linear=False)
         return empirical_loss_gradient(W, a, b, self.X, self.y)[0]

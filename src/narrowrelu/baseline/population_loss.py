@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_finite_array
-from ..metrics import population_inner_product
+from ..metrics import population_inner_product, unit_row_angles
 from ..network import as_relu_network
 
 _INV_2PI = 1.0 / (2.0 * np.pi)
@@ -211,15 +211,3 @@ def loss_gradient_trusted(W, a, b, terms):
     return max(float(loss), 0.0), grad_W, grad_a, float(grad_b)
 
 
-def unit_row_angles(A_hat, B_hat):
-    """Angles between unit rows, :math:`\\theta = 2\\arcsin(\\|\\hat a-\\hat b\\|/2)`.
-
-    The same quantity as :func:`narrowrelu.metrics.relu_angles` (there written
-    :math:`2\\,\\mathrm{atan2}(\\|\\hat a-\\hat b\\|, \\|\\hat a+\\hat b\\|)`, and
-    :math:`\\|\\hat a+\\hat b\\|^2 = 4-\\|\\hat a-\\hat b\\|^2`), on rows already normalised: one
-    difference tensor instead of two, which is most of the gradient's cost. Accurate for nearly
-    parallel rows, where :math:`\\arccos(\\hat a\\cdot\\hat b)` loses half the digits.
-    """
-    diff = A_hat[:, None, :] - B_hat[None, :, :]
-    half_chord = 0.5 * np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    return 2.0 * np.arcsin(np.minimum(half_chord, 1.0))

@@ -7,9 +7,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..metrics import teacher_neuron_distances
+from ..network import unpack_parameters
 from ._kernels import population_gd_kernel
-from .objectives import unpack
-
 
 _ADAM_BETAS = (0.9, 0.999)
 
@@ -36,7 +35,7 @@ class TrainingHistory:
     def checkpoint(self, step, theta):
         if self.steps and self.steps[-1] == step:
             return
-        W, a, _ = unpack(theta, self.m, self.d)
+        W, a, _, _ = unpack_parameters(theta, self.m, self.d, linear=False)
         self.steps.append(int(step))
         self.singular_values.append(np.linalg.svd(W, compute_uv=False))
         if self.terms is not None:

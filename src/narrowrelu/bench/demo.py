@@ -21,8 +21,8 @@ def add_parser(commands):
 
 
 def run(args, parser):
-    from ..metrics import population_mse, population_variance
     from ..learner.estimator import MomentReLURegressor
+    from ..metrics import population_mse, population_variance
 
     if args.k < 1 or args.d < 1 or args.k > args.d:
         parser.error(f"need 1 <= k <= d, got k={args.k}, d={args.d}")

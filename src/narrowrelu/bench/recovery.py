@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from ..metrics import matched_cosine, population_mse, population_variance
 from ..learner.estimator import MomentReLURegressor
+from ..metrics import matched_cosine, population_mse, population_variance
 from ..teacher import FAMILIES, make_teacher
 
 

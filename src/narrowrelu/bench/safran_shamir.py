@@ -25,9 +25,15 @@ from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..baseline.objectives import PopulationObjective, decay_vector, pack, trained_mask, xavier_init
-from ..baseline.solvers import TrainingHistory, population_gradient_descent
+from ..baseline.objectives import (
+    PopulationObjective,
+    decay_vector,
+    trained_mask,
+    xavier_init,
+)
 from ..baseline.population_loss import teacher_terms
+from ..baseline.solvers import TrainingHistory, population_gradient_descent
+from ..network import pack_parameters
 from ..teacher import Teacher
 
 STEP = 0.1
@@ -71,7 +77,7 @@ def run_batch(k, width, seed, runs, max_iter):
     with threadpool_limits(limits=1, user_api="blas"):
         for run in runs:
             rng = np.random.default_rng(np.random.SeedSequence([seed, k, width, run]))
-            theta = pack(xavier_init(k, width, rng), np.ones(width), 0.0)
+            theta = pack_parameters(xavier_init(k, width, rng), np.ones(width), None, 0.0)
             result = population_gradient_descent(
                 theta, objective, mask, STEP, max_iter, GRADIENT_TOL, TrainingHistory(width, k, None)
             )

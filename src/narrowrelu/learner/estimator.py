@@ -10,9 +10,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .._params import Boolean, Integer, Options, RandomState, Real, Sequence, check_parameters
+from .._params import (
+    Boolean,
+    Integer,
+    Options,
+    RandomState,
+    Real,
+    Sequence,
+    check_parameters,
+)
 from .._validation import as_generator, check_positive_int
-from .refine import REFINERS
+from .refine import REFINE_METHODS, refine_network
 from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
 
@@ -77,11 +85,19 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Share of rows held out for model selection (the final weights use all rows).
     refine : bool, default=True
         Refine the moment solution by local least squares on the empirical loss.
-    refine_method : {"lm", "lbfgs"}, default="lm"
-        Levenberg–Marquardt (Gauss–Newton with damping) or L-BFGS.
+    refine_method : {"gn", "lm", "lbfgs"}, default="gn"
+        ``"gn"``: matrix-free Gauss–Newton streamed over the data like the moment passes (a few
+        :math:`O(nkd)` passes, stopping once a step can gain less than 1 % of the parametric
+        rate :math:`\\sigma^2p/n`; noiseless fits go on to ~1e-14);
+        ``"lm"``: dense Levenberg–Marquardt, :math:`O(np^2)` per iteration (small :math:`p`);
+        ``"lbfgs"``: L-BFGS. See :mod:`narrowrelu.learner.refine`.
     refine_max_iter : int, default=100
+        Outer iterations of the refinement at most.
     refine_max_samples : int or None, default=None
-        Rows used by the refinement (all when ``None``; in oracle mode at most 200 000 unless set).
+        Rows used by the refinement: all when ``None`` (in oracle mode, the same streamed inputs
+        as the moment passes with ``"gn"``; a fresh draw of at most 200 000 rows held in memory
+        with ``"lm"``/``"lbfgs"``), else the first ``refine_max_samples`` rows (a fresh draw of
+        that many in oracle mode).
     max_auto_neurons : int, default=10
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
@@ -110,8 +126,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Held-out mean squared error of the raw moment solution at selection.
     rounds_ : list of RoundResult
         Per round of the selected :math:`k`: candidates found, held-out error, directions selected.
-    refinement_ : dict
-        Iterations, convergence flag, final training loss of the refinement.
+    refinement_ : dict or None
+        The refinement's method, iterations, convergence flag, final training MSE, rows,
+        passes over them and the reason it stopped (``None`` when ``refine=False``).
     timings_ : dict
         Seconds spent per stage.
     n_passes_ : int
@@ -143,7 +160,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "tol": Real(0, 1, closed="left"),
         "validation_fraction": Real(0, 1, closed="neither"),
         "refine": Boolean(),
-        "refine_method": Options(*REFINERS),
+        "refine_method": Options(*REFINE_METHODS),
         "refine_max_iter": Integer(1),
         "refine_max_samples": (Integer(1), Options(None)),
         "max_auto_neurons": Integer(1),
@@ -166,7 +183,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         tol=1e-6,
         validation_fraction=0.2,
         refine=True,
-        refine_method="lm",
+        refine_method="gn",
         refine_max_iter=100,
         refine_max_samples=None,
         max_auto_neurons=10,
@@ -217,8 +234,14 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         mask = np.zeros(n, dtype=bool)
         mask[rng.choice(n, size=self._n_validation(n, X.shape[1]), replace=False)] = True
         source = ArraySource(X, y, mask, self.chunk_size)
-        rows = slice(None) if self.refine_max_samples is None else slice(0, self.refine_max_samples)
-        return self._fit_source(source, rng, lambda: (X[rows], y[rows]))
+
+        def refine_source():
+            if self.refine_max_samples is None:
+                return source
+            m = min(n, self.refine_max_samples)
+            return ArraySource(X[:m], y[:m], np.zeros(m, dtype=bool), self.chunk_size)
+
+        return self._fit_source(source, rng, refine_source)
 
     def fit_oracle(self, oracle, n_samples, n_features=None):
         """Fit by drawing Gaussian inputs and querying ``oracle(X) -> y``, streaming in chunks.
@@ -256,13 +279,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         source = OracleSource(oracle, n, d, self.chunk_size, self._n_validation(n, d) / n, seed_stream)
         self.n_features_in_ = d
 
-        def refine_data():
+        def refine_source():
+            if self.refine_method == "gn" and self.refine_max_samples is None:
+                return source
             m = min(n, self.refine_max_samples or ORACLE_REFINE_ROWS)
             X = np.random.default_rng(seed_refine).standard_normal((m, d))
             y = np.concatenate([source.query(X[s:s + self.chunk_size]) for s in range(0, m, self.chunk_size)])
-            return X, y
+            return ArraySource(X, y, np.zeros(m, dtype=bool), self.chunk_size)
 
-        return self._fit_source(source, rng, refine_data)
+        return self._fit_source(source, rng, refine_source)
 
     def predict(self, X):
         """Predict with the final network.
@@ -324,7 +349,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
         )
 
-    def _fit_source(self, source, rng, refine_data):
+    def _fit_source(self, source, rng, refine_source):
         # BLAS on one thread throughout: parallelism comes from n_jobs over row blocks, whose
         # results are summed in a fixed order, so the model does not depend on the thread count.
         settings = self._settings()
@@ -345,23 +370,26 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self.n_passes_ = fit.n_passes
             self.timings_ = fit.timings
             if self.refine:
-                self._refine(refine_data)
+                self._refine(refine_source)
             else:
                 self.network_ = self.raw_network_
                 self.refinement_ = None
         return self
 
-    def _refine(self, refine_data):
+    def _refine(self, refine_source):
         start = time.perf_counter()
-        X, y = refine_data()
-        refined = REFINERS[self.refine_method](self.raw_network_, X, y, max_iter=self.refine_max_iter, n_jobs=self.n_jobs)
+        source = refine_source()
+        passes_before = source.n_passes
+        refined = refine_network(self.refine_method, self.raw_network_, source, self.refine_max_iter, self.n_jobs)
         self.network_ = refined.network
         self.refinement_ = {
             "method": self.refine_method,
             "n_iter": refined.n_iter,
             "converged": refined.converged,
             "train_mse": refined.loss,
-            "n_samples": X.shape[0],
+            "n_samples": source.n_samples,
+            "n_passes": source.n_passes - passes_before,
+            "stop_reason": getattr(refined, "stop_reason", ""),
         }
         self.timings_["refinement"] = time.perf_counter() - start
 

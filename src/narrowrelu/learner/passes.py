@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._parallel import ordered_map
+from ..moments.contraction import HermiteContractionAccumulator
 from ..moments.model import network_hermite_contraction, network_projected_tensor
 from ..moments.products import HermiteContractionProducts
-from ..moments.contraction import HermiteContractionAccumulator
 from ..moments.projected import ProjectedRawMoments
-from .._parallel import ordered_map
 from ..moments.thin import thin_projection, thin_transposed_product
 from .output_fit import GramStatistics
 

@@ -30,7 +30,13 @@ import numpy as np
 from ..network import ReLUNetwork
 from .candidates import candidate_stage, novel_rows
 from .output_fit import SparseDirectionRegression, sign_free_to_relu_network
-from .passes import final_regression_stage, linear_stage, products_stage, projection_stage, second_moment_stage
+from .passes import (
+    final_regression_stage,
+    linear_stage,
+    products_stage,
+    projection_stage,
+    second_moment_stage,
+)
 from .projection_cache import ProjectionCache
 from .regression import regression_stage
 from .sources import ArraySource

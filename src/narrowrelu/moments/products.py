@@ -20,10 +20,10 @@ captures as in a randomised range finder or a subspace iteration.
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .._parallel import ordered_map
 from .._validation import check_finite_array, check_positive_int
 from ._kernels import order4_product_pass
 from .contraction import DEFAULT_CHUNK_SIZE
-from .._parallel import ordered_map
 from .thin import thin_projection, thin_transposed_product
 
 

@@ -171,13 +171,13 @@ def fit_section(X, y, teacher, repeats, seed):
 
 
 def refine_section(model, X, y, teacher, ref, n_rows):
-    from ...learner.refine import REFINERS
+    from ...learner.refine import levenberg_marquardt
 
     m = min(n_rows, X.shape[0])
     Xs, ys = np.ascontiguousarray(X[:m]), np.ascontiguousarray(y[:m])
     with threadpool_limits(limits=1, user_api="blas"):
         t0 = time.perf_counter()
-        result = REFINERS[model.refine_method](model.raw_network_, Xs, ys, max_iter=model.refine_max_iter, n_jobs=1)
+        result = levenberg_marquardt(model.raw_network_, Xs, ys, max_iter=model.refine_max_iter, n_jobs=1)
         seconds = time.perf_counter() - t0
     return [
         record("refine.lm", seconds, seconds / ref, note=f"{m} rows, {result.n_iter} iterations"),

@@ -18,11 +18,24 @@ import shlex
 import sys
 import time
 
-from .methods import METHODS, available_methods
 from ...teacher import FAMILIES
+from .methods import METHODS
 from .plots import write_plots
-from .summary import format_nstar_table, format_per_n_table, nstar_rows, per_n_rows, write_outputs
-from .sweep import CellStore, execute, geometric_grid, pending_jobs, plan_jobs, teacher_sizes
+from .summary import (
+    format_nstar_table,
+    format_per_n_table,
+    nstar_rows,
+    per_n_rows,
+    write_outputs,
+)
+from .sweep import (
+    CellStore,
+    execute,
+    geometric_grid,
+    pending_jobs,
+    plan_jobs,
+    teacher_sizes,
+)
 
 DEFAULTS = {
     "families": list(FAMILIES),
@@ -118,11 +131,7 @@ def check_args(args, parser):
         parser.error(f"--target must be > 0, got {args.target}")
     if args.n_jobs == 0 or args.n_jobs < -1:
         parser.error(f"--n-jobs must be >= 1 or -1, got {args.n_jobs}")
-    runnable = available_methods()
-    methods = list(dict.fromkeys(args.methods)) if args.methods else runnable
-    missing = [m for m in methods if m not in runnable]
-    if missing:
-        parser.error(f"method(s) {', '.join(missing)} cannot run here: narrowrelu.baseline.estimator is not importable")
+    methods = list(dict.fromkeys(args.methods)) if args.methods else list(METHODS)
     if args.dask_scheduler is not None:
         try:
             import distributed  # noqa: F401

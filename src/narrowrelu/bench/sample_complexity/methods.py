@@ -15,15 +15,15 @@ Monte Carlo with a standard error for scikit-learn's ``MLPRegressor``, whose hid
 biases that the closed form does not cover.
 """
 
-import importlib
 import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ...metrics import population_mse
+from ...baseline.estimator import GDReLURegressor
 from ...learner.estimator import MomentReLURegressor
+from ...metrics import monte_carlo_mse, population_mse
 
 #: Monte Carlo inputs used to score models outside the closed form (``MLPRegressor``).
 MONTE_CARLO_SAMPLES = 200_000
@@ -52,21 +52,6 @@ METHODS = {
                    "scikit-learn MLPRegressor at width k (relu, lbfgs, <= 2000 iterations), scored by Monte Carlo"),
     )
 }
-
-
-def gd_available():
-    """Whether :mod:`narrowrelu.baseline.estimator` (the GD baseline) can be imported in this install."""
-    try:
-        importlib.import_module("narrowrelu.baseline.estimator")
-    except ImportError:
-        return False
-    return True
-
-
-def available_methods():
-    """Names of the methods this install can run, in the order of :data:`METHODS`."""
-    have_gd = gd_available()
-    return [name for name, spec in METHODS.items() if have_gd or not spec.fitter.startswith("gd")]
 
 
 def fitters_for(methods):
@@ -129,7 +114,6 @@ def _fit_moment(methods, teacher, X, y, seed):
 
 def _fit_gd(width_factor):
     def fit(methods, teacher, X, y, seed):
-        from ...baseline.estimator import GDReLURegressor
 
         width = width_factor * teacher.n_neurons
         start = time.perf_counter()
@@ -157,31 +141,10 @@ def _fit_mlp(methods, teacher, X, y, seed):
         model.fit(X, y)
     seconds = time.perf_counter() - start
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    mean, stderr = monte_carlo_predict_mse(model.predict, teacher, MONTE_CARLO_SAMPLES, seed)
+    estimate = monte_carlo_mse(model, teacher, MONTE_CARLO_SAMPLES, np.random.default_rng([seed, 0x5C0DE]), chunk_size=50_000)
+    mean, stderr = estimate.mean, estimate.stderr
     return {methods[0]: {"mse": mean, "mse_stderr": stderr, "scoring": "monte_carlo", "fit_seconds": seconds,
                          "width": k, "converged": converged, "error": None}}
-
-
-def monte_carlo_predict_mse(predict, teacher, n_samples, seed, chunk_size=50_000):
-    """Monte Carlo :math:`E[(g(x) - f(x))^2]` for any ``predict`` function, with its standard error.
-
-    The inputs come from a stream independent of the training data (seeded by ``seed``).
-
-    Returns
-    -------
-    mean, stderr : float
-    """
-    rng = np.random.default_rng([seed, 0x5C0DE])
-    total = total_sq = 0.0
-    for start in range(0, n_samples, chunk_size):
-        m = min(chunk_size, n_samples - start)
-        X = rng.standard_normal((m, teacher.n_features))
-        sq = (predict(X) - teacher.evaluate_trusted(X)) ** 2
-        total += sq.sum()
-        total_sq += (sq**2).sum()
-    mean = total / n_samples
-    var = max(total_sq / n_samples - mean**2, 0.0) * n_samples / (n_samples - 1)
-    return float(mean), float(np.sqrt(var / n_samples))
 
 
 def _exact(network, teacher, seconds, width, converged):

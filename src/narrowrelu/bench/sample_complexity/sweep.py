@@ -17,8 +17,8 @@ from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from ...metrics import population_variance
-from .methods import fitters_for, run_fitter
 from ...teacher import make_teacher
+from .methods import fitters_for, run_fitter
 
 CELLS_FILE = "cells.jsonl"
 DATA_SEED_OFFSET = 10_000

@@ -23,8 +23,8 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from .._parallel import ordered_map
-from ..network import ReLUNetwork
+from ..._parallel import ordered_map
+from ...network import ReLUNetwork, unpack_parameters
 
 
 @dataclass
@@ -36,17 +36,6 @@ class RefinementResult:
     losses: list = field(default_factory=list)
 
 
-def _pack(net):
-    return np.concatenate([net.hidden_weights.ravel(), net.output_weights, net.linear_weights, [net.intercept]])
-
-
-def _unpack(theta, k, d):
-    U = theta[: k * d].reshape(k, d)
-    lam = theta[k * d: k * d + k]
-    w = theta[k * d + k: k * d + k + d]
-    return U, lam, w, theta[-1]
-
-
 def _chunk_rows(p):
     return int(max(256, min(16384, 2**22 // max(p, 1))))
 
@@ -55,7 +44,7 @@ def _loss_and_normal_equations(theta, X, y, k, with_hessian=True, n_jobs=1):
     """:math:`L`, :math:`J^Tr` and (optionally) :math:`J^TJ`, summed over row chunks in chunk
     order with BLAS on one thread, so the sums do not depend on ``n_jobs``."""
     n, d = X.shape
-    U, lam, w, b = _unpack(theta, k, d)
+    U, lam, w, b = unpack_parameters(theta, k, d)
     p = theta.size
     step = _chunk_rows(p)
 
@@ -87,7 +76,7 @@ def _loss_and_normal_equations(theta, X, y, k, with_hessian=True, n_jobs=1):
 def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12, n_jobs=1):
     """Refine ``network`` on ``(X, y)`` by Levenberg–Marquardt; see the module docstring."""
     k, d = network.n_neurons, network.n_features
-    theta = _pack(network)
+    theta = network.to_vector()
     loss, g, H = _loss_and_normal_equations(theta, X, y, k, n_jobs=n_jobs)
     floor = 1e-30 * max(float(y @ y), 1e-300)
     mu = 1e-3
@@ -120,7 +109,7 @@ def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12, n_jobs=1):
         if decrease <= tol * previous:
             converged = True
             break
-    U, lam, w, b = _unpack(theta, k, d)
+    U, lam, w, b = unpack_parameters(theta, k, d)
     return RefinementResult(ReLUNetwork(U, lam, w, b), float(loss / X.shape[0]), it, converged, losses)
 
 
@@ -135,9 +124,7 @@ def lbfgs(network, X, y, max_iter=500, tol=1e-12, n_jobs=1):
         losses.append(loss)
         return loss / n, 2.0 * grad / n
 
-    res = minimize(fun, _pack(network), jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-14})
-    U, lam, w, b = _unpack(res.x, k, d)
+    res = minimize(fun, network.to_vector(), jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-14})
+    U, lam, w, b = unpack_parameters(res.x, k, d)
     return RefinementResult(ReLUNetwork(U, lam, w, b), float(res.fun), int(res.nit), bool(res.success), losses)
 
-
-REFINERS = {"lm": levenberg_marquardt, "lbfgs": lbfgs}

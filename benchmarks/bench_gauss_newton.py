@@ -1,0 +1,142 @@
+"""Time and accuracy of the matrix-free Gauss–Newton refinement from the raw moment solution.
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/bench_gauss_newton.py [--quick] [--seeds 3] [--n-jobs 1]
+
+Cases (full sizes; ``--quick`` shrinks them to run in seconds):
+
+* noisy, n = 1e6, d = 100, k = 5 and n = 5e4, d = 200, k = 3, label noise 0.1 std f: refinement
+  time over one ``X.T @ X`` (best of 3, one BLAS thread, timed in the same process), the moment
+  stages' time over the same, and the excess risk ``population_mse(refined, teacher) /
+  (sigma^2 p / n)`` (1 = the parametric rate), raw start and refined; median over seeds;
+* noiseless, n = 1e5, d = 20, k = 4, random teacher and ``Teacher.close_pair``: the relative
+  population MSE ``population_mse(refined, teacher) / population_variance(teacher)``;
+* against the dense Levenberg–Marquardt (``narrowrelu.refine.levenberg_marquardt``) on
+  n = 2e4, d = 10, k = 3, noisy: relative difference of the final training losses, for the
+  default (noise-aware) stop and for ``noise_tol=0`` (iterate to convergence).
+
+Every refinement runs with BLAS on one thread (threadpoolctl).
+"""
+
+import argparse
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from narrowrelu import MomentReLURegressor, Teacher, population_mse, population_variance
+from narrowrelu.learner.refine.dense import levenberg_marquardt
+from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
+
+
+def xtx_seconds(X, repeats=3):
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        X.T @ X
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def make_data(family, n, d, k, noise, seed):
+    if family == "close_pair":
+        teacher = Teacher.close_pair(d, n_neurons=k, random_state=seed)
+    else:
+        teacher = Teacher.random(n_features=d, n_neurons=k, random_state=seed)
+    X, _ = teacher.sample(n, random_state=seed + 100)
+    f = teacher(X)
+    sigma = noise * float(np.std(f))
+    y = f + sigma * np.random.default_rng(seed + 200).standard_normal(n) if noise > 0 else f
+    return teacher, X, y, sigma
+
+
+def moment_start(X, y, k, seed):
+    t0 = time.perf_counter()
+    raw = MomentReLURegressor(n_neurons=k, random_state=seed, refine=False).fit(X, y).raw_network_
+    return raw, time.perf_counter() - t0
+
+
+def noisy_case(n, d, k, seeds, n_jobs):
+    p = k * (d + 1) + d + 1
+    excess = []
+    for seed in range(seeds):
+        teacher, X, y, sigma = make_data("random", n, d, k, 0.1, seed)
+        ref = xtx_seconds(X)
+        raw, t_moment = moment_start(X, y, k, seed)
+        t0 = time.perf_counter()
+        res = gauss_newton_arrays(raw, X, y, n_jobs=n_jobs)
+        t_refine = time.perf_counter() - t0
+        rate = sigma**2 * p / n
+        ex_raw = population_mse(raw, teacher) / rate
+        ex = population_mse(res.network, teacher) / rate
+        excess.append(ex)
+        print(
+            f"noisy   n={n:.0e} d={d} k={k} seed={seed}: refine {t_refine:.3f}s = {t_refine / ref:.2f}x X.T@X "
+            f"(X.T@X {ref:.3f}s; moment stages {t_moment / ref:.2f}x; total {(t_moment + t_refine) / ref:.2f}x), "
+            f"iters {res.n_iter}, passes {res.n_gradient_passes}+{res.n_product_passes}, "
+            f"excess raw {ex_raw:.3f} -> {ex:.4f}, stop: {res.stop_reason}",
+            flush=True,
+        )
+    print(f"noisy   n={n:.0e} d={d} k={k}: median excess {np.median(excess):.4f} over {seeds} seeds", flush=True)
+
+
+def noiseless_case(family, n, d, k, seed, n_jobs):
+    teacher, X, y, _ = make_data(family, n, d, k, 0.0, seed)
+    ref = xtx_seconds(X)
+    raw, _ = moment_start(X, y, k, seed)
+    t0 = time.perf_counter()
+    res = gauss_newton_arrays(raw, X, y, n_jobs=n_jobs)
+    t_refine = time.perf_counter() - t0
+    var = population_variance(teacher)
+    print(
+        f"clean   n={n:.0e} d={d} k={k} {family} seed={seed}: refine {t_refine:.3f}s = {t_refine / ref:.2f}x X.T@X, "
+        f"iters {res.n_iter}, passes {res.n_gradient_passes}+{res.n_product_passes}, "
+        f"rel MSE raw {population_mse(raw, teacher) / var:.3g} -> {population_mse(res.network, teacher) / var:.3g}, "
+        f"stop: {res.stop_reason}",
+        flush=True,
+    )
+
+
+def lm_case(n, d, k, seed, n_jobs):
+    teacher, X, y, _ = make_data("random", n, d, k, 0.1, seed)
+    raw, _ = moment_start(X, y, k, seed)
+    t0 = time.perf_counter()
+    lm = levenberg_marquardt(raw, X, y, n_jobs=n_jobs)
+    t_lm = time.perf_counter() - t0
+    parts = []
+    for label, kw in (("default", {}), ("noise_tol=0", {"noise_tol": 0.0})):
+        t0 = time.perf_counter()
+        res = gauss_newton_arrays(raw, X, y, n_jobs=n_jobs, **kw)
+        t = time.perf_counter() - t0
+        parts.append(
+            f"GN {label}: {t:.3f}s, iters {res.n_iter}, passes {res.n_gradient_passes}+{res.n_product_passes}, "
+            f"loss rel to LM {(res.loss - lm.loss) / lm.loss:+.2e}"
+        )
+    print(f"vs LM   n={n:.0e} d={d} k={k} seed={seed}: LM {t_lm:.3f}s, {lm.n_iter} iters; " + "; ".join(parts), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, seconds")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    args = parser.parse_args()
+    with threadpool_limits(limits=1, user_api="blas"):
+        if args.quick:
+            noisy_case(100_000, 50, 5, args.seeds, args.n_jobs)
+            noisy_case(20_000, 100, 3, args.seeds, args.n_jobs)
+            noiseless_case("random", 20_000, 10, 4, 0, args.n_jobs)
+            noiseless_case("close_pair", 20_000, 10, 4, 0, args.n_jobs)
+        else:
+            noisy_case(1_000_000, 100, 5, args.seeds, args.n_jobs)
+            noisy_case(50_000, 200, 3, args.seeds, args.n_jobs)
+            for seed in range(args.seeds):
+                noiseless_case("random", 100_000, 20, 4, seed, args.n_jobs)
+                noiseless_case("close_pair", 100_000, 20, 4, seed, args.n_jobs)
+        for seed in range(args.seeds):
+            lm_case(20_000, 10, 3, seed, args.n_jobs)
+
+
+if __name__ == "__main__":
+    main()

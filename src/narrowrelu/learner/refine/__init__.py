@@ -1,0 +1,57 @@
+"""Local least-squares refinement of the moment solution on the empirical loss
+:math:`L(\theta) = \sum_i (f_\theta(x_i) - y_i)^2`.
+
+- :mod:`~narrowrelu.learner.refine.gauss_newton` (``"gn"``, the default): matrix-free
+  Gauss–Newton streamed over the source, a few :math:`O(nkd)` passes, stopping at the noise
+  level; the normal equations are solved with the closed-form Gaussian Fisher matrix
+  (:mod:`~narrowrelu.learner.refine.fisher`), with conjugate gradients on the data's
+  :math:`J^TJ` when Fisher scoring contracts too slowly; numba kernels in ``_kernels``.
+- :mod:`~narrowrelu.learner.refine.dense` (``"lm"``, ``"lbfgs"``): dense Levenberg–Marquardt
+  (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows.
+"""
+
+from .dense import RefinementResult, lbfgs, levenberg_marquardt
+from .gauss_newton import GaussNewtonResult, gauss_newton
+
+# "gn" streams over any source; the dense methods need the rows in memory
+REFINE_METHODS = ("gn", "lm", "lbfgs")
+# Gauss-Newton iterations before the dense fallback: well-posed fits stop after 1-3 (noisy)
+# or 3-8 (noiseless)
+GN_MAX_ITER = 30
+# the dense fallback costs O(n p^2) per iteration: only for small problems held in memory
+DENSE_MAX_PARAMETERS = 300
+
+
+def refine_network(method, network, source, max_iter=100, n_jobs=1):
+    """Refine ``network`` on every row of ``source`` (held-out masks ignored) by ``method``.
+
+    ``"gn"`` streams over the source's blocks (any size, oracle mode included); when it has not
+    converged after ``GN_MAX_ITER`` iterations and the rows are in memory with at most
+    ``DENSE_MAX_PARAMETERS`` parameters, Levenberg–Marquardt continues from its result.
+    ``"lm"`` and ``"lbfgs"`` take the rows of an in-memory
+    :class:`~narrowrelu.learner.sources.ArraySource`.
+
+    Returns
+    -------
+    RefinementResult
+    """
+    if method == "gn":
+        result = gauss_newton(network, source, max_iter=min(max_iter, GN_MAX_ITER), n_jobs=n_jobs)
+        if result.converged or not _dense_affordable(result.network, source):
+            return result
+        # Gauss-Newton did not settle: a degenerate fit (more neurons than the data need, two
+        # copies of one neuron), where J^TJ is singular beyond the gauge and the Fisher system
+        # gives poor steps; the damped dense method handles it when p is small
+        network = result.network
+        method = "lm"
+    dense = {"lm": levenberg_marquardt, "lbfgs": lbfgs}[method]
+    return dense(network, source.X, source.y, max_iter=max_iter, n_jobs=n_jobs)
+
+
+def _dense_affordable(network, source):
+    p = network.n_neurons * (network.n_features + 1) + network.n_features + 1
+    return hasattr(source, "X") and p <= DENSE_MAX_PARAMETERS
+
+
+__all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
+           "refine_network"]

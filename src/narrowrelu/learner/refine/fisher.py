@@ -1,0 +1,167 @@
+"""The Gaussian Fisher matrix of a one-hidden-layer ReLU network, in closed form.
+
+For :math:`f(x) = b + w\\cdot x + \\sum_j \\lambda_j\\mathrm{relu}(u_j\\cdot x)` with parameters
+ordered :math:`\\theta = (u_1, \\dots, u_k, \\lambda, w, b)` (as ``ReLUNetwork.to_vector``), this
+module computes :math:`F = E_{x\\sim N(0,I_d)}[\\nabla_\\theta f\\,\\nabla_\\theta f^T]`, the
+expectation of :math:`J^TJ/n` for Gaussian inputs, with no pass over data.
+
+Every entry reduces to the matrix :math:`A(u, v) = E[1[u\\cdot x>0]\\,1[v\\cdot x>0]\\,xx^T]`.
+With :math:`\\theta` the angle between :math:`u` and :math:`v`, :math:`e_1 = \\hat u` and
+:math:`e_2` the unit vector of the plane orthogonal to :math:`e_1` on :math:`v`'s side, the
+component of :math:`x` orthogonal to the plane is independent of the gates (both open with
+probability :math:`(\\pi-\\theta)/2\\pi`), and in polar coordinates of the plane the gates are
+both open on an arc of width :math:`\\pi-\\theta`, :math:`\\varphi\\in(\\theta-\\pi/2, \\pi/2)`, with
+:math:`E[r^2] = 2`:
+
+.. math::
+
+    A(u, v) = \\frac{\\pi-\\theta}{2\\pi} I
+      + \\frac{1}{\\pi}\\Big(\\frac{\\sin 2\\theta}{4}(e_1e_1^T - e_2e_2^T)
+      + \\frac{\\sin^2\\theta}{2}(e_1e_2^T + e_2e_1^T)\\Big).
+
+(:math:`A(u, u) = I/2`, :math:`A(u, -u) = 0`.) Then, as :math:`\\mathrm{relu}(v\\cdot x) = 1[v\\cdot x>0]\\,v\\cdot x`,
+
+* :math:`F_{u_iu_j} = \\lambda_i\\lambda_j A(u_i, u_j)`,
+  :math:`F_{u_i\\lambda_j} = \\lambda_i A(u_i, u_j)\\,u_j`,
+  :math:`F_{\\lambda_i\\lambda_j} = \\|u_i\\|\\|u_j\\|(\\sin\\theta + (\\pi-\\theta)\\cos\\theta)/2\\pi`;
+* :math:`F_{u_iw} = \\lambda_i I/2`, :math:`F_{u_ib} = \\lambda_i\\hat u_i/\\sqrt{2\\pi}`,
+  :math:`F_{\\lambda_iw} = u_i^T/2`, :math:`F_{\\lambda_ib} = \\|u_i\\|/\\sqrt{2\\pi}`;
+* :math:`F_{ww} = I`, :math:`F_{wb} = 0`, :math:`F_{bb} = 1`.
+
+A zero neuron :math:`u_i = 0` never fires: its rows and columns are zero.
+
+The matrix is singular along the :math:`k` gauge directions of the positive homogeneity of relu
+(:math:`\\delta u_j = u_j`, :math:`\\delta\\lambda_j = -\\lambda_j`, which leave :math:`f` unchanged);
+:func:`gauge_directions` returns them.
+"""
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+from ...metrics import relu_angles, relu_kernel
+from ...network import unpack_parameters
+
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+
+
+def gate_pair_second_moment(u, v):
+    """:math:`A(u, v) = E[1[u\\cdot x>0]\\,1[v\\cdot x>0]\\,xx^T]` for :math:`x\\sim N(0, I_d)`
+    (zero when either vector is zero)."""
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+    d = u.shape[0]
+    if nu == 0 or nv == 0:
+        return np.zeros((d, d))
+    theta = float(relu_angles(u[None, :], v[None, :])[0, 0])
+    return _gate_pair(u / nu, v / nv, theta)
+
+
+def _gate_pair(e1, vh, theta):
+    d = e1.shape[0]
+    A = np.eye(d) * ((np.pi - theta) / (2.0 * np.pi))
+    sin_t = np.sin(theta)
+    if sin_t == 0.0:
+        # parallel (theta = 0: A = I/2) or antiparallel (theta = pi: A = 0); no in-plane term
+        return A
+    e2 = vh - (vh @ e1) * e1
+    norm2 = np.linalg.norm(e2)
+    if norm2 == 0.0:
+        return A
+    e2 /= norm2
+    a = np.sin(2.0 * theta) / (4.0 * np.pi)
+    c = sin_t * sin_t / (2.0 * np.pi)
+    A += a * (np.outer(e1, e1) - np.outer(e2, e2))
+    cross = np.outer(e1, e2)
+    A += c * (cross + cross.T)
+    return A
+
+
+def gaussian_fisher(hidden_weights, output_weights):
+    """The closed-form Gaussian Fisher matrix :math:`E[\\nabla f\\nabla f^T]` (see the module
+    docstring), of shape ``(p, p)`` with :math:`p = k(d+1)+d+1`.
+
+    It does not depend on the linear part or the intercept of the network.
+    """
+    U = np.asarray(hidden_weights, dtype=np.float64)
+    lam = np.asarray(output_weights, dtype=np.float64)
+    k, d = U.shape
+    p = k * d + k + d + 1
+    F = np.zeros((p, p))
+    iL, iW, iB = k * d, k * d + k, p - 1
+    norms = np.linalg.norm(U, axis=1)
+    alive = norms > 0
+    Uh = np.zeros_like(U)
+    Uh[alive] = U[alive] / norms[alive, None]
+    theta = relu_angles(U, U) if k else np.zeros((0, 0))
+    for i in range(k):
+        if not alive[i]:
+            continue
+        si = slice(i * d, (i + 1) * d)
+        for j in range(i, k):
+            if not alive[j]:
+                continue
+            sj = slice(j * d, (j + 1) * d)
+            A = np.eye(d) * 0.5 if i == j else _gate_pair(Uh[i], Uh[j], float(theta[i, j]))
+            F[si, sj] = lam[i] * lam[j] * A
+            F[si, iL + j] = lam[i] * (A @ U[j])
+            if i != j:
+                F[sj, iL + i] = lam[j] * (A @ U[i])
+        F[si, iW:iB] = np.eye(d) * (0.5 * lam[i])
+        F[si, iB] = lam[i] * Uh[i] * _INV_SQRT_2PI
+    if k:
+        F[iL:iW, iL:iW] = relu_kernel(U, U)
+    F[iL:iW, iW:iB] = 0.5 * U
+    F[iL:iW, iB] = norms * _INV_SQRT_2PI
+    F[iW:iB, iW:iB] = np.eye(d)
+    F[iB, iB] = 1.0
+    # every block was written on or above the diagonal (the U-U and lambda-lambda blocks on both
+    # sides, symmetric): mirror the upper triangle
+    return np.triu(F) + np.triu(F, 1).T
+
+
+def gauge_directions(hidden_weights, output_weights):
+    """The ``k`` directions :math:`\\delta u_j = u_j`, :math:`\\delta\\lambda_j = -\\lambda_j` (other
+    parts zero) along which :math:`f` is constant to first order, as rows of shape ``(k, p)``."""
+    U = np.asarray(hidden_weights, dtype=np.float64)
+    lam = np.asarray(output_weights, dtype=np.float64)
+    k, d = U.shape
+    p = k * d + k + d + 1
+    V = np.zeros((k, p))
+    for j in range(k):
+        V[j, j * d:(j + 1) * d] = U[j]
+        V[j, k * d + j] = -lam[j]
+    return V
+
+
+class FisherPreconditioner:
+    """Solves :math:`\\tilde F x = g`, :math:`\\tilde F` the Gaussian Fisher matrix with the gauge
+    fixed and a tiny relative ridge (see the module docstring)."""
+
+    def __init__(self, theta, k, d, ridge):
+        U, lam, _, _ = unpack_parameters(theta, k, d)
+        F = gaussian_fisher(U, lam)
+        diag = np.diag(F).copy()
+        scale = np.sqrt(np.where(diag > 0, diag, 1.0))
+        Fs = F / scale[:, None] / scale[None, :]
+        for v in gauge_directions(U, lam) * scale:
+            nv = np.linalg.norm(v)
+            if nv > 0:
+                v = v / nv
+                Fs += np.outer(v, v)
+        Fs[np.diag_indices_from(Fs)] += ridge
+        self.scale = scale
+        self._chol = None
+        self._pinv = None
+        try:
+            self._chol = cho_factor(Fs, lower=False, check_finite=True)
+        except (LinAlgError, ValueError):
+            evals, evecs = np.linalg.eigh(Fs)
+            cutoff = max(ridge, 1e-14) * max(evals.max(), 1.0)
+            inv = np.where(evals > cutoff, 1.0 / np.where(evals > cutoff, evals, 1.0), 0.0)
+            self._pinv = (evecs * inv) @ evecs.T
+
+    def solve(self, g):
+        x = g / self.scale
+        x = cho_solve(self._chol, x) if self._chol is not None else self._pinv @ x
+        return x / self.scale
