@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from narrowrelu.bench import perf
+from narrowrelu.bench.perf.measure import record, same_network
+from narrowrelu.bench.perf.sections import compile_section
 from narrowrelu.cli import main
 from narrowrelu.network import ReLUNetwork
 
-TINY = ["--n", "3000", "--d", "6", "--k", "2", "--oracle-n", "4000", "--oracle-d", "5", "--oracle-k", "2",
-        "--compile-n", "2000", "--repeats", "1", "--fit-repeats", "1", "--refine-samples", "1000",
+TINY = ["--n", "3000", "--d", "6", "--k", "2", "--n2", "2000", "--d2", "8", "--k2", "1", "--seeds", "2",
+        "--oracle-n", "4000", "--oracle-d", "5", "--oracle-k", "2", "--compile-n", "2000", "--repeats", "1",
         "--chunk-size", "1024"]
 
 
@@ -35,9 +37,12 @@ def test_records_have_the_schema(tiny_records):
 
 def test_every_section_but_the_skipped_one_is_there(tiny_records):
     names = {r["name"] for r in tiny_records}
-    expected = {"reference.XtX", "contraction.order4", "fit.total", "fit.raw_rel_mse", "refine.lm",
-                "oracle.peak_rss", "oracle.throughput", "threads2.contraction", "threads2.fit"}
-    expected |= {f"fit.{s}" for s in perf.STAGES}
+    expected = {"reference.XtX", "contraction.order4", "oracle.peak_rss", "oracle.throughput", "threads2.contraction",
+                "threads2.fit"}
+    for prefix in ("fit", "fit2"):
+        expected |= {f"{prefix}.{s}" for s in perf.STAGES}
+        expected |= {f"{prefix}.{s}" for s in ("default_total", "moment_stages", "refinement", "raw_excess",
+                                                "refined_excess", "raw_rel_mse")}
     assert expected <= names
     assert not any(n.startswith("compile.") for n in names)
 
@@ -45,7 +50,13 @@ def test_every_section_but_the_skipped_one_is_there(tiny_records):
 def test_targets_and_memory_record(tiny_records):
     by_name = {r["name"]: r for r in tiny_records}
     assert by_name["contraction.order4"]["target"] == perf.CONTRACTION_TARGET
-    assert by_name["fit.total"]["target"] == perf.FIT_TARGET
+    assert by_name["fit.default_total"]["target"] == perf.FIT_TARGET
+    assert by_name["fit2.default_total"]["target"] == perf.FIT2_TARGET
+    assert by_name["fit.refined_excess"]["target"] == perf.EXCESS_TARGET
+    # the default path is what is timed: the refinement ran, on every row
+    assert by_name["fit.refinement"]["seconds"] > 0 and "on all 3000 rows" in by_name["fit.refinement"]["note"]
+    parts = ("moment_stages", "refinement", "other")
+    assert sum(by_name[f"fit.{p}"]["seconds"] for p in parts) == pytest.approx(by_name["fit.default_total"]["seconds"])
     assert by_name["fit.raw_rel_mse"]["target"] == perf.RAW_MSE_TARGET
     mem = by_name["oracle.peak_rss"]
     assert mem["target"] == perf.ORACLE_RSS_TARGET_MB
@@ -60,10 +71,10 @@ def test_targets_and_memory_record(tiny_records):
 
 def _fake_rows(ok):
     return [
-        perf.record("reference.XtX", 1.0, 1.0),
-        perf.record("contraction.order4", 1.1, 1.1, 1.2),
-        perf.record("fit.total", 5.0, 5.0 if ok else 9.0, 8.0),
-        perf.record("oracle.peak_rss", 3.0, 0.5, 1024.0, ok=ok, peak_rss_mb=500.0 if ok else 2000.0),
+        record("reference.XtX", 1.0, 1.0),
+        record("contraction.order4", 1.1, 1.1, 1.2),
+        record("fit.total", 5.0, 5.0 if ok else 9.0, 8.0),
+        record("oracle.peak_rss", 3.0, 0.5, 1024.0, ok=ok, peak_rss_mb=500.0 if ok else 2000.0),
     ]
 
 
@@ -101,12 +112,12 @@ def test_same_network_is_bitwise():
     a = ReLUNetwork(np.eye(2), np.array([1.0, -1.0]), np.zeros(2), 0.5)
     b = ReLUNetwork(np.eye(2), np.array([1.0, -1.0]), np.zeros(2), 0.5)
     c = ReLUNetwork(np.eye(2), np.array([1.0, -1.0 + 1e-16 * 4]), np.zeros(2), 0.5)
-    assert perf.same_network(a, b)
-    assert not perf.same_network(a, c)
+    assert same_network(a, b)
+    assert not same_network(a, c)
 
 
 def test_compile_section_runs_in_fresh_processes():
-    rows = perf.compile_section(500, 4, 1, 0, ref=1.0)
+    rows = compile_section(500, 4, 1, 0, ref=1.0)
     names = [r["name"] for r in rows]
     assert names == ["compile.cold.import", "compile.cold.first_fit", "compile.warm.import",
                      "compile.warm.first_fit", "compile.cold_cost"]

@@ -1,4 +1,4 @@
-"""Local least-squares refinement of the moment solution on the empirical loss
+r"""Local least-squares refinement of the moment solution on the empirical loss
 :math:`L(\theta) = \sum_i (f_\theta(x_i) - y_i)^2`.
 
 - :mod:`~narrowrelu.learner.refine.gauss_newton` (``"gn"``, the default): matrix-free
