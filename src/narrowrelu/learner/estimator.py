@@ -24,6 +24,9 @@ from .refine import REFINE_METHODS, refine_network
 from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
 
+# with refine=True, moment rounds stop once a round gains less than this many parametric rates
+# (see MomentSettings.round_improvement)
+REFINE_HANDOFF = 0.25
 # rows of an oracle's fresh draw on which the refinement runs, unless refine_max_samples says otherwise
 ORACLE_REFINE_ROWS = 200_000
 
@@ -77,7 +80,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         A cluster needs at least this fraction of ``n_contraction_pairs`` members.
     max_rounds : int, default=8
         Rounds of iterative discovery on the residual. Rounds stop earlier when a round lowers
-        the held-out error by less than a fraction 1e-5 of it, or once it is below ``tol``.
+        the held-out error by less than a fraction 1e-5 of it (with ``refine=True``, by less
+        than :math:`0.25\\,p/n` of it, :math:`p = k(d+1)+d+1`: the refinement reaches the
+        parametric rate from there), or once it is below ``tol``.
     tol : float, default=1e-6
         Rounds stop once the held-out MSE of the moment solution is at most ``tol * Var(y)``:
         refinement converges from there, and each further round costs a pass.
@@ -347,6 +352,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             tol=self.tol,
             max_auto_neurons=self.max_auto_neurons,
             n_jobs=self.n_jobs,
+            handoff=REFINE_HANDOFF if self.refine else 0.0,
         )
 
     def _fit_source(self, source, rng, refine_source):

@@ -12,8 +12,9 @@
    :math:`[c_1..c_e, L]`, stored, and the :math:`k`-dimensional Hermite tensors of the residual);
    candidates come from Jennrich pairs and multiscale clustering, and the output regression with
    sparse selection runs on the stored projections;
-4. rounds stop when the held-out MSE falls by less than ``ROUND_IMPROVEMENT`` (relative) or
-   below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...`` and keeps
+4. rounds stop when the held-out MSE falls by less than a fraction of itself (``ROUND_IMPROVEMENT``,
+   or, when a refinement follows, ``handoff`` times the parametric rate :math:`p/n` if that is
+   larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...`` and keeps
    the best ``k`` on held-out rows;
 5. the final output weights of the selected model from all rows (training and held-out).
 
@@ -72,6 +73,19 @@ class MomentSettings:
     tol: float = 1e-6
     max_auto_neurons: int = 10
     n_jobs: int = 1
+    handoff: float = 0.0
+
+    def round_improvement(self, k, n_features, n_train):
+        """The relative fall of the held-out MSE a round must bring to be kept.
+
+        ``ROUND_IMPROVEMENT`` when the raw solution is the result. When a refinement follows
+        (``handoff > 0``) it only needs a start in the right basin: from a :math:`\\sqrt n`-consistent
+        one, Gauss–Newton reaches the efficient estimate, whose excess MSE is
+        :math:`\\sigma^2p/n`. Under noise the held-out MSE is about :math:`\\sigma^2`, so a round that
+        lowers it by less than ``handoff`` :math:`\\cdot p/n` of itself changes the start by less
+        than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there."""
+        p = k * (n_features + 1) + n_features + 1
+        return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
 
     def neuron_counts(self, n_features):
         """The values of :math:`k` tried: ``n_neurons``, or ``1 .. min(d, max_auto_neurons)``."""
@@ -248,6 +262,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
     rounds = []
     orders = tuple(sorted(set(settings.tensor_orders)))
     min_count = max(2, int(np.ceil(settings.min_support * settings.n_contraction_pairs)))
+    improvement = settings.round_improvement(k, d, source.n_train)
     for rnd in range(settings.max_rounds):
         extra = np.empty((0, d))
         if sign_free is not None:
@@ -278,7 +293,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
                                   float(fit.validation_mse)))
-        if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - ROUND_IMPROVEMENT):
+        if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - improvement):
             break
         best = _Selection(fit, pool[chosen], pool, L, P, train, validation, k, cache.complete)
         if fit.validation_mse <= settings.tol * var_y:
