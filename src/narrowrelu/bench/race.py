@@ -137,7 +137,7 @@ def fit_and_score(method, X, y, teacher, seed, max_iter=None, mc_samples=200_000
 def _child(conn, method, X, y, teacher, seed, max_iter, mc_samples):
     try:
         conn.send(("ok", fit_and_score(method, X, y, teacher, seed, max_iter, mc_samples)))
-    except BaseException as exc:  # report every failure to the parent, which keeps going
+    except BaseException as exc:  # noqa: BLE001 -- report every failure to the parent, which keeps going
         conn.send(("failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
     finally:
         conn.close()
@@ -194,7 +194,7 @@ def _warm_up(d, k, seed, methods):
             if method in methods or (method == "gd_k" and "gd_2k" in methods):
                 try:
                     make_estimator(method, k, seed, max_iter=5 if method == "gd_k" else None).fit(X, y)
-                except Exception:  # a warm-up is only a warm-up
+                except Exception:  # noqa: BLE001, S110 -- a warm-up is only a warm-up
                     pass
 
 
