@@ -9,4 +9,5 @@ BENCH_MODULES = [
     "sample_complexity",
     "safran_shamir",
     "perf",
+    "race",
 ]
