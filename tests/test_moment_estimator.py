@@ -195,19 +195,6 @@ def test_oracle_errors():
         MomentReLURegressor(n_neurons=2).fit_oracle(teacher.hidden_weights, 1000, n_features=4)
 
 
-def test_oracle_source_replays_the_same_stream_at_every_pass():
-    from narrowrelu.learner.sources import OracleSource
-
-    teacher = Teacher.random(n_features=3, n_neurons=1, random_state=0)
-    source = OracleSource(teacher, 1000, 3, 300, 0.2, np.random.SeedSequence(4))
-    first = [c for c in source.chunks()]
-    second = [c for c in source.chunks()]
-    assert sum(block[0].shape[0] for block in first) == 1000
-    assert sum(int(block[2].sum()) for block in first) == source.n_validation == 200
-    for one, two in zip(first, second):
-        assert all(np.array_equal(a, b) for a, b in zip(one, two))
-
-
 def test_oracle_mode_matches_data_mode_accuracy():
     teacher = Teacher.random(n_features=8, n_neurons=3, random_state=12)
     X, y = teacher.sample(30_000, random_state=13)
