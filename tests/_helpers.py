@@ -138,3 +138,8 @@ def batched(X, y, fn, n_batches):
     """Mean and standard error of ``fn`` over equal batches of the rows (the SE of the full-data estimate)."""
     parts = np.array([fn(Xb, yb) for Xb, yb in zip(np.array_split(X, n_batches), np.array_split(y, n_batches))])
     return parts.mean(axis=0), parts.std(axis=0, ddof=1) / np.sqrt(n_batches)
+
+
+def random_student(rng, d, m):
+    """Student parameters ``(W, a, b)`` of width ``m`` for the GD baseline."""
+    return rng.standard_normal((m, d)), rng.standard_normal(m), float(rng.standard_normal())

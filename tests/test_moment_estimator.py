@@ -1,3 +1,6 @@
+"""MomentReLURegressor (narrowrelu.learner.estimator): recovery, invariances (threads, layouts,
+scaling, row order), oracle mode, parameter and data checks."""
+
 import warnings
 
 import numpy as np
@@ -5,14 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _helpers import relative_mse
 from narrowrelu import MomentReLURegressor, NonGaussianInputWarning, ReLUNetwork, Teacher, population_mse
 from narrowrelu.metrics import population_variance
 
 FAST = dict(n_contraction_pairs=24, max_rounds=4)
-
-
-def relative_mse(model, teacher):
-    return population_mse(model, teacher) / population_variance(teacher)
 
 
 @pytest.fixture(scope="module")

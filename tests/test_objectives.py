@@ -3,11 +3,8 @@
 import numpy as np
 import pytest
 
+from _helpers import random_student
 from narrowrelu.baseline.objectives import empirical_loss_gradient, pack, unpack
-
-
-def random_student(rng, d, m):
-    return rng.standard_normal((m, d)), rng.standard_normal(m), float(rng.standard_normal())
 
 
 def test_empirical_gradient_matches_central_differences():

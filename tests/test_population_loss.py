@@ -6,15 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _helpers import random_network
+from _helpers import random_network, random_student
 from narrowrelu import ReLUNetwork, Teacher, monte_carlo_mse, population_mse
 from narrowrelu.baseline.population_loss import loss_gradient_trusted, population_loss, population_loss_gradient, teacher_terms
 
 N_SE = 4  # Monte Carlo tolerance, in standard errors
-
-
-def random_student(rng, d, m):
-    return rng.standard_normal((m, d)), rng.standard_normal(m), float(rng.standard_normal())
 
 
 networks = dict(

@@ -30,7 +30,9 @@ def test_kernel_gd_equals_python_gd_and_ignores_checkpoints(alpha, train_output,
     assert np.array_equal(runs[None].theta, runs[7].theta)
     assert runs[None].history.loss == runs[7].history.loss
     assert runs[7].history.steps == list(range(0, 61, 7)) + [60]
-    python = first_order_descent(theta.copy(), objective, mask, "gd", 0.05, 60, 0.0, TrainingHistory(m, d, None))
+    python = first_order_descent(theta.copy(), objective, mask, "gd", 0.05, 60, 0.0, TrainingHistory(m, d, 7))
+    assert python.history.steps == runs[7].history.steps  # the same checkpoints
+    np.testing.assert_allclose(python.history.singular_values, runs[7].history.singular_values, rtol=1e-10)
     assert python.n_iter == runs[None].n_iter == 60
     np.testing.assert_allclose(runs[None].theta, python.theta, rtol=0, atol=1e-12)
     np.testing.assert_allclose(runs[None].history.loss, python.history.loss, rtol=1e-12)
