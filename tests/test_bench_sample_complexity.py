@@ -220,3 +220,17 @@ def test_gd_methods_plug_in_and_score_exactly():
         (rec,) = run_job(Job("random", 4, 2, 300, 0, 0.1, fitter, (fitter,)))
         assert rec["method"] == fitter and rec["width"] == width
         assert rec["scoring"] == "exact" and rec["error"] is None and np.isfinite(rec["mse"])
+
+
+def test_plots_order_families_as_declared_and_write_pngs(tmp_path):
+    from narrowrelu.bench.sample_complexity.plots import _ordered_families, write_plots
+    from narrowrelu.teacher import FAMILIES
+
+    rows = [{"family": f} for f in ("zzz", *reversed(FAMILIES))]
+    assert _ordered_families(rows) == [*FAMILIES, "zzz"]
+    pytest.importorskip("matplotlib")
+    rows = [dict(family=FAMILIES[0], k=k, n=n, method="moment_raw", success_rate=s)
+            for k in (1, 2) for n, s in ((100, 0.2), (1000, 1.0))]
+    nstar = [dict(family=FAMILIES[0], k=k, method="moment_raw", n_star=1000, n_max=1000) for k in (1, 2)]
+    paths = write_plots(str(tmp_path), rows, nstar, 0.01, ["moment_raw"])
+    assert all(p.endswith(".png") and (tmp_path / p.split("/")[-1]).stat().st_size > 0 for p in paths)

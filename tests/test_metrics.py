@@ -6,18 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from narrowrelu import ReLUNetwork, Teacher, monte_carlo_mse, population_inner_product, population_mse, population_variance
-from narrowrelu.metrics import difference_network, population_mean, relu_angles, relu_kernel
+from _helpers import random_network
+from narrowrelu.metrics import difference_network, population_mean, relu_angles, relu_kernel, teacher_neuron_distances
 
 N_SE = 4.0  # statistical tolerance, in standard errors
-
-
-def random_network(rng, d, k, affine=True, scale=1.0):
-    """Hidden rows of random (non-unit) norms, output weights of both signs, optional affine part."""
-    U = rng.standard_normal((k, d)) * rng.uniform(0.2, 2.0, size=(k, 1)) * scale
-    lam = rng.standard_normal(k)
-    w = rng.standard_normal(d) * 0.5 if affine else None
-    b = float(rng.standard_normal()) if affine else 0.0
-    return ReLUNetwork(U, lam, w, b)
 
 
 shapes = dict(
@@ -186,3 +178,14 @@ def test_scoring_rejects_mismatched_dimensions_and_non_networks():
         population_mse(a, np.eye(3))
     with pytest.raises(ValueError, match="n_samples"):
         monte_carlo_mse(a, a, n_samples=1)
+
+
+def test_teacher_neuron_distances_zero_on_same_neurons():
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((3, 4))
+    lam = np.array([1.0, -2.0, 0.5])
+    perm = [2, 0, 1]
+    same = teacher_neuron_distances(U[perm] * 2.0, lam[perm] / 2.0, U, lam)
+    assert np.abs(same).max() <= 1e-12
+    flipped = teacher_neuron_distances(U, -lam, U, lam)
+    assert np.all(flipped > 0)

@@ -1,3 +1,6 @@
+"""MomentReLURegressor (narrowrelu.learner.estimator): recovery, invariances (threads, layouts,
+scaling, row order), oracle mode, parameter and data checks."""
+
 import warnings
 
 import numpy as np
@@ -5,14 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _helpers import relative_mse
 from narrowrelu import MomentReLURegressor, NonGaussianInputWarning, ReLUNetwork, Teacher, population_mse
 from narrowrelu.metrics import population_variance
 
 FAST = dict(n_contraction_pairs=24, max_rounds=4)
-
-
-def relative_mse(model, teacher):
-    return population_mse(model, teacher) / population_variance(teacher)
 
 
 @pytest.fixture(scope="module")
@@ -193,19 +193,6 @@ def test_oracle_errors():
         MomentReLURegressor(n_neurons=2).fit_oracle(lambda X: X[:, 0], 1000)
     with pytest.raises(ValueError, match="callable"):
         MomentReLURegressor(n_neurons=2).fit_oracle(teacher.hidden_weights, 1000, n_features=4)
-
-
-def test_oracle_source_replays_the_same_stream_at_every_pass():
-    from narrowrelu.learner.sources import OracleSource
-
-    teacher = Teacher.random(n_features=3, n_neurons=1, random_state=0)
-    source = OracleSource(teacher, 1000, 3, 300, 0.2, np.random.SeedSequence(4))
-    first = [c for c in source.chunks()]
-    second = [c for c in source.chunks()]
-    assert sum(block[0].shape[0] for block in first) == 1000
-    assert sum(int(block[2].sum()) for block in first) == source.n_validation == 200
-    for one, two in zip(first, second):
-        assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
 def test_oracle_mode_matches_data_mode_accuracy():

@@ -1,4 +1,4 @@
-"""Implicit Hermite moment contractions (narrowrelu.moments).
+"""Implicit Hermite moment contractions (narrowrelu.moments.contraction, narrowrelu.moments._blas).
 
 Three kinds of check:
 
@@ -17,25 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from narrowrelu import HermiteContractionAccumulator, ReLUNetwork, Teacher, hermite_moment_contraction, linear_moments, population_mse, projected_hermite_tensor, relu_hermite_coefficient, second_moment
-from narrowrelu.hermite import hermite_tensor, symmetric_outer_sum
+from _helpers import assert_close_to_scale, batched, contract, explicit_moment_tensor, small_data
+from narrowrelu import ReLUNetwork, Teacher, population_mse, projected_hermite_tensor, relu_hermite_coefficient
+from narrowrelu.moments.contraction import HermiteContractionAccumulator, hermite_moment_contraction, linear_moments, second_moment
 
 N_SE = 5.0  # statistical tolerance, in standard errors
-
-
-# ----------------------------------------------------------------------------- references
-def explicit_moment_tensor(X, y, order):
-    """mean_i y_i He_m(x_i), materialised (size d^m): the slow reference."""
-    T = np.zeros((X.shape[1],) * order)
-    for x, yi in zip(X, y):
-        T += yi * hermite_tensor(x, order)
-    return T / X.shape[0]
-
-
-def contract(T, g, times):
-    for _ in range(times):
-        T = np.tensordot(T, g, axes=([0], [0]))
-    return T
 
 
 def expected_contraction(teacher, g, order):
@@ -43,17 +29,6 @@ def expected_contraction(teacher, g, order):
     U, lam = teacher.hidden_weights, teacher.output_weights
     coef = lam * (U @ g) ** (order - 2)
     return relu_hermite_coefficient(order) * (U.T * coef) @ U
-
-
-def assert_close_to_scale(got, expected, rel=1e-12):
-    scale = max(np.max(np.abs(expected)), 1e-300)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=rel * scale)
-
-
-def small_data(n=200, d=4, seed=0, noise=0.1):
-    teacher = Teacher.random(n_features=d, n_neurons=3, noise_std=noise, random_state=seed)
-    teacher = Teacher(teacher.hidden_weights, teacher.output_weights, np.full(d, 0.3), 0.7, noise)
-    return teacher.sample(n, random_state=seed + 100)
 
 
 # ----------------------------------------------------------------------------- exact checks
@@ -104,24 +79,6 @@ def test_linear_moments():
     assert acc.mean_y() == pytest.approx(mean_y, rel=1e-13)
     np.testing.assert_allclose(acc.mean_yx(), mean_yx, rtol=1e-12, atol=1e-15)
     assert acc.n_samples == 100
-
-
-@pytest.mark.parametrize("order", [2, 4, 6])
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_projected_tensor_equals_explicit(order, k):
-    X, y = small_data(n=150, d=k, seed=k)
-    expected = explicit_moment_tensor(X, y, order)
-    got = projected_hermite_tensor(X, y, order=order, chunk_size=40)
-    assert got.shape == (k,) * order
-    assert_close_to_scale(got, expected)
-
-
-def test_projected_tensor_contracted_matches_contraction():
-    # two independent routes to the same numbers
-    X, y = small_data(n=300, d=3, seed=4)
-    g = np.array([0.2, -0.7, 1.1])
-    T6 = projected_hermite_tensor(X, y, order=6)
-    assert_close_to_scale(contract(T6, g, 4), hermite_moment_contraction(X, y, g, order=6), rel=1e-11)
 
 
 # ----------------------------------------------------------------------------- invariances
@@ -208,11 +165,6 @@ def test_sign_flip_leaves_even_moments_unchanged(seed, d, k):
 
 
 # ----------------------------------------------------------------------------- statistics
-def _batched(X, y, fn, n_batches):
-    parts = np.array([fn(Xb, yb) for Xb, yb in zip(np.array_split(X, n_batches), np.array_split(y, n_batches))])
-    return parts.mean(axis=0), parts.std(axis=0, ddof=1) / np.sqrt(n_batches)
-
-
 @pytest.mark.parametrize("order, n", [(2, 200_000), (4, 1_000_000), (6, 3_000_000)])
 def test_contraction_matches_population_value(order, n):
     d, n_batches = 4, 40
@@ -221,26 +173,13 @@ def test_contraction_matches_population_value(order, n):
     G = np.vstack([teacher.hidden_weights[0], np.random.default_rng(13).standard_normal(d)])
     G /= np.linalg.norm(G, axis=1, keepdims=True)
     full = hermite_moment_contraction(X, y, G, order=order)
-    mean, se = _batched(X, y, lambda a, b: hermite_moment_contraction(a, b, G, order=order), n_batches)
+    mean, se = batched(X, y, lambda a, b: hermite_moment_contraction(a, b, G, order=order), n_batches)
     # equal-size batches: the batch mean is the full-data estimate (up to rounding)
     assert_close_to_scale(mean, full, rel=1e-10)
     expected = np.array([expected_contraction(teacher, g, order) for g in G])
     err = np.abs(full - expected)
     assert np.all(err <= N_SE * se), f"max |error| / SE = {np.max(err / se):.2f} > {N_SE}"
     # the test can fail: a 25% error in the largest entry (or a wrong sign, or zero) exceeds the tolerance
-    assert np.max(N_SE * se) < 0.25 * np.max(np.abs(expected))
-
-
-def test_projected_tensor_matches_population_value():
-    # full order-4 tensor in k = 2 dimensions: E[f He_4(z)] = a_4 sum_i lambda_i u_i^(x)4
-    k, n, n_batches = 2, 1_000_000, 40
-    teacher = Teacher.random(n_features=k, n_neurons=2, random_state=21)
-    X, y = teacher.sample(n, random_state=22)
-    full = projected_hermite_tensor(X, y, order=4)
-    _, se = _batched(X, y, lambda a, b: projected_hermite_tensor(a, b, order=4), n_batches)
-    expected = relu_hermite_coefficient(4) * symmetric_outer_sum(teacher.output_weights, teacher.hidden_weights, 4)
-    err = np.abs(full - expected)
-    assert np.all(err <= N_SE * se), f"max |error| / SE = {np.max(err / se):.2f} > {N_SE}"
     assert np.max(N_SE * se) < 0.25 * np.max(np.abs(expected))
 
 
@@ -284,43 +223,6 @@ def test_contraction_never_allocates_a_d4_array():
 
 
 # ----------------------------------------------------------------------------- kernels
-def test_row_pass_kernel_matches_numpy_reference():
-    from narrowrelu.moments._kernels import contraction_row_pass
-    from narrowrelu.hermite import directional_hermite
-
-    rng = np.random.default_rng(0)
-    n, d, r, order = 37, 5, 3, 6
-    X, y, G = rng.standard_normal((n, d)), rng.standard_normal(n), rng.standard_normal((r, d))
-    q = np.einsum("ij,ij->i", G, G)
-    gram_weights = np.empty((r, n))
-    vectors = np.full((r, d), 0.5)  # the kernel adds to what is there
-    sums = np.full((2, r), 0.25)
-    sum_yx = np.full(d, -1.0)
-    contraction_row_pass(X, y, G, q, order, gram_weights, vectors, sums, sum_yx)
-    S = X @ G.T
-    H = {m: np.stack([directional_hermite(m, S[:, j], q[j]) for j in range(r)]) for m in (order - 4, order - 3, order - 2)}
-    np.testing.assert_allclose(gram_weights, y * H[order - 2], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(vectors, 0.5 + (y * H[order - 3]) @ X, rtol=1e-12, atol=1e-11)
-    np.testing.assert_allclose(sums[0], 0.25 + (y * H[order - 2]).sum(axis=1), rtol=1e-12, atol=1e-11)
-    np.testing.assert_allclose(sums[1], 0.25 + (y * H[order - 4]).sum(axis=1), rtol=1e-12, atol=1e-11)
-    np.testing.assert_allclose(sum_yx, -1.0 + y @ X, rtol=1e-12, atol=1e-12)
-
-
-def test_split_kernel_matches_numpy_reference():
-    from narrowrelu.moments._kernels import split_rows_by_sign
-
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((20, 4))
-    w = rng.standard_normal(20)
-    w[[3, 7]] = 0.0
-    P, N = np.full((20, 4), np.nan), np.full((20, 4), np.nan)
-    n_pos, n_neg = split_rows_by_sign(X, w, P, N)
-    assert (n_pos, n_neg) == ((w > 0).sum(), (w < 0).sum())
-    np.testing.assert_allclose(P[:n_pos], np.sqrt(w[w > 0])[:, None] * X[w > 0], rtol=1e-15)
-    np.testing.assert_allclose(N[:n_neg], np.sqrt(-w[w < 0])[:, None] * X[w < 0], rtol=1e-15)
-    np.testing.assert_allclose(P[:n_pos].T @ P[:n_pos] - N[:n_neg].T @ N[:n_neg], (X.T * w) @ X, rtol=1e-12, atol=1e-12)
-
-
 def test_accumulator_pickles_and_resumes():
     import pickle
 

@@ -1,3 +1,6 @@
+"""Thin products C_jQ and M_2Q without the d x d matrices (narrowrelu.moments.products); the
+order-4 one-pass kernel itself is checked in ``test_kernels.py``."""
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st

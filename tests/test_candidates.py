@@ -1,0 +1,57 @@
+"""Candidates of a round (narrowrelu.learner.candidates): Jennrich pairs clustered into unit
+centres, and the test of which candidate rows are new (projectively)."""
+
+import numpy as np
+
+from _helpers import orthonormal, unsigned_match
+from narrowrelu.learner.candidates import candidate_stage, novel_rows
+
+
+def test_candidate_stage_finds_the_neurons_of_exact_tensors():
+    """On exact tensors sum_i lambda_i v_i^(x)m (orders 4 and 6) every pair of contractions gives
+    the k neurons: the centres are unit and contain every v_i up to sign. Two of the neurons are
+    at projective distance 0.02: they merge into one centre (support of both) at scale 0.1 and
+    separate at scale 0.01, after the centre of the pair (ordered by support)."""
+    rng = np.random.default_rng(3)
+    k, n_pairs = 3, 12
+    V = np.array([[1.0, 0.0, 0.0], [np.cos(0.2), np.sin(0.2), 0.0], [0.3, -0.4, 0.9]])
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    lam = np.array([1.0, -0.6, 0.4])
+    tensors = {m: sum(l * _outer_power(v, m) for l, v in zip(lam, V)) for m in (4, 6)}
+    centres, support, n_cloud = candidate_stage(tensors, n_pairs, (0.1, 0.01), 4, rng)
+    assert n_cloud == k * n_pairs
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 1.0, rtol=1e-12)
+    assert np.all(unsigned_match(centres, V) < 1e-10)
+    assert centres.shape[0] == k + 1 and support.tolist() == [2 * n_pairs, n_pairs, n_pairs, n_pairs]
+    merged = centres[0]
+    assert unsigned_match(merged[None], V[:2]).max() < 0.02  # between the two close neurons
+
+
+def _outer_power(v, m):
+    out = np.array(1.0)
+    for _ in range(m):
+        out = np.multiply.outer(out, v)
+    return out
+
+
+def test_novel_rows_drops_repeats_up_to_sign():
+    rng = np.random.default_rng(18)
+    d = 5
+    pool = orthonormal(rng, d, 3).T
+    fresh = orthonormal(rng, d, 2).T
+    near = pool[1] + 1e-3 * fresh[0]
+    near /= np.linalg.norm(near)
+    new = np.vstack([
+        -pool[0],  # in the pool, negated
+        fresh[0],
+        pool[2] * (1 + 1e-12),  # in the pool up to rounding
+        -fresh[0],  # repeats an earlier new row
+        near,  # close to the pool, but not within tol
+        fresh[1],
+        fresh[1],
+    ])
+    assert novel_rows(pool, new).tolist() == [False, True, False, False, True, True, False]
+    assert novel_rows(np.empty((0, d)), new).tolist() == [True, True, True, False, True, True, False]
+    assert novel_rows(pool, np.empty((0, d))).shape == (0,)
+
+

@@ -1,0 +1,409 @@
+"""Every numba kernel against a plain NumPy reference, through one registry (pynndescent's way).
+
+``KERNELS`` maps each kernel of ``narrowrelu.moments._kernels`` and ``narrowrelu.baseline._kernels``
+to a :class:`Case`:
+
+* ``draw(data)`` draws sizes (and flags) with hypothesis and the values from a seeded generator,
+  returning the inputs as a dict;
+* ``run(kernel, inputs)`` allocates the outputs as the library's callers do (pre-filled with
+  NaN where the kernel overwrites, with random values where it adds), calls the kernel and
+  returns its outputs as a dict;
+* ``reference(inputs)`` returns the same dict computed with NumPy, and ``bound(inputs)`` a scale
+  for each output: the same sums taken over absolute values (so ``rel * bound`` bounds the
+  rounding of any summation order, which ``fastmath`` reassociation may change), or one scalar
+  scale for the iterative GD kernels;
+* ``rel``: the tolerance relative to the bound. Integer outputs must be equal.
+
+One parametrised test runs every entry; a second checks that the registry names every kernel
+the modules define, so that a new kernel without a reference fails.
+"""
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numba.core.dispatcher import Dispatcher
+
+import narrowrelu.baseline._kernels as baseline_kernels
+import narrowrelu.moments._kernels as moment_kernels
+from _helpers import random_network
+from narrowrelu.baseline.population_loss import loss_gradient_trusted, teacher_terms
+from narrowrelu.hermite import directional_hermite
+
+MODULES = {"moments": moment_kernels, "baseline": baseline_kernels}
+
+
+@dataclass
+class Case:
+    draw: Callable
+    run: Callable
+    reference: Callable
+    bound: Callable
+    rel: float
+
+
+def values(data):
+    return np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+
+
+def maybe_read_only(data, *arrays):
+    """The kernels are compiled for read-only inputs; writeable ones must give the same results."""
+    if data.draw(st.booleans(), label="read_only"):
+        for a in arrays:
+            a.setflags(write=False)
+
+
+def absolute(inputs, *names):
+    return {**inputs, **{n: np.abs(inputs[n]) for n in names}}
+
+
+# ----------------------------------------------------------------------------- thin products
+def draw_project_rows(data):
+    rng = values(data)
+    n, d, w = (data.draw(st.integers(lo, hi), label=name) for name, lo, hi in (("n", 0, 13), ("d", 1, 9), ("w", 1, 9)))
+    inputs = dict(X=rng.standard_normal((n, d)), St=rng.standard_normal((w, d)))
+    maybe_read_only(data, inputs["X"], inputs["St"])
+    return inputs
+
+
+def run_project_rows(kernel, X, St):
+    out = np.full((X.shape[0], St.shape[0]), np.nan)  # every entry is written (widths mod 4 too)
+    kernel(X, St, out)
+    return {"out": out}
+
+
+def reference_project_rows(X, St):
+    return {"out": X @ St.T}
+
+
+def draw_accumulate_row_products(data):
+    rng = values(data)
+    n, d, w = (data.draw(st.integers(lo, hi), label=name) for name, lo, hi in (("n", 0, 13), ("d", 1, 9), ("w", 1, 9)))
+    inputs = dict(X=rng.standard_normal((n, d)), W=rng.standard_normal((n, w)), start=rng.standard_normal((w, d)))
+    maybe_read_only(data, inputs["X"], inputs["W"])
+    return inputs
+
+
+def run_accumulate_row_products(kernel, X, W, start):
+    acc = start.copy()  # the kernel adds to what acc holds (rows mod 4 too)
+    kernel(X, W, acc)
+    return {"acc": acc}
+
+
+def reference_accumulate_row_products(X, W, start):
+    return {"acc": start + W.T @ X}
+
+
+# ----------------------------------------------------------------------------- contraction kernels
+def draw_split_rows_by_sign(data):
+    rng = values(data)
+    n, d = data.draw(st.integers(0, 20), label="n"), data.draw(st.integers(1, 6), label="d")
+    w = rng.standard_normal(n)
+    w[rng.random(n) < data.draw(st.sampled_from([0.0, 0.2, 1.0]), label="zero_share")] = 0.0
+    inputs = dict(X=rng.standard_normal((n, d)), w=w)
+    maybe_read_only(data, inputs["X"], inputs["w"])
+    return inputs
+
+
+def run_split_rows_by_sign(kernel, X, w):
+    P, N = np.full(X.shape, np.nan), np.full(X.shape, np.nan)
+    n_pos, n_neg = kernel(X, w, P, N)
+    P, N = P[:n_pos], N[:n_neg]
+    return {"counts": np.array([n_pos, n_neg]), "positive": P, "negative": N, "gram": P.T @ P - N.T @ N}
+
+
+def reference_split_rows_by_sign(X, w):
+    pos, neg = w > 0, w < 0
+    return {
+        "counts": np.array([pos.sum(), neg.sum()]),
+        "positive": np.sqrt(w[pos])[:, None] * X[pos],
+        "negative": np.sqrt(-w[neg])[:, None] * X[neg],
+        "gram": (X.T * w) @ X,  # X^T diag(w) X = P^T P - N^T N
+    }
+
+
+def bound_split_rows_by_sign(X, w):
+    expected = reference_split_rows_by_sign(X, w)
+    return {"counts": 0, "positive": np.abs(expected["positive"]), "negative": np.abs(expected["negative"]),
+            "gram": (np.abs(X).T * np.abs(w)) @ np.abs(X)}
+
+
+def hermite(m, S, q):
+    """H_m(s; q) for every column of S (q per column); zero for m < 0."""
+    if m < 0:
+        return np.zeros_like(S)
+    return np.stack([directional_hermite(m, S[:, j], q[j]) for j in range(S.shape[1])], axis=1)
+
+
+def draw_contraction_row_pass(data):
+    rng = values(data)
+    n, d, r = data.draw(st.integers(0, 40), label="n"), data.draw(st.integers(1, 6), label="d"), data.draw(st.integers(1, 4), label="r")
+    G = rng.standard_normal((r, d)) * rng.uniform(0.1, 2.0, size=(r, 1))
+    inputs = dict(
+        X=rng.standard_normal((n, d)), y=rng.standard_normal(n), G=G, sq_norms=np.einsum("ij,ij->i", G, G),
+        order=data.draw(st.integers(2, 7), label="order"),
+        vectors=rng.standard_normal((r, d)), sums=rng.standard_normal((2, r)), sum_yx=rng.standard_normal(d),
+    )
+    maybe_read_only(data, inputs["X"], inputs["y"], inputs["G"], inputs["sq_norms"])
+    return inputs
+
+
+def run_contraction_row_pass(kernel, X, y, G, sq_norms, order, vectors, sums, sum_yx):
+    gram_weights = np.full((G.shape[0], X.shape[0]), np.nan)
+    vectors, sums, sum_yx = vectors.copy(), sums.copy(), sum_yx.copy()  # the kernel adds to these
+    kernel(X, y, G, sq_norms, order, gram_weights, vectors, sums, sum_yx)
+    return {"gram_weights": gram_weights, "vectors": vectors, "sums": sums, "sum_yx": sum_yx}
+
+
+def reference_contraction_row_pass(X, y, G, sq_norms, order, vectors, sums, sum_yx):
+    S = X @ G.T
+    H = {m: hermite(m, S, sq_norms) for m in (order - 4, order - 3, order - 2)}
+    return {
+        "gram_weights": (y[:, None] * H[order - 2]).T,
+        "vectors": vectors + (y[:, None] * H[order - 3]).T @ X,
+        "sums": sums + np.stack([y @ H[order - 2], y @ H[order - 4]]),
+        "sum_yx": sum_yx + y @ X,
+    }
+
+
+def bound_contraction_row_pass(**inputs):
+    # |s| <= |x|.|g| and H(|s|; -q) sums the absolute values of the terms of H(s; q)
+    absolute_inputs = absolute(inputs, "X", "y", "G", "vectors", "sums", "sum_yx")
+    absolute_inputs["sq_norms"] = -inputs["sq_norms"]
+    return reference_contraction_row_pass(**absolute_inputs)
+
+
+# ----------------------------------------------------------------------------- order-4 products
+def draw_order4_product_pass(data):
+    rng = values(data)
+    n, d = data.draw(st.integers(0, 13), label="n"), data.draw(st.integers(1, 7), label="d")
+    k, r = data.draw(st.integers(1, 4), label="k"), data.draw(st.integers(1, 3), label="r")
+    X = rng.standard_normal((n, d))
+    Q = rng.standard_normal((d, k))
+    coords = rng.standard_normal((k, r))
+    G = (Q @ coords).T  # directions in span(Q), as the learner draws them
+    inputs = dict(X=X, XQ=np.ascontiguousarray(X @ Q), y=rng.standard_normal(n), coords=coords,
+                  sq_norms=np.einsum("ij,ij->i", G, G), start_acc=rng.standard_normal(((r + 1) * k, d)),
+                  start_sums=rng.standard_normal((2, r)))
+    maybe_read_only(data, inputs["X"], inputs["XQ"], inputs["y"], inputs["coords"])
+    return inputs
+
+
+def run_order4_product_pass(kernel, X, XQ, y, coords, sq_norms, start_acc, start_sums):
+    acc, sums = start_acc.copy(), start_sums.copy()  # the kernel adds to both
+    kernel(X, XQ, y, coords, sq_norms, acc, sums)
+    return {"acc": acc, "sums": sums}
+
+
+def reference_order4_product_pass(X, XQ, y, coords, sq_norms, start_acc, start_sums):
+    """The weight matrix of HermiteContractionProducts at order 4, formed in memory:
+    W[:, j k + b] = y (s_j^2 - |g_j|^2) q_b, W[:, r k + b] = y q_b; acc += W^T X."""
+    n, k = XQ.shape
+    r = coords.shape[1]
+    h = y[:, None] * ((XQ @ coords) ** 2 - sq_norms)
+    W = np.hstack([(h[:, :, None] * XQ[:, None, :]).reshape(n, r * k), y[:, None] * XQ])
+    return {"acc": start_acc + W.T @ X, "sums": start_sums + np.stack([h.sum(axis=0), np.full(r, y.sum())])}
+
+
+def bound_order4_product_pass(X, XQ, y, coords, sq_norms, start_acc, start_sums):
+    n, k = XQ.shape
+    r = coords.shape[1]
+    aXQ, ay = np.abs(XQ), np.abs(y)
+    h = ay[:, None] * ((aXQ @ np.abs(coords)) ** 2 + sq_norms)
+    W = np.hstack([(h[:, :, None] * aXQ[:, None, :]).reshape(n, r * k), ay[:, None] * aXQ])
+    return {"acc": np.abs(start_acc) + W.T @ np.abs(X), "sums": np.abs(start_sums) + np.stack([h.sum(axis=0), np.full(r, ay.sum())])}
+
+
+# ----------------------------------------------------------------------------- monomial moments
+def draw_monomial_moment_pass(data):
+    rng = values(data)
+    n, k = data.draw(st.integers(0, 30), label="n"), data.draw(st.integers(1, 4), label="k")
+    degree = data.draw(st.integers(1, 3), label="degree")
+    if data.draw(st.booleans(), label="all_monomials"):  # as ProjectedRawMoments builds them
+        combos = np.array(list(itertools.combinations_with_replacement(range(k), degree)), dtype=np.int64)
+    else:  # any index table, repeats and order included
+        combos = rng.integers(0, k, size=(data.draw(st.integers(1, 6), label="p"), degree)).astype(np.int64)
+    p = combos.shape[0]
+    inputs = dict(Z=rng.standard_normal((n, k)), y=rng.standard_normal(n), combos=combos, start=rng.standard_normal((p, p)))
+    maybe_read_only(data, inputs["Z"], inputs["y"], inputs["combos"])
+    return inputs
+
+
+def run_monomial_moment_pass(kernel, Z, y, combos, start):
+    out = start.copy()  # the kernel adds to the upper triangle and leaves the rest
+    kernel(Z, y, combos, out)
+    return {"out": out}
+
+
+def reference_monomial_moment_pass(Z, y, combos, start):
+    A = np.prod(Z[:, combos], axis=2)  # a_u(z_i) = prod_c z_{i, combos[u, c]}
+    return {"out": start + np.triu((A.T * y) @ A)}
+
+
+def bound_monomial_moment_pass(Z, y, combos, start):
+    return {"out": np.abs(start) + reference_monomial_moment_pass(np.abs(Z), np.abs(y), combos, np.zeros_like(start))["out"]}
+
+
+# ----------------------------------------------------------------------------- population GD
+def draw_student(data):
+    rng = values(data)
+    d, k, m = (data.draw(st.integers(1, hi), label=name) for name, hi in (("d", 6), ("k", 4), ("m", 4)))
+    terms = teacher_terms(random_network(rng, d, k, affine=data.draw(st.booleans(), label="affine")))
+    W = rng.standard_normal((m, d))
+    if m > 1 and data.draw(st.booleans(), label="zero_row"):
+        W[0] = 0.0  # a zero row: the one-sided choice of the gradient
+    return rng, terms, W, rng.standard_normal(m), float(rng.standard_normal())
+
+
+def teacher_arguments(t):
+    return (t.hidden_weights, t.hidden_norms, t.unit_hidden_weights, t.output_weights, t.linear_weights,
+            t.intercept, t.relu_mean, t.second_moment)
+
+
+def gd_scale(terms, W):
+    return 1.0 + terms.second_moment + np.abs(W).max() ** 2
+
+
+def draw_population_loss_gradient_kernel(data):
+    _, terms, W, a, b = draw_student(data)
+    return dict(terms=terms, W=W, a=a, b=b)
+
+
+def run_population_loss_gradient_kernel(kernel, terms, W, a, b):
+    m, d = W.shape
+    grad_W, grad_a = np.full((m, d), np.nan), np.full(m, np.nan)
+    loss, grad_b = kernel(W, a, b, *teacher_arguments(terms), np.empty(m), np.empty((m, d)), grad_W, grad_a)
+    return {"loss": loss, "grad_b": grad_b, "grad_W": grad_W, "grad_a": grad_a}
+
+
+def reference_population_loss_gradient_kernel(terms, W, a, b):
+    loss, grad_W, grad_a, grad_b = loss_gradient_trusted(W, a, b, terms)
+    return {"loss": loss, "grad_b": grad_b, "grad_W": grad_W, "grad_a": grad_a}
+
+
+def draw_population_gd_kernel(data):
+    _, terms, W, a, b = draw_student(data)
+    return dict(
+        terms=terms, W=W, a=a, b=b,
+        step=data.draw(st.sampled_from([0.01, 0.1]), label="step"),
+        alpha=data.draw(st.sampled_from([0.0, 0.3]), label="alpha"),
+        train_output=data.draw(st.booleans(), label="train_output"),
+        train_intercept=data.draw(st.booleans(), label="train_intercept"),
+        n_steps=data.draw(st.integers(0, 6), label="n_steps"),
+        gtol=data.draw(st.sampled_from([0.0, 1e9]), label="gtol"),  # never / at once (no rounding tie)
+    )
+
+
+def run_population_gd_kernel(kernel, terms, W, a, b, step, alpha, train_output, train_intercept, n_steps, gtol):
+    m, d = W.shape
+    W, a, intercept = W.copy(), a.copy(), np.array([b])  # updated in place
+    losses = np.full(n_steps, np.nan)
+    taken, objective, norm = kernel(
+        W, a, intercept, *teacher_arguments(terms), step, alpha, train_output, train_intercept, n_steps, gtol,
+        losses, np.empty(m), np.empty((m, d)), np.empty((m, d)), np.empty(m),
+    )
+    return {"taken": np.array(taken), "objective": objective, "norm": norm, "W": W, "a": a, "b": intercept[0],
+            "losses": losses[:taken], "untouched": np.isnan(losses[taken:]).all()}
+
+
+def reference_population_gd_kernel(terms, W, a, b, step, alpha, train_output, train_intercept, n_steps, gtol):
+    """Steps of loss_gradient_trusted in NumPy, with the weight decay of the kernel's docstring:
+    objective L + alpha/2 (|W|^2 + |a|^2 if train_output), stop before a step once the gradient
+    norm over the trained parameters is at most gtol."""
+    W, a = W.copy(), a.copy()
+    losses = []
+    taken = 0
+    while True:
+        loss, grad_W, grad_a, grad_b = loss_gradient_trusted(W, a, b, terms)
+        grad_W = grad_W + alpha * W
+        penalty = np.sum(W * W)
+        sq = np.sum(grad_W * grad_W)
+        if train_output:
+            grad_a = grad_a + alpha * a
+            penalty += a @ a
+            sq += grad_a @ grad_a
+        if train_intercept:
+            sq += grad_b**2
+        objective, norm = loss + 0.5 * alpha * penalty, np.sqrt(sq)
+        if taken == n_steps or norm <= gtol:
+            break
+        losses.append(objective)
+        W = W - step * grad_W
+        if train_output:
+            a = a - step * grad_a
+        if train_intercept:
+            b = b - step * grad_b
+        taken += 1
+    return {"taken": np.array(taken), "objective": objective, "norm": norm, "W": W, "a": a, "b": b,
+            "losses": np.array(losses), "untouched": True}
+
+
+def bound_gd(terms, W, **_):
+    return gd_scale(terms, W)
+
+
+KERNELS = {
+    "moments.project_rows": Case(draw_project_rows, run_project_rows, reference_project_rows,
+                                 lambda X, St: reference_project_rows(np.abs(X), np.abs(St)), 1e-13),
+    "moments.accumulate_row_products": Case(
+        draw_accumulate_row_products, run_accumulate_row_products, reference_accumulate_row_products,
+        lambda X, W, start: reference_accumulate_row_products(np.abs(X), np.abs(W), np.abs(start)), 1e-13),
+    "moments.split_rows_by_sign": Case(draw_split_rows_by_sign, run_split_rows_by_sign, reference_split_rows_by_sign,
+                                       bound_split_rows_by_sign, 1e-13),
+    "moments.contraction_row_pass": Case(draw_contraction_row_pass, run_contraction_row_pass,
+                                         reference_contraction_row_pass, bound_contraction_row_pass, 1e-12),
+    "moments.order4_product_pass": Case(draw_order4_product_pass, run_order4_product_pass,
+                                        reference_order4_product_pass, bound_order4_product_pass, 1e-12),
+    "moments.monomial_moment_pass": Case(draw_monomial_moment_pass, run_monomial_moment_pass,
+                                         reference_monomial_moment_pass, bound_monomial_moment_pass, 1e-12),
+    "baseline.population_loss_gradient_kernel": Case(
+        draw_population_loss_gradient_kernel, run_population_loss_gradient_kernel,
+        reference_population_loss_gradient_kernel, bound_gd, 1e-12),
+    "baseline.population_gd_kernel": Case(draw_population_gd_kernel, run_population_gd_kernel,
+                                          reference_population_gd_kernel, bound_gd, 1e-11),
+}
+
+
+def kernel_of(name):
+    module, function = name.split(".")
+    return getattr(MODULES[module], function)
+
+
+def assert_matches(name, got, expected, bound, rel):
+    assert set(got) == set(expected), f"{name}: outputs {sorted(got)} vs reference {sorted(expected)}"
+    for key in expected:
+        g, e = np.asarray(got[key]), np.asarray(expected[key])
+        assert g.shape == e.shape, f"{name}.{key}: shape {g.shape} vs reference {e.shape}"
+        if e.dtype.kind in "biu":
+            assert np.array_equal(g, e), f"{name}.{key}: {g} vs reference {e}"
+            continue
+        b = bound[key] if isinstance(bound, dict) else bound
+        tol = rel * np.broadcast_to(np.asarray(b, dtype=float), e.shape) + 1e-300
+        err = np.abs(g - e)
+        assert np.all(err <= tol), f"{name}.{key}: max error {err.max():.3g} over tolerance (largest error/tol {np.max(err / tol):.3g})"
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@given(data=st.data())
+def test_kernel_matches_reference(name, data):
+    case = KERNELS[name]
+    inputs = case.draw(data)
+    got = case.run(kernel_of(name), **inputs)
+    expected = case.reference(**inputs)
+    assert_matches(name, got, expected, case.bound(**inputs), case.rel)
+
+
+def test_registry_names_every_kernel():
+    """A numba function added to either _kernels module without an entry here fails this test."""
+    defined = {
+        f"{prefix}.{name}"
+        for prefix, module in MODULES.items()
+        for name, obj in vars(module).items()
+        if isinstance(obj, Dispatcher) and obj.py_func.__module__ == module.__name__
+    }
+    assert defined == set(KERNELS)
+    assert all(isinstance(kernel_of(name), Dispatcher) for name in KERNELS)
