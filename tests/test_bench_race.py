@@ -8,6 +8,7 @@ import os
 import pytest
 
 from narrowrelu.bench import race
+from narrowrelu.bench.race.contestants import run_in_child
 from narrowrelu.cli import main
 
 TINY = ["--sizes", "3000:5:2", "--max-peer-seconds", "60"]
@@ -83,9 +84,9 @@ def test_run_in_child_kills_a_slow_child():
 
     teacher = Teacher.random(5, 2, random_state=0)
     X, y = teacher.sample(3000, random_state=1)
-    status, payload = race.run_in_child("mlp_default", X, y, teacher, 0, None, 1000, budget=0.01)
+    status, payload = run_in_child("mlp_default", X, y, teacher, 0, None, 1000, budget=0.01)
     assert (status, payload) == ("timed out", None)
-    status, payload = race.run_in_child("gd_k", X, y, teacher, 0, 5, 1000, budget=60)
+    status, payload = run_in_child("gd_k", X, y, teacher, 0, 5, 1000, budget=60)
     assert status == "ok" and payload["n_iter"] <= 5 and math.isfinite(payload["excess"])
 
 

@@ -1,9 +1,9 @@
-"""Tests of the matrix-free Gauss–Newton refinement (narrowrelu.gauss_newton), its numba kernels
-(narrowrelu._refine_kernels) and the closed-form Gaussian Fisher matrix (narrowrelu.gaussian_fisher)."""
+"""Tests of the matrix-free Gauss–Newton refinement (narrowrelu.learner.refine.gauss_newton) and the
+closed-form Gaussian Fisher matrix (narrowrelu.learner.refine.fisher); its numba kernels are checked
+in tests/test_kernels.py."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 from narrowrelu.learner.refine.dense import levenberg_marquardt
 from narrowrelu.network import unpack_parameters
@@ -14,10 +14,6 @@ from narrowrelu import (
     Teacher,
     population_mse,
     population_variance,
-)
-from narrowrelu.learner.refine._kernels import (
-    gauss_newton_product_block,
-    gradient_block,
 )
 from narrowrelu.learner.refine.fisher import (
     gate_pair_second_moment,
@@ -58,59 +54,6 @@ def assert_rel_close(actual, expected, rtol):
 
 
 shapes = st.tuples(st.integers(1, 8), st.integers(1, 4), st.integers(1, 300), st.integers(0, 2**32 - 1))
-
-
-# ----------------------------------------------------------------------------- kernels
-@settings(max_examples=40, deadline=None)
-@given(shapes)
-def test_gradient_block_matches_dense_jacobian(shape):
-    d, k, n, seed = shape
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = rng.standard_normal(n)
-    theta = rng.standard_normal(k * d + k + d + 1)
-    U, lam, w, b = unpack_parameters(theta, k, d)
-    G = np.zeros((k + 1, d))
-    s = np.zeros(k + 2)
-    gradient_block(X, y, np.ascontiguousarray(np.vstack([U, w])), np.ascontiguousarray(lam), float(b), G, s)
-    r = residual(theta, X, y, k)
-    J = dense_jacobian(theta, X, k)
-    assert_rel_close(kernel_vector(G, s, k), J.T @ r, 1e-10)
-    assert abs(s[k + 1] - r @ r) <= 1e-10 * (r @ r)
-
-
-@settings(max_examples=40, deadline=None)
-@given(shapes)
-def test_product_block_matches_dense_jacobian(shape):
-    d, k, n, seed = shape
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    theta = rng.standard_normal(k * d + k + d + 1)
-    v = rng.standard_normal(theta.size)
-    U, lam, _, _ = unpack_parameters(theta, k, d)
-    vU, vlam, vw, vb = unpack_parameters(v, k, d)
-    G = np.zeros((k + 1, d))
-    s = np.zeros(k + 2)
-    P = np.ascontiguousarray(np.vstack([U, vU, vw]))
-    gauss_newton_product_block(X, P, np.ascontiguousarray(lam), np.ascontiguousarray(vlam), float(vb), G, s)
-    J = dense_jacobian(theta, X, k)
-    Jv = J @ v
-    assert_rel_close(kernel_vector(G, s, k), J.T @ Jv, 1e-10)
-    assert abs(s[k + 1] - Jv @ Jv) <= 1e-10 * (Jv @ Jv)
-
-
-def test_kernels_accept_read_only_inputs():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((10, 3))
-    y = rng.standard_normal(10)
-    W = rng.standard_normal((3, 3))
-    lam = rng.standard_normal(2)
-    for a in (X, y, W, lam):
-        a.setflags(write=False)
-    G = np.zeros((3, 3))
-    s = np.zeros(4)
-    gradient_block(X, y, W, lam, 0.5, G, s)
-    assert np.all(np.isfinite(G))
 
 
 # ----------------------------------------------------------------------------- Fisher matrix

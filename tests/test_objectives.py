@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from _helpers import random_student
-from narrowrelu.baseline.objectives import empirical_loss_gradient, pack, unpack
+from narrowrelu.baseline.objectives import empirical_loss_gradient
+from narrowrelu.network import pack_parameters, unpack_parameters
 
 
 def test_empirical_gradient_matches_central_differences():
@@ -25,6 +26,7 @@ def test_empirical_gradient_matches_central_differences():
 def test_pack_unpack_round_trip():
     rng = np.random.default_rng(0)
     W, a, b = random_student(rng, 4, 3)
-    theta = pack(W, a, b)
-    W2, a2, b2 = unpack(theta, 3, 4)
-    assert np.array_equal(W2, W) and np.array_equal(a2, a) and float(b2) == b
+    theta = pack_parameters(W, a, None, b)
+    assert theta.shape == (3 * 4 + 3 + 1,)
+    W2, a2, w2, b2 = unpack_parameters(theta, 3, 4, linear=False)
+    assert np.array_equal(W2, W) and np.array_equal(a2, a) and w2 is None and b2 == b

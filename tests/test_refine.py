@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import narrowrelu.learner.refine as refine
+import narrowrelu.learner.refine.dense as refine
 from _helpers import random_network, relative_mse
 from narrowrelu import ReLUNetwork, Teacher
-from narrowrelu.learner.refine import _loss_and_normal_equations, _pack, _unpack, lbfgs, levenberg_marquardt
+from narrowrelu.learner.refine.dense import _loss_and_normal_equations, lbfgs, levenberg_marquardt
+from narrowrelu.network import unpack_parameters
 
 
 def dense_reference(theta, X, y, k):
@@ -47,12 +48,12 @@ def perturbed(net, rng, scale):
 def test_pack_unpack_round_trip(seed, k, d):
     rng = np.random.default_rng(seed)
     net = random_network(rng, d, k)
-    theta = _pack(net)
+    theta = net.to_vector()
     assert theta.shape == (k * (d + 1) + d + 1,)
-    U, lam, w, b = _unpack(theta, k, d)
+    U, lam, w, b = unpack_parameters(theta, k, d)
     assert np.array_equal(U, net.hidden_weights) and np.array_equal(lam, net.output_weights)
     assert np.array_equal(w, net.linear_weights) and b == net.intercept
-    assert np.array_equal(_pack(ReLUNetwork(U, lam, w, b)), theta)
+    assert np.array_equal(ReLUNetwork(U, lam, w, b).to_vector(), theta)
 
 
 @given(
@@ -65,7 +66,7 @@ def test_pack_unpack_round_trip(seed, k, d):
 )
 def test_chunked_normal_equations_equal_dense_jacobian(seed, n, d, k, chunk, with_hessian):
     rng = np.random.default_rng(seed)
-    theta = _pack(random_network(rng, d, k))
+    theta = random_network(rng, d, k).to_vector()
     X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
     with mock.patch.object(refine, "_chunk_rows", lambda p: chunk):
         loss, Jtr, JtJ = _loss_and_normal_equations(theta, X, y, k, with_hessian=with_hessian)
@@ -95,7 +96,7 @@ def test_levenberg_marquardt_recovers_a_noiseless_teacher(noiseless):
     assert relative_mse(start, teacher) > 1e-4
     X.setflags(write=False)
     y.setflags(write=False)
-    X_before, y_before, theta_before = X.copy(), y.copy(), _pack(start)
+    X_before, y_before, theta_before = X.copy(), y.copy(), start.to_vector()
     result = levenberg_marquardt(start, X, y)
     assert relative_mse(result.network, teacher) <= 1e-12
     assert result.converged and result.n_iter < 100
@@ -104,7 +105,7 @@ def test_levenberg_marquardt_recovers_a_noiseless_teacher(noiseless):
     assert result.loss == pytest.approx(result.losses[-1] / X.shape[0], rel=1e-12, abs=1e-300)
     # nothing is modified: the data, the start network
     assert np.array_equal(X, X_before) and np.array_equal(y, y_before)
-    assert np.array_equal(_pack(start), theta_before)
+    assert np.array_equal(start.to_vector(), theta_before)
 
 
 def test_lbfgs_improves_on_the_start(noiseless):
@@ -114,17 +115,16 @@ def test_lbfgs_improves_on_the_start(noiseless):
     # the loss reported is the best evaluated (mean over rows), below the start's
     assert result.loss == pytest.approx(min(result.losses) / X.shape[0], rel=1e-9)
     assert result.loss < result.losses[0] / X.shape[0]
-    assert refine.REFINERS == {"lm": levenberg_marquardt, "lbfgs": lbfgs}
 
 
 def test_results_bit_identical_for_one_and_two_jobs(noiseless, monkeypatch):
     _, X, y, start = noiseless
     monkeypatch.setattr(refine, "_chunk_rows", lambda p: 257)  # several chunks
-    theta = _pack(start)
+    theta = start.to_vector()
     one = _loss_and_normal_equations(theta, X, y, 3, n_jobs=1)
     two = _loss_and_normal_equations(theta, X, y, 3, n_jobs=2)
     assert one[0] == two[0] and np.array_equal(one[1], two[1]) and np.array_equal(one[2], two[2])
     for method in (levenberg_marquardt, lbfgs):
         a, b = method(start, X, y, max_iter=20, n_jobs=1), method(start, X, y, max_iter=20, n_jobs=2)
         assert a.loss == b.loss and a.n_iter == b.n_iter and a.losses == b.losses
-        assert np.array_equal(_pack(a.network), _pack(b.network))
+        assert np.array_equal(a.network.to_vector(), b.network.to_vector())

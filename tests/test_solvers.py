@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from _helpers import random_network
-from narrowrelu.baseline.objectives import PopulationObjective, decay_vector, pack, trained_mask, xavier_init
+from narrowrelu.baseline.objectives import PopulationObjective, decay_vector, trained_mask, xavier_init
+from narrowrelu.network import pack_parameters
 from narrowrelu.baseline.population_loss import teacher_terms
 from narrowrelu.baseline.solvers import MiniBatches, TrainingHistory, first_order_descent, population_gradient_descent
 
@@ -15,7 +16,7 @@ def population_problem(alpha, train_output, fit_intercept, m=3, d=4):
     rng = np.random.default_rng(7)
     terms = teacher_terms(random_network(rng, d, 2))
     objective = PopulationObjective(terms, m, decay_vector(m, d, alpha, train_output))
-    theta = pack(xavier_init(d, m, rng), rng.standard_normal(m), 0.1)
+    theta = pack_parameters(xavier_init(d, m, rng), rng.standard_normal(m), None, 0.1)
     return objective, theta, trained_mask(m, d, train_output, fit_intercept), m, d
 
 

@@ -3,7 +3,8 @@ moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023), and compare with gradient d
 
 from .baseline.estimator import GDReLURegressor
 from .hermite import hermite_e, relu_hermite_coefficient
-from .learner.estimator import MomentReLURegressor, NonGaussianInputWarning
+from .learner.estimator import MomentReLURegressor
+from .learner.gaussianity import NonGaussianInputWarning
 from .metrics import (
     MonteCarloEstimate,
     monte_carlo_mse,

@@ -2,7 +2,7 @@
 
 Kernels trust their inputs (float64, C-contiguous, matching shapes), fill arrays that the caller
 allocated, and draw no random numbers. The NumPy reference is
-:func:`narrowrelu.baseline.population_loss.loss_gradient_trusted`; ``tests/test_gd.py`` compares them.
+:func:`narrowrelu.baseline.population_loss.loss_gradient_trusted`; ``tests/test_kernels.py`` compares them.
 
 The teacher enters through the constants of :class:`narrowrelu.baseline.population_loss.TeacherTerms`:
 rows ``U``, their norms and unit rows, output weights ``lam``, linear part ``v``, intercept

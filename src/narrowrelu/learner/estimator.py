@@ -21,6 +21,7 @@ from .._params import (
 )
 from .._validation import as_generator, check_positive_int
 from .refine import REFINE_METHODS, refine_network
+from .gaussianity import NonGaussianInputWarning, non_gaussian_message
 from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
 
@@ -29,10 +30,6 @@ from .sources import ArraySource, OracleSource
 REFINE_HANDOFF = 0.25
 # rows of an oracle's fresh draw on which the refinement runs, unless refine_max_samples says otherwise
 ORACLE_REFINE_ROWS = 200_000
-
-
-class NonGaussianInputWarning(UserWarning):
-    """The inputs do not look like draws from N(0, I), which the method assumes."""
 
 
 class MomentReLURegressor(RegressorMixin, BaseEstimator):
@@ -365,7 +362,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 fit = fit_moments(source, settings, rng, progress)
                 progress.total = progress.n
                 progress.refresh()
-            self._warn_if_not_gaussian(fit.linear)
+            message = non_gaussian_message(fit.linear)
+            if message:
+                warnings.warn(message, NonGaussianInputWarning, stacklevel=3)
             self.n_features_in_ = source.n_features
             self.raw_network_ = fit.network
             self.n_neurons_ = fit.n_neurons
@@ -398,15 +397,3 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             "stop_reason": getattr(refined, "stop_reason", ""),
         }
         self.timings_["refinement"] = time.perf_counter() - start
-
-    def _warn_if_not_gaussian(self, lin):
-        n = max(lin.n_checked, 1)
-        mean_off = np.max(np.abs(lin.x_mean))
-        var_off = np.max(np.abs(lin.x_var - 1.0))
-        if mean_off > 0.2 + 5.0 / np.sqrt(n) or var_off > 0.3 + 5.0 * np.sqrt(2.0 / n):
-            warnings.warn(
-                f"the inputs do not look standard Gaussian (largest column |mean| {mean_off:.3g}, largest "
-                f"|variance - 1| {var_off:.3g}); the method assumes x ~ N(0, I): standardise or whiten X first",
-                NonGaussianInputWarning,
-                stacklevel=4,
-            )

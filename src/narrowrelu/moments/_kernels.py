@@ -2,7 +2,7 @@
 
 Kernels trust their inputs (float64, C-contiguous, matching shapes), fill arrays that the caller
 allocated, and draw no random numbers. Each has a NumPy reference in the tests
-(``tests/test_moments.py``, ``tests/test_moment_products.py``, ``tests/test_round_stages.py``).
+(``tests/test_kernels.py``).
 
 Besides the contraction kernels, the thin products of the learner's rounds live here: BLAS is
 built for wide matrices and is several times slower than these loops at 1 to 30 columns.

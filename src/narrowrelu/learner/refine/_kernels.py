@@ -25,7 +25,7 @@ Rows are handled four at a time: each weight vector is loaded once per four dot 
 each output row is loaded and stored once per four rank-one updates. Kernels trust their inputs
 (float64, C-contiguous, matching shapes) and do no validation; ``fastmath`` is limited to
 reassociation and contraction, so non-finite inputs propagate to the sums (the caller checks the
-loss). NumPy references forming the dense Jacobian live in ``tests/test_gauss_newton.py``.
+loss). NumPy references forming the dense Jacobian live in ``tests/test_kernels.py``.
 """
 
 import numpy as np
