@@ -212,3 +212,23 @@ def test_rounds_stop_at_tol(random_teacher_data):
     assert loose.validation_mse_ <= 1e-3 * np.var(y)
     assert len(loose.rounds_) < len(tight.rounds_)
     assert loose.validation_mse_ > tight.validation_mse_
+
+
+def test_second_refinement_start_escapes_a_spurious_basin():
+    """A tight-cluster teacher (pairs at cosine 0.95) where the later rounds, then the refinement,
+    settle in a spurious basin of the empirical loss, 15x the target; the first round's model,
+    refined too (refine_starts=2, what "auto" picks at this size), reaches the right one, and the
+    lower training loss tells them apart."""
+    from narrowrelu.teacher import make_teacher
+
+    teacher = make_teacher("clusters", 20, 4, 1)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    X, y = teacher.with_noise(sigma).sample(7696, random_state=10_001)
+    one = MomentReLURegressor(n_neurons=4, random_state=1, refine_starts=1).fit(X, y)
+    auto = MomentReLURegressor(n_neurons=4, random_state=1).fit(X, y)
+    assert relative_mse(one, teacher) > 1e-3
+    assert relative_mse(auto, teacher) < 3e-4
+    losses = auto.refinement_["start_losses"]
+    assert set(losses) == {"final round", "first round"} and auto.refinement_["start"] == "first round"
+    assert losses["first round"] < 0.95 * losses["final round"]
+    assert np.array_equal(one.raw_network_.hidden_weights, auto.raw_network_.hidden_weights)

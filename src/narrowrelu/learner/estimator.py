@@ -20,7 +20,7 @@ from .._params import (
     check_parameters,
 )
 from .._validation import as_generator, check_positive_int
-from .refine import REFINE_METHODS, refine_network
+from .refine import REFINE_METHODS, refine_from_starts, refine_start_count
 from .gaussianity import NonGaussianInputWarning, non_gaussian_message
 from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
@@ -36,26 +36,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     """Learn :math:`f(x) = b + w\\cdot x + \\sum_{i\\le k}\\lambda_i\\mathrm{relu}(u_i\\cdot x)` from
     Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
 
-    A thin class around :func:`narrowrelu.learner.rounds.fit_moments`; the pipeline (stage by
-    stage in :mod:`narrowrelu.learner`):
-
-    1. constant and linear part from :math:`E[y]` and :math:`E[yx]` (one pass);
-    2. a first estimate :math:`P` of the neurons' span: top eigenvectors of
-       :math:`M_2 = E[r(xx^T-I)]` (one pass);
-    3. rounds, each one pass over the data that computes the residual :math:`r` of the current
-       model, the full :math:`k`-dimensional Hermite tensors
-       :math:`E[r\\,He_m(P^Tx)] = a_m\\sum_i\\lambda_i v_i^{\\otimes m}`, and the products of
-       :math:`M_2` and of random order-4 contractions with :math:`P`, whose range is the next
-       :math:`P` (robust to the rank loss of :math:`M_2` when close neurons of opposite signs
-       cancel); the exact moments of the current model are added back (control variates);
-    4. candidate directions from simultaneous diagonalisation of random contraction pairs of
-       the tensors, merged by multiscale clustering in projective space (close neurons merge at
-       coarse scales, separate at fine ones);
-    5. regression of :math:`y` on :math:`[1, L^Tx, |c_j\\cdot x|]` (:math:`L` spans :math:`P` and
-       :math:`E[yx]`) with sparse selection of at most :math:`k` directions, size chosen on
-       held-out rows, from the projections the round's pass stored (no further pass);
-    6. rounds repeat while the held-out error falls; the final weights use all rows;
-    7. optional least-squares refinement of the resulting ReLU network.
+    A thin class: it checks its parameters and the data, runs the moment pipeline
+    :func:`narrowrelu.learner.rounds.fit_moments` (linear part, :math:`M_2` span, rounds of
+    Hermite-tensor candidates, multiscale clustering and sparse output fit on the residual, with
+    control variates; the stages in :mod:`narrowrelu.learner`, the math in docs/algorithm.md),
+    then refines the moment solution by streamed Gauss–Newton (:mod:`narrowrelu.learner.refine`).
 
     Parameters
     ----------
@@ -100,6 +85,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         as the moment passes with ``"gn"``; a fresh draw of at most 200 000 rows held in memory
         with ``"lm"``/``"lbfgs"``), else the first ``refine_max_samples`` rows (a fresh draw of
         that many in oracle mode).
+    refine_starts : {1, 2, "auto"}, default="auto"
+        Starts of the refinement: the selected moment solution, and (with 2) also the first
+        round's model; the refined network with the lower training loss is kept. Later rounds
+        lower the raw error but can settle, with the refinement, into a spurious basin of the
+        empirical loss (neurons of a tight cluster paired wrongly) that the cruder first-round
+        model avoids; the loss tells the two apart. ``"auto"``: 2 when the refinement's rows
+        are at most ``500 p`` (:math:`p = k(d+1)+d+1`), where this was seen, else 1 (well
+        beyond, both starts were measured to reach the same point: the second refinement
+        would only cost time).
     max_auto_neurons : int, default=10
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
@@ -165,6 +159,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "refine_method": Options(*REFINE_METHODS),
         "refine_max_iter": Integer(1),
         "refine_max_samples": (Integer(1), Options(None)),
+        "refine_starts": Options(1, 2, "auto"),
         "max_auto_neurons": Integer(1),
         "chunk_size": Integer(1),
         "n_jobs": Integer(1),
@@ -188,6 +183,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         refine_method="gn",
         refine_max_iter=100,
         refine_max_samples=None,
+        refine_starts="auto",
         max_auto_neurons=10,
         chunk_size=65536,
         n_jobs=1,
@@ -207,6 +203,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.refine_method = refine_method
         self.refine_max_iter = refine_max_iter
         self.refine_max_samples = refine_max_samples
+        self.refine_starts = refine_starts
         self.max_auto_neurons = max_auto_neurons
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
@@ -269,17 +266,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         check_parameters(self)
         if not callable(oracle):
             raise ValueError(f"oracle must be callable as oracle(X) -> y, got {type(oracle).__name__}")
+        n_features = getattr(oracle, "n_features", None) if n_features is None else n_features
         if n_features is None:
-            n_features = getattr(oracle, "n_features", None)
-            if n_features is None:
-                raise ValueError("n_features is required when the oracle has no n_features attribute")
+            raise ValueError("n_features is required when the oracle has no n_features attribute")
         d = check_positive_int(n_features, "n_features")
         n = check_positive_int(n_samples, "n_samples")
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
         source = OracleSource(oracle, n, d, self.chunk_size, self._n_validation(n, d) / n, seed_stream)
-        self.n_features_in_ = d
 
         def refine_source():
             if self.refine_method == "gn" and self.refine_max_samples is None:
@@ -372,6 +367,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self.subspace_ = fit.subspace
             self.validation_mse_ = fit.validation_mse
             self.rounds_ = fit.rounds
+            self._first_round_network = fit.first_round_network
             self.n_passes_ = fit.n_passes
             self.timings_ = fit.timings
             if self.refine:
@@ -385,9 +381,14 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         start = time.perf_counter()
         source = refine_source()
         passes_before = source.n_passes
-        refined = refine_network(self.refine_method, self.raw_network_, source, self.refine_max_iter, self.n_jobs)
+        starts = [("final round", self.raw_network_), ("first round", self._first_round_network)]
+        n_starts = refine_start_count(self.refine_starts, source.n_samples, self.n_neurons_, self.n_features_in_)
+        label, refined, losses = refine_from_starts(self.refine_method, starts[:n_starts], source,
+                                                    self.refine_max_iter, self.n_jobs)
         self.network_ = refined.network
         self.refinement_ = {
+            "start": label,
+            "start_losses": losses,
             "method": self.refine_method,
             "n_iter": refined.n_iter,
             "converged": refined.converged,

@@ -127,6 +127,7 @@ class _Selection:
     k: int
     complete: bool
     rounds: list = field(default_factory=list)
+    first_round: object = None
 
 
 @dataclass
@@ -147,6 +148,9 @@ class MomentFit:
         Held-out MSE of the selected model at selection.
     rounds : list of RoundResult
         The rounds of the selected :math:`k`.
+    first_round_network : ReLUNetwork
+        The model of the first round (output weights from the training rows): a second start
+        for the refinement, see :class:`~narrowrelu.MomentReLURegressor` (``refine_starts``).
     linear : LinearStatistics
         The first pass's statistics (means, and the Gaussianity check of the inputs).
     n_passes : int
@@ -161,6 +165,7 @@ class MomentFit:
     subspace: np.ndarray
     validation_mse: float
     rounds: list
+    first_round_network: ReLUNetwork
     linear: object
     n_passes: int
     timings: dict
@@ -246,6 +251,7 @@ def fit_moments(source, settings, rng, progress=None):
         subspace=best.P,
         validation_mse=float(best.fit.validation_mse),
         rounds=best.rounds,
+        first_round_network=best.first_round,
         linear=lin,
         n_passes=source.n_passes,
         timings=timings,
@@ -295,7 +301,10 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
                                   float(fit.validation_mse)))
         if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - improvement):
             break
-        best = _Selection(fit, pool[chosen], pool, L, P, train, validation, k, cache.complete)
+        best = _Selection(fit, pool[chosen], pool, L, P, train, validation, k, cache.complete,
+                          first_round=best.first_round if best is not None else None)
+        if rnd == 0:
+            best.first_round = sign_free_to_relu_network(fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
         if fit.validation_mse <= settings.tol * var_y:
             break
         sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)

@@ -20,6 +20,8 @@ REFINE_METHODS = ("gn", "lm", "lbfgs")
 GN_MAX_ITER = 30
 # the dense fallback costs O(n p^2) per iteration: only for small problems held in memory
 DENSE_MAX_PARAMETERS = 300
+# refine_starts="auto" refines a second start up to this many rows per parameter
+AUTO_SECOND_START_ROWS_PER_PARAMETER = 500
 
 
 def refine_network(method, network, source, max_iter=100, n_jobs=1):
@@ -48,10 +50,27 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1):
     return dense(network, source.X, source.y, max_iter=max_iter, n_jobs=n_jobs)
 
 
+def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
+    """How many starts ``refine_starts`` (1, 2 or ``"auto"``) asks for on ``n_rows`` rows:
+    ``"auto"`` gives 2 up to ``AUTO_SECOND_START_ROWS_PER_PARAMETER`` rows per parameter."""
+    if refine_starts != "auto":
+        return refine_starts
+    p = n_neurons * (n_features + 1) + n_features + 1
+    return 2 if n_rows <= AUTO_SECOND_START_ROWS_PER_PARAMETER * p else 1
+
+
+def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1):
+    """Refine each ``(label, network)`` of ``starts`` and keep the lowest training loss
+    (ties to the earlier start). Returns ``(label, result, {label: loss})``."""
+    results = [(label, refine_network(method, network, source, max_iter, n_jobs)) for label, network in starts]
+    label, best = min(results, key=lambda item: item[1].loss)
+    return label, best, {lab: float(r.loss) for lab, r in results}
+
+
 def _dense_affordable(network, source):
     p = network.n_neurons * (network.n_features + 1) + network.n_features + 1
     return hasattr(source, "X") and p <= DENSE_MAX_PARAMETERS
 
 
 __all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
-           "refine_network"]
+           "refine_from_starts", "refine_network", "refine_start_count"]
