@@ -20,13 +20,14 @@ from .._params import (
     check_parameters,
 )
 from .._validation import as_generator, check_positive_int
-from .refine import REFINE_METHODS, refine_from_starts, refine_start_count
+from .refine import REFINE_METHODS, large_sample, refine_from_starts, refine_start_count
 from .gaussianity import NonGaussianInputWarning, non_gaussian_message
 from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
 
-# with refine=True, moment rounds stop once a round gains less than this many parametric rates
-# (see MomentSettings.round_improvement)
+# with refine=True on a large sample, moment rounds stop once a round gains less than this many
+# parametric rates (see MomentSettings.round_improvement); below, rounds run to ROUND_IMPROVEMENT
+# (stopped early, they missed neurons at n ~ 20 p that later rounds found)
 REFINE_HANDOFF = 0.25
 # rows of an oracle's fresh draw on which the refinement runs, unless refine_max_samples says otherwise
 ORACLE_REFINE_ROWS = 200_000
@@ -62,9 +63,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         A cluster needs at least this fraction of ``n_contraction_pairs`` members.
     max_rounds : int, default=8
         Rounds of iterative discovery on the residual. Rounds stop earlier when a round lowers
-        the held-out error by less than a fraction 1e-5 of it (with ``refine=True``, by less
-        than :math:`0.25\\,p/n` of it, :math:`p = k(d+1)+d+1`: the refinement reaches the
-        parametric rate from there), or once it is below ``tol``.
+        the held-out error by less than a fraction 1e-5 of it (with ``refine=True`` and
+        :math:`n > 500p`, :math:`p = k(d+1)+d+1`, by less than :math:`0.25\\,p/n` of it: the
+        refinement reaches the parametric rate from there), or once it is below ``tol``.
     tol : float, default=1e-6
         Rounds stop once the held-out MSE of the moment solution is at most ``tol * Var(y)``:
         refinement converges from there, and each further round costs a pass.
@@ -90,10 +91,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         round's model; the refined network with the lower training loss is kept. Later rounds
         lower the raw error but can settle, with the refinement, into a spurious basin of the
         empirical loss (neurons of a tight cluster paired wrongly) that the cruder first-round
-        model avoids; the loss tells the two apart. ``"auto"``: 2 when the refinement's rows
-        are at most ``500 p`` (:math:`p = k(d+1)+d+1`), where this was seen, else 1 (well
-        beyond, both starts were measured to reach the same point: the second refinement
-        would only cost time).
+        model avoids; the loss tells the two apart. ``"auto"``: 2 up to :math:`n = 500p` rows,
+        where this was seen, else 1 (beyond, both starts were measured to reach the same point).
     max_auto_neurons : int, default=10
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
@@ -332,7 +331,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         most = n - (d + self._max_neurons(d) + 1)
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
-    def _settings(self):
+    def _settings(self, n_rows, n_features):
         return MomentSettings(
             n_neurons=self.n_neurons,
             tensor_orders=tuple(self.tensor_orders),
@@ -344,13 +343,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             tol=self.tol,
             max_auto_neurons=self.max_auto_neurons,
             n_jobs=self.n_jobs,
-            handoff=REFINE_HANDOFF if self.refine else 0.0,
+            handoff=REFINE_HANDOFF if self.refine and large_sample(n_rows, self._max_neurons(n_features), n_features) else 0.0,
         )
 
     def _fit_source(self, source, rng, refine_source):
         # BLAS on one thread throughout: parallelism comes from n_jobs over row blocks, whose
         # results are summed in a fixed order, so the model does not depend on the thread count.
-        settings = self._settings()
+        settings = self._settings(source.n_samples, source.n_features)
         with threadpool_limits(limits=1, user_api="blas"):
             with tqdm(total=settings.max_passes() * source.n_chunks(), disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:

@@ -20,8 +20,9 @@ REFINE_METHODS = ("gn", "lm", "lbfgs")
 GN_MAX_ITER = 30
 # the dense fallback costs O(n p^2) per iteration: only for small problems held in memory
 DENSE_MAX_PARAMETERS = 300
-# refine_starts="auto" refines a second start up to this many rows per parameter
-AUTO_SECOND_START_ROWS_PER_PARAMETER = 500
+# a sample is large beyond this many rows per parameter: refine_starts="auto" refines one start,
+# and the moment rounds hand over to the refinement early (MomentReLURegressor)
+LARGE_SAMPLE_ROWS_PER_PARAMETER = 500
 
 
 def refine_network(method, network, source, max_iter=100, n_jobs=1):
@@ -52,11 +53,16 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1):
 
 def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
     """How many starts ``refine_starts`` (1, 2 or ``"auto"``) asks for on ``n_rows`` rows:
-    ``"auto"`` gives 2 up to ``AUTO_SECOND_START_ROWS_PER_PARAMETER`` rows per parameter."""
+    ``"auto"`` gives 2 unless the sample is large (:func:`large_sample`)."""
     if refine_starts != "auto":
         return refine_starts
-    p = n_neurons * (n_features + 1) + n_features + 1
-    return 2 if n_rows <= AUTO_SECOND_START_ROWS_PER_PARAMETER * p else 1
+    return 1 if large_sample(n_rows, n_neurons, n_features) else 2
+
+
+def large_sample(n_rows, n_neurons, n_features):
+    """Whether ``n_rows`` exceed ``LARGE_SAMPLE_ROWS_PER_PARAMETER`` per parameter,
+    :math:`p = k(d+1)+d+1`."""
+    return n_rows > LARGE_SAMPLE_ROWS_PER_PARAMETER * (n_neurons * (n_features + 1) + n_features + 1)
 
 
 def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1):
@@ -73,4 +79,4 @@ def _dense_affordable(network, source):
 
 
 __all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
-           "refine_from_starts", "refine_network", "refine_start_count"]
+           "large_sample", "refine_from_starts", "refine_network", "refine_start_count"]
