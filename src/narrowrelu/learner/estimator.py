@@ -2,7 +2,6 @@
 a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments`."""
 
 import time
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -19,9 +18,10 @@ from .._params import (
     Sequence,
     check_parameters,
 )
-from .._validation import as_generator, check_positive_int
+from .._validation import as_generator, check_count, check_positive_int
+from ..conditioning import check_numeric
 from .refine import REFINE_METHODS, refine_network
-from .gaussianity import NonGaussianInputWarning, non_gaussian_message
+from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
 from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
 
@@ -36,26 +36,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     """Learn :math:`f(x) = b + w\\cdot x + \\sum_{i\\le k}\\lambda_i\\mathrm{relu}(u_i\\cdot x)` from
     Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
 
-    A thin class around :func:`narrowrelu.learner.rounds.fit_moments`; the pipeline (stage by
-    stage in :mod:`narrowrelu.learner`):
-
-    1. constant and linear part from :math:`E[y]` and :math:`E[yx]` (one pass);
-    2. a first estimate :math:`P` of the neurons' span: top eigenvectors of
-       :math:`M_2 = E[r(xx^T-I)]` (one pass);
-    3. rounds, each one pass over the data that computes the residual :math:`r` of the current
-       model, the full :math:`k`-dimensional Hermite tensors
-       :math:`E[r\\,He_m(P^Tx)] = a_m\\sum_i\\lambda_i v_i^{\\otimes m}`, and the products of
-       :math:`M_2` and of random order-4 contractions with :math:`P`, whose range is the next
-       :math:`P` (robust to the rank loss of :math:`M_2` when close neurons of opposite signs
-       cancel); the exact moments of the current model are added back (control variates);
-    4. candidate directions from simultaneous diagonalisation of random contraction pairs of
-       the tensors, merged by multiscale clustering in projective space (close neurons merge at
-       coarse scales, separate at fine ones);
-    5. regression of :math:`y` on :math:`[1, L^Tx, |c_j\\cdot x|]` (:math:`L` spans :math:`P` and
-       :math:`E[yx]`) with sparse selection of at most :math:`k` directions, size chosen on
-       held-out rows, from the projections the round's pass stored (no further pass);
-    6. rounds repeat while the held-out error falls; the final weights use all rows;
-    7. optional least-squares refinement of the resulting ReLU network.
+    A thin class around :func:`narrowrelu.learner.rounds.fit_moments` (stages in
+    :mod:`narrowrelu.learner`, math in ``docs/algorithm.md``): the linear part from :math:`E[y]`,
+    :math:`E[yx]`; a first span :math:`P` from :math:`M_2 = E[r(xx^T-I)]`; rounds on the residual
+    :math:`r`, each one pass computing the :math:`k`-dimensional Hermite tensors in :math:`P` and the
+    products :math:`M_2P`, :math:`C_jP` (the next span), with the model's exact moments added back;
+    candidates by Jennrich on random contraction pairs, merged by multiscale clustering; sparse
+    regression on :math:`[1, L^Tx, |c_j\\cdot x|]` chosen on held-out rows; then an optional
+    least-squares refinement. ``fit`` runs on standardised data (:mod:`narrowrelu.conditioning`)
+    and maps the network back, so ``fit(X, c*y)`` is ``c * fit(X, y)`` for every ``c > 0``.
 
     Parameters
     ----------
@@ -104,7 +93,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
     n_jobs : int, default=1
-        Threads for the moment contractions. Results do not depend on it.
+        Threads for the moment contractions; -1 uses every core. Results do not depend on it.
+    whiten : bool, default=False
+        Fit on :math:`\\hat\\Sigma^{-1/2}x` (:math:`\\hat\\Sigma` the inputs' second moment) and
+        return the network in the original coordinates, so inputs :math:`x\\sim N(0,\\Sigma)` of
+        any covariance are learned exactly. A mean significantly away from zero is refused: the
+        hidden units of centred inputs would need a bias inside the ReLU, which the model class
+        lacks. See :mod:`narrowrelu.conditioning`.
     random_state : int, Generator or None, default=None
         Drives every random choice: held-out split, contraction directions, oracle inputs.
     verbose : bool, default=False
@@ -135,6 +130,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Seconds spent per stage.
     n_passes_ : int
         Passes made over the data (or over the oracle's regenerated stream).
+    scaling_ : dict
+        ``fit`` only: the maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener``.
 
     References
     ----------
@@ -167,7 +164,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "refine_max_samples": (Integer(1), Options(None)),
         "max_auto_neurons": Integer(1),
         "chunk_size": Integer(1),
-        "n_jobs": Integer(1),
+        "n_jobs": N_JOBS_CONSTRAINT,
+        "whiten": Boolean(),
         "random_state": RandomState(),
         "verbose": Boolean(),
     }
@@ -191,6 +189,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         max_auto_neurons=10,
         chunk_size=65536,
         n_jobs=1,
+        whiten=False,
         random_state=None,
         verbose=False,
     ):
@@ -210,6 +209,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.max_auto_neurons = max_auto_neurons
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
+        self.whiten = whiten
         self.random_state = random_state
         self.verbose = verbose
 
@@ -226,11 +226,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self
         """
         check_parameters(self)
+        check_numeric(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
         y = np.asarray(y, dtype=np.float64)
         self._check_size(X.shape[0], X.shape[1])
-        if np.ptp(y) == 0:
-            raise ValueError(f"y is constant (every value is {y[0]!r}): there is nothing to learn")
+        return fit_in_standard_units(self, X, y, self._fit_data)
+
+    def _fit_data(self, X, y):
         rng = as_generator(self.random_state)
         n = X.shape[0]
         mask = np.zeros(n, dtype=bool)
@@ -274,7 +276,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             if n_features is None:
                 raise ValueError("n_features is required when the oracle has no n_features attribute")
         d = check_positive_int(n_features, "n_features")
-        n = check_positive_int(n_samples, "n_samples")
+        n = check_count(n_samples, "n_samples")
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
@@ -348,7 +350,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             max_rounds=self.max_rounds,
             tol=self.tol,
             max_auto_neurons=self.max_auto_neurons,
-            n_jobs=self.n_jobs,
+            n_jobs=resolve_n_jobs(self.n_jobs),
             handoff=REFINE_HANDOFF if self.refine else 0.0,
         )
 
@@ -362,9 +364,6 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 fit = fit_moments(source, settings, rng, progress)
                 progress.total = progress.n
                 progress.refresh()
-            message = non_gaussian_message(fit.linear)
-            if message:
-                warnings.warn(message, NonGaussianInputWarning, stacklevel=3)
             self.n_features_in_ = source.n_features
             self.raw_network_ = fit.network
             self.n_neurons_ = fit.n_neurons
@@ -385,7 +384,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         start = time.perf_counter()
         source = refine_source()
         passes_before = source.n_passes
-        refined = refine_network(self.refine_method, self.raw_network_, source, self.refine_max_iter, self.n_jobs)
+        refined = refine_network(self.refine_method, self.raw_network_, source, self.refine_max_iter,
+                                 resolve_n_jobs(self.n_jobs))
         self.network_ = refined.network
         self.refinement_ = {
             "method": self.refine_method,
