@@ -154,7 +154,7 @@ class Conditioning:
         return np.linalg.qr(self.whitener @ P)[0]
 
 
-def condition(X, y, *, center_y=True, whiten=False):
+def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
     """Check and standardise ``(X, y)`` (float64 arrays already validated finite).
 
     Parameters
@@ -166,6 +166,8 @@ def condition(X, y, *, center_y=True, whiten=False):
         A mean significantly away from zero (largest :math:`|z|` of a column mean above a
         Bonferroni bound at family-wise level 1e-6) is refused: a network of centred inputs has a
         bias inside each ReLU, which the model class cannot express.
+    allow_constant : bool, default=False
+        Accept a constant ``y`` and an all-zero ``X`` (left unscaled) instead of refusing them.
 
     Returns
     -------
@@ -174,6 +176,9 @@ def condition(X, y, *, center_y=True, whiten=False):
     check_outliers(y, "y")
     check_outliers(X, "X")
     mu, sd, top = _scaled_moments(y)
+    if (sd == 0 or sd * top == 0) and allow_constant:
+        shift = float(np.mean(y)) if center_y else 0.0
+        return Conditioning(X, np.ascontiguousarray(y - shift), shift, 1.0, 1.0)
     if sd == 0 or sd * top == 0:
         raise ValueError(f"y is constant (every value is {y[0]!r} to float64 precision): there is nothing to learn")
     y_shift = mu * top if center_y else 0.0
@@ -183,6 +188,8 @@ def condition(X, y, *, center_y=True, whiten=False):
     yc = (y / top - (mu if center_y else 0.0)) / (y_scale / top)
     n, d = X.shape
     x_top = _safe_max_abs(X)
+    if x_top == 0 and allow_constant:
+        return Conditioning(X, np.ascontiguousarray(yc), float(y_shift), y_scale, 1.0)
     if x_top == 0:
         raise ValueError("X is all zeros: there is nothing to learn from")
     sub = _subsample(X, 10**6)
