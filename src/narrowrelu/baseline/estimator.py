@@ -322,7 +322,8 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
 
     def _to_original_units(self, data):
         """Map the network fitted on standardised data (:mod:`narrowrelu.conditioning`) back."""
-        s2 = data.y_scale**2
+        with np.errstate(over="ignore"):  # losses beyond float64 in the user's units read inf
+            s2 = np.float64(data.y_scale) ** 2
         net = data.to_original(ReLUNetwork(self.hidden_weights_, self.output_weights_, None, self.intercept_))
         scale = 1.0 if self.train_output_weights else data.y_scale
         self.hidden_weights_ = net.hidden_weights.copy() * scale
@@ -355,7 +356,8 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     def _fit_restarts(self, n_features, rng, mean_target, run, selection_loss, terms):
         best = None
         losses = []
-        with threadpool_limits(limits=1, user_api="blas"):
+        # a diverging run overflows on its way to the clear error below: no numpy warnings for it
+        with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
             for _ in range(self.n_restarts):
                 history = TrainingHistory(self.n_neurons, n_features, self.history_every, terms)
                 try:

@@ -5,6 +5,8 @@ learned attribute mapped back to the user's units and coordinates."""
 import os
 import warnings
 
+import numpy as np
+
 from .._params import Integer, Options
 from ..conditioning import condition
 from .gaussianity import NonGaussianInputWarning, non_gaussian_message
@@ -36,9 +38,11 @@ def fit_in_standard_units(estimator, X, y, fit_data):
     estimator.raw_network_ = data.to_original(estimator.raw_network_)
     estimator.network_ = (estimator.raw_network_ if estimator.refinement_ is None
                           else data.to_original(estimator.network_))
-    estimator.validation_mse_ = estimator.validation_mse_ * data.y_scale**2
-    if estimator.refinement_ is not None:
-        estimator.refinement_["train_mse"] = estimator.refinement_["train_mse"] * data.y_scale**2
+    with np.errstate(over="ignore"):  # an MSE beyond float64 in the user's units reads inf
+        s2 = np.float64(data.y_scale) ** 2
+        estimator.validation_mse_ = float(estimator.validation_mse_ * s2)
+        if estimator.refinement_ is not None:
+            estimator.refinement_["train_mse"] = float(estimator.refinement_["train_mse"] * s2)
     estimator.candidates_ = data.directions_to_original(estimator.candidates_)
     estimator.subspace_ = data.subspace_to_original(estimator.subspace_)
     estimator.scaling_ = {"y_shift": data.y_shift, "y_scale": data.y_scale, "x_scale": data.x_scale,
