@@ -38,11 +38,11 @@ def test_safran_shamir_cli_writes_json(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--k", "0"], "--k values must be >= 1"),
-        (["--runs", "0"], "--runs must be >= 1"),
-        (["--max-iter", "0"], "--max-iter must be >= 1"),
+        (["--k", "0"], "argument --k: must be an integer >= 1"),
+        (["--runs", "0"], "argument --runs: must be an integer >= 1"),
+        (["--max-iter", "0"], "argument --max-iter: must be an integer >= 1"),
         (["--k", "2", "--extra-width", "-2"], "--extra-width offsets"),
-        (["--n-jobs", "0"], "--n-jobs must be >= 1"),
+        (["--n-jobs", "0"], "argument --n-jobs: must be an integer >= 1"),
     ],
 )
 def test_safran_shamir_cli_bad_arguments_exit_2(argv, message, capsys):

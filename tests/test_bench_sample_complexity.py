@@ -111,17 +111,17 @@ def test_resume_computes_only_missing_cells(tiny_run, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"--k": ["0"]}, "--k values must be >= 1"),
+        ({"--k": ["0"]}, "argument --k: must be an integer >= 1"),
         ({"--k": ["5"]}, "--k values must be <= --d = 4"),
         ({"--n-min": ["500"], "--n-max": ["400"]}, "the n grid is empty"),
-        ({"--n-min": ["1"]}, "--n-min must be >= 10"),
-        ({"--seeds": ["0"]}, "--seeds must be >= 1"),
+        ({"--n-min": ["1"]}, "argument --n-min: must be a finite number >= 10"),
+        ({"--seeds": ["0"]}, "argument --seeds: must be an integer >= 1"),
         ({"--methods": ["sgd"]}, "invalid choice: 'sgd'"),
         ({"--families": ["spiral"]}, "invalid choice: 'spiral'"),
         ({"--k": []}, "expected at least one argument"),
-        ({"--noise": ["-1"]}, "--noise must be >= 0"),
-        ({"--target": ["0"]}, "--target must be > 0"),
-        ({"--n-jobs": ["0"]}, "--n-jobs must be >= 1 or -1"),
+        ({"--noise": ["-1"]}, "argument --noise: must be a finite number >= 0"),
+        ({"--target": ["0"]}, "argument --target: must be a finite number > 0"),
+        ({"--n-jobs": ["0"]}, "argument --n-jobs: must be an integer >= 1 or -1"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(tmp_path, capsys, change, message):

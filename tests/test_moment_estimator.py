@@ -145,7 +145,7 @@ def test_oracle_mode_recovers_and_streams_in_chunks():
         ({"n_neurons": 2, "tensor_orders": (4, 5)}, "tensor_orders must be"),
         ({"n_neurons": 2, "refine": "no"}, "refine must be True or False, got 'no'"),
         ({"n_neurons": 2, "verbose": "yes"}, "verbose must be True or False"),
-        ({"n_neurons": 2, "n_jobs": 0}, "n_jobs must be an integer >= 1, got 0"),
+        ({"n_neurons": 2, "n_jobs": 0}, "n_jobs must be an integer >= 1 or -1, got 0"),
         ({"n_neurons": 2, "chunk_size": 2.5}, "chunk_size must be an integer >= 1"),
         ({"n_neurons": 2, "refine_max_samples": 0}, "refine_max_samples must be an integer >= 1 or None"),
         ({"n_neurons": 2, "random_state": "seed"}, "random_state must be None, an int"),

@@ -77,3 +77,10 @@ def check_positive_int(value, name, minimum=1):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_count(value, name, minimum=1):
+    """Like :func:`check_positive_int`, also accepting an integral float (``1e7``) for a count."""
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    return check_positive_int(value, name, minimum)

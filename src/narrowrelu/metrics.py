@@ -59,20 +59,58 @@ def relu_kernel(U, V):
 
 
 def population_inner_product(a, b):
-    """Exact :math:`E_{x\\sim N(0,I)}[a(x)\\,b(x)]` for two ReLU networks (or objects exporting one)."""
+    """Exact :math:`E_{x\\sim N(0,I)}[a(x)\\,b(x)]` for two ReLU networks (or objects exporting one).
+
+    Computed on each network divided by its largest amplitude (:math:`|b|`, :math:`|w_j|`,
+    :math:`|\\lambda_i|\\|u_i\\|`), so weights up to float64's limits neither overflow nor give NaN;
+    a result beyond float64's range raises ``ValueError``."""
     a = as_relu_network(a)
     b = as_relu_network(b)
     _check_same_dimension(a, b)
-    la, lb = a.output_weights, b.output_weights
-    Ua, Ub = a.hidden_weights, b.hidden_weights
-    ra = np.linalg.norm(Ua, axis=1) * _INV_SQRT_2PI
-    rb = np.linalg.norm(Ub, axis=1) * _INV_SQRT_2PI
-    total = a.intercept * b.intercept + a.linear_weights @ b.linear_weights
-    total += a.intercept * (lb @ rb) + b.intercept * (la @ ra)
-    total += 0.5 * (la @ (Ua @ b.linear_weights)) + 0.5 * (lb @ (Ub @ a.linear_weights))
+    (sa, *ta), (sb, *tb) = _normalised_terms(a), _normalised_terms(b)
+    return _rescaled(_unit_inner_product(ta, tb), sa + sb, "population_inner_product")
+
+
+def _normalised_terms(net):
+    """``log S`` and the network divided by :math:`S` as ``(b, w, amplitudes, unit rows)``, with
+    amplitudes :math:`\\lambda_i\\|u_i\\|` and :math:`S` the largest of :math:`|b|, |w_j|, |\\lambda_i|\\|u_i\\|`."""
+    U = net.hidden_weights
+    top = np.max(np.abs(U), axis=1, initial=0.0) if U.size else np.zeros(0)
+    safe = np.where(top > 0, top, 1.0)
+    rel = np.linalg.norm(U / safe[:, None], axis=1) if U.size else np.zeros(0)
+    lam = net.output_weights
+    with np.errstate(divide="ignore"):
+        log_amp = np.where((top > 0) & (lam != 0),
+                           np.log(np.abs(lam)) + np.log(safe) + np.log(np.maximum(rel, 1e-300)), -np.inf)
+        logs = [np.log(abs(net.intercept)), np.log(np.max(np.abs(net.linear_weights), initial=0.0)),
+                np.max(log_amp, initial=-np.inf)]
+    log_s = max(logs)
+    if not np.isfinite(log_s):
+        return 0.0, 0.0, np.zeros_like(net.linear_weights), np.zeros(0), np.zeros((0, net.n_features))
+    amp = np.sign(lam) * np.exp(log_amp - log_s)
+    unit = U / (safe * np.where(rel > 0, rel, 1.0))[:, None]
+    return log_s, net.intercept / np.exp(log_s), net.linear_weights / np.exp(log_s), amp, unit
+
+
+def _unit_inner_product(ta, tb):
+    ba, wa, la, Ua = ta
+    bb, wb, lb, Ub = tb
+    total = ba * bb + wa @ wb + ba * lb.sum() * _INV_SQRT_2PI + bb * la.sum() * _INV_SQRT_2PI
+    total += 0.5 * (la @ (Ua @ wb)) + 0.5 * (lb @ (Ub @ wa))
     if la.size and lb.size:
         total += la @ relu_kernel(Ua, Ub) @ lb
     return float(total)
+
+
+def _rescaled(value, log_scale, what):
+    """``value * exp(log_scale)``, or ``ValueError`` when that overflows float64."""
+    if value == 0.0:
+        return 0.0
+    log_result = np.log(abs(value)) + log_scale
+    if log_result > np.log(np.finfo(float).max):
+        raise ValueError(f"{what}: the result, about 1e{log_result / np.log(10):.0f}, overflows float64; "
+                         "the networks' weights are too large to score")
+    return float(value * np.exp(log_scale))
 
 
 def difference_network(a, b):
@@ -80,24 +118,27 @@ def difference_network(a, b):
     a = as_relu_network(a)
     b = as_relu_network(b)
     _check_same_dimension(a, b)
-    return ReLUNetwork(
-        np.vstack([a.hidden_weights, b.hidden_weights]),
-        np.concatenate([a.output_weights, -b.output_weights]),
-        a.linear_weights - b.linear_weights,
-        a.intercept - b.intercept,
-    )
+    with np.errstate(over="ignore"):
+        return ReLUNetwork(
+            np.vstack([a.hidden_weights, b.hidden_weights]),
+            np.concatenate([a.output_weights, -b.output_weights]),
+            a.linear_weights - b.linear_weights,
+            a.intercept - b.intercept,
+        )
 
 
 def population_mean(net):
     """Exact :math:`E[f(x)] = b + \\sum_i \\lambda_i\\|u_i\\|/\\sqrt{2\\pi}`."""
-    net = as_relu_network(net)
-    return float(net.intercept + net.output_weights @ np.linalg.norm(net.hidden_weights, axis=1) * _INV_SQRT_2PI)
+    log_s, b, _, amp, _ = _normalised_terms(as_relu_network(net))
+    return _rescaled(float(b + amp.sum() * _INV_SQRT_2PI), log_s, "population_mean")
 
 
 def population_variance(net):
-    """Exact :math:`\\mathrm{Var}\\,f(x)` for Gaussian ``x``."""
-    net = as_relu_network(net)
-    return max(population_inner_product(net, net) - population_mean(net) ** 2, 0.0)
+    """Exact :math:`\\mathrm{Var}\\,f(x)` for Gaussian ``x`` (``ValueError`` when it overflows float64)."""
+    log_s, *terms = _normalised_terms(as_relu_network(net))
+    mean = float(terms[0] + terms[2].sum() * _INV_SQRT_2PI)
+    var = max(_unit_inner_product(terms, terms) - mean**2, 0.0)
+    return _rescaled(var, 2 * log_s, "population_variance")
 
 
 def population_mse(a, b):
@@ -127,8 +168,14 @@ def population_mse(a, b):
     >>> population_mse(t, t)
     0.0
     """
-    diff = difference_network(a, b)
-    return max(population_inner_product(diff, diff), 0.0)
+    a, b = as_relu_network(a), as_relu_network(b)
+    _check_same_dimension(a, b)
+    try:
+        diff = difference_network(a, b)
+    except ValueError:
+        raise ValueError("population_mse: the difference of the two networks overflows float64") from None
+    log_s, *terms = _normalised_terms(diff)
+    return _rescaled(max(_unit_inner_product(terms, terms), 0.0), 2 * log_s, "population_mse")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from .._params import Boolean, Integer, Options, RandomState, Real, check_parameters
 from .._validation import as_generator, check_positive_int
+from ..conditioning import check_numeric, condition
 from ..network import ReLUNetwork, pack_parameters, unpack_parameters
 from .objectives import (
     EmpiricalObjective,
@@ -36,6 +37,7 @@ from .objectives import (
 )
 from .population_loss import teacher_terms
 from .solvers import (
+    Diverged,
     MiniBatches,
     TrainingHistory,
     first_order_descent,
@@ -56,6 +58,12 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     :meth:`fit_population` minimises the exact population loss
     :math:`\\tfrac12E_{x\\sim N(0,I_d)}[(g(x)-f(x))^2]` (plus the same decay) against a known
     teacher :math:`f`, drawing no samples (closed form in :mod:`narrowrelu.baseline.population_loss`).
+
+    :meth:`fit` runs on standardised data (:mod:`narrowrelu.conditioning`: :math:`y` centred and
+    divided by its standard deviation, :math:`X` by its root mean square when that is not 1) with
+    the decay carried over exactly, and maps the network back, so ``fit(X, c*y)`` is
+    ``c * fit(X, y)``; ``learning_rate`` and ``tol`` apply to the standardised problem. A run whose
+    loss or parameters become non-finite raises ``ValueError`` ("diverged").
 
     Parameters
     ----------
@@ -205,8 +213,14 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        check_numeric(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
         self._check_params(X.shape[1], empirical=True)
+        data = condition(X, y, center_y=self.fit_intercept, allow_constant=True)
+        self._fit_standard(data.X, data.y, self._standard_decay(X.shape[1], data))
+        return self._to_original_units(data)
+
+    def _fit_standard(self, X, y, decay):
         rng = as_generator(self.random_state)
         n = X.shape[0]
         if self.n_restarts > 1:
@@ -217,7 +231,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             train, held = order[n_val:], order[:n_val]
         else:
             train = held = np.arange(n)
-        objective = EmpiricalObjective(X[train], y[train], self.n_neurons, self._decay(X.shape[1]))
+        objective = EmpiricalObjective(X[train], y[train], self.n_neurons, decay)
         held_out = EmpiricalObjective(X[held], y[held], self.n_neurons, np.zeros_like(objective.decay))
         batches = self.batch_size is not None and self.optimizer != "lbfgs"
         mean_target = float(np.mean(y[train]))
@@ -291,6 +305,38 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     def _decay(self, n_features):
         return decay_vector(self.n_neurons, n_features, self.alpha, self.train_output_weights)
 
+    def _standard_decay(self, n_features, data):
+        """The decay that makes the standardised objective the original one over ``y_scale**2``:
+        :math:`W = W'/s_x` (times :math:`s_y` with fixed output weights), :math:`a = s_y a'`."""
+        decay = self._decay(n_features)
+        if self.alpha == 0:
+            return decay
+        hidden = self.n_neurons * n_features
+        y_factor = data.y_scale if self.train_output_weights else 1.0
+        with np.errstate(over="ignore", divide="ignore"):
+            decay[:hidden] = self.alpha / data.x_scale / data.x_scale / y_factor / y_factor
+        if not np.all(np.isfinite(decay)):
+            raise ValueError(f"alpha = {self.alpha:g} on the hidden weights overflows float64 once X and y are "
+                             "standardised (their scales are extreme): rescale X and y towards 1")
+        return decay
+
+    def _to_original_units(self, data):
+        """Map the network fitted on standardised data (:mod:`narrowrelu.conditioning`) back."""
+        with np.errstate(over="ignore"):  # losses beyond float64 in the user's units read inf
+            s2 = np.float64(data.y_scale) ** 2
+        net = data.to_original(ReLUNetwork(self.hidden_weights_, self.output_weights_, None, self.intercept_))
+        scale = 1.0 if self.train_output_weights else data.y_scale
+        self.hidden_weights_ = net.hidden_weights.copy() * scale
+        self.output_weights_ = net.output_weights.copy() / scale
+        self.intercept_ = net.intercept
+        if not np.all(np.isfinite(self.hidden_weights_)):
+            raise ValueError("the fitted hidden weights overflow float64 in the units of X and y: rescale them")
+        self.loss_ *= s2
+        self.restart_losses_ = self.restart_losses_ * s2
+        self.history_["loss"] = self.history_["loss"] * s2
+        self.history_["singular_values"] = self.history_["singular_values"] * (scale / data.x_scale)
+        return self
+
     def _initial_theta(self, n_features, rng, mean_target):
         m = self.n_neurons
         W = xavier_init(n_features, m, rng, self.init_scale)
@@ -310,10 +356,17 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     def _fit_restarts(self, n_features, rng, mean_target, run, selection_loss, terms):
         best = None
         losses = []
-        with threadpool_limits(limits=1, user_api="blas"):
+        # a diverging run overflows on its way to the clear error below: no numpy warnings for it
+        with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
             for _ in range(self.n_restarts):
                 history = TrainingHistory(self.n_neurons, n_features, self.history_every, terms)
-                result = run(self._initial_theta(n_features, rng, mean_target), history)
+                try:
+                    result = run(self._initial_theta(n_features, rng, mean_target), history)
+                except Diverged as exc:
+                    raise ValueError(
+                        f"{self.optimizer} diverged: the loss or the parameters became infinite or NaN at step "
+                        f"{exc.step}; lower learning_rate (now {self.learning_rate_}) or use optimizer='lbfgs'"
+                    ) from None
                 losses.append(selection_loss(result.theta))
                 if best is None or losses[-1] < losses[best[0]]:
                     best = (len(losses) - 1, result)

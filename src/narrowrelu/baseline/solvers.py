@@ -19,6 +19,19 @@ _ADAM_EPS = 1e-8
 _LBFGS_FTOL = 1e-15
 
 
+class Diverged(ArithmeticError):
+    """The objective or the parameters became non-finite at step ``step``."""
+
+    def __init__(self, step):
+        super().__init__(f"non-finite loss or parameters at step {step}")
+        self.step = step
+
+
+def _check_finite(theta, value, step):
+    if not (np.isfinite(value) and np.all(np.isfinite(theta))):
+        raise Diverged(step)
+
+
 class TrainingHistory:
     """Objective per step, and every ``every`` steps the singular values of :math:`W` and (with
     a teacher) :func:`teacher_neuron_distances`."""
@@ -92,6 +105,7 @@ def population_gradient_descent(theta, objective, mask, step, max_iter, tol, his
             chunk, tol, losses[done:], W_norm, W_hat, grad_W, grad_a,
         )
         done += taken
+        _check_finite(theta, value, done)
         history.checkpoint(done, theta)
         if taken < chunk or done == max_iter:
             break
@@ -128,10 +142,12 @@ def first_order_descent(theta, objective, mask, optimizer, step, max_iter, tol, 
         else:
             theta -= step * g
         t += 1
+        _check_finite(theta, value, t)
         if history.due(t):
             history.checkpoint(t, theta)
         if batches is None or batches.epoch_end():
             value, grad = objective(theta)
+            _check_finite(grad, value, t)
             norm = float(np.linalg.norm(grad[mask]))
             converged = norm <= tol
     if batches is not None and not converged:
@@ -169,6 +185,7 @@ def lbfgs_descent(theta, objective, mask, max_iter, tol, history):
                    options={"maxiter": max_iter, "gtol": tol, "ftol": _LBFGS_FTOL})
     theta[mask] = res.x
     value, grad = objective(theta)
+    _check_finite(theta, value, int(res.nit))
     history.checkpoint(int(res.nit), theta)
     return TrainingResult(
         theta, value, float(np.linalg.norm(grad[mask])), int(res.nit), bool(res.success), history, str(res.message)

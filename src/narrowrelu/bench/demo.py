@@ -3,6 +3,7 @@
 import time
 
 from ..teacher import Teacher
+from ._args import count, integer
 
 
 def add_parser(commands):
@@ -12,10 +13,11 @@ def add_parser(commands):
         description="Plant a random teacher network, draw Gaussian samples, fit MomentReLURegressor "
         "and print the exact population MSE of the raw and refined models against the teacher.",
     )
-    p.add_argument("--d", type=int, default=20, help="input dimension (default: 20)")
-    p.add_argument("--k", type=int, default=4, help="number of teacher neurons (default: 4)")
-    p.add_argument("--n", type=int, default=30_000, help="number of samples (default: 30000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for teacher, data and fit (default: 0)")
+    p.add_argument("--d", type=count(1), default=20, help="input dimension (default: 20)")
+    p.add_argument("--k", type=count(1), default=4, help="number of teacher neurons, <= --d (default: 4)")
+    p.add_argument("--n", type=count(1), default=30_000,
+                   help="number of samples, at least d + k + 2 (default: 30000)")
+    p.add_argument("--seed", type=integer(0), default=0, help="random seed for teacher, data and fit (default: 0)")
     p.set_defaults(func=run)
     return p
 
@@ -26,8 +28,9 @@ def run(args, parser):
 
     if args.k < 1 or args.d < 1 or args.k > args.d:
         parser.error(f"need 1 <= k <= d, got k={args.k}, d={args.d}")
-    if args.n < 1:
-        parser.error(f"--n must be positive, got {args.n}")
+    need = MomentReLURegressor(n_neurons=args.k).required_samples(args.d)
+    if args.n < need:
+        parser.error(f"--n must be at least d + k + 2 = {need} for d={args.d}, k={args.k}; got {args.n}")
     teacher = Teacher.random(args.d, args.k, random_state=args.seed)
     X, y = teacher.sample(args.n, random_state=args.seed + 1)
     start = time.perf_counter()

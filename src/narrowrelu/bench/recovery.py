@@ -14,6 +14,7 @@ import numpy as np
 from ..learner.estimator import MomentReLURegressor
 from ..metrics import matched_cosine, population_mse, population_variance
 from ..teacher import FAMILIES, make_teacher
+from ._args import check_output_file, count, real
 
 
 def recovery_record(family, n_features, n_neurons, n_samples, seed, noise=0.0, **params):
@@ -116,12 +117,15 @@ def add_parser(commands):
         "count of seeds at relative MSE <= --target and the log-log slope of the raw MSE in n.",
     )
     p.add_argument("--families", nargs="+", default=["random"], choices=FAMILIES, help="teacher families (default: random)")
-    p.add_argument("--k", nargs="+", type=int, default=[1, 2, 3, 4, 6], help="numbers of neurons (default: 1 2 3 4 6)")
-    p.add_argument("--n", nargs="+", type=float, default=[3e4], help="sample sizes (default: 3e4)")
-    p.add_argument("--d", type=int, default=20, help="input dimension (default: 20; orthonormal uses d = k)")
-    p.add_argument("--seeds", type=int, default=10, help="seeds per cell (default: 10)")
-    p.add_argument("--noise", type=float, default=0.0, help="label noise std relative to std f (default: 0)")
-    p.add_argument("--target", type=float, default=1e-3, help="relative MSE counted as success (default: 1e-3)")
+    p.add_argument("--k", nargs="+", type=count(1), default=[1, 2, 3, 4, 6],
+                   help="numbers of neurons (default: 1 2 3 4 6)")
+    p.add_argument("--n", nargs="+", type=count(1), default=[30_000],
+                   help="sample sizes, each at least d + k + 2 (default: 3e4)")
+    p.add_argument("--d", type=count(1), default=20, help="input dimension (default: 20; orthonormal uses d = k)")
+    p.add_argument("--seeds", type=count(1), default=10, help="seeds per cell (default: 10)")
+    p.add_argument("--noise", type=real(0), default=0.0, help="label noise std relative to std f (default: 0)")
+    p.add_argument("--target", type=real(0, closed="neither"), default=1e-3,
+                   help="relative MSE counted as success (default: 1e-3)")
     p.add_argument("--no-refine", action="store_true", help="skip the refinement (raw moment solution only)")
     p.add_argument("--json", metavar="PATH", help="write every record and the summary as JSON")
     p.set_defaults(func=run)
@@ -133,8 +137,14 @@ def run(args, parser):
         parser.error("--k values must be >= 1")
     if any(k > args.d for k in args.k) and set(args.families) - {"orthonormal"}:
         parser.error(f"--k values must be <= --d = {args.d}")
-    if args.seeds < 1 or any(n < 2 for n in args.n):
-        parser.error("--seeds must be >= 1 and --n values >= 2")
+    for family in args.families:
+        for k in args.k:
+            t = make_teacher(family, args.d, k, 0)
+            need = MomentReLURegressor(n_neurons=t.n_neurons).required_samples(t.n_features)
+            if min(args.n) < need:
+                parser.error(f"--n values must be at least d + k + 2 = {need} for the {family} teacher with "
+                             f"d={t.n_features}, k={t.n_neurons}; got {min(args.n)}")
+    check_output_file(args.json, parser)
     records = []
     for family in args.families:
         for k in args.k:

@@ -35,6 +35,7 @@ from ..baseline.population_loss import teacher_terms
 from ..baseline.solvers import TrainingHistory, population_gradient_descent
 from ..network import pack_parameters
 from ..teacher import Teacher
+from ._args import check_output_file, count, integer
 
 STEP = 0.1
 GRADIENT_TOL = 1e-9
@@ -152,17 +153,17 @@ def add_parser(commands):
         help="reproduce the Safran-Shamir (2018) failure rates of population GD",
         description="Plain GD (step 0.1) on the exact population objective MSE/2 for the orthonormal "
         "teacher d = k, output weights fixed to 1, Xavier init; a run fails when the objective ends "
-        ">= 1e-3. Prints failures/runs, the rate with a Wilson 95%% interval, and the authors' rate.",
+        ">= 1e-3. Prints failures/runs, the rate with a Wilson 95% interval, and the authors' rate.",
     )
-    p.add_argument("--k", nargs="+", type=int, default=[6, 8, 10, 12], help="teacher sizes (default: 6 8 10 12)")
+    p.add_argument("--k", nargs="+", type=count(1), default=[6, 8, 10, 12], help="teacher sizes (default: 6 8 10 12)")
     width = p.add_mutually_exclusive_group()
-    width.add_argument("--width", nargs="+", type=int, help="student widths (default: k)")
-    width.add_argument("--extra-width", nargs="+", type=int, metavar="OFFSET",
+    width.add_argument("--width", nargs="+", type=count(1), help="student widths (default: k)")
+    width.add_argument("--extra-width", nargs="+", type=integer(), metavar="OFFSET",
                        help="student widths k + OFFSET (e.g. --extra-width 0 1)")
-    p.add_argument("--runs", type=int, default=200, help="initialisations per (k, width) (default: 200)")
-    p.add_argument("--max-iter", type=int, default=100_000, help="GD iteration cap per run (default: 100000)")
-    p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel worker processes (default: 1)")
+    p.add_argument("--runs", type=count(1), default=200, help="initialisations per (k, width) (default: 200)")
+    p.add_argument("--max-iter", type=count(1), default=100_000, help="GD iteration cap per run (default: 100000)")
+    p.add_argument("--seed", type=integer(0), default=0, help="base seed (default: 0)")
+    p.add_argument("--n-jobs", type=count(1), default=1, help="parallel worker processes (default: 1)")
     p.add_argument("--json", metavar="PATH", help="write one record per (k, width) as JSON")
     p.set_defaults(func=run)
     return p
@@ -190,6 +191,7 @@ def check_args(args, parser):
         parser.error(f"--n-jobs must be >= 1, got {args.n_jobs}")
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
+    check_output_file(args.json, parser)
 
 
 def run(args, parser):

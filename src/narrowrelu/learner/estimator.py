@@ -2,7 +2,7 @@
 a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments`."""
 
 import time
-import warnings
+from dataclasses import fields
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -19,9 +19,10 @@ from .._params import (
     Sequence,
     check_parameters,
 )
-from .._validation import as_generator, check_positive_int
+from .._validation import as_generator, check_count, check_positive_int
+from ..conditioning import check_numeric
+from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
 from .refine import REFINE_METHODS, large_sample, refine_from_starts, refine_start_count
-from .gaussianity import NonGaussianInputWarning, non_gaussian_message
 from .rounds import MomentSettings, fit_moments
 from .sources import ArraySource, OracleSource
 
@@ -37,11 +38,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     """Learn :math:`f(x) = b + w\\cdot x + \\sum_{i\\le k}\\lambda_i\\mathrm{relu}(u_i\\cdot x)` from
     Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
 
-    A thin class: it checks its parameters and the data, runs the moment pipeline
-    :func:`narrowrelu.learner.rounds.fit_moments` (linear part, :math:`M_2` span, rounds of
-    Hermite-tensor candidates, multiscale clustering and sparse output fit on the residual, with
-    control variates; the stages in :mod:`narrowrelu.learner`, the math in docs/algorithm.md),
-    then refines the moment solution by streamed Gauss–Newton (:mod:`narrowrelu.learner.refine`).
+    A thin class around :func:`narrowrelu.learner.rounds.fit_moments` (stages in
+    :mod:`narrowrelu.learner`, math in ``docs/algorithm.md``) and the streamed Gauss–Newton
+    refinement (:mod:`narrowrelu.learner.refine`). ``fit`` runs on standardised data
+    (:mod:`narrowrelu.conditioning`) and maps the network back, so ``fit(X, c*y)`` is
+    ``c * fit(X, y)`` for every ``c > 0``.
 
     Parameters
     ----------
@@ -97,7 +98,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
     n_jobs : int, default=1
-        Threads for the moment contractions. Results do not depend on it.
+        Threads for the moment contractions; -1 uses every core. Results do not depend on it.
+    whiten : bool, default=False
+        Fit on :math:`\\hat\\Sigma^{-1/2}x` (:math:`\\hat\\Sigma` the inputs' second moment) and
+        return the network in the original coordinates, so inputs :math:`x\\sim N(0,\\Sigma)` of
+        any covariance are learned exactly. A mean significantly away from zero is refused: the
+        hidden units of centred inputs would need a bias inside the ReLU, which the model class
+        lacks. See :mod:`narrowrelu.conditioning`.
     random_state : int, Generator or None, default=None
         Drives every random choice: held-out split, contraction directions, oracle inputs.
     verbose : bool, default=False
@@ -128,6 +135,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Seconds spent per stage.
     n_passes_ : int
         Passes made over the data (or over the oracle's regenerated stream).
+    scaling_ : dict
+        ``fit`` only: the maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener``.
 
     References
     ----------
@@ -161,7 +170,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "refine_starts": Options(1, 2, "auto"),
         "max_auto_neurons": Integer(1),
         "chunk_size": Integer(1),
-        "n_jobs": Integer(1),
+        "n_jobs": N_JOBS_CONSTRAINT,
+        "whiten": Boolean(),
         "random_state": RandomState(),
         "verbose": Boolean(),
     }
@@ -186,6 +196,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         max_auto_neurons=10,
         chunk_size=65536,
         n_jobs=1,
+        whiten=False,
         random_state=None,
         verbose=False,
     ):
@@ -206,6 +217,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.max_auto_neurons = max_auto_neurons
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
+        self.whiten = whiten
         self.random_state = random_state
         self.verbose = verbose
 
@@ -222,11 +234,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self
         """
         check_parameters(self)
+        check_numeric(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
         y = np.asarray(y, dtype=np.float64)
         self._check_size(X.shape[0], X.shape[1])
-        if np.ptp(y) == 0:
-            raise ValueError(f"y is constant (every value is {y[0]!r}): there is nothing to learn")
+        return fit_in_standard_units(self, X, y, self._fit_data)
+
+    def _fit_data(self, X, y):
         rng = as_generator(self.random_state)
         n = X.shape[0]
         mask = np.zeros(n, dtype=bool)
@@ -234,10 +248,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         source = ArraySource(X, y, mask, self.chunk_size)
 
         def refine_source():
-            if self.refine_max_samples is None:
-                return source
-            m = min(n, self.refine_max_samples)
-            return ArraySource(X[:m], y[:m], np.zeros(m, dtype=bool), self.chunk_size)
+            m = n if self.refine_max_samples is None else min(n, self.refine_max_samples)
+            return source if m == n else ArraySource(X[:m], y[:m], np.zeros(m, dtype=bool), self.chunk_size)
 
         return self._fit_source(source, rng, refine_source)
 
@@ -269,7 +281,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         if n_features is None:
             raise ValueError("n_features is required when the oracle has no n_features attribute")
         d = check_positive_int(n_features, "n_features")
-        n = check_positive_int(n_samples, "n_samples")
+        n = check_count(n_samples, "n_samples")
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
@@ -332,19 +344,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
     def _settings(self, n_rows, n_features):
-        return MomentSettings(
-            n_neurons=self.n_neurons,
-            tensor_orders=tuple(self.tensor_orders),
-            n_contraction_pairs=self.n_contraction_pairs,
-            n_subspace_directions=self.n_subspace_directions,
-            scales=tuple(self.scales),
-            min_support=self.min_support,
-            max_rounds=self.max_rounds,
-            tol=self.tol,
-            max_auto_neurons=self.max_auto_neurons,
-            n_jobs=self.n_jobs,
-            handoff=REFINE_HANDOFF if self.refine and large_sample(n_rows, self._max_neurons(n_features), n_features) else 0.0,
-        )
+        large = self.refine and large_sample(n_rows, self._max_neurons(n_features), n_features)
+        shared = {f.name: getattr(self, f.name) for f in fields(MomentSettings) if f.name not in ("n_jobs", "handoff")}
+        shared.update(tensor_orders=tuple(self.tensor_orders), scales=tuple(self.scales))
+        return MomentSettings(**shared, n_jobs=resolve_n_jobs(self.n_jobs), handoff=REFINE_HANDOFF if large else 0.0)
 
     def _fit_source(self, source, rng, refine_source):
         # BLAS on one thread throughout: parallelism comes from n_jobs over row blocks, whose
@@ -356,9 +359,6 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 fit = fit_moments(source, settings, rng, progress)
                 progress.total = progress.n
                 progress.refresh()
-            message = non_gaussian_message(fit.linear)
-            if message:
-                warnings.warn(message, NonGaussianInputWarning, stacklevel=3)
             self.n_features_in_ = source.n_features
             self.raw_network_ = fit.network
             self.n_neurons_ = fit.n_neurons
@@ -383,7 +383,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         starts = [("final round", self.raw_network_), ("first round", self._first_round_network)]
         n_starts = refine_start_count(self.refine_starts, source.n_samples, self.n_neurons_, self.n_features_in_)
         label, refined, losses = refine_from_starts(self.refine_method, starts[:n_starts], source,
-                                                    self.refine_max_iter, self.n_jobs)
+                                                    self.refine_max_iter, resolve_n_jobs(self.n_jobs))
         self.network_ = refined.network
         self.refinement_ = {
             "start": label,

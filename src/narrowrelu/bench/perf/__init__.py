@@ -40,6 +40,7 @@ import sys
 
 from threadpoolctl import threadpool_limits
 
+from .._args import check_output_file, count, integer, real
 from .measure import best_time, planted_data, record, set_threads
 from .sections import (
     CONTRACTION_TARGET,
@@ -135,25 +136,27 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "perf",
         help="performance suite: ratios to X.T @ X, oracle memory, threads, compile cost",
-        description=__doc__.split("\n\n")[0] + " Speeds are ratios to references measured in the same run.",
+        description="The performance suite: speed as ratios, memory, thread and compile cost. Speeds are ratios "
+        "to references measured in the same run (X.T @ X on the same array; drawing the oracle's inputs). "
+        "Sections: fit, contraction, oracle, threads, compile.",
     )
-    p.add_argument("--n", type=float, default=1e6, help="rows of the first fit's data (default 1e6)")
-    p.add_argument("--d", type=int, default=100, help="its features (default 100)")
-    p.add_argument("--k", type=int, default=5, help="its teacher's neurons (default 5)")
-    p.add_argument("--n2", type=float, default=5e4, help="rows of the second fit's data (default 5e4)")
-    p.add_argument("--d2", type=int, default=200, help="its features (default 200)")
-    p.add_argument("--k2", type=int, default=3, help="its teacher's neurons (default 3)")
-    p.add_argument("--noise", type=float, default=0.1, help="label noise, in units of std f (default 0.1)")
-    p.add_argument("--seeds", type=int, default=3, help="planted teachers per fit size (default 3)")
-    p.add_argument("--oracle-n", type=float, default=1e8, help="oracle-mode samples per pass (default 1e8)")
-    p.add_argument("--oracle-d", type=int, default=50, help="oracle-mode features (default 50)")
-    p.add_argument("--oracle-k", type=int, default=5, help="oracle-mode neurons (default 5)")
-    p.add_argument("--repeats", type=int, default=3, help="repeats of the short timings; the best is kept")
-    p.add_argument("--compile-n", type=float, default=2e4, help="rows of the fits that measure compile cost")
-    p.add_argument("--compile-d", type=int, default=20,
+    p.add_argument("--n", type=count(1), default=1e6, help="rows of the first fit's data (default 1e6)")
+    p.add_argument("--d", type=count(1), default=100, help="its features (default 100)")
+    p.add_argument("--k", type=count(1), default=5, help="its teacher's neurons (default 5)")
+    p.add_argument("--n2", type=count(1), default=5e4, help="rows of the second fit's data (default 5e4)")
+    p.add_argument("--d2", type=count(1), default=200, help="its features (default 200)")
+    p.add_argument("--k2", type=count(1), default=3, help="its teacher's neurons (default 3)")
+    p.add_argument("--noise", type=real(0), default=0.1, help="label noise, in units of std f (default 0.1)")
+    p.add_argument("--seeds", type=count(1), default=3, help="planted teachers per fit size (default 3)")
+    p.add_argument("--oracle-n", type=count(1), default=1e8, help="oracle-mode samples per pass (default 1e8)")
+    p.add_argument("--oracle-d", type=count(1), default=50, help="oracle-mode features (default 50)")
+    p.add_argument("--oracle-k", type=count(1), default=5, help="oracle-mode neurons (default 5)")
+    p.add_argument("--repeats", type=count(1), default=3, help="repeats of the short timings; the best is kept")
+    p.add_argument("--compile-n", type=count(1), default=2e4, help="rows of the fits that measure compile cost")
+    p.add_argument("--compile-d", type=count(1), default=20,
                    help="features of those fits (compilation does not depend on the sizes; small fits keep it visible)")
-    p.add_argument("--chunk-size", type=int, default=65536, help="oracle-mode chunk size (the estimator default)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk-size", type=count(1), default=65536, help="oracle-mode chunk size (the estimator default)")
+    p.add_argument("--seed", type=integer(0), default=0)
     p.add_argument("--skip", default="", help=f"comma-separated sections to leave out: {','.join(SECTIONS)}")
     p.add_argument("--json", metavar="PATH", help="write the records as a JSON list")
     p.add_argument("--check", action="store_true", help="exit with status 1 if any record misses its target")
@@ -174,6 +177,7 @@ def run(args, parser):
         parser.error(f"--noise must be a finite number >= 0, got {args.noise}")
     if args.k > args.d or args.k2 > args.d2 or args.oracle_k > args.oracle_d:
         parser.error("k must not exceed d")
+    check_output_file(args.json, parser)
     rows = run_suite(
         n=int(args.n), d=args.d, k=args.k, n2=int(args.n2), d2=args.d2, k2=args.k2, noise=args.noise,
         seeds=tuple(range(args.seed, args.seed + args.seeds)), oracle_n=int(args.oracle_n), oracle_d=args.oracle_d,

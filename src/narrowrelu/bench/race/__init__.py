@@ -23,11 +23,11 @@ that does and the speed-up of the moment fit over it (goal: >= 3).
 """
 
 import json
-import os
 import sys
 
 import numpy as np
 
+from .._args import count, integer, output_file_problem, real
 from .contestants import RATE_FACTOR, _row_time, race_size
 
 METHODS = ("moment", "gd_k", "gd_2k", "mlp_4k", "mlp_default")
@@ -155,32 +155,18 @@ def add_parser(subparsers):
                    help=f"sizes n:d:k (default: {' '.join(DEFAULT_SIZES)})")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD",
                    help=f"methods to run, from {', '.join(METHODS)} (default: all)")
-    p.add_argument("--noise", type=float, default=0.1, help="label noise std relative to std f (default: 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="teacher and estimator seed (default: 0)")
-    p.add_argument("--max-peer-seconds", type=float, default=600.0,
+    p.add_argument("--noise", type=real(0, closed="neither"), default=0.1, help="label noise std relative to std f (default: 0.1)")
+    p.add_argument("--seed", type=integer(0), default=0, help="teacher and estimator seed (default: 0)")
+    p.add_argument("--max-peer-seconds", type=real(0, closed="neither"), default=600.0,
                    help="kill a peer's child process after this many seconds (default: 600)")
-    p.add_argument("--max-iter", type=int, default=None,
+    p.add_argument("--max-iter", type=count(1), default=None,
                    help="max_iter of gd_k, gd_2k and mlp_4k (default: each estimator's own; "
                         "mlp_default is left as it comes)")
-    p.add_argument("--mc-samples", type=float, default=2e5,
+    p.add_argument("--mc-samples", type=count(2), default=2e5,
                    help="Monte Carlo samples of the MLPs' excess MSE (default: 2e5)")
     p.add_argument("--json", metavar="PATH", help="write the records and the summary as JSON")
     p.set_defaults(func=run)
     return p
-
-
-def _check_writable(path):
-    """An error message if ``path`` cannot be written, else ``None`` (nothing is created)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return f"--json {path}: is a directory"
-    if not os.path.isdir(directory):
-        return f"--json {path}: directory {directory} does not exist"
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        return f"--json {path}: file is not writable"
-    if not os.access(directory, os.W_OK | os.X_OK):
-        return f"--json {path}: directory {directory} is not writable"
-    return None
 
 
 def run(args, parser):
@@ -198,7 +184,7 @@ def run(args, parser):
         parser.error(f"--max-iter must be >= 1, got {args.max_iter}")
     if not args.mc_samples >= 2:
         parser.error(f"--mc-samples must be >= 2, got {args.mc_samples}")
-    if args.json and (problem := _check_writable(args.json)):
+    if args.json and (problem := output_file_problem(args.json)):
         parser.error(problem)
     methods = [m for m in METHODS if m in args.methods]  # the table's order, each once
 

@@ -19,6 +19,7 @@ import sys
 import time
 
 from ...teacher import FAMILIES
+from .._args import count, integer, real
 from .methods import METHODS
 from .plots import write_plots
 from .summary import (
@@ -30,6 +31,7 @@ from .summary import (
 )
 from .sweep import (
     CellStore,
+    check_scheduler,
     execute,
     geometric_grid,
     pending_jobs,
@@ -71,25 +73,25 @@ def add_parser(commands):
                    help=f"teacher families, from {', '.join(FAMILIES)} (default: all). close_pair has at least 2 "
                    "neurons and clusters is built from pairs (k // 2 of them), so some k map to the same teacher; "
                    "orthonormal uses d = k")
-    p.add_argument("--k", nargs="+", type=int, default=DEFAULTS["k"], metavar="K",
+    p.add_argument("--k", nargs="+", type=count(1), default=DEFAULTS["k"], metavar="K",
                    help="numbers of teacher neurons, each 1 <= K <= --d (default: 1 2 4)")
-    p.add_argument("--d", type=int, default=DEFAULTS["d"], help="input dimension (default: 20)")
-    p.add_argument("--n-min", type=float, default=DEFAULTS["n_min"],
+    p.add_argument("--d", type=count(1), default=DEFAULTS["d"], help="input dimension (default: 20)")
+    p.add_argument("--n-min", type=real(10), default=DEFAULTS["n_min"],
                    help="smallest sample size of the geometric n grid (default: 1000)")
-    p.add_argument("--n-max", type=float, default=DEFAULTS["n_max"],
+    p.add_argument("--n-max", type=real(10), default=DEFAULTS["n_max"],
                    help="largest sample size of the grid, >= --n-min (default: 10000)")
-    p.add_argument("--n-per-decade", type=int, default=DEFAULTS["n_per_decade"],
+    p.add_argument("--n-per-decade", type=count(1), default=DEFAULTS["n_per_decade"],
                    help="grid points per factor of ten in n (default: 2)")
-    p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
+    p.add_argument("--seeds", type=count(1), default=DEFAULTS["seeds"],
                    help="seeds per (family, k, n); each seed draws its own teacher (the orthonormal one is "
                    "fixed), data and initialisation "
                    "(default: 3; n* needs >= 90%% of them, so with fewer than 10 seeds it needs all)")
-    p.add_argument("--noise", type=float, default=DEFAULTS["noise"],
+    p.add_argument("--noise", type=real(0), default=DEFAULTS["noise"],
                    help="label noise std relative to std f (default: 0.1). Noiseless data cannot tell methods "
                    "apart (every method reaching the right basin ends at ~1e-16); at 0.1 the parametric rate "
                    "0.01 p/n relative to Var f crosses the default target near n = 10 p, inside the default grid, "
                    "so a method fitting at the rate has a finite n* and one stuck in a local minimum does not")
-    p.add_argument("--target", type=float, default=DEFAULTS["target"],
+    p.add_argument("--target", type=real(0, closed="neither"), default=DEFAULTS["target"],
                    help="success threshold: excess population MSE <= TARGET * Var f (default: 1e-3); the "
                    "absolute MSE is reported beside it")
     p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), metavar="METHOD",
@@ -98,12 +100,14 @@ def add_parser(commands):
     p.add_argument("--out", default=DEFAULTS["out"], metavar="DIR",
                    help="directory for the cell store and every output; created if missing; cells already "
                    "stored there are skipped (default: ./sample-complexity-out)")
-    p.add_argument("--n-jobs", type=int, default=1,
+    p.add_argument("--n-jobs", type=integer(1, allowed=(-1,)), default=1,
                    help="fits run in parallel by joblib processes, each with BLAS and numba pinned to one "
                    "thread (default: 1; -1 uses every core)")
     p.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
                    help="address of a running dask scheduler (e.g. tcp://host:8786); the fits go to its workers "
                    "through joblib's dask backend and --n-jobs is ignored (needs the 'dask' extra)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="compute again the stored cells whose fit raised (they are kept, and skipped, otherwise)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
     p.set_defaults(func=run)
     return p
@@ -137,6 +141,9 @@ def check_args(args, parser):
             import distributed  # noqa: F401
         except ImportError:
             parser.error("--dask-scheduler needs dask.distributed: pip install 'narrowrelu[dask]'")
+        problem = check_scheduler(args.dask_scheduler)
+        if problem:
+            parser.error(f"--dask-scheduler: {problem}")
     _check_writable(args.out, parser)
     return methods
 
@@ -158,6 +165,8 @@ def canonical_command(args, methods):
              "--d", str(args.d), "--n-min", f"{args.n_min:g}", "--n-max", f"{args.n_max:g}",
              "--n-per-decade", str(args.n_per_decade), "--seeds", str(args.seeds), "--noise", f"{args.noise:g}",
              "--target", f"{args.target:g}", "--methods", *methods, "--out", args.out, "--n-jobs", str(args.n_jobs)]
+    if getattr(args, "retry_failed", False):
+        parts.append("--retry-failed")
     if args.dask_scheduler:
         parts += ["--dask-scheduler", args.dask_scheduler]
     return shlex.join(parts)
@@ -194,7 +203,10 @@ def run(args, parser):
     jobs = plan_jobs(args.families, args.k, args.d, ns, args.seeds, args.noise, methods)
     store = CellStore(args.out)
     stored = store.load()
-    todo = pending_jobs(jobs, stored)
+    if store.skipped:
+        print(f"note: skipped {store.skipped} unreadable line(s) of {store.path} (cut short, not UTF-8 JSON, or "
+              "fields of the wrong type); their cells are computed again", file=sys.stderr)
+    todo = pending_jobs(jobs, stored, retry_failed=args.retry_failed)
     n_cells = sum(len(j.methods) for j in jobs)
     n_todo = sum(len(j.methods) for j in todo)
     print(f"{n_cells} cells ({len(jobs)} fits); {n_cells - n_todo} already in {args.out}, computing {n_todo} "
@@ -222,4 +234,22 @@ def run(args, parser):
     paths = write_outputs(args.out, records, rows, nstar, meta, tables)
     paths += write_plots(args.out, rows, nstar, args.target, methods)
     print(f"wrote {', '.join(os.path.basename(p) for p in paths)} to {args.out}", file=sys.stderr)
+    return report_failures(records)
+
+
+def report_failures(records, most=20):
+    """Name the failed cells and their reasons on stderr; 1 when every cell failed, else 0."""
+    failed = [r for r in records if r.get("error")]
+    if not failed:
+        return 0
+    print(f"{len(failed)} of {len(records)} cells failed (rerun with --retry-failed to compute them again):",
+          file=sys.stderr)
+    for r in failed[:most]:
+        print(f"  {r['method']} {r['family']} d={r['d']} k={r['k']} n={r['n']} seed={r['seed']}: {r['error']}",
+              file=sys.stderr)
+    if len(failed) > most:
+        print(f"  ... and {len(failed) - most} more", file=sys.stderr)
+    if len(failed) == len(records):
+        print("error: every fit failed", file=sys.stderr)
+        return 1
     return 0

@@ -8,6 +8,7 @@ killed sweep loses only the fits in flight, and a rerun computes only the missin
 
 import json
 import os
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,19 @@ from .methods import fitters_for, run_fitter
 
 CELLS_FILE = "cells.jsonl"
 DATA_SEED_OFFSET = 10_000
+# seconds to reach a dask scheduler before giving up
+DASK_CONNECT_SECONDS = 10
+
+
+def check_scheduler(address):
+    """``None`` when a dask scheduler answers at ``address`` within the timeout, else why not."""
+    from distributed import Client
+
+    try:
+        with Client(address, set_as_default=False, timeout=DASK_CONNECT_SECONDS):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
+        return f"cannot reach a dask scheduler at {address!r} within {DASK_CONNECT_SECONDS} s: {type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -95,14 +109,19 @@ def plan_jobs(families, ks, d, ns, seeds, noise, methods):
     return [jobs[i] for i in order]
 
 
-def run_job(job):
+def run_job(job, parent_pid=None):
     """Run one job with BLAS and numba pinned to one thread; return its records.
+
+    In a worker process, ``parent_pid`` (the sweep's process) starts a watchdog that ends the
+    worker once the sweep is gone, so a killed sweep leaves no worker behind.
 
     The teacher comes from :func:`~narrowrelu.bench.recovery.make_teacher` with the job's seed;
     the data are ``n`` draws with label noise :math:`\\sigma = \\text{noise}\\cdot\\mathrm{std} f`.
     """
     from threadpoolctl import threadpool_limits
 
+    if parent_pid is not None and parent_pid != os.getpid():
+        _watch_parent(parent_pid)
     with threadpool_limits(1), _numba_threads(1):
         teacher = make_teacher(job.family, job.d, job.k, job.seed)
         var = population_variance(teacher)
@@ -128,6 +147,35 @@ def run_job(job):
     return records
 
 
+_WATCHDOG = []
+
+
+def _watch_parent(parent_pid, period=1.0):
+    """Once per worker: a daemon thread that exits the process when ``parent_pid`` dies."""
+    if _WATCHDOG:
+        return
+    first_ppid = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(period)
+            if os.getppid() != first_ppid or not _alive(parent_pid):
+                os._exit(1)
+
+    _WATCHDOG.append(threading.Thread(target=watch, daemon=True, name="narrowrelu-parent-watchdog"))
+    _WATCHDOG[0].start()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def _numba_threads(n):
     import numba
@@ -143,24 +191,34 @@ def _numba_threads(n):
 class CellStore:
     """The records of finished cells, one JSON line each in ``DIR/cells.jsonl``.
 
-    Appends are flushed line by line; a line cut short by a kill is ignored on reading.
+    Appends are flushed line by line. On reading, a line that is not valid UTF-8 JSON of a
+    record (cut short by a kill, corrupted, or of the wrong types) is skipped and counted in
+    ``skipped``; its cell is computed again.
     """
 
     def __init__(self, directory):
         self.path = os.path.join(directory, CELLS_FILE)
+        self.skipped = 0
 
     def load(self):
         """Every stored record, the last one winning when a cell appears twice."""
         records = {}
+        self.skipped = 0
         if not os.path.exists(self.path):
             return records
-        with open(self.path) as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                    records[record_key(rec)] = rec
-                except (json.JSONDecodeError, KeyError, TypeError):
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                if not raw.strip():
                     continue
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                    key = record_key(rec)
+                    if not isinstance(rec["method"], str) or not isinstance(rec.get("error"), (str, type(None))):
+                        raise TypeError("bad field types")
+                    float(rec["mse"])
+                    records[key] = rec
+                except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError):
+                    self.skipped += 1
         return records
 
     def append(self, records):
@@ -178,11 +236,13 @@ class CellStore:
             os.fsync(fh.fileno())
 
 
-def pending_jobs(jobs, stored):
-    """The jobs with at least one cell missing from ``stored``, narrowed to their missing methods."""
+def pending_jobs(jobs, stored, retry_failed=False):
+    """The jobs with at least one cell missing from ``stored`` (or stored as failed, with
+    ``retry_failed``), narrowed to those methods."""
     out = []
     for job in jobs:
-        missing = tuple(m for m, key in zip(job.methods, job.cell_keys()) if key not in stored)
+        missing = tuple(m for m, key in zip(job.methods, job.cell_keys())
+                        if key not in stored or (retry_failed and stored[key].get("error")))
         if missing:
             out.append(Job(job.family, job.d, job.k, job.n, job.seed, job.noise, job.fitter, missing))
     return out
@@ -215,7 +275,9 @@ def execute(jobs, store, n_jobs=1, dask_scheduler=None, progress=True):
         return done, 0.0
     bar = tqdm(total=len(jobs), desc="sample-complexity fits", unit="fit", disable=not progress)
     with _backend(n_jobs, dask_scheduler) as parallel:
-        results = (run_job(job) for job in jobs) if parallel is None else parallel(delayed(run_job)(j) for j in jobs)
+        pid = os.getpid() if dask_scheduler is None else None
+        results = ((run_job(job) for job in jobs) if parallel is None
+                   else parallel(delayed(run_job)(j, pid) for j in jobs))
         for records in results:
             store.append(records)
             done.extend(records)
@@ -229,7 +291,7 @@ def _backend(n_jobs, dask_scheduler):
     if dask_scheduler is not None:
         from distributed import Client
 
-        with Client(dask_scheduler, set_as_default=False) as client:
+        with Client(dask_scheduler, set_as_default=False, timeout=DASK_CONNECT_SECONDS) as client:
             n_workers = max(sum(client.nthreads().values()), 1)
             with parallel_config("dask", scheduler_host=dask_scheduler):
                 yield Parallel(n_jobs=n_workers, return_as="generator_unordered", pre_dispatch="all")
@@ -239,7 +301,8 @@ def _backend(n_jobs, dask_scheduler):
         return
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     with _environ(env), parallel_config("loky", inner_max_num_threads=1):
-        yield Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        # max_nbytes=None: jobs are small, so no memmapped folder in /dev/shm to outlive a kill
+        yield Parallel(n_jobs=n_jobs, return_as="generator_unordered", max_nbytes=None)
 
 
 @contextmanager
