@@ -216,7 +216,7 @@ def test_rounds_stop_at_tol(random_teacher_data):
 
 def test_second_refinement_start_escapes_a_spurious_basin():
     """A tight-cluster teacher (pairs at cosine 0.95) where the later rounds, then the refinement,
-    settle in a spurious basin of the empirical loss, 15x the target; the first round's model,
+    settle in a spurious basin of the empirical loss, ~14x the parametric rate; the first round's model,
     refined too (refine_starts=2, what "auto" picks at this size), reaches the right one, and the
     lower training loss tells them apart."""
     from narrowrelu.teacher import make_teacher
