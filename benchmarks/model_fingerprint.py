@@ -1,0 +1,64 @@
+"""Fit a fixed set of models and save every parameter array, to compare two versions bit for bit.
+
+Usage::
+
+    python benchmarks/model_fingerprint.py OUT.npz                # the installed narrowrelu
+    PYTHONPATH=/path/to/other/checkout/src python benchmarks/model_fingerprint.py OTHER.npz
+    python benchmarks/model_fingerprint.py --compare OUT.npz OTHER.npz
+
+The models: four default moment fits (random, close pair, clusters families; noiseless and
+noisy), an n_neurons=None fit, an oracle-mode fit, and GD fits on data and on the population
+loss. Used to show that the layout change of issue 11 left every model identical (commits
+c2f0692 and 8e5225f: 48 arrays, all equal).
+"""
+import sys
+import warnings
+import numpy as np
+warnings.simplefilter("ignore")
+def fingerprint(path):
+    from narrowrelu import GDReLURegressor, MomentReLURegressor
+
+    out = {}
+
+    def arrays(prefix, net):
+        out[prefix + "U"] = np.asarray(net.hidden_weights)
+        out[prefix + "lam"] = np.asarray(net.output_weights)
+        out[prefix + "w"] = np.asarray(net.linear_weights)
+        out[prefix + "b"] = np.array([net.intercept])
+
+    cases = [("random", 20, 4, 30000, 0.0), ("close_pair", 20, 4, 100000, 0.0), ("random", 20, 3, 20000, 0.3), ("clusters", 20, 4, 20000, 0.1)]
+    try:
+        from narrowrelu.bench.recovery import make_teacher
+    except ImportError:
+        from narrowrelu.teacher import make_teacher
+    for i, (fam, d, k, n, noise) in enumerate(cases):
+        t = make_teacher(fam, d, k, i)
+        X, y = t.sample(n, random_state=100 + i)
+        y = y + noise * np.std(y) * np.random.default_rng(i).standard_normal(n)
+        m = MomentReLURegressor(n_neurons=k, random_state=i).fit(X, y)
+        arrays(f"m{i}raw", m.raw_network_)
+        arrays(f"m{i}ref", m.network_)
+        if i == 0:
+            m2 = MomentReLURegressor(n_neurons=None, random_state=i, refine=False, max_auto_neurons=5).fit(X, y)
+            arrays("auto", m2.raw_network_)
+            m3 = MomentReLURegressor(n_neurons=k, random_state=i, refine=False, chunk_size=4096).fit_oracle(t, 50000)
+            arrays("oracle", m3.raw_network_)
+            g = GDReLURegressor(n_neurons=k, random_state=i, max_iter=200).fit(X[:5000], y[:5000])
+            arrays("gd", g.relu_network())
+            g2 = GDReLURegressor(n_neurons=k, random_state=i, max_iter=200).fit_population(t)
+            arrays("gdpop", g2.relu_network())
+    np.savez(path, **out)
+    print("saved", len(out))
+
+
+def compare(a_path, b_path):
+    a, b = np.load(a_path), np.load(b_path)
+    differ = sorted(k for k in a if k not in b or not np.array_equal(a[k], b[k]))
+    print(f"{len(a)} arrays; {len(differ)} differ" + (": " + ", ".join(differ) if differ else ""))
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--compare":
+        sys.exit(compare(sys.argv[2], sys.argv[3]))
+    fingerprint(sys.argv[1])
