@@ -23,7 +23,8 @@ from .._validation import as_generator, check_positive_int
 from .refine import REFINE_METHODS, refine_network
 from .gaussianity import NonGaussianInputWarning, non_gaussian_message
 from .rounds import MomentSettings, fit_moments
-from .sources import ArraySource, OracleSource
+from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
+from .sources import ArraySource
 
 # with refine=True, moment rounds stop once a round gains less than this many parametric rates
 # (see MomentSettings.round_improvement)
@@ -218,14 +219,17 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : array-like or dask array of shape (n_samples, n_features)
+            A dask array is fitted where its blocks live (docs/distributed.md).
+        y : array-like or dask array of shape (n_samples,)
 
         Returns
         -------
         self
         """
         check_parameters(self)
+        if is_dask_collection(X) or is_dask_collection(y):
+            return fit_dask_arrays(self, X, y, ORACLE_REFINE_ROWS)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
         y = np.asarray(y, dtype=np.float64)
         self._check_size(X.shape[0], X.shape[1])
@@ -245,7 +249,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
         return self._fit_source(source, rng, refine_source)
 
-    def fit_oracle(self, oracle, n_samples, n_features=None):
+    def fit_oracle(self, oracle, n_samples, n_features=None, backend="local"):
         """Fit by drawing Gaussian inputs and querying ``oracle(X) -> y``, streaming in chunks.
 
         Inputs :math:`x\\sim N(0, I_d)` are generated chunk by chunk from ``random_state`` and
@@ -261,6 +265,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             Gaussian inputs per pass.
         n_features : int, optional
             Input dimension; read from ``oracle.n_features`` when omitted.
+        backend : {"local", "dask"}, default="local"
+            ``"dask"``: every block is drawn and labelled in a task of the active dask client,
+            from a seed derived from ``random_state`` and the block's index (docs/distributed.md).
 
         Returns
         -------
@@ -278,7 +285,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
-        source = OracleSource(oracle, n, d, self.chunk_size, self._n_validation(n, d) / n, seed_stream)
+        source = oracle_source(backend, oracle, n, d, self.chunk_size, self._n_validation(n, d), seed_stream)
         self.n_features_in_ = d
 
         def refine_source():
@@ -303,6 +310,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "network_")
+        if is_dask_collection(X):
+            return predict_dask(self.network_, X)
         X = validate_data(self, X, dtype=np.float64, reset=False, order="C")
         return self.network_.evaluate_trusted(X)
 
