@@ -32,9 +32,9 @@ def require_dask(what):
 def check_dask_data(X, y):
     """``(X, y)`` as float-able dask arrays with the same row chunks, all of ``X``'s columns in one
     chunk (rechunked if not); ``y`` may be a NumPy array (then sent to the workers once)."""
+    da = require_dask("fitting on dask arrays")
     import dask
 
-    da = require_dask("fitting on dask arrays")
     if not isinstance(X, da.Array):
         hint = " (convert a dask DataFrame with .to_dask_array(lengths=True))" if hasattr(X, "to_dask_array") else ""
         raise ValueError(f"X must be a dask array when y or X is a dask collection, got {type(X).__name__}{hint}")
@@ -73,11 +73,11 @@ def fit_dask_arrays(estimator, X, y, refine_rows):
     "lm" and "lbfgs" need rows in memory: the first ``refine_max_samples`` (at most
     ``refine_rows`` when unset) are brought to the client.
     """
+    X, y = check_dask_data(X, y)
     import dask
 
     from .dask_source import DaskArraySource
 
-    X, y = check_dask_data(X, y)
     n, d = X.shape
     estimator._check_size(n, d)
     rng = as_generator(estimator.random_state)

@@ -40,23 +40,16 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     A thin class around :func:`narrowrelu.learner.rounds.fit_moments`; the pipeline (stage by
     stage in :mod:`narrowrelu.learner`):
 
-    1. constant and linear part from :math:`E[y]` and :math:`E[yx]` (one pass);
-    2. a first estimate :math:`P` of the neurons' span: top eigenvectors of
-       :math:`M_2 = E[r(xx^T-I)]` (one pass);
-    3. rounds, each one pass over the data that computes the residual :math:`r` of the current
-       model, the full :math:`k`-dimensional Hermite tensors
-       :math:`E[r\\,He_m(P^Tx)] = a_m\\sum_i\\lambda_i v_i^{\\otimes m}`, and the products of
-       :math:`M_2` and of random order-4 contractions with :math:`P`, whose range is the next
-       :math:`P` (robust to the rank loss of :math:`M_2` when close neurons of opposite signs
-       cancel); the exact moments of the current model are added back (control variates);
-    4. candidate directions from simultaneous diagonalisation of random contraction pairs of
-       the tensors, merged by multiscale clustering in projective space (close neurons merge at
-       coarse scales, separate at fine ones);
-    5. regression of :math:`y` on :math:`[1, L^Tx, |c_j\\cdot x|]` (:math:`L` spans :math:`P` and
-       :math:`E[yx]`) with sparse selection of at most :math:`k` directions, size chosen on
-       held-out rows, from the projections the round's pass stored (no further pass);
-    6. rounds repeat while the held-out error falls; the final weights use all rows;
-    7. optional least-squares refinement of the resulting ReLU network.
+    1. constant and linear part from :math:`E[y]` and :math:`E[yx]` (one pass), then a first
+       estimate :math:`P` of the neurons' span: top eigenvectors of :math:`M_2 = E[r(xx^T-I)]` (one pass);
+    2. rounds, each one pass over the data: the residual :math:`r` of the current model, its
+       :math:`k`-dimensional Hermite tensors in :math:`P`, and the products of :math:`M_2` and of
+       random order-4 contractions with :math:`P`, whose range is the next :math:`P` (the model's
+       exact moments added back: control variates);
+    3. candidate directions from Jennrich pairs of the tensors, merged by multiscale clustering;
+    4. regression of :math:`y` on :math:`[1, L^Tx, |c_j\\cdot x|]` with sparse selection of at most
+       :math:`k` directions, on the projections the round's pass stored (no further pass);
+    5. rounds repeat while the held-out error falls; final weights from all rows; optional refinement.
 
     Parameters
     ----------
@@ -220,7 +213,6 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or dask array of shape (n_samples, n_features)
-            A dask array is fitted where its blocks live (docs/distributed.md).
         y : array-like or dask array of shape (n_samples,)
 
         Returns
@@ -266,8 +258,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         n_features : int, optional
             Input dimension; read from ``oracle.n_features`` when omitted.
         backend : {"local", "dask"}, default="local"
-            ``"dask"``: every block is drawn and labelled in a task of the active dask client,
-            from a seed derived from ``random_state`` and the block's index (docs/distributed.md).
+            ``"dask"``: each block drawn and labelled in a task on the active dask client
+            (docs/distributed.md).
 
         Returns
         -------
