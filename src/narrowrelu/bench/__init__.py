@@ -10,4 +10,5 @@ BENCH_MODULES = [
     "safran_shamir",
     "perf",
     "race",
+    "scale",
 ]

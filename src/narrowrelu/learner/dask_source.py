@@ -30,13 +30,22 @@ import copy
 import uuid
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .projection_cache import STORAGE_DTYPE
 from .sources import query_oracle
 
 # partial sums merged per task of the reduction tree
 MERGE_FAN_IN = 8
+_CONTROLLER = []
+
+
+def one_blas_thread():
+    """BLAS limited to one thread in a task, as on the client (sums do not depend on the thread
+    count); the libraries are looked up once per process (a lookup costs milliseconds)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 def block_seed(seed, b):
@@ -87,7 +96,7 @@ class _Pass:
 
     def run(self, X, y, held, store):
         """``fn`` on a copy of the accumulator; with ``store``, ``(acc, kept rows)``."""
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             acc = copy.deepcopy(self.acc)
             if not self.keeps:
                 self.fn(acc, X, y, held)
@@ -129,7 +138,7 @@ class _BlockStore:
 
 def _part_statistics(part, name, fn, start, stride):
     Z, y = part[name]
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return fn(Z[start::stride], y[start::stride])
 
 
