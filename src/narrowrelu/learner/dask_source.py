@@ -27,6 +27,7 @@ are recomputed by dask from their lineage.
 """
 
 import copy
+import itertools
 import uuid
 
 import numpy as np
@@ -67,7 +68,7 @@ def split_counts(total, lengths):
     bounds = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
     n = int(bounds[-1])
     cuts = [total * int(c) // max(n, 1) for c in bounds]
-    return [b - a for a, b in zip(cuts[:-1], cuts[1:])]
+    return [b - a for a, b in itertools.pairwise(cuts)]
 
 
 def tree_merge(items, fan_in=MERGE_FAN_IN):

@@ -17,7 +17,7 @@ EXTRA = "pip install 'narrowrelu[dask]'"
 
 def is_dask_collection(obj):
     """Whether ``obj`` is a dask collection (checked without importing dask)."""
-    return hasattr(obj, "__dask_graph__") and callable(getattr(obj, "__dask_graph__"))
+    return callable(getattr(obj, "__dask_graph__", None))
 
 
 def require_dask(what):

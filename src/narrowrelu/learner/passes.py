@@ -200,9 +200,9 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
             r = training_residual(y, network.evaluate_projections(ZL @ coords), held)
             return Z, y, held, raw.chunk_sums(ZL[:, :k], r), _n_train(held)
 
-        for Z, y, held, raw_sums, n_rows in ordered_map(block_terms, _blocks(X, y, held, chunk_size), n_jobs):
+        for Z, y_block, held_block, raw_sums, n_rows in ordered_map(block_terms, _blocks(X, y, held, chunk_size), n_jobs):
             raw.add(raw_sums, n_rows)
-            keep(Z, y, held)
+            keep(Z, y_block, held_block)
 
     raw = fold(source, raw, chunk, progress, cache)
     P = L[:, :k]

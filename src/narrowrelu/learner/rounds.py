@@ -202,8 +202,8 @@ def fit_moments(source, settings, rng, progress=None):
 
     Parameters
     ----------
-    source : ArraySource or OracleSource
-        Replayable row blocks with their held-out masks.
+    source : ArraySource, OracleSource or a dask source
+        Replayable row blocks with their held-out masks (:mod:`narrowrelu.learner.dask_source`).
     settings : MomentSettings
         Validated parameters.
     rng : numpy.random.Generator
