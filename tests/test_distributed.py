@@ -99,11 +99,11 @@ class SlowTeacher:
         return self.teacher(X)
 
 
-def lose_a_worker_in_the_third_pass(client, passes, how, lost):
+def lose_a_worker_in_the_third_pass(client, passes, how, lost, done):
     """Once the third pass has an oracle block running on a worker, retire that worker
     (gracefully: its stored data move) or restart it (abruptly: its data and running block are
     lost and recomputed elsewhere)."""
-    while not lost and len(passes) < 20:
+    while not lost and not done.is_set():
         if len(passes) >= 3:
             busy = [w for w, keys in client.processing().items() if any("oracle_block" in str(k) for k in keys)]
             if busy:
@@ -132,11 +132,15 @@ def test_a_worker_lost_during_a_fit_does_not_change_it(monkeypatch, client, sync
             cluster = stack.enter_context(distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                                                    dashboard_address=None))
             client = stack.enter_context(distributed.Client(cluster))
-        lost = []
-        thread = threading.Thread(target=lose_a_worker_in_the_third_pass, args=(client, passes, how, lost), daemon=True)
+        lost, done = [], threading.Event()
+        thread = threading.Thread(target=lose_a_worker_in_the_third_pass, args=(client, passes, how, lost, done),
+                                  daemon=True)
         thread.start()
-        model = oracle_model().fit_oracle(oracle, backend="dask", **ORACLE)
-        thread.join(timeout=60)
+        try:
+            model = oracle_model().fit_oracle(oracle, backend="dask", **ORACLE)
+        finally:
+            done.set()
+            thread.join(timeout=60)
         assert lost, "no worker was lost during the fit"
         assert len(client.scheduler_info()["workers"]) == (1 if how == "retire" else 2)
     assert np.array_equal(model.network_.to_vector(), synchronous_fits[1].network_.to_vector())

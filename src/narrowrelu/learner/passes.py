@@ -10,6 +10,10 @@ of :math:`r` in :math:`P`; it stores the projections
 in :math:`P`, so the output regression of the round runs on the stored projections without
 touching :math:`X` again. Every sum runs over training rows only: held-out rows enter with
 weight zero and serve model selection.
+
+Each stage is a fold over the source (:func:`narrowrelu.learner.sources.fold`): a function adds
+one chunk's sums into an accumulator with a ``merge`` method, so the same stage runs as a loop in
+memory and as a tree reduction on a dask cluster (:mod:`narrowrelu.learner.dask_source`).
 """
 
 from dataclasses import dataclass
