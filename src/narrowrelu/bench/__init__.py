@@ -11,4 +11,5 @@ BENCH_MODULES = [
     "perf",
     "race",
     "diagnose",
+    "scale",
 ]

@@ -24,7 +24,8 @@ from ..conditioning import check_numeric
 from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
 from .refine import REFINE_METHODS, large_sample, refine_from_starts, refine_start_count
 from .rounds import MomentSettings, fit_moments
-from .sources import ArraySource, OracleSource
+from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
+from .sources import ArraySource
 
 # with refine=True on a large sample, moment rounds stop once a round gains less than this many
 # parametric rates (see MomentSettings.round_improvement); below, rounds run to ROUND_IMPROVEMENT
@@ -42,7 +43,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     :mod:`narrowrelu.learner`, math in ``docs/algorithm.md``) and the streamed Gauss–Newton
     refinement (:mod:`narrowrelu.learner.refine`). ``fit`` runs on standardised data
     (:mod:`narrowrelu.conditioning`) and maps the network back, so ``fit(X, c*y)`` is
-    ``c * fit(X, y)`` for every ``c > 0``.
+    ``c * fit(X, y)`` for every ``c > 0`` (NumPy input; dask arrays are fitted where their blocks
+    live, see docs/distributed.md).
 
     Parameters
     ----------
@@ -226,14 +228,16 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : array-like or dask array of shape (n_samples, n_features)
+        y : array-like or dask array of shape (n_samples,)
 
         Returns
         -------
         self
         """
         check_parameters(self)
+        if is_dask_collection(X) or is_dask_collection(y):
+            return fit_dask_arrays(self, X, y, ORACLE_REFINE_ROWS)
         check_numeric(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
         y = np.asarray(y, dtype=np.float64)
@@ -253,7 +257,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
         return self._fit_source(source, rng, refine_source)
 
-    def fit_oracle(self, oracle, n_samples, n_features=None):
+    def fit_oracle(self, oracle, n_samples, n_features=None, backend="local"):
         """Fit by drawing Gaussian inputs and querying ``oracle(X) -> y``, streaming in chunks.
 
         Inputs :math:`x\\sim N(0, I_d)` are generated chunk by chunk from ``random_state`` and
@@ -269,6 +273,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             Gaussian inputs per pass.
         n_features : int, optional
             Input dimension; read from ``oracle.n_features`` when omitted.
+        backend : {"local", "dask"}, default="local"
+            ``"dask"``: each block drawn and labelled in a task on the active dask client
+            (docs/distributed.md).
 
         Returns
         -------
@@ -285,7 +292,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
-        source = OracleSource(oracle, n, d, self.chunk_size, self._n_validation(n, d) / n, seed_stream)
+        source = oracle_source(backend, oracle, n, d, self.chunk_size, self._n_validation(n, d), seed_stream)
 
         def refine_source():
             if self.refine_method == "gn" and self.refine_max_samples is None:
@@ -309,6 +316,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "network_")
+        if is_dask_collection(X):
+            return predict_dask(self.network_, X)
         X = validate_data(self, X, dtype=np.float64, reset=False, order="C")
         return self.network_.evaluate_trusted(X)
 
@@ -379,21 +388,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     def _refine(self, refine_source):
         start = time.perf_counter()
         source = refine_source()
-        passes_before = source.n_passes
         starts = [("final round", self.raw_network_), ("first round", self._first_round_network)]
         n_starts = refine_start_count(self.refine_starts, source.n_samples, self.n_neurons_, self.n_features_in_)
-        label, refined, losses = refine_from_starts(self.refine_method, starts[:n_starts], source,
-                                                    self.refine_max_iter, resolve_n_jobs(self.n_jobs))
+        refined, self.refinement_ = refine_from_starts(self.refine_method, starts[:n_starts], source,
+                                                       self.refine_max_iter, resolve_n_jobs(self.n_jobs))
         self.network_ = refined.network
-        self.refinement_ = {
-            "start": label,
-            "start_losses": losses,
-            "method": self.refine_method,
-            "n_iter": refined.n_iter,
-            "converged": refined.converged,
-            "train_mse": refined.loss,
-            "n_samples": source.n_samples,
-            "n_passes": source.n_passes - passes_before,
-            "stop_reason": getattr(refined, "stop_reason", ""),
-        }
         self.timings_["refinement"] = time.perf_counter() - start

@@ -59,6 +59,14 @@ class GramStatistics:
         self.n += G.shape[0]
         return self
 
+    def merge(self, other):
+        """Add ``other``'s sums in place."""
+        self.gram += other.gram
+        self.moment += other.moment
+        self.yy += other.yy
+        self.n += other.n
+        return self
+
     def __add__(self, other):
         return GramStatistics(self.gram + other.gram, self.moment + other.moment, self.yy + other.yy, self.n + other.n)
 

@@ -10,6 +10,10 @@ of :math:`r` in :math:`P`; it stores the projections
 in :math:`P`, so the output regression of the round runs on the stored projections without
 touching :math:`X` again. Every sum runs over training rows only: held-out rows enter with
 weight zero and serve model selection.
+
+Each stage is a fold over the source (:func:`narrowrelu.learner.sources.fold`): a function adds
+one chunk's sums into an accumulator with a ``merge`` method, so the same stage runs as a loop in
+memory and as a tree reduction on a dask cluster (:mod:`narrowrelu.learner.dask_source`).
 """
 
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from ..moments.products import HermiteContractionProducts
 from ..moments.projected import ProjectedRawMoments
 from ..moments.thin import thin_projection, thin_transposed_product
 from .output_fit import GramStatistics
+from .sources import fold
 
 # the Gaussianity check of the inputs reads one row in this many
 GAUSSIANITY_STRIDE = 8
@@ -43,36 +48,49 @@ class LinearStatistics:
     x_var: np.ndarray
 
 
+class _LinearSums:
+    """The running sums of :func:`linear_stage` (an accumulator for ``source.fold``)."""
+
+    def __init__(self, d):
+        self.n = self.n_all = self.n_checked = 0
+        self.sy = self.syy = 0.0
+        self.syx, self.sx, self.sxx = np.zeros(d), np.zeros(d), np.zeros(d)
+
+    def merge(self, other):
+        for name in ("n", "n_all", "n_checked", "sy", "syy", "syx", "sx", "sxx"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+def _linear_chunk(acc, X, y, held):
+    yt = np.where(held, 0.0, y)
+    acc.n += _n_train(held)
+    acc.n_all += X.shape[0]
+    acc.sy += yt.sum()
+    acc.syy += yt @ yt
+    acc.syx += thin_transposed_product(X, yt[:, None])[0]
+    Xs = X[::GAUSSIANITY_STRIDE]
+    acc.n_checked += Xs.shape[0]
+    acc.sx += Xs.sum(axis=0)
+    acc.sxx += np.einsum("ij,ij->j", Xs, Xs)
+
+
 def linear_stage(source, progress=None):
     """:math:`E[y]` and :math:`E[yx]` (for a teacher :math:`w + \\frac12\\sum\\lambda_iu_i`) on the
     training rows; the input's column means and variances on every ``GAUSSIANITY_STRIDE``-th row."""
-    d = source.n_features
-    n = n_all = n_checked = 0
-    sy = syy = 0.0
-    syx, sx, sxx = np.zeros(d), np.zeros(d), np.zeros(d)
-    for X, y, held in source.chunks():
-        yt = np.where(held, 0.0, y)
-        n += _n_train(held)
-        n_all += X.shape[0]
-        sy += yt.sum()
-        syy += yt @ yt
-        syx += thin_transposed_product(X, yt[:, None])[0]
-        Xs = X[::GAUSSIANITY_STRIDE]
-        n_checked += Xs.shape[0]
-        sx += Xs.sum(axis=0)
-        sxx += np.einsum("ij,ij->j", Xs, Xs)
-        _tick(progress)
+    acc = fold(source, _LinearSums(source.n_features), _linear_chunk, progress)
+    n, n_checked = acc.n, acc.n_checked
     n_safe = max(n, 1)
-    mean_y = sy / n_safe
+    mean_y = acc.sy / n_safe
     return LinearStatistics(
         n_train=n,
-        n_validation=n_all - n,
+        n_validation=acc.n_all - n,
         mean_y=mean_y,
-        var_y=syy / n_safe - mean_y**2,
-        mean_yx=syx / n_safe,
+        var_y=acc.syy / n_safe - mean_y**2,
+        mean_yx=acc.syx / n_safe,
         n_checked=n_checked,
-        x_mean=sx / n_checked,
-        x_var=sxx / n_checked - (sx / n_checked) ** 2,
+        x_mean=acc.sx / n_checked,
+        x_var=acc.sxx / n_checked - (acc.sx / n_checked) ** 2,
     )
 
 
@@ -88,20 +106,20 @@ def second_moment_stage(source, network, chunk_size, n_jobs, progress=None):
     the model's exact one (control variate): one weighted Gram pass, :math:`O(nd^2)`."""
     d = source.n_features
     acc = HermiteContractionAccumulator(np.zeros((1, d)), 2, chunk_size=chunk_size, n_jobs=n_jobs)
-    for X, y, held in source.chunks():
+
+    def chunk(acc, X, y, held):
         r = training_residual(y, network.evaluate_trusted(X), held)
         acc._update_checked(X, r, check_finite=False, n_rows=_n_train(held))
-        _tick(progress)
+
+    acc = fold(source, acc, chunk, progress)
     return acc.result()[0] + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
 
 
-def _blocks(source, chunk_size):
-    """Every chunk of a pass, cut into blocks of ``chunk_size`` rows (the unit of work), with a
-    flag marking the last block of each chunk (for the progress bar)."""
-    for X, y, held in source.chunks():
-        for s in range(0, X.shape[0], chunk_size):
-            e = s + chunk_size
-            yield X[s:e], y[s:e], held[s:e], e >= X.shape[0]
+def _blocks(X, y, held, chunk_size):
+    """A chunk cut into blocks of ``chunk_size`` rows (the unit of work)."""
+    for s in range(0, X.shape[0], chunk_size):
+        e = s + chunk_size
+        yield X[s:e], y[s:e], held[s:e]
 
 
 def _n_train(held_out):
@@ -118,16 +136,17 @@ def products_stage(source, network, P, direction_coords, chunk_size, n_jobs, pro
     h, k = network.n_neurons, P.shape[1]
     products = HermiteContractionProducts(G, 4, P, chunk_size=chunk_size, n_jobs=n_jobs)
 
-    def block_terms(block):
-        X, y, held, last = block
-        Z = thin_projection(X, St)
-        r = training_residual(y, network.evaluate_projections(Z[:, :1 + h]), held)
-        return products.chunk_terms(X, Z[:, 1 + h:1 + h + k], r), _n_train(held), last
+    def chunk(products, X, y, held):
+        def block_terms(block):
+            X, y, held = block
+            Z = thin_projection(X, St)
+            r = training_residual(y, network.evaluate_projections(Z[:, :1 + h]), held)
+            return products.chunk_terms(X, Z[:, 1 + h:1 + h + k], r), _n_train(held)
 
-    for terms, n_rows, last in ordered_map(block_terms, _blocks(source, chunk_size), n_jobs):
-        products.add_terms(terms, n_rows)
-        if last:
-            _tick(progress)
+        for terms, n_rows in ordered_map(block_terms, _blocks(X, y, held, chunk_size), n_jobs):
+            products.add_terms(terms, n_rows)
+
+    products = fold(source, products, chunk, progress)
     d = source.n_features
     M2P = products.second_moment_product() + network_hermite_contraction(network, np.zeros((1, d)), 2)[0] @ P
     CP = products.result() + network_hermite_contraction(network, G, 4) @ P
@@ -177,18 +196,19 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
     raw = ProjectedRawMoments(k, max(orders))
     cache.start(St.shape[0])
 
-    def block_terms(block):
-        X, y, held, last = block
-        Z = thin_projection(X, St)
-        ZL = Z[:, lin]
-        r = training_residual(y, network.evaluate_projections(ZL @ coords), held)
-        return Z, y, held, raw.chunk_sums(ZL[:, :k], r), _n_train(held), last
+    def chunk(raw, X, y, held, keep):
+        def block_terms(block):
+            X, y, held = block
+            Z = thin_projection(X, St)
+            ZL = Z[:, lin]
+            r = training_residual(y, network.evaluate_projections(ZL @ coords), held)
+            return Z, y, held, raw.chunk_sums(ZL[:, :k], r), _n_train(held)
 
-    for Z, y, held, raw_sums, n_rows, last in ordered_map(block_terms, _blocks(source, chunk_size), n_jobs):
-        raw.add(raw_sums, n_rows)
-        cache.add(Z, y, held)
-        if last:
-            _tick(progress)
+        for Z, y_block, held_block, raw_sums, n_rows in ordered_map(block_terms, _blocks(X, y, held, chunk_size), n_jobs):
+            raw.add(raw_sums, n_rows)
+            keep(Z, y_block, held_block)
+
+    raw = fold(source, raw, chunk, progress, cache)
     P = L[:, :k]
     tensors = {m: T + network_projected_tensor(network, P, m) for m, T in raw.hermite_tensors(orders).items()}
     return ProjectedPass(tensors, e, L.shape[1], k, coords[:, 1:])
@@ -199,15 +219,10 @@ def final_regression_stage(source, L, directions, progress=None):
     stored projections did not cover every row)."""
     St = np.ascontiguousarray(np.hstack([L, directions.T]).T)
     n_lin = L.shape[1]
-    stats = GramStatistics.empty(1 + St.shape[0])
-    for X, y, _ in source.chunks():
+
+    def chunk(stats, X, y, _):
         Z = thin_projection(X, St)
         np.abs(Z[:, n_lin:], out=Z[:, n_lin:])
         stats.add_rows_with_intercept(Z, y)
-        _tick(progress)
-    return stats
 
-
-def _tick(progress):
-    if progress is not None:
-        progress.update(1)
+    return fold(source, GramStatistics.empty(1 + St.shape[0]), chunk, progress)

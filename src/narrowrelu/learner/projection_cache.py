@@ -75,3 +75,12 @@ class ProjectionCache:
         """``(Z, y)`` of the stored ``"train"`` or ``"validation"`` rows (C-contiguous views)."""
         m = self._fill[name]
         return self._rows_view(name)[:m], self._y[name][:m]
+
+    def statistics(self, name, fn, max_rows=None):
+        """``fn(Z, y)`` on the stored ``name`` rows, or on every ``s``-th of them, ``s`` the smallest
+        stride leaving at most ``max_rows`` (the output regression's Gram statistics)."""
+        Z, y = self.rows(name)
+        if max_rows is not None and Z.shape[0] > max_rows:
+            stride = -(-Z.shape[0] // max_rows)
+            Z, y = Z[::stride], y[::stride]
+        return fn(Z, y)

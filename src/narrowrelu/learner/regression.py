@@ -41,12 +41,8 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, par
     lin = slice(e, e + n_lin)
     c0 = 1 + n_lin
     p = c0 + columns.size
-    out = []
-    for name in parts:
-        Z, y = cache.rows(name)
-        if max_rows is not None and Z.shape[0] > max_rows:
-            stride = -(-Z.shape[0] // max_rows)
-            Z, y = Z[::stride], y[::stride]
+
+    def statistics(Z, y):
         stats = GramStatistics.empty(p)
         F = np.empty((min(REGRESSION_BLOCK_ROWS, Z.shape[0]), p))
         for s in range(0, Z.shape[0], REGRESSION_BLOCK_ROWS):
@@ -59,5 +55,6 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, par
             np.abs(Zb[:, stored], out=Fb[:, c0 + hidden.size:c0 + hidden.size + stored.size])
             Fb[:, c0 + hidden.size + stored.size:] = combos[:, hidden.size:]
             stats.add_rows(Fb, yb)
-        out.append(stats)
-    return tuple(out)
+        return stats
+
+    return tuple(cache.statistics(name, statistics, max_rows) for name in parts)

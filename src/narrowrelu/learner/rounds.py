@@ -40,7 +40,6 @@ from .passes import (
 )
 from .projection_cache import ProjectionCache
 from .regression import regression_stage
-from .sources import ArraySource
 from .subspace import lift_directions, linear_basis, stacked_subspace, top_eigenvectors
 
 # a unit of work of a pass (and one reduction buffer) is the largest power-of-two number of rows
@@ -190,18 +189,17 @@ def block_rows(n_features):
 
 
 def projection_cache_for(source, max_neurons):
-    """Buffers for the projections of a round: every row for in-memory data (at most half the
-    data's size), and at most ``ORACLE_CACHE_BYTES`` in oracle mode."""
+    """Buffers for the projections of a round: every row for data (at most half the data's size,
+    ``source.data_bytes``), and at most ``ORACLE_CACHE_BYTES`` in oracle mode. A source with a
+    ``projection_cache`` method (a dask source) makes its own, of the same capacity."""
     d = source.n_features
     width = max_neurons + min(d, 2 * max_neurons + 2)
-    if isinstance(source, ArraySource):
-        budget = max(ORACLE_CACHE_BYTES, source.X.nbytes // 2)
-    else:
-        budget = ORACLE_CACHE_BYTES
+    budget = max(ORACLE_CACHE_BYTES, getattr(source, "data_bytes", 0) // 2)
     rows = max(1, budget // ProjectionCache.bytes_per_row(width))
     share = source.n_validation / source.n_samples
     n_val = min(source.n_validation, max(1, int(round(rows * share))))
-    return ProjectionCache(min(source.n_train, rows - n_val), n_val, width)
+    make = getattr(source, "projection_cache", ProjectionCache)
+    return make(min(source.n_train, rows - n_val), n_val, width)
 
 
 def fit_moments(source, settings, rng, progress=None):
@@ -209,8 +207,8 @@ def fit_moments(source, settings, rng, progress=None):
 
     Parameters
     ----------
-    source : ArraySource or OracleSource
-        Replayable row blocks with their held-out masks.
+    source : ArraySource, OracleSource or a dask source
+        Replayable row blocks with their held-out masks (:mod:`narrowrelu.learner.dask_source`).
     settings : MomentSettings
         Validated parameters.
     rng : numpy.random.Generator

@@ -6,6 +6,13 @@ every pass, so in-memory data and oracle mode run the same code. Each block is
 training. No stage copies rows to separate them: the training sums weight the held-out rows by
 zero. An oracle source regenerates its Gaussian inputs from a fixed seed at each pass and
 queries the oracle again; memory stays bounded by the chunk size whatever the sample count.
+
+A pass is a *fold*: ``source.fold(acc, fn)`` calls ``fn(acc, X, y, held_out)`` on every block in
+order, ``fn`` adding the block's sums into the accumulator ``acc``. The sources here run it as a
+loop on the caller's thread; a dask source (:mod:`narrowrelu.learner.dask_source`) runs ``fn``
+where each block lives, on a fresh copy of ``acc``, and merges the copies with ``acc.merge``.
+A pass that also keeps per-row projections passes a ``cache``; ``fn`` then gets a fifth argument,
+``keep(Z, y, held_out)``, that stores rows in it.
 """
 
 import numpy as np
@@ -13,7 +20,33 @@ import numpy as np
 from .._validation import check_finite_array
 
 
-class ArraySource:
+def fold(source, acc, fn, progress=None, cache=None):
+    """``source.fold(acc, fn, progress, cache)`` when the source has its own; otherwise the loop over
+    ``source.chunks()`` (any replayable source)."""
+    own = getattr(source, "fold", None)
+    if own is not None:
+        return own(acc, fn, progress, cache)
+    return fold_chunks(source, acc, fn, progress, cache)
+
+
+def fold_chunks(source, acc, fn, progress=None, cache=None):
+    """``fn(acc, X, y, held_out[, cache.add])`` on every chunk of one pass, in order; returns ``acc``."""
+    extra = () if cache is None else (cache.add,)
+    for X, y, held in source.chunks():
+        fn(acc, X, y, held, *extra)
+        if progress is not None:
+            progress.update(1)
+    return acc
+
+
+class _LocalFold:
+    """A pass is a loop over :meth:`chunks` on the caller's thread."""
+
+    def fold(self, acc, fn, progress=None, cache=None):
+        return fold_chunks(self, acc, fn, progress, cache)
+
+
+class ArraySource(_LocalFold):
     """Blocks of in-memory data (views, no copy) with a fixed held-out subset of rows."""
 
     def __init__(self, X, y, validation_mask, chunk_size):
@@ -35,6 +68,11 @@ class ArraySource:
     def n_train(self):
         return self.n_samples - self.n_validation
 
+    @property
+    def data_bytes(self):
+        """Memory the data take (the projection cache may take up to half as much)."""
+        return self.X.nbytes
+
     def chunks(self):
         self.n_passes += 1
         for s in range(0, self.n_samples, self.chunk_size):
@@ -45,7 +83,7 @@ class ArraySource:
         return max(1, -(-self.n_samples // self.chunk_size))
 
 
-class OracleSource:
+class OracleSource(_LocalFold):
     """Gaussian inputs drawn from ``seed`` in chunks, labelled by ``oracle(X)``.
 
     Parameters
@@ -91,15 +129,19 @@ class OracleSource:
             yield X, self.query(X), held_out
 
     def query(self, X):
-        try:
-            y = self.oracle(X)
-        except Exception as exc:
-            raise ValueError(f"the oracle failed on a chunk of shape {X.shape}: {exc}") from exc
-        y = np.asarray(y)
-        if y.shape not in ((X.shape[0],), (X.shape[0], 1)):
-            raise ValueError(f"the oracle returned shape {y.shape} for {X.shape[0]} inputs; expected ({X.shape[0]},)")
-        y = check_finite_array(y.reshape(-1), "the oracle's output")
-        return y
+        return query_oracle(self.oracle, X)
 
     def n_chunks(self):
         return len(self._chunk_lengths())
+
+
+def query_oracle(oracle, X):
+    """``oracle(X)`` as a finite float vector of ``X.shape[0]`` values, or a ``ValueError`` saying why not."""
+    try:
+        y = oracle(X)
+    except Exception as exc:
+        raise ValueError(f"the oracle failed on a chunk of shape {X.shape}: {exc}") from exc
+    y = np.asarray(y)
+    if y.shape not in ((X.shape[0],), (X.shape[0], 1)):
+        raise ValueError(f"the oracle returned shape {y.shape} for {X.shape[0]} inputs; expected ({X.shape[0]},)")
+    return check_finite_array(y.reshape(-1), "the oracle's output")

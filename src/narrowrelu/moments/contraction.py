@@ -144,6 +144,16 @@ class HermiteContractionAccumulator:
         state.pop("_thread_local", None)  # scratch buffers: not state, and not picklable
         return state
 
+    def merge(self, other):
+        """Add the sums of ``other`` (same directions and order), e.g. from another block of rows."""
+        self._gram_upper += other._gram_upper
+        self._vectors += other._vectors
+        self._sums += other._sums
+        self._sum_y += other._sum_y
+        self._sum_yx += other._sum_yx
+        self.n_samples += other.n_samples
+        return self
+
     def result(self):
         """The contractions, shape ``(r, n_features, n_features)``, symmetric."""
         if self.n_samples == 0:

@@ -108,6 +108,11 @@ class HermiteContractionProducts:
         self._sum_y += sum_y
         self.n_samples += c if n_rows is None else n_rows
 
+    def merge(self, other):
+        """Add the sums of ``other`` (same directions, order and test matrix)."""
+        self.add_terms((other._columns, other._sums, other._sum_y, other.n_samples))
+        return self
+
     def result(self):
         """The products :math:`C_jQ`, shape ``(r, n_features, k)``."""
         n, m = self._count(), self.order

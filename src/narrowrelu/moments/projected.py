@@ -77,6 +77,10 @@ class ProjectedRawMoments:
             self.sums[j] += s
         return self
 
+    def merge(self, other):
+        """Add the sums of ``other`` (same ``k`` and orders)."""
+        return self.add(other.sums, other.n)
+
     def raw_moments(self):
         """``{j: E[y z^{\\otimes j}]}`` as full ``k^j`` arrays (and ``E[y]`` at ``j = 0``)."""
         raw = {0: np.asarray(self.sums[0] / self.n)}

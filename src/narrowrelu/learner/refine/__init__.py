@@ -66,11 +66,23 @@ def large_sample(n_rows, n_neurons, n_features):
 
 
 def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1):
-    """Refine each ``(label, network)`` of ``starts`` and keep the lowest training loss
-    (ties to the earlier start). Returns ``(label, result, {label: loss})``."""
+    """Refine each ``(label, network)`` of ``starts`` on ``source`` and keep the lowest training
+    loss (ties to the earlier start). Returns the result and a summary: the start kept, every
+    start's loss, iterations, convergence, training MSE, rows, passes and the stop reason."""
+    passes_before = source.n_passes
     results = [(label, refine_network(method, network, source, max_iter, n_jobs)) for label, network in starts]
     label, best = min(results, key=lambda item: item[1].loss)
-    return label, best, {lab: float(r.loss) for lab, r in results}
+    return best, {
+        "start": label,
+        "start_losses": {lab: float(r.loss) for lab, r in results},
+        "method": method,
+        "n_iter": best.n_iter,
+        "converged": best.converged,
+        "train_mse": best.loss,
+        "n_samples": source.n_samples,
+        "n_passes": source.n_passes - passes_before,
+        "stop_reason": getattr(best, "stop_reason", ""),
+    }
 
 
 def _dense_affordable(network, source):

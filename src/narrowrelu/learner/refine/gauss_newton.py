@@ -67,7 +67,7 @@ from ..._parallel import ordered_map
 from ..._validation import check_data, check_positive_int
 from ...metrics import population_inner_product, population_variance
 from ...network import ReLUNetwork, as_relu_network, unpack_parameters
-from ..sources import ArraySource
+from ..sources import ArraySource, fold
 from ._kernels import gauss_newton_product_block, gradient_block
 from .dense import RefinementResult
 from .fisher import FisherPreconditioner
@@ -96,6 +96,24 @@ def _to_vector(G, s, k):
     return np.concatenate([G[:k].ravel(), s[:k], G[k], s[k: k + 1]])
 
 
+class _GradientSums:
+    """Running sums of a gradient or product pass (an accumulator for ``source.fold``)."""
+
+    def __init__(self, k, d):
+        self.G = np.zeros((k + 1, d))
+        self.s = np.zeros(k + 2)
+        self.rows = 0
+
+    def add(self, G, s, rows):
+        self.G += G
+        self.s += s
+        self.rows += rows
+
+    def merge(self, other):
+        self.add(other.G, other.s, other.rows)
+        return self
+
+
 class _Passes:
     """Gradient and Gauss–Newton product passes over a source, summed in block order."""
 
@@ -105,25 +123,20 @@ class _Passes:
         self.n_gradient = 0
         self.n_product = 0
 
-    def _blocks(self):
-        for X, y, _ in self.source.chunks():
+    def _sum(self, fn):
+        """The sums of ``fn`` over every block of rows of one pass, added in block order."""
+        block_rows, n_jobs = self.block_rows, self.n_jobs
+
+        def chunk(acc, X, y, _):
             X = np.ascontiguousarray(X, dtype=np.float64)
             y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
             m = X.shape[0]
-            for s in range(0, m, self.block_rows):
-                e = min(s + self.block_rows, m)
-                yield X[s:e], y[s:e]
+            blocks = ((X[s:min(s + block_rows, m)], y[s:min(s + block_rows, m)]) for s in range(0, m, block_rows))
+            for bG, bs, rows in ordered_map(fn, blocks, n_jobs):
+                acc.add(bG, bs, rows)
 
-    def _sum(self, fn):
-        k, d = self.k, self.d
-        G = np.zeros((k + 1, d))
-        s = np.zeros(k + 2)
-        rows = 0
-        for bG, bs, m in ordered_map(fn, self._blocks(), self.n_jobs):
-            G += bG
-            s += bs
-            rows += m
-        return G, s, rows
+        acc = fold(self.source, _GradientSums(self.k, self.d), chunk)
+        return acc.G, acc.s, acc.rows
 
     def gradient(self, theta):
         """``(L, g, n)``: the sum of squared residuals, :math:`J^Tr` and the row count."""

@@ -1,0 +1,125 @@
+"""The estimator's way onto dask: fitting on dask arrays, the ``backend`` of ``fit_oracle``, and
+predictions on dask arrays. dask is an optional extra (``pip install "narrowrelu[dask]"``); this
+module imports it only when a dask input or ``backend="dask"`` asks for it.
+
+See :mod:`narrowrelu.learner.dask_source` for how a pass runs on a cluster and docs/distributed.md
+for the set-up.
+"""
+
+import numpy as np
+
+from .._validation import as_generator
+from .sources import ArraySource, OracleSource
+
+BACKENDS = ("local", "dask")
+EXTRA = "pip install 'narrowrelu[dask]'"
+
+
+def is_dask_collection(obj):
+    """Whether ``obj`` is a dask collection (checked without importing dask)."""
+    return callable(getattr(obj, "__dask_graph__", None))
+
+
+def require_dask(what):
+    """``dask.array``, or an ``ImportError`` naming the optional extra."""
+    try:
+        import dask.array as da
+    except ImportError as exc:
+        raise ImportError(f"{what} needs dask, an optional extra of narrowrelu: {EXTRA}") from exc
+    return da
+
+
+def check_dask_data(X, y):
+    """``(X, y)`` as float-able dask arrays with the same row chunks, all of ``X``'s columns in one
+    chunk (rechunked if not); ``y`` may be a NumPy array (then sent to the workers once)."""
+    da = require_dask("fitting on dask arrays")
+    import dask
+
+    if not isinstance(X, da.Array):
+        hint = " (convert a dask DataFrame with .to_dask_array(lengths=True))" if hasattr(X, "to_dask_array") else ""
+        raise ValueError(f"X must be a dask array when y or X is a dask collection, got {type(X).__name__}{hint}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional (n_samples, n_features), got shape {X.shape}")
+    if any(np.isnan(c) for c in X.chunks[0]):
+        raise ValueError("X has unknown chunk sizes: call X.compute_chunk_sizes() first")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    if is_dask_collection(y):
+        if not isinstance(y, da.Array):
+            raise ValueError(f"y must be a dask or NumPy array, got {type(y).__name__}")
+    else:
+        y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X of shape {X.shape}, got {y.shape}")
+    if isinstance(y, da.Array):
+        if any(np.isnan(c) for c in y.chunks[0]):
+            raise ValueError("y has unknown chunk sizes: call y.compute_chunk_sizes() first")
+        y = y.rechunk((X.chunks[0],))
+    else:
+        (y,) = dask.persist(da.from_array(y, chunks=(X.chunks[0],)))
+    return X, y
+
+
+def fit_dask_arrays(estimator, X, y, refine_rows):
+    """``estimator.fit(X, y)`` on dask arrays: every pass runs where the blocks live
+    (:class:`~narrowrelu.learner.dask_source.DaskArraySource`).
+
+    The held-out rows are drawn per block from a seed taken from ``random_state``. The "gn"
+    refinement streams over the same blocks (the first ``refine_max_samples`` rows when set);
+    "lm" and "lbfgs" need rows in memory: the first ``refine_max_samples`` (at most
+    ``refine_rows`` when unset) are brought to the client.
+    """
+    X, y = check_dask_data(X, y)
+    import dask
+
+    from .dask_source import DaskArraySource
+
+    n, d = X.shape
+    estimator._check_size(n, d)
+    rng = as_generator(estimator.random_state)
+    seed = np.random.SeedSequence(int(rng.integers(2**63)))
+    source = DaskArraySource(X, y, estimator._n_validation(n, d), seed)
+
+    def refine_source():
+        if estimator.refine_method == "gn":
+            if estimator.refine_max_samples is None:
+                return source
+            m = min(n, estimator.refine_max_samples)
+            return DaskArraySource(X[:m], y[:m], 0, seed)
+        m = min(n, estimator.refine_max_samples or refine_rows)
+        Xm, ym = dask.compute(X[:m], y[:m])
+        Xm = np.ascontiguousarray(Xm, dtype=np.float64)
+        return ArraySource(Xm, np.asarray(ym, dtype=np.float64), np.zeros(m, dtype=bool), estimator.chunk_size)
+
+    return estimator._fit_source(source, rng, refine_source)
+
+
+def oracle_source(backend, oracle, n_samples, n_features, chunk_size, n_validation, seed):
+    """The source of ``fit_oracle``: :class:`~narrowrelu.learner.sources.OracleSource` for
+    ``backend="local"``, :class:`~narrowrelu.learner.dask_source.DaskOracleSource` for ``"dask"``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "local":
+        return OracleSource(oracle, n_samples, n_features, chunk_size, n_validation / n_samples, seed)
+    require_dask('fit_oracle(..., backend="dask")')
+    from .dask_source import DaskOracleSource
+
+    return DaskOracleSource(oracle, n_samples, n_features, chunk_size, n_validation, seed)
+
+
+def _predict_block(X, network):
+    return network.evaluate_trusted(np.ascontiguousarray(X, dtype=np.float64))
+
+
+def predict_dask(network, X):
+    """``network``'s predictions on the dask array ``X``, as a lazy dask array (one task per block)."""
+    da = require_dask("predicting on a dask array")
+    if not isinstance(X, da.Array) or X.ndim != 2 or X.shape[1] != network.n_features:
+        raise ValueError(f"X must be a dask array of shape (n_samples, {network.n_features}), got {getattr(X, 'shape', X)}")
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    return X.map_blocks(_predict_block, network, drop_axis=1, dtype=np.float64)
