@@ -123,16 +123,23 @@ class _Passes:
         self.n_gradient = 0
         self.n_product = 0
 
-    def _sum(self, fn):
-        """The sums of ``fn`` over every block of rows of one pass, added in block order."""
-        block_rows, n_jobs = self.block_rows, self.n_jobs
+    def _sum(self, fill):
+        """The sums over every block of rows of one pass, added in block order, of what
+        ``fill(X, y, G, s)`` adds into zeroed buffers ``G`` (k+1, d) and ``s`` (k+2) for a block."""
+        k, d, block_rows, n_jobs = self.k, self.d, self.block_rows, self.n_jobs
+
+        def block(item):
+            X, y = item
+            G, s = np.zeros((k + 1, d)), np.zeros(k + 2)
+            fill(X, y, G, s)
+            return G, s, X.shape[0]
 
         def chunk(acc, X, y, _):
             X = np.ascontiguousarray(X, dtype=np.float64)
             y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
             m = X.shape[0]
             blocks = ((X[s:min(s + block_rows, m)], y[s:min(s + block_rows, m)]) for s in range(0, m, block_rows))
-            for bG, bs, rows in ordered_map(fn, blocks, n_jobs):
+            for bG, bs, rows in ordered_map(block, blocks, n_jobs):
                 acc.add(bG, bs, rows)
 
         acc = fold(self.source, _GradientSums(self.k, self.d), chunk)
@@ -145,15 +152,7 @@ class _Passes:
         W = np.ascontiguousarray(np.vstack([U, w[None, :]]))
         lam = np.ascontiguousarray(lam)
         b = float(b)
-
-        def block(item):
-            X, y = item
-            G = np.zeros((k + 1, d))
-            s = np.zeros(k + 2)
-            gradient_block(X, y, W, lam, b, G, s)
-            return G, s, X.shape[0]
-
-        G, s, rows = self._sum(block)
+        G, s, rows = self._sum(lambda X, y, G, s: gradient_block(X, y, W, lam, b, G, s))
         self.n_gradient += 1
         return float(s[k + 1]), _to_vector(G, s, k), rows
 
@@ -166,15 +165,7 @@ class _Passes:
         lam = np.ascontiguousarray(lam)
         vlam = np.ascontiguousarray(vlam)
         vb = float(vb)
-
-        def block(item):
-            X, _ = item
-            G = np.zeros((k + 1, d))
-            s = np.zeros(k + 2)
-            gauss_newton_product_block(X, P, lam, vlam, vb, G, s)
-            return G, s, X.shape[0]
-
-        G, s, _ = self._sum(block)
+        G, s, _ = self._sum(lambda X, y, G, s: gauss_newton_product_block(X, P, lam, vlam, vb, G, s))
         self.n_product += 1
         return _to_vector(G, s, k), float(s[k + 1])
 
