@@ -232,3 +232,13 @@ def test_second_refinement_start_escapes_a_spurious_basin():
     assert set(losses) == {"final round", "first round"} and auto.refinement_["start"] == "first round"
     assert losses["first round"] < 0.95 * losses["final round"]
     assert np.array_equal(one.raw_network_.hidden_weights, auto.raw_network_.hidden_weights)
+
+
+def test_n_jobs_resolution():
+    """-1 means every core; any other count is used as it is (1 must stay 1 thread)."""
+    import os
+
+    from narrowrelu.learner.fit_units import resolve_n_jobs
+
+    assert resolve_n_jobs(1) == 1 and resolve_n_jobs(2) == 2
+    assert resolve_n_jobs(-1) == (os.cpu_count() or 1)

@@ -17,7 +17,7 @@ N_JOBS_CONSTRAINT = (Integer(1), Options(-1))
 
 def resolve_n_jobs(n_jobs):
     """``-1`` -> every core; any other value as it is."""
-    return os.cpu_count() or 1 if n_jobs == -1 else n_jobs
+    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
 
 
 def fit_in_standard_units(estimator, X, y, fit_data):
@@ -25,7 +25,7 @@ def fit_in_standard_units(estimator, X, y, fit_data):
     do not look Gaussian, run ``fit_data(X', y')`` and map the fitted attributes back.
 
     ``network_`` and ``raw_network_`` become networks of the original inputs and targets;
-    ``validation_mse_`` and ``refinement_["train_mse"]`` are in squared units of ``y``;
+    ``validation_mse_`` and ``refinement_["train_mse"]``, ``["start_losses"]`` are in squared units of ``y``;
     ``candidates_`` and ``subspace_`` are in the original coordinates. ``rounds_`` stays in the
     standard units the rounds ran in; ``scaling_`` records the maps (``y_shift``, ``y_scale``,
     ``x_scale``, ``whitener``).
@@ -43,6 +43,8 @@ def fit_in_standard_units(estimator, X, y, fit_data):
         estimator.validation_mse_ = float(estimator.validation_mse_ * s2)
         if estimator.refinement_ is not None:
             estimator.refinement_["train_mse"] = float(estimator.refinement_["train_mse"] * s2)
+            losses = estimator.refinement_["start_losses"]
+            estimator.refinement_["start_losses"] = {label: float(loss * s2) for label, loss in losses.items()}
     estimator.candidates_ = data.directions_to_original(estimator.candidates_)
     estimator.subspace_ = data.subspace_to_original(estimator.subspace_)
     estimator.scaling_ = {"y_shift": data.y_shift, "y_scale": data.y_scale, "x_scale": data.x_scale,
