@@ -14,8 +14,9 @@
    sparse selection runs on the stored projections;
 4. rounds stop when the held-out MSE falls by less than a fraction of itself (``ROUND_IMPROVEMENT``,
    or, when a refinement follows, ``handoff`` times the parametric rate :math:`p/n` if that is
-   larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...`` and keeps
-   the best ``k`` on held-out rows;
+   larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...``
+   and keeps the best ``k`` on held-out rows, stopping at the first ``k`` fitted to within
+   ``tol * Var(y)`` (a larger one could only split a neuron);
 5. the final output weights of the selected model from all rows (training and held-out).
 
 The result is a :class:`MomentFit`; :class:`~narrowrelu.MomentReLURegressor` is a thin class
@@ -239,6 +240,8 @@ def fit_moments(source, settings, rng, progress=None):
         if best is not None and result.fit.validation_mse >= best.fit.validation_mse * (1 - AUTO_K_IMPROVEMENT):
             break
         best = result
+        if best.fit.validation_mse <= settings.tol * lin.var_y:
+            break  # this k already fits the held-out rows to tol: a larger one can only split a neuron
     del cache
     with timed("final_regression"):
         network = _final_network(best, source, progress)
