@@ -29,6 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numba.core.dispatcher import Dispatcher
 
+import narrowrelu._kernels as top_kernels
 import narrowrelu.baseline._kernels as baseline_kernels
 import narrowrelu.learner.refine._kernels as refine_kernels
 import narrowrelu.moments._kernels as moment_kernels
@@ -37,7 +38,7 @@ from _helpers import random_network
 from narrowrelu.baseline.population_loss import loss_gradient_trusted, teacher_terms
 from narrowrelu.hermite import directional_hermite
 
-MODULES = {"moments": moment_kernels, "baseline": baseline_kernels, "refine": refine_kernels}
+MODULES = {"moments": moment_kernels, "baseline": baseline_kernels, "refine": refine_kernels, "top": top_kernels}
 
 
 @dataclass
@@ -456,6 +457,27 @@ def bound_gauss_newton_product_block(X, P, lam, vlam, vb):
     return {"G": G, "s": np.concatenate([s, [Jv @ Jv]])}
 
 
+# ----------------------------------------------------------------------------- input conditioning
+def draw_column_extremes(data):
+    rng = values(data)
+    n = data.draw(st.integers(0, 200), label="n")
+    d = data.draw(st.integers(1, 9), label="d")
+    X = rng.standard_normal((n, d)) * 10.0 ** rng.integers(-5, 6, size=d)
+    maybe_read_only(data, X)
+    start = rng.standard_normal((2, d))
+    return {"X": X, "start": start}
+
+
+def run_column_extremes(kernel, X, start):
+    top, bottom = start[0].copy(), start[1].copy()
+    kernel(X, top, bottom)
+    return {"top": top, "bottom": bottom}
+
+
+def reference_column_extremes(X, start):
+    return {"top": np.max(np.vstack([X, start[:1]]), axis=0), "bottom": np.min(np.vstack([X, start[1:]]), axis=0)}
+
+
 KERNELS = {
     "moments.project_rows": Case(draw_project_rows, run_project_rows, reference_project_rows,
                                  lambda X, St: reference_project_rows(np.abs(X), np.abs(St)), 1e-13),
@@ -475,6 +497,8 @@ KERNELS = {
         reference_population_loss_gradient_kernel, bound_gd, 1e-12),
     "baseline.population_gd_kernel": Case(draw_population_gd_kernel, run_population_gd_kernel,
                                           reference_population_gd_kernel, bound_gd, 1e-11),
+    "top.column_extremes": Case(draw_column_extremes, run_column_extremes, reference_column_extremes,
+                                lambda X, start: 1.0, 0.0),
     "refine.gradient_block": Case(draw_gradient_block, run_gradient_block, reference_gradient_block,
                                   bound_gradient_block, 1e-12),
     "refine.gauss_newton_product_block": Case(

@@ -29,12 +29,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from ._kernels import column_extremes
 from .network import ReLUNetwork
 
 # an entry farther than this many robust standard deviations from its column's median is refused
 OUTLIER_FACTOR = 1e8
 # rows read to estimate medians and robust scales (and for the Gaussianity diagnostic)
 SUBSAMPLE_ROWS = 20_000
+# rows read for the root mean square of X (its standard error is sqrt(1 / (2 m d)))
+RMS_ROWS = 200_000
+# with the largest |x| within [1 / SAFE_SQUARE, SAFE_SQUARE], sums of squares neither overflow nor
+# underflow
+SAFE_SQUARE = 1e100
 # standard errors by which the mean square of X must differ from 1 before X is rescaled
 RESCALE_STDERRS = 6.0
 # family-wise false-alarm rate of the whiten=True test of a zero mean
@@ -74,13 +80,16 @@ def _safe_max_abs(A, axis=None):
 
 def check_outliers(A, name):
     """Refuse entries farther than :data:`OUTLIER_FACTOR` robust standard deviations (IQR/1.349 of
-    a subsample) from their column's median."""
+    a subsample) from their column's median. Returns :math:`\\max|a|` (from the column extremes
+    it reads anyway, one pass, no temporary of the data's size)."""
     A2 = A.reshape(A.shape[0], -1)
     sub = _subsample(A2)
     q25, med, q75 = np.percentile(sub, [25, 50, 75], axis=0)
     robust = (q75 - q25) / 1.349
+    top, bottom = np.full(A2.shape[1], -np.inf), np.full(A2.shape[1], np.inf)
+    column_extremes(np.ascontiguousarray(A2, dtype=np.float64), top, bottom)
     with np.errstate(over="ignore", invalid="ignore"):
-        far = np.maximum(A2.max(axis=0) - med, med - A2.min(axis=0))
+        far = np.maximum(top - med, med - bottom)
         ratio = np.where(robust > 0, far / np.where(robust > 0, robust, 1.0), 0.0)
     if np.any(ratio > OUTLIER_FACTOR):
         j = int(np.argmax(ratio))
@@ -92,6 +101,7 @@ def check_outliers(A, name):
             f"deviations ({robust[j]:.3g}) from the median {med[j]:.3g}: a corrupted entry, not data of a ReLU "
             "network of Gaussian inputs; remove or fix it"
         )
+    return float(max(np.max(top, initial=0.0), -np.min(bottom, initial=0.0), 0.0))
 
 
 def _scaled_moments(a):
@@ -174,7 +184,7 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
     Conditioning
     """
     check_outliers(y, "y")
-    check_outliers(X, "X")
+    x_top = check_outliers(X, "X")
     mu, sd, top = _scaled_moments(y)
     if (sd == 0 or sd * top == 0) and allow_constant:
         shift = float(np.mean(y)) if center_y else 0.0
@@ -187,13 +197,15 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
         raise ValueError("the spread of y overflows float64: rescale y towards 1")
     yc = (y / top - (mu if center_y else 0.0)) / (y_scale / top)
     n, d = X.shape
-    x_top = _safe_max_abs(X)
     if x_top == 0 and allow_constant:
         return Conditioning(X, np.ascontiguousarray(yc), float(y_shift), y_scale, 1.0)
     if x_top == 0:
         raise ValueError("X is all zeros: there is nothing to learn from")
-    sub = _subsample(X, 10**6)
-    rms = x_top * np.sqrt(np.mean((sub / x_top) ** 2))
+    sub = _subsample(X, RMS_ROWS)
+    if 1.0 / SAFE_SQUARE <= x_top <= SAFE_SQUARE:
+        rms = np.sqrt(np.einsum("ij,ij->", sub, sub) / sub.size)  # one read, no temporary
+    else:
+        rms = x_top * np.sqrt(np.mean((sub / x_top) ** 2))
     if rms == 0 or not np.isfinite(rms):
         raise ValueError(f"X's scale ({x_top:.3g} at most) is beyond float64's range for a fit")
     # the root mean square of N(0, I) entries is 1 with standard error sqrt(1 / (2 n d))

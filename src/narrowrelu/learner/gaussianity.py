@@ -57,7 +57,7 @@ def gaussianity_scores(X):
     """
     n, d = X.shape
     m = subsample_rows(n, d)
-    S = X[:: max(1, n // m)][:m]
+    S = np.ascontiguousarray(X[:: max(1, n // m)][:m])  # contiguous: BLAS for S.T @ S (strided, numpy loops)
     m = S.shape[0]
     mean = S.mean(axis=0)
     C = (S.T @ S) / m - np.outer(mean, mean)
@@ -78,8 +78,9 @@ def gaussianity_scores(X):
     if m >= 20:
         centred = S - mean
         s2 = np.maximum(var, 1e-300)
-        skew = (centred**3).mean(axis=0) / s2**1.5
-        kurt = (centred**4).mean(axis=0) / s2**2 - 3.0
+        sq = centred * centred  # products, not **3 and **4 (numpy's pow is ~20x slower)
+        skew = (sq * centred).mean(axis=0) / s2**1.5
+        kurt = (sq * sq).mean(axis=0) / s2**2 - 3.0
         with np.errstate(all="ignore"):
             worst("skewness", np.nan_to_num(skewtest(S, axis=0).statistic, nan=0.0), skew)
             worst("kurtosis", np.nan_to_num(kurtosistest(S, axis=0).statistic, nan=0.0), kurt)
