@@ -29,6 +29,7 @@ are recomputed by dask from their lineage.
 import copy
 import itertools
 import uuid
+from abc import ABC, abstractmethod
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -209,7 +210,7 @@ class DaskProjectionCache:
         return stats
 
 
-class DaskSource:
+class DaskSource(ABC):
     """What the dask sources share: blocks of known lengths with known held-out counts, and
     :meth:`fold`, which runs a pass as a tree reduction."""
 
@@ -232,8 +233,9 @@ class DaskSource:
     def projection_cache(self, max_train, max_validation, max_width):
         return DaskProjectionCache(max_train, max_validation, max_width)
 
+    @abstractmethod
     def _leaf(self, shared, b, store):
-        raise NotImplementedError
+        """The delayed task of block ``b``: its rows, ``shared`` work on them, its cache share."""
 
     def _context(self):
         return None
