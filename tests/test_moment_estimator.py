@@ -242,3 +242,10 @@ def test_n_jobs_resolution():
 
     assert resolve_n_jobs(1) == 1 and resolve_n_jobs(2) == 2
     assert resolve_n_jobs(-1) == (os.cpu_count() or 1)
+
+
+def test_single_round_fit_refines_one_start(random_teacher_data):
+    """With the first round selected, the second start would be the same model: refined once."""
+    _, X, y = random_teacher_data
+    model = MomentReLURegressor(n_neurons=2, random_state=0, max_rounds=1, refine_starts=2).fit(X[:3000], y[:3000])
+    assert list(model.refinement_["start_losses"]) == ["final round"]

@@ -128,6 +128,7 @@ class _Selection:
     complete: bool
     rounds: list = field(default_factory=list)
     first_round: object = None
+    later_round: bool = False
 
 
 @dataclass
@@ -148,9 +149,10 @@ class MomentFit:
         Held-out MSE of the selected model at selection.
     rounds : list of RoundResult
         The rounds of the selected :math:`k`.
-    first_round_network : ReLUNetwork
+    first_round_network : ReLUNetwork or None
         The model of the first round (output weights from the training rows): a second start
-        for the refinement, see :class:`~narrowrelu.MomentReLURegressor` (``refine_starts``).
+        for the refinement, see :class:`~narrowrelu.MomentReLURegressor` (``refine_starts``);
+        ``None`` when the first round is the one selected.
     linear : LinearStatistics
         The first pass's statistics (means, and the Gaussianity check of the inputs).
     n_passes : int
@@ -252,7 +254,7 @@ def fit_moments(source, settings, rng, progress=None):
         subspace=best.P,
         validation_mse=float(best.fit.validation_mse),
         rounds=best.rounds,
-        first_round_network=best.first_round,
+        first_round_network=best.first_round if best.later_round else None,
         linear=lin,
         n_passes=source.n_passes,
         timings=timings,
@@ -306,6 +308,8 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
                           first_round=best.first_round if best is not None else None)
         if rnd == 0:
             best.first_round = sign_free_to_relu_network(fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
+        else:
+            best.later_round = True
         if fit.validation_mse <= settings.tol * var_y:
             break
         sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
