@@ -249,3 +249,14 @@ def test_single_round_fit_refines_one_start(random_teacher_data):
     _, X, y = random_teacher_data
     model = MomentReLURegressor(n_neurons=2, random_state=0, max_rounds=1, refine_starts=2).fit(X[:3000], y[:3000])
     assert list(model.refinement_["start_losses"]) == ["final round"]
+
+
+@pytest.mark.parametrize("n_features, n_neurons", [(5, 2), (6, 3)])
+@pytest.mark.parametrize("seed", range(4))
+def test_auto_neuron_count_finds_k_on_clean_teachers(n_features, n_neurons, seed):
+    """n_neurons=None at moderate n (30 000 rows, noiseless): the true k, not one more."""
+    teacher = Teacher.random(n_features=n_features, n_neurons=n_neurons, random_state=seed)
+    X, y = teacher.sample(30_000, random_state=100 + seed)
+    model = MomentReLURegressor(random_state=seed).fit(X, y)
+    assert model.n_neurons_ == n_neurons
+    assert relative_mse(model, teacher) < 1e-8

@@ -353,7 +353,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
     def _settings(self, n_rows, n_features):
-        large = self.refine and large_sample(n_rows, self._max_neurons(n_features), n_features)
+        # the hand-over needs a known k: with n_neurons=None, k is chosen on the raw solutions
+        large = self.refine and self.n_neurons is not None and large_sample(n_rows, self.n_neurons, n_features)
         shared = {f.name: getattr(self, f.name) for f in fields(MomentSettings) if f.name not in ("n_jobs", "handoff")}
         shared.update(tensor_orders=tuple(self.tensor_orders), scales=tuple(self.scales))
         return MomentSettings(**shared, n_jobs=resolve_n_jobs(self.n_jobs), handoff=REFINE_HANDOFF if large else 0.0)

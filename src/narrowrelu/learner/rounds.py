@@ -16,7 +16,7 @@
    or, when a refinement follows, ``handoff`` times the parametric rate :math:`p/n` if that is
    larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...``
    and keeps the best ``k`` on held-out rows, stopping at the first ``k`` fitted to within
-   ``tol * Var(y)`` (a larger one could only split a neuron);
+   ``max(tol, AUTO_K_FITTED) * Var(y)`` (a larger one would only split a neuron);
 5. the final output weights of the selected model from all rows (training and held-out).
 
 The result is a :class:`MomentFit`; :class:`~narrowrelu.MomentReLURegressor` is a thin class
@@ -57,6 +57,9 @@ SELECTION_ROWS = 2**18
 ROUND_IMPROVEMENT = 1e-5
 # with n_neurons=None, a larger k is kept only if it lowers the held-out MSE by this fraction
 AUTO_K_IMPROVEMENT = 1e-3
+# with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of
+# Var(y): a neuron that explained less would be below the resolution the method aims at
+AUTO_K_FITTED = 1e-4
 
 
 @dataclass(frozen=True)
@@ -242,8 +245,8 @@ def fit_moments(source, settings, rng, progress=None):
         if best is not None and result.fit.validation_mse >= best.fit.validation_mse * (1 - AUTO_K_IMPROVEMENT):
             break
         best = result
-        if best.fit.validation_mse <= settings.tol * lin.var_y:
-            break  # this k already fits the held-out rows to tol: a larger one can only split a neuron
+        if best.fit.validation_mse <= max(settings.tol, AUTO_K_FITTED) * lin.var_y:
+            break  # this k already fits the held-out rows: a larger one would only split a neuron
     del cache
     with timed("final_regression"):
         network = _final_network(best, source, progress)
