@@ -68,7 +68,8 @@ def test_command_runs_and_writes_json(tmp_path, capsys):
                                      for r in records)
 
 
-@pytest.mark.parametrize("argv", [["--k", "0"], ["--n", "nan"], ["--noise", "inf"], ["--target", "0"]])
+@pytest.mark.parametrize("argv", [["--k", "0"], ["--n", "nan"], ["--n", "5"], ["--noise", "inf"], ["--target", "0"],
+                                  ["--d", "1"], ["--json", "/no/such/dir/x.json"]])
 def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         main(["bench", "diagnose", *argv])

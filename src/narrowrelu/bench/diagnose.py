@@ -36,6 +36,7 @@ import numpy as np
 from ..learner.estimator import MomentReLURegressor
 from ..metrics import population_mse, population_variance
 from ..teacher import FAMILIES, make_teacher
+from ._args import check_output_file, count, real
 
 STAGES = ("span", "candidates", "clustering", "selection", "refinement")
 RESOLUTION = 5e-2
@@ -153,12 +154,13 @@ def add_parser(commands):
         description=__doc__.split("\n\n")[0].split(": ", 1)[1],
     )
     p.add_argument("--families", nargs="+", default=["clusters"], choices=FAMILIES)
-    p.add_argument("--k", nargs="+", type=int, default=[4])
-    p.add_argument("--d", type=int, default=20)
-    p.add_argument("--n", nargs="+", type=float, default=[1974, 7696])
-    p.add_argument("--seeds", type=int, default=5, help="teacher seeds 0 .. seeds-1 (the sweep's)")
-    p.add_argument("--noise", type=float, default=0.1, help="label noise in units of std f (default 0.1)")
-    p.add_argument("--target", type=float, default=1e-3, help="success: relative excess MSE <= target")
+    p.add_argument("--k", nargs="+", type=count(1), default=[4])
+    p.add_argument("--d", type=count(2), default=20)
+    p.add_argument("--n", nargs="+", type=count(10), default=[1974, 7696])
+    p.add_argument("--seeds", type=count(1), default=5, help="teacher seeds 0 .. seeds-1 (the sweep's)")
+    p.add_argument("--noise", type=real(0), default=0.1, help="label noise in units of std f (default 0.1)")
+    p.add_argument("--target", type=real(0, closed="neither"), default=1e-3,
+                   help="success: relative excess MSE <= target")
     p.add_argument("--refine-starts", type=int, choices=(1, 2), default=2,
                    help="the estimator's refine_starts (1: the selected moment solution only, as before it existed)")
     p.add_argument("--failures-only", action="store_true", help="print only the fits that miss the target")
@@ -168,19 +170,14 @@ def add_parser(commands):
 
 
 def run(args, parser):
-    if any(k < 1 for k in args.k) or args.d < 2 or args.seeds < 1:
-        parser.error("--k values, --seeds must be >= 1 and --d >= 2")
-    if any(not (10 <= n < float("inf")) for n in args.n):
-        parser.error(f"--n values must be finite numbers >= 10, got {args.n}")
-    if not 0 <= args.noise < float("inf") or not 0 < args.target < float("inf"):
-        parser.error("--noise must be a finite number >= 0 and --target a finite number > 0")
+    check_output_file(args.json, parser)
     records = []
     for family in args.families:
         for k in args.k:
             for n in args.n:
                 for seed in range(args.seeds):
-                    print(f"# {family} k={k} n={int(n)} seed={seed}", file=sys.stderr, flush=True)
-                    records.append(diagnose_cell(family, args.d, k, int(n), seed, args.noise, args.target,
+                    print(f"# {family} k={k} n={n} seed={seed}", file=sys.stderr, flush=True)
+                    records.append(diagnose_cell(family, args.d, k, n, seed, args.noise, args.target,
                                                 refine_starts=args.refine_starts))
     shown = [r for r in records if r["stage"] != "ok"] if args.failures_only else records
     print(format_table(shown))

@@ -169,12 +169,6 @@ def run(args, parser):
     bad = [s for s in skip if s not in SECTIONS]
     if bad:
         parser.error(f"--skip: unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
-    for name in ("n", "d", "k", "n2", "d2", "k2", "seeds", "oracle_n", "oracle_d", "oracle_k", "repeats",
-                 "compile_n", "compile_d", "chunk_size"):
-        if not getattr(args, name) >= 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if not 0 <= args.noise < float("inf"):
-        parser.error(f"--noise must be a finite number >= 0, got {args.noise}")
     if args.k > args.d or args.k2 > args.d2 or args.oracle_k > args.oracle_d:
         parser.error("k must not exceed d")
     check_output_file(args.json, parser)
