@@ -29,35 +29,28 @@ from ..moments.thin import thin_projection, thin_transposed_product
 from .output_fit import GramStatistics
 from .sources import fold
 
-# the Gaussianity check of the inputs reads one row in this many
-GAUSSIANITY_STRIDE = 8
-
-
 @dataclass
 class LinearStatistics:
-    """First-pass sums: :math:`E[y]`, :math:`E[yx]` on the training rows, and the input's
-    column means and variances on ``n_checked`` rows spread over the data (a Gaussianity check)."""
+    """First-pass sums: :math:`E[y]`, :math:`E[yx]` on the training rows (the Gaussianity check of
+    the inputs reads a subsample before the fit: :mod:`narrowrelu.learner.gaussianity`)."""
 
     n_train: int
     n_validation: int
     mean_y: float
     var_y: float
     mean_yx: np.ndarray
-    n_checked: int
-    x_mean: np.ndarray
-    x_var: np.ndarray
 
 
 class _LinearSums:
     """The running sums of :func:`linear_stage` (an accumulator for ``source.fold``)."""
 
     def __init__(self, d):
-        self.n = self.n_all = self.n_checked = 0
+        self.n = self.n_all = 0
         self.sy = self.syy = 0.0
-        self.syx, self.sx, self.sxx = np.zeros(d), np.zeros(d), np.zeros(d)
+        self.syx = np.zeros(d)
 
     def merge(self, other):
-        for name in ("n", "n_all", "n_checked", "sy", "syy", "syx", "sx", "sxx"):
+        for name in ("n", "n_all", "sy", "syy", "syx"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
 
@@ -69,17 +62,13 @@ def _linear_chunk(acc, X, y, held):
     acc.sy += yt.sum()
     acc.syy += yt @ yt
     acc.syx += thin_transposed_product(X, yt[:, None])[0]
-    Xs = X[::GAUSSIANITY_STRIDE]
-    acc.n_checked += Xs.shape[0]
-    acc.sx += Xs.sum(axis=0)
-    acc.sxx += np.einsum("ij,ij->j", Xs, Xs)
 
 
 def linear_stage(source, progress=None):
     """:math:`E[y]` and :math:`E[yx]` (for a teacher :math:`w + \\frac12\\sum\\lambda_iu_i`) on the
-    training rows; the input's column means and variances on every ``GAUSSIANITY_STRIDE``-th row."""
+    training rows."""
     acc = fold(source, _LinearSums(source.n_features), _linear_chunk, progress)
-    n, n_checked = acc.n, acc.n_checked
+    n = acc.n
     n_safe = max(n, 1)
     mean_y = acc.sy / n_safe
     return LinearStatistics(
@@ -88,9 +77,6 @@ def linear_stage(source, progress=None):
         mean_y=mean_y,
         var_y=acc.syy / n_safe - mean_y**2,
         mean_yx=acc.syx / n_safe,
-        n_checked=n_checked,
-        x_mean=acc.sx / n_checked,
-        x_var=acc.sxx / n_checked - (acc.sx / n_checked) ** 2,
     )
 
 

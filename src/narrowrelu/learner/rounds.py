@@ -157,7 +157,7 @@ class MomentFit:
         for the refinement, see :class:`~narrowrelu.MomentReLURegressor` (``refine_starts``);
         ``None`` when the first round is the one selected.
     linear : LinearStatistics
-        The first pass's statistics (means, and the Gaussianity check of the inputs).
+        The first pass's statistics: row counts, E[y], Var(y), E[yx] on the training rows.
     n_passes : int
         Passes made over the source.
     timings : dict
