@@ -83,21 +83,31 @@ def check_outliers(A, name):
     a subsample) from their column's median. Returns :math:`\\max|a|` (from the column extremes
     it reads anyway, one pass, no temporary of the data's size)."""
     A2 = A.reshape(A.shape[0], -1)
-    sub = _subsample(A2)
-    q25, med, q75 = np.percentile(sub, [25, 50, 75], axis=0)
-    robust = (q75 - q25) / 1.349
     top, bottom = np.full(A2.shape[1], -np.inf), np.full(A2.shape[1], np.inf)
     column_extremes(np.ascontiguousarray(A2, dtype=np.float64), top, bottom)
+
+    def locate(j, median):
+        i = int(np.argmax(np.abs(A2[:, j] - median)))
+        return i, A2[i, j]
+
+    return refuse_outliers(_subsample(A2), top, bottom, name, locate, one_column=A.ndim == 1)
+
+
+def refuse_outliers(sub, top, bottom, name, locate, one_column=False):
+    """The test of :func:`check_outliers` from a subsample ``sub`` (2-d) and the column maxima
+    ``top`` and minima ``bottom``; ``locate(j, median) -> (row, value)`` finds the farthest entry
+    of column ``j`` for the message. Returns :math:`\\max|a|`."""
+    q25, med, q75 = np.percentile(sub, [25, 50, 75], axis=0)
+    robust = (q75 - q25) / 1.349
     with np.errstate(over="ignore", invalid="ignore"):
         far = np.maximum(top - med, med - bottom)
         ratio = np.where(robust > 0, far / np.where(robust > 0, robust, 1.0), 0.0)
     if np.any(ratio > OUTLIER_FACTOR):
         j = int(np.argmax(ratio))
-        col = A2[:, j]
-        i = int(np.argmax(np.abs(col - med[j])))
-        where = f"row {i}" if A.ndim == 1 else f"row {i}, column {j}"
+        i, value = locate(j, med[j])
+        where = f"row {i}" if one_column else f"row {i}, column {j}"
         raise ValueError(
-            f"{name} has an extreme value {col[i]:.3g} at {where}, more than {OUTLIER_FACTOR:g} robust standard "
+            f"{name} has an extreme value {value:.3g} at {where}, more than {OUTLIER_FACTOR:g} robust standard "
             f"deviations ({robust[j]:.3g}) from the median {med[j]:.3g}: a corrupted entry, not data of a ReLU "
             "network of Gaussian inputs; remove or fix it"
         )
@@ -206,10 +216,7 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
         rms = np.sqrt(np.einsum("ij,ij->", sub, sub) / sub.size)  # one read, no temporary
     else:
         rms = x_top * np.sqrt(np.mean((sub / x_top) ** 2))
-    if rms == 0 or not np.isfinite(rms):
-        raise ValueError(f"X's scale ({x_top:.3g} at most) is beyond float64's range for a fit")
-    # the root mean square of N(0, I) entries is 1 with standard error sqrt(1 / (2 n d))
-    x_scale = float(rms) if abs(rms - 1.0) > RESCALE_STDERRS * np.sqrt(0.5 / sub.size) else 1.0
+    x_scale = x_scale_from_rms(rms, sub.size, x_top)
     Xs = X / x_scale if x_scale != 1.0 else X
     whitener = None
     if whiten:
@@ -220,15 +227,28 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
     return Conditioning(Xs, np.ascontiguousarray(yc), float(y_shift), y_scale, x_scale, whitener)
 
 
+def x_scale_from_rms(rms, size, x_top):
+    """The scale :math:`s_x`: the root mean square ``rms`` of ``size`` entries when it differs from
+    1 by more than :data:`RESCALE_STDERRS` standard errors (:math:`\\sqrt{1/(2\\,\\text{size})}`
+    under N(0, I)), else 1; ``ValueError`` when it is 0 or beyond float64."""
+    if rms == 0 or not np.isfinite(rms):
+        raise ValueError(f"X's scale ({x_top:.3g} at most) is beyond float64's range for a fit")
+    return float(rms) if abs(rms - 1.0) > RESCALE_STDERRS * np.sqrt(0.5 / size) else 1.0
+
+
 def mean_z_threshold(n_tests, alpha=MEAN_TEST_ALPHA):
     """Bonferroni bound on the largest of ``n_tests`` standard normal :math:`|z|` at level ``alpha``."""
     return float(norm.isf(alpha / (2.0 * max(n_tests, 1))))
 
 
 def _whitener(X):
-    n, d = X.shape
-    mean = X.mean(axis=0)
-    M = (X.T @ X) / n
+    return whitener_from_moments(X.mean(axis=0), (X.T @ X) / X.shape[0], X.shape[0])
+
+
+def whitener_from_moments(mean, M, n):
+    """:math:`W = M^{-1/2}` from the column means and the second moment :math:`M = \\frac1n X^TX`
+    of ``n`` rows; ``ValueError`` for a mean significantly away from zero or a singular ``M``."""
+    d = M.shape[0]
     sd = np.sqrt(np.maximum(np.diag(M) - mean**2, 0.0))
     z = np.abs(mean) / np.maximum(sd, 1e-300) * np.sqrt(n)
     if np.max(z) > mean_z_threshold(d):

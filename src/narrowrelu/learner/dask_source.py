@@ -11,10 +11,9 @@ graph runs on the active ``distributed.Client``, or on dask's default scheduler 
 
 Two sources:
 
-* :class:`DaskArraySource`: the blocks of a dask array (all columns in one chunk); the held-out
-  rows of block ``b`` are drawn from a seed derived from the fit's seed and ``b``, and their
-  number per block is fixed in advance (the total split in proportion to the block lengths), so
-  the split never needs the whole array.
+* :class:`DaskArraySource`: the blocks of a dask array (all columns in one chunk); each task
+  rebuilds the held-out mask of its rows (:mod:`narrowrelu.learner.split`: the split of a NumPy
+  fit of the same rows and ``random_state``), so the split never needs the whole array.
 * :class:`DaskOracleSource`: block ``b`` draws its Gaussian inputs from a seed derived from the
   fit's seed and ``b`` and queries the oracle in the task; its first rows are held out (the
   inputs are i.i.d.).
@@ -36,6 +35,7 @@ from threadpoolctl import ThreadpoolController
 
 from .projection_cache import STORAGE_DTYPE
 from .sources import query_oracle
+from .split import block_seed, held_out_count, held_out_mask, split_counts
 
 # partial sums merged per task of the reduction tree
 MERGE_FAN_IN = 8
@@ -48,28 +48,6 @@ def one_blas_thread():
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
-
-
-def block_seed(seed, b):
-    """The seed of block ``b``: the ``b``-th child of ``seed`` (what ``seed.spawn`` would give),
-    derived without state so that any task can rebuild it."""
-    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (b,), pool_size=seed.pool_size)
-
-
-def held_out_rows(seed, b, m, h):
-    """The held-out mask of block ``b`` (``m`` rows, ``h`` of them held out, drawn from its seed)."""
-    mask = np.zeros(m, dtype=bool)
-    if h:
-        mask[np.random.default_rng(block_seed(seed, b)).choice(m, size=h, replace=False)] = True
-    return mask
-
-
-def split_counts(total, lengths):
-    """``total`` split over blocks of the given ``lengths`` in proportion, summing exactly to ``total``."""
-    bounds = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-    n = int(bounds[-1])
-    cuts = [total * int(c) // max(n, 1) for c in bounds]
-    return [b - a for a, b in itertools.pairwise(cuts)]
 
 
 def tree_merge(items, fan_in=MERGE_FAN_IN):
@@ -265,22 +243,28 @@ class DaskSource(ABC):
         return result
 
 
-def _array_block(shared, X, y, seed, b, h, store, check):
+def _array_block(shared, X, y, split, b, start, store, check):
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if check and not (np.isfinite(X).all() and np.isfinite(y).all()):
         raise ValueError(f"X or y has non-finite values in block {b}: the data must be finite")
-    return shared.run(X, y, held_out_rows(seed, b, X.shape[0], h), store)
+    seed, n, n_validation = split
+    return shared.run(X, y, held_out_mask(seed, n, n_validation, start, start + X.shape[0]), store)
 
 
 class DaskArraySource(DaskSource):
     """The row blocks of dask arrays ``X`` (all columns in one chunk) and ``y`` (the same row
-    chunks), ``n_validation`` of the rows held out, per block, from ``seed``
-    (a :class:`numpy.random.SeedSequence`). The first pass checks that every block is finite."""
+    chunks), with the held-out split :func:`~narrowrelu.learner.split.held_out_mask` of
+    ``n_validation`` rows from ``seed`` (a :class:`numpy.random.SeedSequence`), whatever the
+    chunks. The first pass checks that every block is finite."""
 
     def __init__(self, X, y, n_validation, seed):
         lengths = X.chunks[0]
-        super().__init__(X.shape[1], lengths, split_counts(n_validation, lengths), seed)
+        self.starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        n = int(self.starts[-1])
+        held = [held_out_count(seed, n, n_validation, int(a), int(b)) for a, b in itertools.pairwise(self.starts)]
+        super().__init__(X.shape[1], lengths, held, seed)
+        self.split = (seed, n, n_validation)
         self.data_bytes = self.n_samples * self.n_features * 8
         self._X = X.to_delayed().ravel().tolist()
         self._y = y.to_delayed().ravel().tolist()
@@ -289,7 +273,7 @@ class DaskArraySource(DaskSource):
         from dask import delayed
 
         task = delayed(_array_block, pure=False, nout=None if store is None else 2)
-        return task(shared, self._X[b], self._y[b], self.seed, b, self.held_counts[b], store, self.n_passes == 1)
+        return task(shared, self._X[b], self._y[b], self.split, b, int(self.starts[b]), store, self.n_passes == 1)
 
 
 def _oracle_block(shared, seed, b, m, d, h, store):

@@ -9,6 +9,7 @@ for the set-up.
 import numpy as np
 
 from .._validation import as_generator
+from .fit_units import fit_in_standard_units
 from .sources import ArraySource, OracleSource
 
 BACKENDS = ("local", "dask")
@@ -65,37 +66,43 @@ def check_dask_data(X, y):
 
 
 def fit_dask_arrays(estimator, X, y, refine_rows):
-    """``estimator.fit(X, y)`` on dask arrays: every pass runs where the blocks live
-    (:class:`~narrowrelu.learner.dask_source.DaskArraySource`).
+    """``estimator.fit(X, y)`` on dask arrays: standardised as a NumPy fit is
+    (:func:`~narrowrelu.learner.dask_conditioning.condition_dask`), then every pass runs where the
+    blocks live (:class:`~narrowrelu.learner.dask_source.DaskArraySource`).
 
-    The held-out rows are drawn per block from a seed taken from ``random_state``. The "gn"
-    refinement streams over the same blocks (the first ``refine_max_samples`` rows when set);
-    "lm" and "lbfgs" need rows in memory: the first ``refine_max_samples`` (at most
-    ``refine_rows`` when unset) are brought to the client.
+    The held-out split is the one a NumPy fit of the same rows draws
+    (:mod:`narrowrelu.learner.split`). The "gn" refinement streams over the same blocks (the
+    first ``refine_max_samples`` rows when set); "lm" and "lbfgs" need rows in memory: the first
+    ``refine_max_samples`` (at most ``refine_rows`` when unset) are brought to the client.
     """
     X, y = check_dask_data(X, y)
-    import dask
-
-    from .dask_source import DaskArraySource
-
     n, d = X.shape
     estimator._check_size(n, d)
-    rng = as_generator(estimator.random_state)
-    seed = np.random.SeedSequence(int(rng.integers(2**63)))
-    source = DaskArraySource(X, y, estimator._n_validation(n, d), seed)
+    from .dask_conditioning import condition_dask
 
-    def refine_source():
-        if estimator.refine_method == "gn":
-            if estimator.refine_max_samples is None:
-                return source
-            m = min(n, estimator.refine_max_samples)
-            return DaskArraySource(X[:m], y[:m], 0, seed)
-        m = min(n, estimator.refine_max_samples or refine_rows)
-        Xm, ym = dask.compute(X[:m], y[:m])
-        Xm = np.ascontiguousarray(Xm, dtype=np.float64)
-        return ArraySource(Xm, np.asarray(ym, dtype=np.float64), np.zeros(m, dtype=bool), estimator.chunk_size)
+    def fit_data(X, y):
+        import dask
 
-    return estimator._fit_source(source, rng, refine_source)
+        from .dask_source import DaskArraySource
+
+        rng = as_generator(estimator.random_state)
+        seed = np.random.SeedSequence(int(rng.integers(2**63)))
+        source = DaskArraySource(X, y, estimator._n_validation(n, d), seed)
+
+        def refine_source():
+            if estimator.refine_method == "gn":
+                if estimator.refine_max_samples is None:
+                    return source
+                m = min(n, estimator.refine_max_samples)
+                return DaskArraySource(X[:m], y[:m], 0, seed)
+            m = min(n, estimator.refine_max_samples or refine_rows)
+            Xm, ym = dask.compute(X[:m], y[:m])
+            Xm = np.ascontiguousarray(Xm, dtype=np.float64)
+            return ArraySource(Xm, np.asarray(ym, dtype=np.float64), np.zeros(m, dtype=bool), estimator.chunk_size)
+
+        return estimator._fit_source(source, rng, refine_source)
+
+    return fit_in_standard_units(estimator, X, y, fit_data, conditioner=condition_dask)
 
 
 def oracle_source(backend, oracle, n_samples, n_features, chunk_size, n_validation, seed):

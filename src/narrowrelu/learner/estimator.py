@@ -26,6 +26,7 @@ from .refine import REFINE_METHODS, large_sample, refine_from_starts, refine_sta
 from .rounds import MomentSettings, fit_moments
 from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
 from .sources import ArraySource
+from .split import held_out_mask
 
 # with refine=True on a large sample, moment rounds stop once a round gains less than this many
 # parametric rates (see MomentSettings.round_improvement); below, rounds run to ROUND_IMPROVEMENT
@@ -247,8 +248,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     def _fit_data(self, X, y):
         rng = as_generator(self.random_state)
         n = X.shape[0]
-        mask = np.zeros(n, dtype=bool)
-        mask[rng.choice(n, size=self._n_validation(n, X.shape[1]), replace=False)] = True
+        seed = np.random.SeedSequence(int(rng.integers(2**63)))
+        mask = held_out_mask(seed, n, self._n_validation(n, X.shape[1]))
         source = ArraySource(X, y, mask, self.chunk_size)
 
         def refine_source():

@@ -20,7 +20,7 @@ def resolve_n_jobs(n_jobs):
     return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
 
 
-def fit_in_standard_units(estimator, X, y, fit_data):
+def fit_in_standard_units(estimator, X, y, fit_data, conditioner=condition):
     """Standardise ``(X, y)`` (whitening ``X`` when ``estimator.whiten``), warn when the inputs
     do not look Gaussian, run ``fit_data(X', y')`` and map the fitted attributes back.
 
@@ -28,9 +28,10 @@ def fit_in_standard_units(estimator, X, y, fit_data):
     ``validation_mse_`` and ``refinement_["train_mse"]``, ``["start_losses"]`` are in squared units of ``y``;
     ``candidates_`` and ``subspace_`` are in the original coordinates. ``rounds_`` stays in the
     standard units the rounds ran in; ``scaling_`` records the maps (``y_shift``, ``y_scale``,
-    ``x_scale``, ``whitener``).
+    ``x_scale``, ``whitener``). ``conditioner`` computes the maps
+    (:func:`~narrowrelu.learner.dask_conditioning.condition_dask` for dask arrays).
     """
-    data = condition(X, y, whiten=estimator.whiten)
+    data = conditioner(X, y, whiten=estimator.whiten)
     message = non_gaussian_message(data.X, whitened=estimator.whiten)
     if message:
         warnings.warn(message, NonGaussianInputWarning, stacklevel=3)
