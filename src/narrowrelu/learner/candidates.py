@@ -1,22 +1,35 @@
 """Candidate directions of a round: Jennrich pairs of random contractions of the projected
 tensors (:mod:`narrowrelu.learner.decompose`), merged by multiscale clustering
-(:mod:`narrowrelu.learner.cluster`), and the test of which candidates are new.
+(:mod:`narrowrelu.learner.cluster`), a CP polish of the tensor from the current directions
+(:mod:`narrowrelu.learner.polish`), and the test of which candidates are new.
 """
 
 import numpy as np
 
 from .cluster import multiscale_cluster_centres
 from .decompose import jennrich_candidates
+from .polish import cp_polish, polish_starts
 
 
-def candidate_stage(tensors, n_pairs, scales, min_support, rng):
-    """Jennrich candidates from random contraction pairs, clustered at every scale. Returns the
-    centres as unit rows in the tensors' ``k`` coordinates (lift with :math:`c = Pv`), their
-    support, and the size of the cloud."""
+def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, polish=True):
+    """Jennrich candidates from random contraction pairs, clustered at every scale, and (with
+    ``polish``) the rank-``k`` CP polish of the order-4 tensor (else the lowest order) started
+    from ``current`` (unit rows, the model's directions in the tensors' coordinates) and the
+    best-supported centres. Returns the candidates as unit rows in the tensors' ``k``
+    coordinates (lift with :math:`c = Pv`), the polished ones first, the support of the centres,
+    and the size of the cloud."""
+    k = next(iter(tensors.values())).shape[0]
     cloud = jennrich_candidates([tensors[m] for m in sorted(tensors)], n_pairs, rng)
     centres, support = multiscale_cluster_centres(cloud, scales, min_support)
     norms = np.linalg.norm(centres, axis=1)
-    return centres / np.where(norms > 0, norms, 1.0)[:, None], support, cloud.shape[0]
+    centres = centres / np.where(norms > 0, norms, 1.0)[:, None]
+    if not polish:
+        return centres, support, cloud.shape[0]
+    current = np.empty((0, k)) if current is None else current
+    order = 4 if 4 in tensors else min(tensors)
+    polished = cp_polish(tensors[order], polish_starts(current, centres, k, rng))
+    both = np.vstack([polished, centres])
+    return both[novel_rows(np.empty((0, k)), both)], support, cloud.shape[0]
 
 
 def novel_rows(pool, new, tol=1e-8):

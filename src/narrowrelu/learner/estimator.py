@@ -10,15 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .._params import (
-    Boolean,
-    Integer,
-    Options,
-    RandomState,
-    Real,
-    Sequence,
-    check_parameters,
-)
+from .._params import Boolean, Integer, Options, RandomState, Real, Sequence, check_parameters
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric
 from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
@@ -57,6 +49,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
     n_contraction_pairs : int, default=64
         Random pairs of contractions, each a source of up to :math:`k` candidates.
+    cp_polish : bool, default=True
+        Add the rank-:math:`k` CP decomposition of the projected tensor by alternating least
+        squares, started from the current directions, to each round's candidates.
     n_subspace_directions : int, default=2
         Random order-4 contractions :math:`C_j` whose products :math:`C_jP` are stacked with
         :math:`M_2P` for the next estimate of the span, per round. Each costs :math:`k` columns
@@ -160,6 +155,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "n_neurons": (Integer(1), Options(None)),
         "tensor_orders": Sequence(Options(4, 6), unique=True),
         "n_contraction_pairs": Integer(1),
+        "cp_polish": Boolean(),
         "n_subspace_directions": Integer(1),
         "scales": Sequence(Real(0, 1, closed="neither")),
         "min_support": Real(0, 1, closed="right"),
@@ -185,6 +181,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         *,
         tensor_orders=(4,),
         n_contraction_pairs=64,
+        cp_polish=True,
         n_subspace_directions=2,
         scales=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
         min_support=0.2,
@@ -206,6 +203,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.n_neurons = n_neurons
         self.tensor_orders = tensor_orders
         self.n_contraction_pairs = n_contraction_pairs
+        self.cp_polish = cp_polish
         self.n_subspace_directions = n_subspace_directions
         self.scales = scales
         self.min_support = min_support

@@ -77,6 +77,7 @@ class MomentSettings:
     max_auto_neurons: int = 10
     n_jobs: int = 1
     handoff: float = 0.0
+    cp_polish: bool = True
 
     def round_improvement(self, k, n_features, n_train):
         """The relative fall of the held-out MSE a round must bring to be kept.
@@ -292,8 +293,9 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
         with timed("projections"):
             layout = projection_stage(source, current, extra, L, k, orders, cache, chunk, settings.n_jobs, progress)
         with timed("candidates"):
-            centres, _, n_cloud = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales, min_count, rng)
             stored = np.vstack([current.hidden_weights, extra])
+            centres, _, n_cloud = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales, min_count,
+                                                  rng, _in_span(stored, P), settings.cp_polish)
             new_coords = centres[novel_rows(stored, centres @ P.T)]
             pool = np.vstack([stored, new_coords @ P.T])
         with timed("regression"):
@@ -319,6 +321,16 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
         current = sign_free_to_relu_network(*sign_free)
     best.rounds = rounds
     return best
+
+
+def _in_span(directions, P, min_norm=0.5):
+    """The unit rows :math:`P^Tc/\|P^Tc\|` of the directions :math:`c` with
+    :math:`\|P^Tc\| \ge` ``min_norm`` :math:`\|c\|` (the others are mostly outside the span)."""
+    coords = directions @ P
+    norms = np.linalg.norm(coords, axis=1)
+    keep = norms >= min_norm * np.linalg.norm(directions, axis=1)
+    keep &= norms > 0
+    return coords[keep] / norms[keep, None]
 
 
 def _final_network(best, source, progress):
