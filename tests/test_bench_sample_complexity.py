@@ -249,6 +249,19 @@ def test_mlp_methods_have_their_width_and_monte_carlo_score():
             assert rec["converged"] == (model.n_iter_ < model.max_iter)
 
 
+def test_mlp_fitter_records_convergence_warnings():
+    from sklearn.neural_network import MLPRegressor
+
+    from narrowrelu.bench.sample_complexity.methods import _fit_mlp
+
+    teacher = Teacher.random(3, 1, random_state=0)
+    X, y = teacher.sample(200, random_state=1)
+    for max_iter, converged in ((2, False), (500, True)):
+        fit = _fit_mlp(lambda k, seed, max_iter=max_iter: MLPRegressor(max_iter=max_iter, tol=1e-2, random_state=seed))
+        (result,) = fit(("m",), teacher, X, y, 0).values()
+        assert result["converged"] is converged and result["width"] == 100
+
+
 def test_mlp_models_are_built_as_specified():
     from sklearn.neural_network import MLPRegressor
 

@@ -146,10 +146,9 @@ def plot_nstar(nstar, slopes, path, methods_order):
     axes[0][0].set_yticks(levels, [str(n) for n in levels])
     axes[0][0].yaxis.set_minor_locator(NullLocator())
     axes[0][0].set_ylabel("n*(k)", fontsize=8)
-    caption = ("n*(k) per method. Filled: reached; down arrow: reached already at the smallest n (n* <= n_min); "
-               "open with up arrow: not reached by that method's largest n. Lines: least-squares fit of log n* on "
-               "log k over the filled points only (floor and unreached points excluded), slope in the legend. "
-               "Methods are shifted slightly along k so that equal values stay visible.")
+    caption = ("Filled: n* reached. \u2193: reached at the smallest n (n* \u2264 n_min). Open \u2191: not reached by "
+               "that method's largest n. Lines: least-squares fit of log n* on log k over the filled points only "
+               "(floor and unreached points excluded), slope in the legend. Methods are shifted slightly along k.")
     fig.suptitle(textwrap.fill(caption, width=int(26 * len(families) + 40)), fontsize=7.5)
     return _save(plt, fig, path)
 
