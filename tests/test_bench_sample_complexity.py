@@ -75,7 +75,7 @@ def test_records_are_scored_against_the_clean_teacher(tiny_run):
         assert r["mse"] >= 0 and np.isclose(r["rel_mse"], r["mse"] / r["var_f"])
         p = r["k"] * (r["d"] + 1) + r["d"] + 1
         assert np.isclose(r["parametric_rate"], r["sigma"] ** 2 * p / r["n"])
-        assert r["scoring"] == ("monte_carlo" if r["method"] == "mlp_k" else "exact")
+        assert r["scoring"] == ("monte_carlo" if r["method"].startswith("mlp") else "exact")
     orth = [r for r in records if r["family"] == "orthonormal"]
     assert {(r["k"], r["d"]) for r in orth} == {(1, 1), (2, 2)}
 
@@ -122,6 +122,8 @@ def test_resume_computes_only_missing_cells(tiny_run, tmp_path, monkeypatch):
         ({"--noise": ["-1"]}, "argument --noise: must be a finite number >= 0"),
         ({"--target": ["0"]}, "argument --target: must be a finite number > 0"),
         ({"--n-jobs": ["0"]}, "argument --n-jobs: must be an integer >= 1 or -1"),
+        ({"--n-max-gd": ["5"]}, "argument --n-max-gd: must be a finite number >= 10"),
+        ({"--n-max-gd": ["150"]}, "--n-max-gd 150 is below --n-min 200: mlp_k, mlp_4k, mlp_default would run no cell"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(tmp_path, capsys, change, message):
@@ -158,7 +160,7 @@ def test_help_explains_every_option(capsys):
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--families", "--k", "--d", "--n-min", "--n-max", "--n-per-decade", "--seeds", "--noise",
-                   "--target", "--methods", "--out", "--n-jobs", "--dask-scheduler", "--no-progress"):
+                   "--target", "--n-max-gd", "--methods", "--out", "--n-jobs", "--dask-scheduler", "--no-progress"):
         assert option in text
     for method in METHODS:
         assert method in text
@@ -222,15 +224,66 @@ def test_gd_methods_plug_in_and_score_exactly():
         assert rec["scoring"] == "exact" and rec["error"] is None and np.isfinite(rec["mse"])
 
 
-def test_plots_order_families_as_declared_and_write_pngs(tmp_path):
-    from narrowrelu.bench.sample_complexity.plots import _ordered_families, write_plots
+def test_mlp_methods_have_their_width_and_monte_carlo_score():
+    from narrowrelu.bench.sample_complexity.methods import (
+        MLP_MODELS,
+        MONTE_CARLO_SAMPLES,
+    )
+    from narrowrelu.bench.sample_complexity.sweep import DATA_SEED_OFFSET, Job, run_job
+    from narrowrelu.metrics import population_variance
+    from narrowrelu.teacher import make_teacher
+
+    teacher = make_teacher("random", 4, 2, 0)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    X, y = teacher.with_noise(sigma).sample(300, random_state=DATA_SEED_OFFSET)
+    for method, width in (("mlp_k", 2), ("mlp_4k", 8), ("mlp_default", 100)):
+        (rec,) = run_job(Job("random", 4, 2, 300, 0, 0.1, method, (method,)))
+        assert rec["method"] == method and rec["width"] == width and rec["error"] is None
+        assert rec["scoring"] == "monte_carlo" and 0 < rec["mse_stderr"] < rec["mse"]
+        model = MLP_MODELS[method](2, 0).fit(X, y)
+        # against the clean teacher, with the sweep's Monte Carlo draws
+        expected = monte_carlo_mse(model, teacher, MONTE_CARLO_SAMPLES, np.random.default_rng([0, 0x5C0DE]))
+        assert rec["mse"] == pytest.approx(expected.mean, rel=1e-10)
+        assert rec["rel_mse"] == pytest.approx(expected.mean / population_variance(teacher), rel=1e-10)
+        if method == "mlp_default":
+            assert rec["converged"] == (model.n_iter_ < model.max_iter)
+
+
+def test_mlp_fitter_records_convergence_warnings():
+    from sklearn.neural_network import MLPRegressor
+
+    from narrowrelu.bench.sample_complexity.methods import _fit_mlp
+
+    teacher = Teacher.random(3, 1, random_state=0)
+    X, y = teacher.sample(200, random_state=1)
+    for max_iter, converged in ((2, False), (500, True)):
+        fit = _fit_mlp(lambda k, seed, max_iter=max_iter: MLPRegressor(max_iter=max_iter, tol=1e-2, random_state=seed))
+        (result,) = fit(("m",), teacher, X, y, 0).values()
+        assert result["converged"] is converged and result["width"] == 100
+
+
+def test_mlp_models_are_built_as_specified():
+    from sklearn.neural_network import MLPRegressor
+
+    from narrowrelu.bench.sample_complexity.methods import (
+        MLP_MAX_ITER,
+        MLP_MODELS,
+        MLP_TOL,
+    )
+
+    def lbfgs(width):
+        return MLPRegressor(hidden_layer_sizes=(width,), activation="relu", solver="lbfgs", max_iter=MLP_MAX_ITER,
+                            tol=MLP_TOL, random_state=7).get_params()
+
+    assert MLP_MODELS["mlp_k"](3, 7).get_params() == lbfgs(3)
+    assert MLP_MODELS["mlp_4k"](3, 7).get_params() == lbfgs(12)
+    assert MLP_MODELS["mlp_default"](3, 7).get_params() == MLPRegressor(random_state=7).get_params()
+    assert {m for m in METHODS if m.startswith("mlp")} == set(MLP_MODELS)
+
+
+def test_plots_order_families_as_declared():
+    from narrowrelu.bench.sample_complexity.plots import _ordered_families
     from narrowrelu.teacher import FAMILIES
 
     rows = [{"family": f} for f in ("zzz", *reversed(FAMILIES))]
     assert _ordered_families(rows) == [*FAMILIES, "zzz"]
-    pytest.importorskip("matplotlib")
-    rows = [dict(family=FAMILIES[0], k=k, n=n, method="moment_raw", success_rate=s)
-            for k in (1, 2) for n, s in ((100, 0.2), (1000, 1.0))]
-    nstar = [dict(family=FAMILIES[0], k=k, method="moment_raw", n_star=1000, n_max=1000) for k in (1, 2)]
-    paths = write_plots(str(tmp_path), rows, nstar, 0.01, ["moment_raw"])
-    assert all(p.endswith(".png") and (tmp_path / p.split("/")[-1]).stat().st_size > 0 for p in paths)

@@ -5,11 +5,12 @@ For each teacher family, k, n on a geometric grid and seed, the sweep draws nois
 and scores it by its excess population MSE against the clean teacher. Per (family, k, method) it
 reports :math:`n^*(k)`, the smallest n at which at least 90 % of the seeds reach excess MSE
 :math:`\\le` target :math:`\\cdot\\,\\mathrm{Var} f`, beside the medians per n and the ratio to the
-parametric rate :math:`\\sigma^2 p / n` (:math:`p = k(d+1) + d + 1`).
+parametric rate :math:`\\sigma^2 p / n` (:math:`p = k(d+1) + d + 1`), and per (family, method)
+the slope of :math:`\\log n^*` against :math:`\\log k`.
 
 The pieces: :mod:`.methods` (the learners and their scoring), :mod:`.sweep` (cells, the
-resumable store, local / joblib / dask execution), :mod:`.sc_summary` (tables, CSV, JSON) and
-:mod:`.sc_plots` (PNG figures).
+resumable store, local / joblib / dask execution), :mod:`.summary` (tables, CSV, JSON),
+:mod:`.slopes` (the n*(k) slopes) and :mod:`.plots` (PNG figures).
 """
 
 import os
@@ -20,9 +21,11 @@ import time
 
 from ...teacher import FAMILIES
 from .._args import count, integer, real
-from .methods import METHODS
+from .methods import METHODS, capped_methods
 from .plots import write_plots
+from .slopes import format_slope_table, slope_rows
 from .summary import (
+    SUCCESS_FRACTION,
     format_nstar_table,
     format_per_n_table,
     nstar_rows,
@@ -49,6 +52,7 @@ DEFAULTS = {
     "seeds": 3,
     "noise": 0.1,
     "target": 1e-3,
+    "n_max_gd": None,
     "out": "sample-complexity-out",
 }
 
@@ -63,9 +67,10 @@ def add_parser(commands):
             "chosen method and score it by its exact excess population MSE against the clean teacher "
             "(MLPRegressor by Monte Carlo). Reports per (family, k, method) n*(k), the smallest n at which "
             ">= 90% of seeds reach excess MSE <= TARGET * Var f, the median MSE per n (relative and "
-            "absolute), the fit time, and the MSE over the parametric rate sigma^2 p / n. Writes a table to "
-            "stdout and cells.csv, per_n.csv, nstar.csv, results.json, table.txt, success_rate.png and "
-            "nstar.png to --out. Each finished fit is stored in --out/cells.jsonl at once: rerunning a "
+            "absolute), the fit time, and the MSE over the parametric rate sigma^2 p / n; per (family, method) "
+            "the least-squares slope of log n* against log k over the k where n* was reached above the "
+            "smallest n. Writes the tables to stdout and cells.csv, per_n.csv, nstar.csv, slopes.csv, "
+            "results.json, meta.json, table.txt, success_rate.png and nstar.png to --out. Each finished fit is stored in --out/cells.jsonl at once: rerunning a "
             "killed sweep computes only the missing cells. Methods: " + method_lines + "."
         ),
     )
@@ -94,6 +99,10 @@ def add_parser(commands):
     p.add_argument("--target", type=real(0, closed="neither"), default=DEFAULTS["target"],
                    help="success threshold: excess population MSE <= TARGET * Var f (default: 1e-3); the "
                    "absolute MSE is reported beside it")
+    p.add_argument("--n-max-gd", type=real(10), default=DEFAULTS["n_max_gd"], metavar="N",
+                   help="the largest n for the GD and MLP methods, which are much slower at large n: their cells "
+                   "above N are not run, and their n* reads '> M' with M the largest n they ran "
+                   "(default: no cap)")
     p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), metavar="METHOD",
                    help=f"methods to compare, from {', '.join(METHODS)} (default: all that this install can run; "
                    "the gd methods need narrowrelu.baseline.estimator)")
@@ -136,6 +145,9 @@ def check_args(args, parser):
     if args.n_jobs == 0 or args.n_jobs < -1:
         parser.error(f"--n-jobs must be >= 1 or -1, got {args.n_jobs}")
     methods = list(dict.fromkeys(args.methods)) if args.methods else list(METHODS)
+    if args.n_max_gd is not None and args.n_max_gd < args.n_min and capped_methods(methods):
+        parser.error(f"--n-max-gd {args.n_max_gd:g} is below --n-min {args.n_min:g}: "
+                     f"{', '.join(capped_methods(methods))} would run no cell")
     if args.dask_scheduler is not None:
         try:
             import distributed  # noqa: F401
@@ -165,6 +177,8 @@ def canonical_command(args, methods):
              "--d", str(args.d), "--n-min", f"{args.n_min:g}", "--n-max", f"{args.n_max:g}",
              "--n-per-decade", str(args.n_per_decade), "--seeds", str(args.seeds), "--noise", f"{args.noise:g}",
              "--target", f"{args.target:g}", "--methods", *methods, "--out", args.out, "--n-jobs", str(args.n_jobs)]
+    if args.n_max_gd is not None:
+        parts += ["--n-max-gd", f"{args.n_max_gd:g}"]
     if getattr(args, "retry_failed", False):
         parts.append("--retry-failed")
     if args.dask_scheduler:
@@ -200,7 +214,7 @@ def run(args, parser):
         remapped = [f"{asked}->{k}" for asked, k, _ in sizes if asked != k]
         if remapped:
             print(f"note: {family} teachers use k {', '.join(remapped)}", file=sys.stderr)
-    jobs = plan_jobs(args.families, args.k, args.d, ns, args.seeds, args.noise, methods)
+    jobs = plan_jobs(args.families, args.k, args.d, ns, args.seeds, args.noise, methods, args.n_max_gd)
     store = CellStore(args.out)
     stored = store.load()
     if store.skipped:
@@ -223,16 +237,21 @@ def run(args, parser):
     wanted = {key for job in jobs for key in job.cell_keys()}
     records = [rec for key, rec in stored.items() if key in wanted]
     rows = per_n_rows(records, args.target)
-    nstar = nstar_rows(rows, methods)
-    tables = format_per_n_table(rows) + "\n\n" + format_nstar_table(nstar, args.target)
+    binding = args.n_max_gd is not None and args.n_max_gd < ns[-1]
+    caps = {m: args.n_max_gd for m in capped_methods(methods)} if binding else {}
+    nstar = nstar_rows(rows, methods, caps)
+    slopes = slope_rows(nstar, methods)
+    tables = "\n\n".join((format_per_n_table(rows), format_nstar_table(nstar, args.target),
+                           format_slope_table(slopes)))
     print(tables)
     meta = {
         "command": canonical_command(args, methods), "argv": sys.argv, "started": started,
         "sweep_seconds": seconds, "cells_computed": len(new), "cells_total": len(records), "n_grid": ns,
-        "target": args.target, "noise": args.noise, "success_fraction": 0.9, **environment(args),
+        "n_max_gd": args.n_max_gd, "capped_methods": list(caps),
+        "target": args.target, "noise": args.noise, "success_fraction": SUCCESS_FRACTION, **environment(args),
     }
-    paths = write_outputs(args.out, records, rows, nstar, meta, tables)
-    paths += write_plots(args.out, rows, nstar, args.target, methods)
+    paths = write_outputs(args.out, records, rows, nstar, slopes, meta, tables)
+    paths += write_plots(args.out, rows, nstar, slopes, args.target, methods)
     print(f"wrote {', '.join(os.path.basename(p) for p in paths)} to {args.out}", file=sys.stderr)
     return report_failures(records)
 

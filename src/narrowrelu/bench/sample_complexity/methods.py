@@ -1,9 +1,8 @@
 """The learners a sample-complexity sweep compares, each fitted and scored against its teacher.
 
 A *fitter* fits one model family on one data set and yields a scored result for every method it
-serves: one :class:`~narrowrelu.MomentReLURegressor` fit gives both the raw moment solution and
-the refined one, so the raw method costs nothing extra. Every method is scored by its excess
-population risk over the Bayes risk :math:`\\sigma^2`,
+serves (the moment fitter serves the raw and the refined moment methods). Every method is scored
+by its excess population risk over the Bayes risk :math:`\\sigma^2`,
 
 .. math::
 
@@ -11,8 +10,11 @@ population risk over the Bayes risk :math:`\\sigma^2`,
 
 against the clean teacher :math:`f`: exactly (closed form, :func:`narrowrelu.population_mse`)
 for every model of the form :math:`b + w\\cdot x + \\sum_j a_j\\,\\mathrm{relu}(u_j\\cdot x)`, and by
-Monte Carlo with a standard error for scikit-learn's ``MLPRegressor``, whose hidden units carry
-biases that the closed form does not cover.
+Monte Carlo with a standard error for scikit-learn's ``MLPRegressor`` (``mlp_k``, ``mlp_4k``,
+``mlp_default``), whose hidden units carry biases that the closed form does not cover.
+
+The GD and MLP methods are ``capped``: ``--n-max-gd`` limits the n at which they run, since
+their fits are much slower than the moment learner's at large n.
 """
 
 import time
@@ -20,6 +22,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
 
 from ...baseline.estimator import GDReLURegressor
 from ...learner.estimator import MomentReLURegressor
@@ -27,18 +31,26 @@ from ...metrics import monte_carlo_mse, population_mse
 
 #: Monte Carlo inputs used to score models outside the closed form (``MLPRegressor``).
 MONTE_CARLO_SAMPLES = 200_000
-#: L-BFGS budget of the GD baselines (GDReLURegressor's defaults) and of MLPRegressor.
+#: L-BFGS budget of the GD baselines (GDReLURegressor's defaults) and of the L-BFGS MLPRegressors.
 GD_MAX_ITER, GD_TOL = 1000, 1e-6
 MLP_MAX_ITER, MLP_TOL = 2000, 1e-8
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One compared method: the fitter that produces it and a one-line description."""
+    """One compared method: the fitter that produces it, a one-line description, and whether
+    ``--n-max-gd`` caps its n (the GD and MLP methods)."""
 
     name: str
     fitter: str
     description: str
+    capped: bool = False
+
+
+def _defaults_of_mlp():
+    params = MLPRegressor().get_params()
+    units = "+".join(map(str, params["hidden_layer_sizes"]))
+    return f"{units} {params['activation']} units, {params['solver']}, <= {params['max_iter']} iterations"
 
 
 METHODS = {
@@ -46,12 +58,28 @@ METHODS = {
     for spec in (
         MethodSpec("moment_raw", "moment", "MomentReLURegressor, moment solution before refinement (raw_network_)"),
         MethodSpec("moment_refined", "moment", "MomentReLURegressor with Levenberg-Marquardt refinement (network_)"),
-        MethodSpec("gd_k", "gd_k", "GDReLURegressor at width k, L-BFGS on the empirical loss (<= 1000 iterations)"),
-        MethodSpec("gd_2k", "gd_2k", "GDReLURegressor at width 2k (over-parameterised), L-BFGS, <= 1000 iterations"),
-        MethodSpec("mlp_k", "mlp_k",
-                   "scikit-learn MLPRegressor at width k (relu, lbfgs, <= 2000 iterations), scored by Monte Carlo"),
+        MethodSpec("gd_k", "gd_k", f"GDReLURegressor at width k, L-BFGS on the empirical loss (<= {GD_MAX_ITER} "
+                   "iterations)", capped=True),
+        MethodSpec("gd_2k", "gd_2k", f"GDReLURegressor at width 2k (over-parameterised), L-BFGS, <= {GD_MAX_ITER} "
+                   "iterations", capped=True),
+        MethodSpec("mlp_k", "mlp_k", f"scikit-learn MLPRegressor at width k (relu, lbfgs, <= {MLP_MAX_ITER} "
+                   "iterations), scored by Monte Carlo", capped=True),
+        MethodSpec("mlp_4k", "mlp_4k", f"scikit-learn MLPRegressor at width 4k (relu, lbfgs, <= {MLP_MAX_ITER} "
+                   "iterations), scored by Monte Carlo", capped=True),
+        MethodSpec("mlp_default", "mlp_default", "scikit-learn MLPRegressor(random_state=seed), every other "
+                   f"parameter at its default ({_defaults_of_mlp()}), scored by Monte Carlo", capped=True),
     )
 }
+
+
+def capped_methods(methods):
+    """The methods among ``methods`` whose n ``--n-max-gd`` caps (ordered)."""
+    return [name for name in methods if METHODS[name].capped]
+
+
+def method_allowed(method, n, n_max_gd):
+    """Whether ``method`` runs at sample size ``n`` under the cap ``n_max_gd`` (``None``: no cap)."""
+    return n_max_gd is None or not METHODS[method].capped or n <= n_max_gd
 
 
 def fitters_for(methods):
@@ -87,7 +115,7 @@ def run_fitter(fitter, methods, teacher, X, y, seed):
     """
     try:
         return FITTERS[fitter](methods, teacher, X, y, seed)
-    except Exception as exc:  # a learner failing on a cell is a result of the sweep
+    except Exception as exc:  # noqa: BLE001 - a learner failing on a cell is a result of the sweep
         message = f"{type(exc).__name__}: {exc}"
         return {
             name: {"mse": float("inf"), "mse_stderr": 0.0, "scoring": "error", "fit_seconds": float("nan"),
@@ -130,23 +158,46 @@ def _fit_gd(width_factor):
     return fit
 
 
-def _fit_mlp(methods, teacher, X, y, seed):
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPRegressor
+def mlp_lbfgs(width_factor):
+    """The builder of ``MLPRegressor`` at width ``width_factor * k``: relu, L-BFGS, at most
+    ``MLP_MAX_ITER`` iterations, tolerance ``MLP_TOL``."""
 
-    k = teacher.n_neurons
-    model = MLPRegressor(hidden_layer_sizes=(k,), activation="relu", solver="lbfgs", max_iter=MLP_MAX_ITER,
-                         tol=MLP_TOL, random_state=seed)
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(X, y)
-    seconds = time.perf_counter() - start
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    estimate = monte_carlo_mse(model, teacher, MONTE_CARLO_SAMPLES, np.random.default_rng([seed, 0x5C0DE]), chunk_size=50_000)
-    mean, stderr = estimate.mean, estimate.stderr
-    return {methods[0]: {"mse": mean, "mse_stderr": stderr, "scoring": "monte_carlo", "fit_seconds": seconds,
-                         "width": k, "converged": converged, "error": None}}
+    def build(k, seed):
+        return MLPRegressor(hidden_layer_sizes=(width_factor * k,), activation="relu", solver="lbfgs",
+                            max_iter=MLP_MAX_ITER, tol=MLP_TOL, random_state=seed)
+
+    return build
+
+
+def mlp_default(k, seed):
+    """``MLPRegressor(random_state=seed)``, every other parameter at scikit-learn's default
+    (``k`` is not used)."""
+    return MLPRegressor(random_state=seed)
+
+
+#: Per MLP method, the builder ``(k, seed) -> MLPRegressor`` of its unfitted model.
+MLP_MODELS = {"mlp_k": mlp_lbfgs(1), "mlp_4k": mlp_lbfgs(4), "mlp_default": mlp_default}
+
+
+def _fit_mlp(build):
+    """The fitter of the ``MLPRegressor`` that ``build(k, seed)`` makes: its convergence
+    warnings recorded as ``converged``, its excess MSE estimated by Monte Carlo."""
+
+    def fit(methods, teacher, X, y, seed):
+        model = build(teacher.n_neurons, seed)
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(X, y)
+        seconds = time.perf_counter() - start
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        width = sum(coef.shape[1] for coef in model.coefs_[:-1])
+        estimate = monte_carlo_mse(model, teacher, MONTE_CARLO_SAMPLES, np.random.default_rng([seed, 0x5C0DE]),
+                                   chunk_size=50_000)
+        return {methods[0]: {"mse": estimate.mean, "mse_stderr": estimate.stderr, "scoring": "monte_carlo",
+                             "fit_seconds": seconds, "width": width, "converged": converged, "error": None}}
+
+    return fit
 
 
 def _exact(network, teacher, seconds, width, converged):
@@ -154,4 +205,5 @@ def _exact(network, teacher, seconds, width, converged):
             "width": width, "converged": converged, "error": None}
 
 
-FITTERS = {"moment": _fit_moment, "gd_k": _fit_gd(1), "gd_2k": _fit_gd(2), "mlp_k": _fit_mlp}
+FITTERS = {"moment": _fit_moment, "gd_k": _fit_gd(1), "gd_2k": _fit_gd(2),
+           **{name: _fit_mlp(build) for name, build in MLP_MODELS.items()}}

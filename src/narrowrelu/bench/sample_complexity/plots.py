@@ -1,12 +1,26 @@
-"""Plots of a sample-complexity sweep (matplotlib, PNG, no display needed)."""
+"""Plots of a sample-complexity sweep (matplotlib, PNG, no display needed).
+
+``success_rate.png``: the success rate against n, one panel per (family, k). ``nstar.png``: the
+headline, n*(k) against k on log-log axes per family, with the least-squares line of each method
+(see :mod:`.slopes`); an n* at the smallest n is drawn with a down arrow (it is only a bound),
+one never reached with an open marker and an up arrow above that method's largest n.
+"""
 
 import os
-
-import numpy as np
+import textwrap
 
 from ...teacher import FAMILIES
+from .summary import SUCCESS_FRACTION, family_dimension
 
-_MARKERS = {"moment_raw": "o", "moment_refined": "s", "gd_k": "v", "gd_2k": "^", "mlp_k": "D"}
+_MARKERS = {"moment_raw": "o", "moment_refined": "s", "gd_k": "D", "gd_2k": "p", "mlp_k": "h", "mlp_4k": "P",
+            "mlp_default": "X"}
+_SPARE_MARKERS = ("*", "d", "H", "8", "<", ">")
+_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2, 1, 2)))
+#: Largest multiplicative shift along k between a method's points and the true k, either way.
+K_OFFSET = 1.05
+#: Vertical factors of the arrows: a floor point's arrow ends at n_min / ARROW, an unreached
+#: point's open marker sits at n_max * UNREACHED and its arrow ends at n_max * UNREACHED * ARROW.
+ARROW, UNREACHED = 1.5, 1.3
 
 
 def _pyplot():
@@ -18,73 +32,21 @@ def _pyplot():
     return plt
 
 
-def plot_success(rows, target, path, methods_order):
-    """Success rate against n (log scale), one panel per (family, k), one line per method."""
-    plt = _pyplot()
-    families = _ordered_families(rows)
-    ks = sorted({r["k"] for r in rows})
-    fig, axes = plt.subplots(len(families), len(ks), figsize=(2.4 * len(ks) + 1.5, 2.0 * len(families) + 0.8),
-                             squeeze=False)
-    for i, family in enumerate(families):
-        first = True
-        for j, k in enumerate(ks):
-            ax = axes[i][j]
-            for method in methods_order:
-                rs = sorted((r for r in rows if r["family"] == family and r["k"] == k and r["method"] == method),
-                            key=lambda r: r["n"])
-                if rs:
-                    ax.plot([r["n"] for r in rs], [r["success_rate"] for r in rs], marker=_MARKERS.get(method, "."),
-                            ms=3, lw=1, label=method)
-            ax.set_xscale("log")
-            ax.set_ylim(-0.05, 1.05)
-            ax.axhline(0.9, color="0.7", lw=0.6, ls=":")
-            ax.tick_params(labelsize=7)
-            ax.set_title(f"k = {k}", fontsize=8)
-            ax.set_xlabel("n", fontsize=7)
-            if not any(r["family"] == family and r["k"] == k for r in rows):
-                ax.set_visible(False)
-            elif first:
-                ax.set_ylabel(f"{family}\nsuccess rate", fontsize=8)
-                first = False
-    fig.suptitle(f"share of seeds with excess MSE <= {target:g} Var f (dotted: 90 %)", y=0.995, fontsize=9, va="top")
-    return _legend_and_save(plt, fig, axes, path, legend_top=0.975, plot_top=0.94)
+
+def method_style(method, methods_order):
+    """Colour, marker and line style of a method, the same in every figure."""
+    idx = methods_order.index(method) if method in methods_order else len(methods_order)
+    spare = _SPARE_MARKERS[idx % len(_SPARE_MARKERS)]
+    return {"color": f"C{idx % 10}", "marker": _MARKERS.get(method, spare),
+            "ls": _LINESTYLES[idx % len(_LINESTYLES)]}
 
 
-def plot_nstar(nstar, path, methods_order):
-    """n*(k) against k on log-log axes, one panel per family, one line per method; a method that
-    never reached the target is drawn as an open marker above the largest n of the grid."""
-    plt = _pyplot()
-    families = _ordered_families(nstar)
-    fig, axes = plt.subplots(1, len(families), figsize=(3.6 * len(families), 3.4), sharey=True, squeeze=False)
-    n_top = max(r["n_max"] for r in nstar)
-    for ax, family in zip(axes[0], families):
-        for idx, method in enumerate(methods_order):
-            rs = sorted((r for r in nstar if r["family"] == family and r["method"] == method), key=lambda r: r["k"])
-            if not rs:
-                continue
-            marker = _MARKERS.get(method, ".")
-            hit = [r for r in rs if r["n_star"] is not None]
-            line = ax.plot([r["k"] for r in hit], [r["n_star"] for r in hit], marker=marker, ms=4, lw=1, label=method)
-            miss = [r for r in rs if r["n_star"] is None]
-            if miss:
-                jitter = 1.35 * (1.0 + 0.06 * idx)
-                ax.plot([r["k"] for r in miss], [n_top * jitter] * len(miss), marker=marker, ls="none", mfc="none",
-                        color=line[0].get_color(), ms=5)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ks = sorted({r["k"] for r in nstar if r["family"] == family})
-        ax.set_xticks(ks)
-        ax.set_xticklabels([str(k) for k in ks])
-        ax.minorticks_off()
-        ax.axhline(n_top * 1.2, color="0.7", lw=0.6, ls=":")
-        ax.set_title(family, fontsize=9)
-        ax.set_xlabel("k", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(True, which="major", color="0.9", lw=0.5)
-    axes[0][0].set_ylabel("n*(k)", fontsize=8)
-    fig.suptitle("n*(k) per method; open markers above the dotted line: not reached by the largest n", y=0.995,
-                 fontsize=9, va="top")
-    return _legend_and_save(plt, fig, axes, path, legend_top=0.93, plot_top=0.84)
+def k_offsets(methods):
+    """Per method, the factor its points are shifted by along k, spread evenly over
+    [1/K_OFFSET, K_OFFSET] so that methods with equal n* stay side by side."""
+    if len(methods) < 2:
+        return dict.fromkeys(methods, 1.0)
+    return {m: K_OFFSET ** (2 * i / (len(methods) - 1) - 1) for i, m in enumerate(methods)}
 
 
 def _ordered_families(rows):
@@ -92,28 +54,171 @@ def _ordered_families(rows):
     return [f for f in FAMILIES if f in present] + sorted(present - set(FAMILIES))
 
 
-def _legend_and_save(plt, fig, axes, path, legend_top, plot_top):
-    """One legend for all panels above them, the panels below ``plot_top``; write the PNG."""
-    handles, labels = _legend_entries(axes)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, legend_top), ncol=len(labels), fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, plot_top))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def _methods_present(rows, methods_order):
+    present = {r["method"] for r in rows}
+    return [m for m in methods_order if m in present] + sorted(present - set(methods_order))
 
 
-def _legend_entries(axes):
+def plot_success(rows, target, path, methods_order):
+    """Success rate against n (log scale): one row of panels per family, holding only that
+    family's k, one line per method; a dotted line at the success fraction and a dashed one at
+    each n cap."""
+    plt = _pyplot()
+    families = _ordered_families(rows)
+    methods = _methods_present(rows, methods_order)
+    width = max(len({r["k"] for r in rows if r["family"] == f}) for f in families)
+    header = 0.55
+    fig = plt.figure(figsize=(2.3 * width + 0.6, 1.9 * len(families) + header), layout="constrained")
+    top, *subfigs = fig.subfigures(len(families) + 1, 1, height_ratios=[header] + [1.9] * len(families))
+    caps = sorted({r["n"] for r in _largest_n_per_method(rows)} - {max(r["n"] for r in rows)})
+    for subfig, family in zip(subfigs, families):
+        of_family = [r for r in rows if r["family"] == family]
+        ks = sorted({r["k"] for r in of_family})
+        axes = subfig.subplots(1, len(ks), sharey=True, squeeze=False)[0]
+        for ax, k in zip(axes, ks):
+            of_panel = [r for r in of_family if r["k"] == k]
+            for method in methods:
+                rs = sorted((r for r in of_panel if r["method"] == method), key=lambda r: r["n"])
+                if rs:
+                    style = method_style(method, methods_order)
+                    ax.plot([r["n"] for r in rs], [r["success_rate"] for r in rs], color=style["color"],
+                            marker=style["marker"], ls=style["ls"], ms=3.5, lw=1, label=method)
+            for cap in caps:
+                ax.axvline(cap, color="0.6", lw=0.7, ls="--")
+            ax.set_xscale("log")
+            ax.set_ylim(-0.05, 1.05)
+            ax.axhline(SUCCESS_FRACTION, color="0.7", lw=0.6, ls=":")
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"{family}, d = {of_panel[0]['d']}, k = {k}", fontsize=8)
+            ax.set_xlabel("n", fontsize=7)
+        axes[0].set_ylabel("success rate", fontsize=8)
+    cap_note = f"; dashed: largest n of a capped method ({', '.join(map(str, caps))})" if caps else ""
+    top.suptitle(f"share of seeds with excess MSE <= {target:g} Var f (dotted: {SUCCESS_FRACTION:.0%}){cap_note}",
+                 fontsize=9)
+    top.legend(*_legend_entries(fig), loc="lower center", ncol=min(len(methods), 7), fontsize=8, frameon=False)
+    return _save(plt, fig, path)
+
+
+def _largest_n_per_method(rows):
+    largest = {}
+    for r in rows:
+        if r["n"] > largest.get(r["method"], {"n": -1})["n"]:
+            largest[r["method"]] = r
+    return list(largest.values())
+
+
+def plot_nstar(nstar, slopes, path, methods_order):
+    """n*(k) against k on log-log axes, one panel per family (d in its title), with each
+    method's fitted line; floor and unreached points are drawn but were not fitted."""
+    plt = _pyplot()
+    from matplotlib.ticker import NullLocator
+
+    families = _ordered_families(nstar)
+    methods = _methods_present(nstar, methods_order)
+    offsets = k_offsets(methods)
+    legend_lines = len(methods) + 1
+    fig, axes = plt.subplots(1, len(families), figsize=(3.9 * len(families) + 0.4, 3.3 + 0.16 * legend_lines),
+                             sharey=True, squeeze=False, layout="constrained")
+    for ax, family in zip(axes[0], families):
+        of_family = [r for r in nstar if r["family"] == family]
+        fits = {s["method"]: s for s in slopes if s["family"] == family}
+        for method in methods:
+            rs = [r for r in of_family if r["method"] == method]
+            if rs:
+                _draw_method(ax, rs, fits.get(method), method_style(method, methods_order), offsets[method])
+        ks = sorted({r["k"] for r in of_family})
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(min(ks) / K_OFFSET ** 3, max(ks) * K_OFFSET ** 3)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_title(f"{family} (d = {family_dimension(of_family)})", fontsize=9)
+        ax.set_xlabel("k", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, which="major", color="0.92", lw=0.5)
+        ax.legend(handles=_panel_legend(methods, fits, methods_order), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), fontsize=6.5, frameon=False, ncol=1)
+    _draw_references(axes[0], nstar)
+    low = min(r["n_min"] for r in nstar) / ARROW ** 1.3
+    high = max(r["n_max"] * UNREACHED * ARROW if r["status"] == "not reached" else r["n_star"] for r in nstar)
+    axes[0][0].set_ylim(low, high * 1.3)
+    levels = sorted({r["n_min"] for r in nstar} | {r["n_max"] for r in nstar} | {r["n_star"] for r in nstar} - {None})
+    axes[0][0].set_yticks(levels, [str(n) for n in levels])
+    axes[0][0].yaxis.set_minor_locator(NullLocator())
+    axes[0][0].set_ylabel("n*(k)", fontsize=8)
+    caption = ("Filled: n* reached. \u2193: reached at the smallest n (n* \u2264 n_min). Open \u2191: not reached by "
+               "that method's largest n. Lines: least-squares fit of log n* on log k over the filled points only "
+               "(floor and unreached points excluded), slope in the legend. Methods are shifted slightly along k.")
+    fig.suptitle(textwrap.fill(caption, width=int(26 * len(families) + 40)), fontsize=7.5)
+    return _save(plt, fig, path)
+
+
+def _draw_method(ax, rs, fit, style, offset):
+    common = {"color": style["color"], "marker": style["marker"], "ls": "none", "ms": 5}
+    arrow = {"arrowstyle": "-|>", "color": style["color"], "lw": 0.8, "mutation_scale": 7}
+    for r in rs:
+        x = r["k"] * offset
+        if r["status"] == "reached":
+            ax.plot([x], [r["n_star"]], **common)
+        elif r["status"] == "floor":
+            ax.plot([x], [r["n_min"]], **common)
+            ax.annotate("", xy=(x, r["n_min"] / ARROW), xytext=(x, r["n_min"]), arrowprops=arrow)
+        else:
+            top = r["n_max"] * UNREACHED
+            ax.plot([x], [top], mfc="white", **common)
+            ax.annotate("", xy=(x, top * ARROW), xytext=(x, top), arrowprops=arrow)
+    if fit and fit["slope"] is not None:
+        ks = [int(k) for k in fit["ks_used"].split()]
+        ax.plot([k * offset for k in ks], [fit["prefactor"] * k ** fit["slope"] for k in ks], color=style["color"],
+                ls=style["ls"], lw=1.1)
+
+
+def _draw_references(axes, nstar):
+    """Dotted lines at the smallest n and at every largest n a method ran, named right of the
+    last panel."""
+    levels = {r["n_min"]: "smallest n" for r in nstar}
+    for r in sorted(nstar, key=lambda r: r.get("n_cap") is not None):
+        levels.setdefault(r["n_max"], "largest n" if r.get("n_cap") is None else "capped n")
+    for n, name in sorted(levels.items()):
+        for ax in axes:
+            ax.axhline(n, color="0.75", lw=0.6, ls=":")
+        axes[-1].annotate(f"{name}\n{n}", xy=(1, n), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                          textcoords="offset points", ha="left", va="center", fontsize=6, color="0.4")
+
+
+def _panel_legend(methods, fits, methods_order):
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for method in methods:
+        fit = fits.get(method)
+        if fit is None:
+            continue
+        style = method_style(method, methods_order)
+        text = (f"slope {fit['slope']:.2f} ({fit['points']} points)" if fit["slope"] is not None
+                else fit["slope_label"])
+        handles.append(Line2D([], [], color=style["color"], marker=style["marker"], ms=4, lw=1.1,
+                              ls=style["ls"] if fit["slope"] is not None else "none", label=f"{method}: {text}"))
+    return handles
+
+
+def _legend_entries(fig):
     seen = {}
-    for ax in np.ravel(axes):
+    for ax in fig.get_axes():
         for handle, label in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(label, handle)
     return list(seen.values()), list(seen.keys())
 
 
-def write_plots(directory, rows, nstar, target, methods_order):
+def _save(plt, fig, path):
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_plots(directory, rows, nstar, slopes, target, methods_order):
     """Write ``success_rate.png`` and ``nstar.png`` into ``directory``; return their paths."""
     return [
         plot_success(rows, target, os.path.join(directory, "success_rate.png"), methods_order),
-        plot_nstar(nstar, os.path.join(directory, "nstar.png"), methods_order),
+        plot_nstar(nstar, slopes, os.path.join(directory, "nstar.png"), methods_order),
     ]

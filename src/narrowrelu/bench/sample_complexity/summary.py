@@ -44,9 +44,16 @@ def per_n_rows(records, target):
     return rows
 
 
-def nstar_rows(rows, methods_order):
-    """One row per ``(family, k, method)``: n*(k), the smallest grid n where at least 90 % of the
-    seeds reach the target, and the medians there (at the largest n when no n does)."""
+def nstar_rows(rows, methods_order, caps=None):
+    """One row per ``(family, k, method)``: n*(k), the smallest n where at least 90 % of the
+    seeds reach the target, and the medians there (at the largest n when no n does).
+
+    Each row carries the smallest and largest n its method ran (``n_min``, ``n_max``), the cap
+    of ``caps`` (method to ``--n-max-gd``) that applied to it (``n_cap``), its ``status``
+    (``reached``; ``floor``: reached at ``n_min``, so n* may be smaller; ``not reached`` up to
+    ``n_max``) and ``n_star_label`` (``1974``, ``<= 1000``, ``> 3162``).
+    """
+    caps = caps or {}
     groups = {}
     for row in rows:
         groups.setdefault((row["family"], row["k"], row["method"]), []).append(row)
@@ -55,10 +62,13 @@ def nstar_rows(rows, methods_order):
         rs = sorted(rs, key=lambda r: r["n"])
         hit = next((r for r in rs if r["success_rate"] >= SUCCESS_FRACTION - 1e-12), None)
         at = hit or rs[-1]
+        n_min, n_max = rs[0]["n"], rs[-1]["n"]
+        status = "not reached" if hit is None else "floor" if hit["n"] == n_min else "reached"
         out.append(
             {
                 "family": family, "k": k, "method": method, "d": at["d"],
-                "n_star": hit["n"] if hit else None, "n_max": rs[-1]["n"],
+                "n_star": hit["n"] if hit else None, "n_star_label": nstar_label(status, at["n"]),
+                "status": status, "n_min": n_min, "n_max": n_max, "n_cap": caps.get(method),
                 "success_at_n_max": rs[-1]["success_rate"], "seeds": at["seeds"],
                 "median_rel_mse": at["median_rel_mse"], "median_mse": at["median_mse"],
                 "median_mse_over_rate": at["median_mse_over_rate"], "median_fit_seconds": at["median_fit_seconds"],
@@ -66,6 +76,22 @@ def nstar_rows(rows, methods_order):
             }
         )
     return out
+
+
+def nstar_label(status, n):
+    """How an n* reads: ``n`` when reached, ``<= n`` at the floor, ``> n`` when not reached by ``n``."""
+    return {"reached": str(n), "floor": f"<= {n}", "not reached": f"> {n}"}[status]
+
+
+def family_dimension(rows):
+    """The input dimension of a family's rows as text: the one d, or ``k`` when d = k varies
+    with k (the orthonormal family)."""
+    dims = {r["d"] for r in rows}
+    if len(dims) == 1:
+        return str(dims.pop())
+    if all(r["d"] == r["k"] for r in rows):
+        return "k"
+    return f"{min(dims)}-{max(dims)}"
 
 
 def _sort_key(key, methods_order=None):
@@ -90,12 +116,13 @@ def _fmt(value, spec=".2e"):
 
 def format_per_n_table(rows):
     """The per-n table as aligned text."""
-    head = (f"{'family':<12}{'k':>3} {'method':<15}{'n':>9}{'ok':>7}{'med rel MSE':>13}{'med abs MSE':>13}"
+    head = (f"{'family':<12}{'d':>4}{'k':>3} {'method':<15}{'n':>9}{'ok':>7}{'med rel MSE':>13}{'med abs MSE':>13}"
             f"{'MSE/rate':>10}{'fit s':>8}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['family']:<12}{r['k']:>3} {r['method']:<15}{r['n']:>9}{str(r['successes']) + '/' + str(r['seeds']):>7}"
+            f"{r['family']:<12}{r['d']:>4}{r['k']:>3} {r['method']:<15}{r['n']:>9}"
+            f"{str(r['successes']) + '/' + str(r['seeds']):>7}"
             f"{_fmt(r['median_rel_mse']):>13}{_fmt(r['median_mse']):>13}{_fmt(r['median_mse_over_rate'], '.2f'):>10}"
             f"{_fmt(r['median_fit_seconds'], '.2f'):>8}"
         )
@@ -103,19 +130,31 @@ def format_per_n_table(rows):
 
 
 def format_nstar_table(rows, target):
-    """The n*(k) table as aligned text; ``>N`` marks a method that never reached the target."""
-    head = (f"{'family':<12}{'k':>3} {'method':<15}{'n*':>9}{'ok@nmax':>9}{'at n':>9}{'med rel MSE':>13}"
+    """The n*(k) table as aligned text: ``<= N`` for an n* at the smallest n run, ``> N`` for
+    one not reached up to the largest n that method ran, and a note naming the capped methods."""
+    head = (f"{'family':<12}{'d':>4}{'k':>3} {'method':<15}{'n*':>10}{'ok@nmax':>9}{'at n':>9}{'med rel MSE':>13}"
             f"{'med abs MSE':>13}{'MSE/rate':>10}{'fit s':>8}")
-    lines = [f"n*(k): smallest n where >= {SUCCESS_FRACTION:.0%} of seeds reach excess MSE <= {target:g} Var f",
-             head, "-" * len(head)]
+    title = (f"n*(k): smallest n where >= {SUCCESS_FRACTION:.0%} of seeds reach excess MSE <= {target:g} Var f "
+             "('<= N': already at the smallest n; '> N': not by N, the largest n that method ran)")
+    lines = [title, head, "-" * len(head)]
     for r in rows:
-        nstar = str(r["n_star"]) if r["n_star"] is not None else f">{r['n_max']}"
         lines.append(
-            f"{r['family']:<12}{r['k']:>3} {r['method']:<15}{nstar:>9}{r['success_at_n_max']:>9.0%}{r['at_n']:>9}"
+            f"{r['family']:<12}{r['d']:>4}{r['k']:>3} {r['method']:<15}{r['n_star_label']:>10}"
+            f"{r['success_at_n_max']:>9.0%}{r['at_n']:>9}"
             f"{_fmt(r['median_rel_mse']):>13}{_fmt(r['median_mse']):>13}{_fmt(r['median_mse_over_rate'], '.2f'):>10}"
             f"{_fmt(r['median_fit_seconds'], '.2f'):>8}"
         )
+    lines += _cap_notes(rows)
     return "\n".join(lines)
+
+
+def _cap_notes(rows):
+    caps = {}
+    for r in rows:
+        if r.get("n_cap") is not None:
+            caps.setdefault(r["n_cap"], []).append(r["method"])
+    return [f"--n-max-gd {cap:g}: {', '.join(dict.fromkeys(methods))} ran no n above {cap:g}"
+            for cap, methods in caps.items()]
 
 
 def write_csv(path, rows, columns):
@@ -126,8 +165,9 @@ def write_csv(path, rows, columns):
             writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
 
 
-def write_outputs(directory, records, rows, nstar, meta, tables):
-    """Write ``cells.csv``, ``per_n.csv``, ``nstar.csv``, ``results.json`` and ``table.txt``.
+def write_outputs(directory, records, rows, nstar, slopes, meta, tables):
+    """Write ``cells.csv``, ``per_n.csv``, ``nstar.csv``, ``slopes.csv``, ``results.json``,
+    ``meta.json`` and ``table.txt``.
 
     Returns
     -------
@@ -139,14 +179,17 @@ def write_outputs(directory, records, rows, nstar, meta, tables):
         ("cells.csv", cell_rows, CELL_COLUMNS),
         ("per_n.csv", rows, tuple(rows[0]) if rows else ()),
         ("nstar.csv", nstar, tuple(nstar[0]) if nstar else ()),
+        ("slopes.csv", slopes, tuple(slopes[0]) if slopes else ()),
     ):
         path = os.path.join(directory, name)
         write_csv(path, data, columns)
         paths.append(path)
-    path = os.path.join(directory, "results.json")
-    with open(path, "w") as fh:
-        json.dump({"meta": meta, "nstar": nstar, "per_n": rows, "cells": cell_rows}, fh, indent=1, default=_jsonable)
-    paths.append(path)
+    for name, data in (("results.json", {"meta": meta, "nstar": nstar, "slopes": slopes, "per_n": rows,
+                                         "cells": cell_rows}), ("meta.json", meta)):
+        path = os.path.join(directory, name)
+        with open(path, "w") as fh:
+            json.dump(data, fh, indent=1, default=_jsonable)
+        paths.append(path)
     path = os.path.join(directory, "table.txt")
     with open(path, "w") as fh:
         fh.write(tables + "\n")

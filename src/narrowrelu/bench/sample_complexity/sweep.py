@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ...metrics import population_variance
 from ...teacher import make_teacher
-from .methods import fitters_for, run_fitter
+from .methods import fitters_for, method_allowed, run_fitter
 
 CELLS_FILE = "cells.jsonl"
 DATA_SEED_OFFSET = 10_000
@@ -94,8 +94,11 @@ def teacher_sizes(families, ks, d):
     return out
 
 
-def plan_jobs(families, ks, d, ns, seeds, noise, methods):
-    """Every job of a sweep (cells grouped by fit), in a fixed shuffled order for load balance."""
+def plan_jobs(families, ks, d, ns, seeds, noise, methods, n_max_gd=None):
+    """Every job of a sweep (cells grouped by fit), in a fixed shuffled order for load balance.
+
+    With ``n_max_gd``, the capped methods (the GD and MLP ones) have no cell at an n above it.
+    """
     sizes = teacher_sizes(families, ks, d)
     groups = fitters_for(methods)
     jobs = []
@@ -104,7 +107,9 @@ def plan_jobs(families, ks, d, ns, seeds, noise, methods):
             for n in ns:
                 for seed in range(seeds):
                     for fitter, names in groups.items():
-                        jobs.append(Job(family, dk, k, int(n), seed, float(noise), fitter, names))
+                        allowed = tuple(m for m in names if method_allowed(m, n, n_max_gd))
+                        if allowed:
+                            jobs.append(Job(family, dk, k, int(n), seed, float(noise), fitter, allowed))
     order = np.random.default_rng(0).permutation(len(jobs))
     return [jobs[i] for i in order]
 
