@@ -7,6 +7,10 @@ the evenly strided subsamples :func:`~narrowrelu.conditioning.check_outliers` re
 medians and quartiles (:data:`~narrowrelu.conditioning.SUBSAMPLE_ROWS` rows), a few scalar sums,
 and with ``whiten=True`` the column sums and the :math:`d\\times d` Gram matrix. ``X`` is read
 twice (extremes, then the root mean square and the whitening sums), ``y`` three times.
+
+Every product of a block runs on an aligned float64 copy when the block is not aligned (a block
+received from another worker may not be, and numpy's matmul then skips BLAS, with other
+roundings) and on one BLAS thread, so the maps do not depend on where the blocks were.
 """
 
 import numpy as np
@@ -20,15 +24,34 @@ from ..conditioning import (
     whitener_from_moments,
     x_scale_from_rms,
 )
+from .dask_source import one_blas_thread
 
 
 def _strided(A, rows):
     return A[:: max(1, A.shape[0] // rows)]
 
 
+def _aligned(B):
+    """``B`` as float64 in C order, copied only when it is not already (or not aligned)."""
+    return np.require(B, dtype=np.float64, requirements=["C", "A"])
+
+
 def _scale_block(B, x_scale, whitener):
+    B = _aligned(B)
     Bs = B / x_scale if x_scale != 1.0 else B
-    return np.ascontiguousarray(Bs if whitener is None else Bs @ whitener)
+    if whitener is None:
+        return np.ascontiguousarray(Bs)
+    with one_blas_thread():
+        return Bs @ whitener
+
+
+def _block_moments(B, unit):
+    """The column sums and the Gram matrix of one block of ``X / unit``, stacked: ``(1, d + 1, d)``."""
+    B = _aligned(B)
+    Bs = B / unit if unit != 1.0 else B
+    with one_blas_thread():
+        gram = Bs.T @ Bs
+    return np.concatenate([Bs.sum(axis=0)[None], gram])[None]
 
 
 def _extremes_and_samples(X, y):
@@ -82,18 +105,18 @@ def condition_dask(X, y, whiten=False):
     sub = _strided(X, RMS_ROWS)
     safe = 1.0 / SAFE_SQUARE <= x_top <= SAFE_SQUARE
     sums = {"squares": (sub * sub).sum() if safe else ((sub / x_top) ** 2).sum()}
+    unit = 1.0 if safe else x_top
     if whiten:
-        Xs = X if safe else X / x_top
-        sums["columns"], sums["gram"] = Xs.sum(axis=0), Xs.T @ Xs
+        sums["moments"] = X.map_blocks(_block_moments, unit, new_axis=2, dtype=np.float64,
+                                       chunks=((1,) * X.numblocks[0], (d + 1,), (d,))).sum(axis=0)
     (sums,) = dask.compute(sums)
     size = sub.shape[0] * d
     rms = np.sqrt(sums["squares"] / size) if safe else x_top * np.sqrt(sums["squares"] / size)
     x_scale = x_scale_from_rms(rms, size, x_top)
     whitener = None
     if whiten:
-        unit = 1.0 if safe else x_top
-        whitener = whitener_from_moments(sums["columns"] * (unit / x_scale) / n,
-                                         sums["gram"] * (unit / x_scale) ** 2 / n, n)
+        columns, gram = sums["moments"][0], sums["moments"][1:]
+        whitener = whitener_from_moments(columns * (unit / x_scale) / n, gram * (unit / x_scale) ** 2 / n, n)
     Xc = X if x_scale == 1.0 and whitener is None else X.map_blocks(_scale_block, x_scale, whitener,
                                                                      dtype=np.float64)
     return Conditioning(Xc, yc, mu * top, y_scale, x_scale, whitener)

@@ -31,7 +31,7 @@ def require_dask(what):
 
 
 def check_dask_data(X, y):
-    """``(X, y)`` as float-able dask arrays with the same row chunks, all of ``X``'s columns in one
+    """``(X, y)`` as float64 dask arrays with the same row chunks, all of ``X``'s columns in one
     chunk (rechunked if not); ``y`` may be a NumPy array (then sent to the workers once)."""
     da = require_dask("fitting on dask arrays")
     import dask
@@ -45,6 +45,7 @@ def check_dask_data(X, y):
         raise ValueError("X has unknown chunk sizes: call X.compute_chunk_sizes() first")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+    X = X.astype(np.float64)  # as a NumPy fit converts X (the standardisation's sums need float64)
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
     if is_dask_collection(y):
@@ -59,7 +60,7 @@ def check_dask_data(X, y):
     if isinstance(y, da.Array):
         if any(np.isnan(c) for c in y.chunks[0]):
             raise ValueError("y has unknown chunk sizes: call y.compute_chunk_sizes() first")
-        y = y.rechunk((X.chunks[0],))
+        y = y.rechunk((X.chunks[0],)).astype(np.float64)
     else:
         (y,) = dask.persist(da.from_array(y, chunks=(X.chunks[0],)))
     return X, y
