@@ -324,8 +324,8 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
 
 
 def _in_span(directions, P, min_norm=0.5):
-    """The unit rows :math:`P^Tc/\|P^Tc\|` of the directions :math:`c` with
-    :math:`\|P^Tc\| \ge` ``min_norm`` :math:`\|c\|` (the others are mostly outside the span)."""
+    """The unit rows :math:`P^Tc/\\|P^Tc\\|` of the directions :math:`c` with
+    :math:`\\|P^Tc\\| \\ge` ``min_norm`` :math:`\\|c\\|` (the others are mostly outside the span)."""
     coords = directions @ P
     norms = np.linalg.norm(coords, axis=1)
     keep = norms >= min_norm * np.linalg.norm(directions, axis=1)

@@ -8,10 +8,12 @@ r"""Local least-squares refinement of the moment solution on the empirical loss
   :math:`J^TJ` when Fisher scoring contracts too slowly; numba kernels in ``_kernels``.
 - :mod:`~narrowrelu.learner.refine.dense` (``"lm"``, ``"lbfgs"``): dense Levenberg–Marquardt
   (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows.
+- :mod:`~narrowrelu.learner.refine.split_neurons`: out of a merged-neuron minimum, by splitting.
 """
 
 from .dense import RefinementResult, lbfgs, levenberg_marquardt
 from .gauss_newton import GaussNewtonResult, gauss_newton
+from .split_neurons import refine_with_splits
 
 # "gn" streams over any source; the dense methods need the rows in memory
 REFINE_METHODS = ("gn", "lm", "lbfgs")
@@ -65,14 +67,22 @@ def large_sample(n_rows, n_neurons, n_features):
     return n_rows > LARGE_SAMPLE_ROWS_PER_PARAMETER * (n_neurons * (n_features + 1) + n_features + 1)
 
 
-def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1):
+def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neurons=False):
     """Refine each ``(label, network)`` of ``starts`` on ``source`` and keep the lowest training
-    loss (ties to the earlier start). Returns the result and a summary: the start kept, every
-    start's loss, iterations, convergence, training MSE, rows, passes and the stop reason."""
+    loss (ties to the earlier start); with ``split_neurons``, then move a wasted neuron by
+    splitting a loaded one while that lowers the loss
+    (:func:`~narrowrelu.learner.refine.split_neurons.refine_with_splits`). Returns the result and a
+    summary: the start kept, every start's loss, the splits tried and kept, iterations,
+    convergence, training MSE, rows, passes and the stop reason."""
     passes_before = source.n_passes
     results = [(label, refine_network(method, network, source, max_iter, n_jobs)) for label, network in starts]
     label, best = min(results, key=lambda item: item[1].loss)
+    splits = {"split_tries": 0, "splits": 0}
+    if split_neurons:
+        best, splits = refine_with_splits(lambda net: refine_network(method, net, source, max_iter, n_jobs), best,
+                                          source, n_jobs)
     return best, {
+        **splits,
         "start": label,
         "start_losses": {lab: float(r.loss) for lab, r in results},
         "method": method,

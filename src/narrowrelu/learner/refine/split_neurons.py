@@ -1,0 +1,96 @@
+"""Out of a merged-neuron minimum: move a wasted neuron by splitting a loaded one.
+
+Two teacher neurons :math:`u_a, u_b` a small angle apart can be fitted by one model neuron near
+their bisector carrying both weights, while another model neuron is left with a small weight (or
+sits on top of a neighbour). That is a local minimum of the training loss: no descent step splits
+the merged neuron, and the wasted one is far from where it is needed. It is what lost the
+fits of the ``clusters`` family whose success fell as :math:`n` grew (``narrowrelu bench
+diagnose``: right moment start, refinement in the wrong basin).
+
+The residual :math:`r = y - g(x)` of such a model keeps
+:math:`\\lambda_au_au_a^T + \\lambda_bu_bu_b^T - \\lambda_mu_mu_m^T` in its second Hermite moment
+:math:`E[r(xx^T - I)]`, whose top eigenvector orthogonal to the merged neuron :math:`u_m` points
+along :math:`u_a - u_b`. A split start drops the wasted neuron and replaces a loaded neuron
+:math:`(\\lambda_j, u_j)` by :math:`\\lambda_j/2` at :math:`\\|u_j\\|(\\cos\\theta\\,\\hat u_j\\pm
+\\sin\\theta\\,e_j)` (the same function to first order), then refines it. The split model is kept
+only if its training loss is lower; splits repeat while they help.
+"""
+
+import numpy as np
+
+from ...moments.model import network_hermite_contraction
+from ...network import ReLUNetwork
+from ..passes import second_moment_stage
+from ..rounds import block_rows
+
+# a neuron is wasted when its contribution |lambda| ||u|| is below this share of the median of the others'
+WASTED_SHARE = 0.25
+# the half-angle between the two halves of a split neuron (radians)
+SPLIT_ANGLE = 0.1
+# loaded neurons tried per split (largest contributions first)
+SPLIT_TRIES = 3
+# a split is kept when it lowers the training loss by more than this fraction
+SPLIT_GAIN = 1e-6
+
+
+def contributions(network):
+    """:math:`|\\lambda_i|\\,\\|u_i\\|`, each neuron's scale."""
+    return np.abs(network.output_weights) * np.linalg.norm(network.hidden_weights, axis=1)
+
+
+def wasted_neuron(network):
+    """The index of the neuron of smallest contribution when it is below ``WASTED_SHARE`` of the
+    median of the others', else ``None`` (and ``None`` with fewer than two neurons)."""
+    c = contributions(network)
+    if c.size < 2:
+        return None
+    i = int(np.argmin(c))
+    others = np.delete(c, i)
+    return i if c[i] < WASTED_SHARE * np.median(others) else None
+
+
+def residual_second_moment(network, source, n_jobs):
+    """:math:`E[r(xx^T - I)]` of the residual :math:`r = y - g(x)` on the training rows (one pass)."""
+    d = network.n_features
+    full = second_moment_stage(source, network, block_rows(d), n_jobs)
+    return full - network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
+
+
+def split_start(network, wasted, j, M2r, angle=SPLIT_ANGLE):
+    """``network`` without neuron ``wasted`` and with neuron ``j`` split along the top
+    eigenvector (largest :math:`|\\text{eigenvalue}|`) of ``M2r`` orthogonal to :math:`u_j`."""
+    U, lam = network.hidden_weights, network.output_weights
+    norm = np.linalg.norm(U[j])
+    u = U[j] / norm
+    Q = np.eye(U.shape[1]) - np.outer(u, u)
+    vals, vecs = np.linalg.eigh(Q @ M2r @ Q)
+    e = vecs[:, int(np.argmax(np.abs(vals)))]
+    e = e - (e @ u) * u
+    e /= np.linalg.norm(e)
+    halves = norm * np.array([np.cos(angle) * u + np.sin(angle) * e, np.cos(angle) * u - np.sin(angle) * e])
+    keep = [i for i in range(U.shape[0]) if i not in (wasted, j)]
+    return ReLUNetwork(np.vstack([U[keep], halves]), np.concatenate([lam[keep], [lam[j] / 2, lam[j] / 2]]),
+                       network.linear_weights, network.intercept)
+
+
+def refine_with_splits(refine, result, source, n_jobs=1):
+    """From the refined ``result``, split starts (refined by ``refine(network)``) while the model
+    has a wasted neuron and a split lowers the training loss. Returns the best result and how
+    many splits were tried and kept."""
+    tried = kept = 0
+    for _ in range(result.network.n_neurons):
+        wasted = wasted_neuron(result.network)
+        if wasted is None:
+            break
+        M2r = residual_second_moment(result.network, source, n_jobs)
+        order = [j for j in np.argsort(-contributions(result.network), kind="stable") if j != wasted]
+        best = None
+        for j in order[:SPLIT_TRIES]:
+            tried += 1
+            candidate = refine(split_start(result.network, wasted, int(j), M2r))
+            if best is None or candidate.loss < best.loss:
+                best = candidate
+        if best is None or not best.loss < result.loss * (1 - SPLIT_GAIN):
+            break
+        result, kept = best, kept + 1
+    return result, {"split_tries": tried, "splits": kept}

@@ -1,0 +1,123 @@
+"""Splitting out of a merged-neuron minimum (narrowrelu.learner.refine.split_neurons)."""
+
+import numpy as np
+import pytest
+
+from narrowrelu import ReLUNetwork
+from narrowrelu.learner.refine import refine_from_starts, refine_network
+from narrowrelu.learner.refine.split_neurons import (
+    SPLIT_ANGLE,
+    contributions,
+    refine_with_splits,
+    residual_second_moment,
+    split_start,
+    wasted_neuron,
+)
+from narrowrelu.learner.sources import ArraySource
+from narrowrelu.metrics import population_mse, population_variance
+from narrowrelu.teacher import make_teacher
+
+
+def _network(U, lam):
+    U = np.asarray(U, dtype=float)
+    return ReLUNetwork(U, np.asarray(lam, dtype=float), np.zeros(U.shape[1]), 0.0)
+
+
+def test_wasted_neuron_is_the_smallest_contribution_below_a_quarter_of_the_median():
+    U = np.eye(4) * np.array([[1.0], [2.0], [1.0], [1.0]])
+    assert wasted_neuron(_network(U, [1.0, 0.15, 1.0, 1.2])) is None  # 0.3 is not below 0.25 * 1.0
+    assert wasted_neuron(_network(U, [1.0, 0.15, -0.2, 1.2])) == 2  # 0.2 < 0.25 * median(1, 0.3, 1.2)
+    assert wasted_neuron(_network(U[:1], [0.01])) is None
+    np.testing.assert_allclose(contributions(_network(U, [1.0, -0.5, 2.0, 1.0])), [1.0, 1.0, 2.0, 1.0])
+
+
+def test_a_split_start_is_the_model_without_the_wasted_neuron_to_first_order():
+    """The halves carry lambda_j / 2 each at +-theta about u_j, in the plane of u_j and the top
+    eigenvector of M2r orthogonal to it; the start is the model without the wasted neuron up to
+    a difference concentrated at the kink: the mean squared gap is O(theta^3) (a gap of order
+    theta on a slab of width theta about u_j . x = 0), so halving theta divides it by about 8."""
+    rng = np.random.default_rng(0)
+    d = 6
+    U = rng.standard_normal((3, d))
+    net = _network(U, [1.5, 0.05, -0.8])
+    e = np.zeros(d)
+    e[5] = 1.0
+    M2r = 3.0 * np.outer(e, e) + 0.1 * np.eye(d)
+    start = split_start(net, 1, 0, M2r)
+    assert start.n_neurons == 3
+    np.testing.assert_allclose(start.output_weights, [-0.8, 0.75, 0.75])
+    u = U[0] / np.linalg.norm(U[0])
+    halves = start.hidden_weights[1:]
+    np.testing.assert_allclose(np.linalg.norm(halves, axis=1), np.linalg.norm(U[0]))
+    cosines = halves @ u / np.linalg.norm(halves, axis=1)
+    np.testing.assert_allclose(cosines, np.cos(SPLIT_ANGLE), rtol=1e-12)
+    offsets = halves - np.outer(halves @ u, u)
+    e_perp = e - (e @ u) * u
+    for row in offsets:
+        np.testing.assert_allclose(abs(row @ e_perp) / (np.linalg.norm(row) * np.linalg.norm(e_perp)), 1.0, rtol=1e-10)
+    without = _network(U[[0, 2]], [1.5, -0.8])
+    gaps = [population_mse(split_start(net, 1, 0, M2r, angle=a), without) for a in (0.1, 0.05)]
+    assert 6.0 < gaps[0] / gaps[1] < 10.0
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2])
+def merged_problem(request):
+    """The ``clusters`` teacher of the sweep (d = 20, two pairs of neurons at cosine 0.95), noise
+    0.1 std f, n = 8000, and a merged minimum like the ones that lost sweep cells: the first pair
+    fitted, the second pair as one neuron at its bisector with both weights, and a wasted neuron
+    (weight 0.02) next to the first neuron."""
+    seed = request.param
+    d, n = 20, 8000
+    teacher = make_teacher("clusters", d, 4, seed)
+    var = population_variance(teacher)
+    X, y = teacher.with_noise(0.1 * np.sqrt(var)).sample(n, random_state=7 + seed)
+    U = teacher.hidden_weights / np.linalg.norm(teacher.hidden_weights, axis=1, keepdims=True)
+    lam = teacher.output_weights * np.linalg.norm(teacher.hidden_weights, axis=1)
+    bisector = (U[2] + U[3]) / np.linalg.norm(U[2] + U[3])
+    wasted = U[0] + 0.05 * np.random.default_rng(seed).standard_normal(d)
+    merged = ReLUNetwork(np.vstack([U[0], U[1], bisector, wasted / np.linalg.norm(wasted)]),
+                         np.array([lam[0], lam[1], lam[2] + lam[3], 0.02]), teacher.linear_weights, teacher.intercept)
+    return teacher, merged, ArraySource(X, y, np.zeros(n, dtype=bool), 4096)
+
+
+# An efficient fit has excess MSE about sigma^2 p / n = 0.01 * 105 / 8000 = 1.3e-4 Var f, with a
+# relative spread sqrt(2 / p) = 14 %: 2e-4 Var f is more than 3 standard errors above it, and the
+# merged minimum (1e-3 or more) is 7 times the rate.
+RECOVERED, STUCK = 2e-4, 1e-3
+
+
+def test_refinement_alone_stays_merged_and_splitting_recovers_the_pair(merged_problem):
+    teacher, merged, source = merged_problem
+    var = population_variance(teacher)
+    stuck = refine_network("gn", merged, source)
+    assert population_mse(stuck.network, teacher) / var > STUCK
+    result, log = refine_with_splits(lambda net: refine_network("gn", net, source), stuck, source)
+    assert log["splits"] >= 1 and log["split_tries"] >= log["splits"]
+    assert result.loss < stuck.loss
+    assert population_mse(result.network, teacher) / var < RECOVERED
+
+
+def test_splits_never_raise_the_loss_and_leave_a_good_fit_alone(merged_problem):
+    teacher, merged, source = merged_problem
+    exact = ReLUNetwork(teacher.hidden_weights, teacher.output_weights, teacher.linear_weights, teacher.intercept)
+    good = refine_network("gn", exact, source)
+    result, log = refine_with_splits(lambda net: refine_network("gn", net, source), good, source)
+    assert log == {"split_tries": 0, "splits": 0} and result is good
+    best, summary = refine_from_starts("gn", [("merged", merged)], source, split_neurons=True)
+    assert summary["splits"] >= 1 and best.loss < refine_network("gn", merged, source).loss
+    _, plain = refine_from_starts("gn", [("merged", merged)], source)
+    assert plain["splits"] == 0 and plain["split_tries"] == 0
+
+
+def test_the_split_of_the_merged_neuron_points_along_the_pair(merged_problem):
+    """The top eigenvector of the residual's second moment orthogonal to the bisector lies along
+    the difference of the pair's directions: the halves of the split move towards them."""
+    teacher, merged, source = merged_problem
+    U = teacher.hidden_weights / np.linalg.norm(teacher.hidden_weights, axis=1, keepdims=True)
+    start = split_start(merged, 3, 2, residual_second_moment(merged, source, 1))
+    halves = start.hidden_weights[-2:] / np.linalg.norm(start.hidden_weights[-2:], axis=1, keepdims=True)
+    bisector = merged.hidden_weights[2]
+    spread = halves[0] - halves[1]
+    pair = U[2] - U[3]
+    pair -= (pair @ bisector) * bisector
+    assert abs(spread @ pair) / (np.linalg.norm(spread) * np.linalg.norm(pair)) > 0.8
