@@ -18,7 +18,8 @@ def test_candidate_stage_finds_the_neurons_of_exact_tensors():
     V /= np.linalg.norm(V, axis=1, keepdims=True)
     lam = np.array([1.0, -0.6, 0.4])
     tensors = {m: sum(l * _outer_power(v, m) for l, v in zip(lam, V)) for m in (4, 6)}
-    centres, support, n_cloud = candidate_stage(tensors, n_pairs, (0.1, 0.01), 4, rng, polish=False)
+    centres, support, n_cloud, polished = candidate_stage(tensors, n_pairs, (0.1, 0.01), 4, rng, polish=False)
+    assert polished.shape == (0, k)
     assert n_cloud == k * n_pairs
     np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 1.0, rtol=1e-12)
     assert np.all(unsigned_match(centres, V) < 1e-10)
@@ -38,8 +39,9 @@ def test_candidate_stage_puts_the_polished_directions_first():
     tensors = {4: sum(l * _outer_power(v, 4) for l, v in zip(lam, V))}
     current = V + 0.05 * rng.standard_normal(V.shape)
     current /= np.linalg.norm(current, axis=1, keepdims=True)
-    plain, _, _ = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current, polish=False)
-    centres, _, _ = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current)
+    plain, _, _, _ = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current, polish=False)
+    centres, _, _, polished = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current)
+    np.testing.assert_array_equal(centres[:k], polished)
     assert unsigned_match(centres[:k], V).max() < 1e-8 and unsigned_match(V, centres[:k]).max() < 1e-8
     assert centres.shape[0] <= plain.shape[0] + k
 

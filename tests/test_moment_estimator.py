@@ -214,11 +214,12 @@ def test_rounds_stop_at_tol(random_teacher_data):
     assert loose.validation_mse_ > tight.validation_mse_
 
 
-def test_second_refinement_start_escapes_a_spurious_basin():
-    """A tight-cluster teacher (pairs at cosine 0.95) where the later rounds, then the refinement,
-    settle in a spurious basin of the empirical loss, ~14x the parametric rate; the first round's model,
-    refined too (refine_starts=2, what "auto" picks at this size), reaches the right one, and the
-    lower training loss tells them apart."""
+def test_auto_refines_two_starts_on_a_moderate_sample_and_keeps_the_lower_loss():
+    """A tight-cluster teacher (pairs at cosine 0.95), n = 7696 (below 500 rows per parameter):
+    refine_starts="auto" refines the final and the first round's models and keeps the one of lower
+    training loss; with refine_starts=1 only the final round's is refined, from the same moment
+    solution. (Which start wins on a given draw is data: the choice itself is tested on a
+    constructed spurious basin in test_split_neurons.py.)"""
     from narrowrelu.teacher import make_teacher
 
     teacher = make_teacher("clusters", 20, 4, 1)
@@ -226,11 +227,11 @@ def test_second_refinement_start_escapes_a_spurious_basin():
     X, y = teacher.with_noise(sigma).sample(7696, random_state=10_001)
     one = MomentReLURegressor(n_neurons=4, random_state=1, refine_starts=1).fit(X, y)
     auto = MomentReLURegressor(n_neurons=4, random_state=1).fit(X, y)
-    assert relative_mse(one, teacher) > 1e-3
-    assert relative_mse(auto, teacher) < 3e-4
     losses = auto.refinement_["start_losses"]
-    assert set(losses) == {"final round", "first round"} and auto.refinement_["start"] == "first round"
-    assert losses["first round"] < 0.95 * losses["final round"]
+    assert set(losses) == {"final round", "first round"} and set(one.refinement_["start_losses"]) == {"final round"}
+    assert auto.refinement_["start"] == min(losses, key=losses.get)
+    assert auto.refinement_["train_mse"] <= min(losses.values())
+    assert relative_mse(auto, teacher) < 3e-4
     assert np.array_equal(one.raw_network_.hidden_weights, auto.raw_network_.hidden_weights)
 
 

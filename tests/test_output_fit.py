@@ -55,3 +55,38 @@ def test_sparse_selection_finds_the_true_directions_among_decoys():
     np.testing.assert_allclose([weights.pop(3), weights.pop(7)], [1.0, -0.7], atol=1e-8)
     np.testing.assert_allclose(list(weights.values()), 0.0, atol=1e-8)
     assert fit.validation_mse < 1e-12  # the Gram formula cancels to ~1e-16 of y.y
+
+
+def _trap(seed=1, d=5, n=(3000, 1000)):
+    """Noiseless y = 0.2 + |u1.x| + 0.8|u2.x| with u1, u2 0.35 rad apart; the pool holds their
+    bisector, noisy copies of each and of the bisector (rows 0-3), then u1, u2 (rows 4, 5). With
+    this seed, forward selection takes the bisector first and single swaps cannot leave it: each
+    true direction alone beside a decoy fits worse than the decoy pair."""
+    rng = np.random.default_rng(seed)
+    u1 = rng.standard_normal(d)
+    u1 /= np.linalg.norm(u1)
+    v = rng.standard_normal(d)
+    v -= (v @ u1) * u1
+    v /= np.linalg.norm(v)
+    true = np.vstack([u1, np.cos(0.35) * u1 + np.sin(0.35) * v])
+    bisector = true.sum(axis=0) / np.linalg.norm(true.sum(axis=0))
+    decoys = np.array([bisector] + [t + 0.15 * rng.standard_normal(d) for t in true] + [bisector + 0.1 * rng.standard_normal(d)])
+    pool = np.vstack([decoys / np.linalg.norm(decoys, axis=1, keepdims=True), true])
+    stats = []
+    for m in n:
+        X = rng.standard_normal((m, d))
+        y = 0.2 + np.abs(X @ true.T) @ np.array([1.0, 0.8])
+        F = np.hstack([np.ones((m, 1)), X, np.abs(X @ pool.T)])
+        stats.append(GramStatistics(F.T @ F, F.T @ y, float(y @ y), m))
+    return SparseDirectionRegression(stats[0], stats[1], 1 + d)
+
+
+def test_a_start_reaches_a_coupled_pair_that_single_swaps_miss():
+    regression = _trap()
+    forward = regression.select(2)
+    assert sorted(forward.selected.tolist()) != [4, 5] and forward.validation_mse > 1e-4
+    started = regression.select(2, starts=[[4, 5]])
+    assert sorted(started.selected.tolist()) == [4, 5] and started.validation_mse < 1e-12
+    # a start that does not help leaves the forward path's fit; duplicates and extra terms are cut
+    assert regression.select(2, starts=[[0, 0, 1, 2]]).validation_mse <= forward.validation_mse
+    assert sorted(regression.select(2, starts=[[5, 4, 0]]).selected.tolist()) == [4, 5]

@@ -6,8 +6,11 @@ import pytest
 from narrowrelu import ReLUNetwork
 from narrowrelu.learner.refine import refine_from_starts, refine_network
 from narrowrelu.learner.refine.split_neurons import (
+    DUPLICATE_COSINE,
     SPLIT_ANGLE,
     contributions,
+    doubled_pair,
+    free_neuron,
     refine_with_splits,
     residual_second_moment,
     split_start,
@@ -23,27 +26,46 @@ def _network(U, lam):
     return ReLUNetwork(U, np.asarray(lam, dtype=float), np.zeros(U.shape[1]), 0.0)
 
 
-def test_wasted_neuron_is_the_smallest_contribution_below_a_quarter_of_the_median():
+def test_wasted_neuron_is_the_smallest_contribution_below_a_share_of_the_median():
     U = np.eye(4) * np.array([[1.0], [2.0], [1.0], [1.0]])
-    assert wasted_neuron(_network(U, [1.0, 0.15, 1.0, 1.2])) is None  # 0.3 is not below 0.25 * 1.0
-    assert wasted_neuron(_network(U, [1.0, 0.15, -0.2, 1.2])) == 2  # 0.2 < 0.25 * median(1, 0.3, 1.2)
+    assert wasted_neuron(_network(U, [1.0, 0.2, 1.0, 1.2])) is None  # 0.4 is not below 0.35 * 1.0
+    assert wasted_neuron(_network(U, [1.0, 0.2, -0.3, 1.2])) == 2  # 0.3 < 0.35 * median(1, 0.4, 1.2)
     assert wasted_neuron(_network(U[:1], [0.01])) is None
     np.testing.assert_allclose(contributions(_network(U, [1.0, -0.5, 2.0, 1.0])), [1.0, 1.0, 2.0, 1.0])
 
 
-def test_a_split_start_is_the_model_without_the_wasted_neuron_to_first_order():
+def test_free_neuron_drops_a_wasted_neuron_or_merges_a_doubled_pair():
+    """Without a wasted neuron, the pair at cosine above DUPLICATE_COSINE becomes one neuron with
+    their summed weight (a function within O(angle) of theirs); with neither, nothing is freed."""
+    rng = np.random.default_rng(3)
+    d = 5
+    U = np.linalg.qr(rng.standard_normal((d, 3)))[0].T * np.array([[1.0], [2.0], [0.5]])
+    angle = 0.9 * np.arccos(DUPLICATE_COSINE)
+    twin = np.cos(angle) * U[0] + np.sin(angle) * np.linalg.norm(U[0]) * U[1] / np.linalg.norm(U[1])
+    net = _network(np.vstack([U, twin]), [1.0, 0.8, -1.5, 0.6])
+    assert wasted_neuron(net) is None and doubled_pair(net) == (0, 3)
+    freed = free_neuron(net)
+    assert freed.n_neurons == 3
+    np.testing.assert_allclose(freed.output_weights[-1] * np.linalg.norm(freed.hidden_weights[-1]), 1.6)
+    assert population_mse(freed, net) < 0.05 * population_mse(_network(U, [1.0, 0.8, -1.5]), net)
+    assert free_neuron(_network(U, [1.0, 0.8, -1.5])) is None
+    dropped = free_neuron(_network(U, [1.0, 0.01, -1.5]))
+    np.testing.assert_array_equal(dropped.hidden_weights, U[[0, 2]])
+
+
+def test_a_split_start_is_the_model_to_first_order():
     """The halves carry lambda_j / 2 each at +-theta about u_j, in the plane of u_j and the top
-    eigenvector of M2r orthogonal to it; the start is the model without the wasted neuron up to
+    eigenvector of M2r orthogonal to it; the start is the model up to
     a difference concentrated at the kink: the mean squared gap is O(theta^3) (a gap of order
     theta on a slab of width theta about u_j . x = 0), so halving theta divides it by about 8."""
     rng = np.random.default_rng(0)
     d = 6
     U = rng.standard_normal((3, d))
-    net = _network(U, [1.5, 0.05, -0.8])
+    net = _network(U[[0, 2]], [1.5, -0.8])
     e = np.zeros(d)
     e[5] = 1.0
     M2r = 3.0 * np.outer(e, e) + 0.1 * np.eye(d)
-    start = split_start(net, 1, 0, M2r)
+    start = split_start(net, 0, M2r)
     assert start.n_neurons == 3
     np.testing.assert_allclose(start.output_weights, [-0.8, 0.75, 0.75])
     u = U[0] / np.linalg.norm(U[0])
@@ -55,8 +77,7 @@ def test_a_split_start_is_the_model_without_the_wasted_neuron_to_first_order():
     e_perp = e - (e @ u) * u
     for row in offsets:
         np.testing.assert_allclose(abs(row @ e_perp) / (np.linalg.norm(row) * np.linalg.norm(e_perp)), 1.0, rtol=1e-10)
-    without = _network(U[[0, 2]], [1.5, -0.8])
-    gaps = [population_mse(split_start(net, 1, 0, M2r, angle=a), without) for a in (0.1, 0.05)]
+    gaps = [population_mse(split_start(net, 0, M2r, angle=a), net) for a in (0.1, 0.05)]
     assert 6.0 < gaps[0] / gaps[1] < 10.0
 
 
@@ -109,12 +130,25 @@ def test_splits_never_raise_the_loss_and_leave_a_good_fit_alone(merged_problem):
     assert plain["splits"] == 0 and plain["split_tries"] == 0
 
 
+def test_of_two_starts_the_lower_training_loss_is_kept(merged_problem):
+    """refine_from_starts refines every start and keeps the lower loss: here the merged minimum
+    (a spurious basin when refined alone) against the teacher itself, in either order."""
+    teacher, merged, source = merged_problem
+    exact = ReLUNetwork(teacher.hidden_weights, teacher.output_weights, teacher.linear_weights, teacher.intercept)
+    for starts in ([("merged", merged), ("exact", exact)], [("exact", exact), ("merged", merged)]):
+        best, summary = refine_from_starts("gn", starts, source)
+        assert summary["start"] == "exact"
+        assert summary["start_losses"]["merged"] > summary["start_losses"]["exact"] == best.loss
+
+
 def test_the_split_of_the_merged_neuron_points_along_the_pair(merged_problem):
     """The top eigenvector of the residual's second moment orthogonal to the bisector lies along
     the difference of the pair's directions: the halves of the split move towards them."""
     teacher, merged, source = merged_problem
     U = teacher.hidden_weights / np.linalg.norm(teacher.hidden_weights, axis=1, keepdims=True)
-    start = split_start(merged, 3, 2, residual_second_moment(merged, source, 1))
+    freed = free_neuron(merged)
+    assert freed.n_neurons == 3 and np.array_equal(freed.hidden_weights, merged.hidden_weights[:3])
+    start = split_start(freed, 2, residual_second_moment(merged, source, 1))
     halves = start.hidden_weights[-2:] / np.linalg.norm(start.hidden_weights[-2:], axis=1, keepdims=True)
     bisector = merged.hidden_weights[2]
     spread = halves[0] - halves[1]

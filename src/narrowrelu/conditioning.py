@@ -200,7 +200,7 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
         shift = float(np.mean(y)) if center_y else 0.0
         return Conditioning(X, np.ascontiguousarray(y - shift), shift, 1.0, 1.0)
     if sd == 0 or sd * top == 0:
-        raise ValueError(f"y is constant (every value is {y[0]!r} to float64 precision): there is nothing to learn")
+        raise ValueError(f"y is constant (every value is {float(y[0])!r} to float64 precision): there is nothing to learn")
     y_shift = mu * top if center_y else 0.0
     y_scale = float(sd * top) if center_y else float(top * np.sqrt(np.mean((y / top) ** 2)))
     if not np.isfinite(y_scale):

@@ -17,19 +17,19 @@ def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, po
     from ``current`` (unit rows, the model's directions in the tensors' coordinates) and the
     best-supported centres. Returns the candidates as unit rows in the tensors' ``k``
     coordinates (lift with :math:`c = Pv`), the polished ones first, the support of the centres,
-    and the size of the cloud."""
+    the size of the cloud, and the polished directions themselves (empty without ``polish``)."""
     k = next(iter(tensors.values())).shape[0]
     cloud = jennrich_candidates([tensors[m] for m in sorted(tensors)], n_pairs, rng)
     centres, support = multiscale_cluster_centres(cloud, scales, min_support)
     norms = np.linalg.norm(centres, axis=1)
     centres = centres / np.where(norms > 0, norms, 1.0)[:, None]
     if not polish:
-        return centres, support, cloud.shape[0]
+        return centres, support, cloud.shape[0], np.empty((0, k))
     current = np.empty((0, k)) if current is None else current
     order = 4 if 4 in tensors else min(tensors)
     polished = cp_polish(tensors[order], polish_starts(current, centres, k, rng))
     both = np.vstack([polished, centres])
-    return both[novel_rows(np.empty((0, k)), both)], support, cloud.shape[0]
+    return both[novel_rows(np.empty((0, k)), both)], support, cloud.shape[0], polished
 
 
 def novel_rows(pool, new, tol=1e-8):

@@ -135,10 +135,14 @@ class SparseDirectionRegression:
         sse = self.validation.yy - 2.0 * beta @ m + beta @ G @ beta
         return max(sse, 0.0) / max(self.validation.n, 1)
 
-    def select(self, max_terms, max_swap_sweeps=5):
-        """Forward selection up to ``max_terms``, size by held-out error, then swaps.
+    def select(self, max_terms, max_swap_sweeps=5, starts=()):
+        """Forward selection up to ``max_terms``, size by held-out error, then swaps; and swaps
+        from each subset of ``starts`` (for example a coherent set of directions found
+        together, which single swaps from the forward path may not reach: two coupled
+        directions each look worse alone).
 
-        Returns the :class:`SparseFit` with the smallest held-out error along the path.
+        Returns the :class:`SparseFit` of smallest held-out error among these (the forward
+        path's on ties).
         """
         max_terms = min(max_terms, self.n_candidates)
         path = [[]]
@@ -150,8 +154,12 @@ class SparseDirectionRegression:
             path.append(current)
         scores = [self.validation_mse(s) for s in path]
         best_size = int(np.argmin(scores))
-        subset = self._swap(list(path[best_size]), max_swap_sweeps)
-        return self.fit_subset(subset)
+        fits = [self.fit_subset(self._swap(list(path[best_size]), max_swap_sweeps))]
+        for start in starts:
+            start = list(dict.fromkeys(int(j) for j in start))[:max_terms]
+            if start:
+                fits.append(self.fit_subset(self._swap(start, max_swap_sweeps)))
+        return min(fits, key=lambda fit: fit.validation_mse)
 
     def _swap(self, subset, max_sweeps):
         if not subset:

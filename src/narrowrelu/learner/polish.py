@@ -17,7 +17,7 @@ so they can replace a candidate only where they fit better.
 import numpy as np
 
 # ALS sweeps at most, and the change of the relative reconstruction error that stops them
-POLISH_ITERATIONS = 100
+POLISH_ITERATIONS = 500
 POLISH_TOL = 1e-12
 
 

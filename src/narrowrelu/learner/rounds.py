@@ -294,15 +294,16 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
             layout = projection_stage(source, current, extra, L, k, orders, cache, chunk, settings.n_jobs, progress)
         with timed("candidates"):
             stored = np.vstack([current.hidden_weights, extra])
-            centres, _, n_cloud = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales, min_count,
-                                                  rng, _in_span(stored, P), settings.cp_polish)
+            centres, _, n_cloud, polished = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales,
+                                                            min_count, rng, _in_span(stored, P), settings.cp_polish)
             new_coords = centres[novel_rows(stored, centres @ P.T)]
             pool = np.vstack([stored, new_coords @ P.T])
         with timed("regression"):
             n_base = 1 + L.shape[1]
             sub_train = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
             sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
-            chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k).selected)
+            starts = [_rows_of(pool, polished @ P.T)] if polished.shape[0] else []
+            chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k, starts=starts).selected)
             train, validation = regression_stage(cache, layout, new_coords, columns=chosen)
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
@@ -331,6 +332,13 @@ def _in_span(directions, P, min_norm=0.5):
     keep = norms >= min_norm * np.linalg.norm(directions, axis=1)
     keep &= norms > 0
     return coords[keep] / norms[keep, None]
+
+
+def _rows_of(pool, directions):
+    """For each direction, the row of ``pool`` nearest to it projectively."""
+    P = pool / np.linalg.norm(pool, axis=1, keepdims=True)
+    D = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    return np.argmax(np.abs(D @ P.T), axis=1)
 
 
 def _final_network(best, source, progress):

@@ -1,16 +1,18 @@
 """Out of a merged-neuron minimum: move a wasted neuron by splitting a loaded one.
 
 Two teacher neurons :math:`u_a, u_b` a small angle apart can be fitted by one model neuron near
-their bisector carrying both weights, while another model neuron is left with a small weight (or
-sits on top of a neighbour). That is a local minimum of the training loss: no descent step splits
-the merged neuron, and the wasted one is far from where it is needed. It is what lost the
+their bisector carrying both weights, while another model neuron is wasted: left with a small
+weight, or doubling a neighbour (two model neurons at cosine above :data:`DUPLICATE_COSINE`
+sharing one teacher neuron's weight). That is a local minimum of the training loss: no descent
+step splits the merged neuron, and the wasted one is far from where it is needed. It is what lost the
 fits of the ``clusters`` family whose success fell as :math:`n` grew (``narrowrelu bench
 diagnose``: right moment start, refinement in the wrong basin).
 
 The residual :math:`r = y - g(x)` of such a model keeps
 :math:`\\lambda_au_au_a^T + \\lambda_bu_bu_b^T - \\lambda_mu_mu_m^T` in its second Hermite moment
 :math:`E[r(xx^T - I)]`, whose top eigenvector orthogonal to the merged neuron :math:`u_m` points
-along :math:`u_a - u_b`. A split start drops the wasted neuron and replaces a loaded neuron
+along :math:`u_a - u_b`. A split start frees the wasted neuron (drops it, or merges the
+doubled pair into one neuron with their summed weight) and replaces a loaded neuron
 :math:`(\\lambda_j, u_j)` by :math:`\\lambda_j/2` at :math:`\\|u_j\\|(\\cos\\theta\\,\\hat u_j\\pm
 \\sin\\theta\\,e_j)` (the same function to first order), then refines it. The split model is kept
 only if its training loss is lower; splits repeat while they help.
@@ -24,11 +26,11 @@ from ..passes import second_moment_stage
 from ..rounds import block_rows
 
 # a neuron is wasted when its contribution |lambda| ||u|| is below this share of the median of the others'
-WASTED_SHARE = 0.25
+WASTED_SHARE = 0.35
+# or when it and another neuron point the same way to within this cosine
+DUPLICATE_COSINE = 0.97
 # the half-angle between the two halves of a split neuron (radians)
 SPLIT_ANGLE = 0.1
-# loaded neurons tried per split (largest contributions first)
-SPLIT_TRIES = 3
 # a split is kept when it lowers the training loss by more than this fraction
 SPLIT_GAIN = 1e-6
 
@@ -49,6 +51,40 @@ def wasted_neuron(network):
     return i if c[i] < WASTED_SHARE * np.median(others) else None
 
 
+def doubled_pair(network):
+    """The two neurons of largest cosine when it exceeds ``DUPLICATE_COSINE``, else ``None``."""
+    U = network.hidden_weights
+    if U.shape[0] < 2:
+        return None
+    Un = U / np.linalg.norm(U, axis=1, keepdims=True)
+    C = Un @ Un.T
+    np.fill_diagonal(C, -np.inf)
+    a, b = np.unravel_index(int(np.argmax(C)), C.shape)
+    return (int(min(a, b)), int(max(a, b))) if C[a, b] > DUPLICATE_COSINE else None
+
+
+def free_neuron(network):
+    """``network`` with one neuron fewer and nearly the same function: without its wasted neuron,
+    or with a doubled pair merged (direction the contribution-weighted mean, output weight
+    :math:`\\lambda_a\\|u_a\\| + \\lambda_b\\|u_b\\|` at unit norm); ``None`` when no neuron is wasted."""
+    U, lam = network.hidden_weights, network.output_weights
+    wasted = wasted_neuron(network)
+    if wasted is not None:
+        keep = np.arange(U.shape[0]) != wasted
+        return ReLUNetwork(U[keep], lam[keep], network.linear_weights, network.intercept)
+    pair = doubled_pair(network)
+    if pair is None:
+        return None
+    a, b = pair
+    scale = np.abs(lam[[a, b]]) * np.linalg.norm(U[[a, b]], axis=1)
+    u = (scale[:, None] * U[[a, b]] / np.linalg.norm(U[[a, b]], axis=1, keepdims=True)).sum(axis=0)
+    u /= np.linalg.norm(u)
+    merged_weight = lam[a] * np.linalg.norm(U[a]) + lam[b] * np.linalg.norm(U[b])
+    keep = [i for i in range(U.shape[0]) if i not in pair]
+    return ReLUNetwork(np.vstack([U[keep], u]), np.concatenate([lam[keep], [merged_weight]]),
+                       network.linear_weights, network.intercept)
+
+
 def residual_second_moment(network, source, n_jobs):
     """:math:`E[r(xx^T - I)]` of the residual :math:`r = y - g(x)` on the training rows (one pass)."""
     d = network.n_features
@@ -56,9 +92,9 @@ def residual_second_moment(network, source, n_jobs):
     return full - network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
 
 
-def split_start(network, wasted, j, M2r, angle=SPLIT_ANGLE):
-    """``network`` without neuron ``wasted`` and with neuron ``j`` split along the top
-    eigenvector (largest :math:`|\\text{eigenvalue}|`) of ``M2r`` orthogonal to :math:`u_j`."""
+def split_start(network, j, M2r, angle=SPLIT_ANGLE):
+    """``network`` with neuron ``j`` split along the top eigenvector (largest
+    :math:`|\\text{eigenvalue}|`) of ``M2r`` orthogonal to :math:`u_j`: one neuron more."""
     U, lam = network.hidden_weights, network.output_weights
     norm = np.linalg.norm(U[j])
     u = U[j] / norm
@@ -68,26 +104,26 @@ def split_start(network, wasted, j, M2r, angle=SPLIT_ANGLE):
     e = e - (e @ u) * u
     e /= np.linalg.norm(e)
     halves = norm * np.array([np.cos(angle) * u + np.sin(angle) * e, np.cos(angle) * u - np.sin(angle) * e])
-    keep = [i for i in range(U.shape[0]) if i not in (wasted, j)]
+    keep = [i for i in range(U.shape[0]) if i != j]
     return ReLUNetwork(np.vstack([U[keep], halves]), np.concatenate([lam[keep], [lam[j] / 2, lam[j] / 2]]),
                        network.linear_weights, network.intercept)
 
 
 def refine_with_splits(refine, result, source, n_jobs=1):
-    """From the refined ``result``, split starts (refined by ``refine(network)``) while the model
-    has a wasted neuron and a split lowers the training loss. Returns the best result and how
+    """From the refined ``result``, while the model has a wasted neuron: free it, split each other
+    neuron in turn (:func:`split_start`, refined by ``refine(network)``), and keep the best split
+    if it lowers the training loss. Returns the best result and how
     many splits were tried and kept."""
     tried = kept = 0
     for _ in range(result.network.n_neurons):
-        wasted = wasted_neuron(result.network)
-        if wasted is None:
+        freed = free_neuron(result.network)
+        if freed is None:
             break
         M2r = residual_second_moment(result.network, source, n_jobs)
-        order = [j for j in np.argsort(-contributions(result.network), kind="stable") if j != wasted]
         best = None
-        for j in order[:SPLIT_TRIES]:
+        for j in np.argsort(-contributions(freed), kind="stable"):
             tried += 1
-            candidate = refine(split_start(result.network, wasted, int(j), M2r))
+            candidate = refine(split_start(freed, int(j), M2r))
             if best is None or candidate.loss < best.loss:
                 best = candidate
         if best is None or not best.loss < result.loss * (1 - SPLIT_GAIN):
