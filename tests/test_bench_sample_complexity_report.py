@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from narrowrelu.bench.sample_complexity.methods import METHODS
+from narrowrelu.bench.sample_complexity.methods import METHODS, method_caps
 from narrowrelu.bench.sample_complexity.plots import (
     K_OFFSET,
     k_offsets,
@@ -57,6 +57,33 @@ def test_cap_removes_exactly_the_capped_cells_above_it():
     assert all(job.methods for job in capped_jobs)
 
 
+def test_a_method_cap_overrides_the_gd_cap_for_that_method_only():
+    methods = ["moment_refined", "gd_k", "mlp_4k"]
+    caps = method_caps(methods, 400, {"mlp_4k": 100, "moment_refined": 200})
+    assert caps == {"moment_refined": 200, "gd_k": 400, "mlp_4k": 100}
+    args = (["random"], [1], 3, [100, 200, 400], 1, 0.1, methods)
+    kept = cells(plan_jobs(*args, caps=caps))
+    assert {(key[3], key[-1]) for key in kept} == {(100, "moment_refined"), (200, "moment_refined"), (100, "gd_k"),
+                                                   (200, "gd_k"), (400, "gd_k"), (100, "mlp_4k")}
+    assert method_caps(methods) == {"moment_refined": None, "gd_k": None, "mlp_4k": None}
+
+
+def test_cli_n_cap_is_parsed_checked_and_recorded(tmp_path, capsys):
+    out = tmp_path / "percap"
+    argv = ["bench", "sample-complexity", "--families", "random", "--k", "1", "--d", "3", "--n-min", "200",
+            "--n-max", "400", "--n-per-decade", "2", "--seeds", "1", "--target", "1e-9", "--methods", "moment_refined",
+            "mlp_k", "--n-cap", "moment_refined=300", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["command"].endswith("--n-cap moment_refined=300") and meta["n_caps"] == {"moment_refined": 300}
+    assert sorted((c["method"], c["n"]) for c in json.loads((out / "results.json").read_text())["cells"]) == [
+        ("mlp_k", 200), ("mlp_k", 400), ("moment_refined", 200)]
+    with pytest.raises(SystemExit):
+        main(argv[:-5] + ["--n-cap", "nope=3", "--out", str(out), "--no-progress"])
+    assert "expected METHOD=N" in capsys.readouterr().err
+
+
 def test_nstar_labels_floor_and_unreached_with_each_methods_own_largest_n():
     grid = [100, 1000, 10000]
     recs = (records("random", 5, "moment_refined", 2, grid, 20000) + records("random", 5, "gd_k", 2, grid[:2], 20000)
@@ -73,7 +100,7 @@ def test_nstar_labels_floor_and_unreached_with_each_methods_own_largest_n():
     table = format_nstar_table(rows, 1e-3)
     (gd_line,) = [line for line in table.splitlines() if " gd_k " in line]
     assert "> 1000" in gd_line and "> 10000" not in gd_line
-    assert "--n-max-gd 1000: gd_k, mlp_k ran no n above 1000" in table
+    assert "cap 1000 (--n-max-gd, --n-cap): gd_k, mlp_k ran no n above 1000" in table
 
 
 def test_cli_cap_reaches_nstar_csv_meta_and_command(tmp_path, capsys):
@@ -94,7 +121,7 @@ def test_cli_cap_reaches_nstar_csv_meta_and_command(tmp_path, capsys):
     assert meta == results["meta"]
     assert meta["n_max_gd"] == 300 and meta["capped_methods"] == ["mlp_k"]
     assert meta["command"].endswith("--n-max-gd 300")
-    assert "> 200" in printed and "--n-max-gd 300: mlp_k ran no n above 300" in printed
+    assert "> 200" in printed and "cap 300 (--n-max-gd, --n-cap): mlp_k ran no n above 300" in printed
     assert printed.rstrip().splitlines()[-1].startswith("random")  # the slope table comes last
     assert (out / "slopes.csv").read_text().count(NOT_ENOUGH) == 2
 

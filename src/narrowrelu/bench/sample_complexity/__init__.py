@@ -13,6 +13,7 @@ resumable store, local / joblib / dask execution), :mod:`.summary` (tables, CSV,
 :mod:`.slopes` (the n*(k) slopes) and :mod:`.plots` (PNG figures).
 """
 
+import argparse
 import os
 import platform
 import shlex
@@ -21,7 +22,7 @@ import time
 
 from ...teacher import FAMILIES
 from .._args import count, integer, real
-from .methods import METHODS, capped_methods
+from .methods import METHODS, capped_methods, method_caps
 from .plots import write_plots
 from .slopes import format_slope_table, slope_rows
 from .summary import (
@@ -115,11 +116,21 @@ def add_parser(commands):
     p.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
                    help="address of a running dask scheduler (e.g. tcp://host:8786); the fits go to its workers "
                    "through joblib's dask backend and --n-jobs is ignored (needs the 'dask' extra)")
+    p.add_argument("--n-cap", action="append", type=_method_cap, default=None, metavar="METHOD=N",
+                   help="the largest n for one method (any method; for a GD or MLP one it replaces --n-max-gd); "
+                   "repeat for several, e.g. --n-cap mlp_4k=3e4")
     p.add_argument("--retry-failed", action="store_true",
                    help="compute again the stored cells whose fit raised (they are kept, and skipped, otherwise)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
     p.set_defaults(func=run)
     return p
+
+
+def _method_cap(text):
+    method, sep, value = text.partition("=")
+    if not sep or method not in METHODS:
+        raise argparse.ArgumentTypeError(f"expected METHOD=N with METHOD one of {', '.join(METHODS)}, got {text!r}")
+    return method, real(10)(value)
 
 
 def check_args(args, parser):
@@ -179,6 +190,8 @@ def canonical_command(args, methods):
              "--target", f"{args.target:g}", "--methods", *methods, "--out", args.out, "--n-jobs", str(args.n_jobs)]
     if args.n_max_gd is not None:
         parts += ["--n-max-gd", f"{args.n_max_gd:g}"]
+    for method, cap in getattr(args, "n_cap", None) or []:
+        parts += ["--n-cap", f"{method}={cap:g}"]
     if getattr(args, "retry_failed", False):
         parts.append("--retry-failed")
     if args.dask_scheduler:
@@ -214,7 +227,8 @@ def run(args, parser):
         remapped = [f"{asked}->{k}" for asked, k, _ in sizes if asked != k]
         if remapped:
             print(f"note: {family} teachers use k {', '.join(remapped)}", file=sys.stderr)
-    jobs = plan_jobs(args.families, args.k, args.d, ns, args.seeds, args.noise, methods, args.n_max_gd)
+    all_caps = method_caps(methods, args.n_max_gd, dict(args.n_cap or []))
+    jobs = plan_jobs(args.families, args.k, args.d, ns, args.seeds, args.noise, methods, caps=all_caps)
     store = CellStore(args.out)
     stored = store.load()
     if store.skipped:
@@ -237,8 +251,7 @@ def run(args, parser):
     wanted = {key for job in jobs for key in job.cell_keys()}
     records = [rec for key, rec in stored.items() if key in wanted]
     rows = per_n_rows(records, args.target)
-    binding = args.n_max_gd is not None and args.n_max_gd < ns[-1]
-    caps = {m: args.n_max_gd for m in capped_methods(methods)} if binding else {}
+    caps = {m: cap for m, cap in all_caps.items() if cap is not None and cap < ns[-1]}
     nstar = nstar_rows(rows, methods, caps)
     slopes = slope_rows(nstar, methods)
     tables = "\n\n".join((format_per_n_table(rows), format_nstar_table(nstar, args.target),
@@ -247,7 +260,8 @@ def run(args, parser):
     meta = {
         "command": canonical_command(args, methods), "argv": sys.argv, "started": started,
         "sweep_seconds": seconds, "cells_computed": len(new), "cells_total": len(records), "n_grid": ns,
-        "n_max_gd": args.n_max_gd, "capped_methods": list(caps),
+        "n_max_gd": args.n_max_gd, "n_caps": {m: c for m, c in all_caps.items() if c is not None},
+        "capped_methods": list(caps),
         "target": args.target, "noise": args.noise, "success_fraction": SUCCESS_FRACTION, **environment(args),
     }
     paths = write_outputs(args.out, records, rows, nstar, slopes, meta, tables)

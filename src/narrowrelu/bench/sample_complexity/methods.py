@@ -77,9 +77,18 @@ def capped_methods(methods):
     return [name for name in methods if METHODS[name].capped]
 
 
-def method_allowed(method, n, n_max_gd):
-    """Whether ``method`` runs at sample size ``n`` under the cap ``n_max_gd`` (``None``: no cap)."""
-    return n_max_gd is None or not METHODS[method].capped or n <= n_max_gd
+def method_caps(methods, n_max_gd=None, overrides=None):
+    """The largest n of each method (``None``: no cap): ``n_max_gd`` for the GD and MLP ones,
+    replaced by ``overrides[method]`` (``--n-cap METHOD=N``) for any method named there."""
+    overrides = overrides or {}
+    return {m: overrides.get(m, n_max_gd if METHODS[m].capped else None) for m in methods}
+
+
+def method_allowed(method, n, n_max_gd, caps=None):
+    """Whether ``method`` runs at sample size ``n``: under ``caps[method]`` when ``caps`` is given,
+    else under the cap ``n_max_gd`` of the GD and MLP methods (``None``: no cap)."""
+    cap = caps.get(method) if caps is not None else (n_max_gd if METHODS[method].capped else None)
+    return cap is None or n <= cap
 
 
 def fitters_for(methods):

@@ -153,7 +153,7 @@ def _cap_notes(rows):
     for r in rows:
         if r.get("n_cap") is not None:
             caps.setdefault(r["n_cap"], []).append(r["method"])
-    return [f"--n-max-gd {cap:g}: {', '.join(dict.fromkeys(methods))} ran no n above {cap:g}"
+    return [f"cap {cap:g} (--n-max-gd, --n-cap): {', '.join(dict.fromkeys(methods))} ran no n above {cap:g}"
             for cap, methods in caps.items()]
 
 

@@ -94,10 +94,11 @@ def teacher_sizes(families, ks, d):
     return out
 
 
-def plan_jobs(families, ks, d, ns, seeds, noise, methods, n_max_gd=None):
+def plan_jobs(families, ks, d, ns, seeds, noise, methods, n_max_gd=None, caps=None):
     """Every job of a sweep (cells grouped by fit), in a fixed shuffled order for load balance.
 
-    With ``n_max_gd``, the capped methods (the GD and MLP ones) have no cell at an n above it.
+    With ``n_max_gd``, the capped methods (the GD and MLP ones) have no cell at an n above it;
+    ``caps`` (method to its largest n, :func:`~.methods.method_caps`) replaces it when given.
     """
     sizes = teacher_sizes(families, ks, d)
     groups = fitters_for(methods)
@@ -107,7 +108,7 @@ def plan_jobs(families, ks, d, ns, seeds, noise, methods, n_max_gd=None):
             for n in ns:
                 for seed in range(seeds):
                     for fitter, names in groups.items():
-                        allowed = tuple(m for m in names if method_allowed(m, n, n_max_gd))
+                        allowed = tuple(m for m in names if method_allowed(m, n, n_max_gd, caps))
                         if allowed:
                             jobs.append(Job(family, dk, k, int(n), seed, float(noise), fitter, allowed))
     order = np.random.default_rng(0).permutation(len(jobs))
