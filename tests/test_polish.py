@@ -1,12 +1,14 @@
 """The CP polish of candidate directions (narrowrelu.learner.polish): alternating least squares on
 the projected tensor from given starts, and the choice of the starts."""
 
+import itertools
+
 import numpy as np
 import pytest
+from _helpers import unsigned_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _helpers import unsigned_match
 from narrowrelu.learner.polish import cp_polish, polish_starts
 
 
@@ -58,7 +60,7 @@ def test_polish_brings_noisy_starts_closer_to_the_neurons():
     lam, V = _neurons(rng, k)
     T = _tensor(lam, V, 4)
     noise = rng.standard_normal(T.shape)
-    sym = sum(np.transpose(noise, p) for p in __import__("itertools").permutations(range(4))) / 24
+    sym = sum(np.transpose(noise, p) for p in itertools.permutations(range(4))) / 24
     starts = _rotate(rng, V, 0.1)
     polished = cp_polish(T + 1e-4 * np.abs(T).max() * sym, starts)
     assert unsigned_match(polished, V).max() < unsigned_match(starts, V).max() / 100
@@ -78,7 +80,6 @@ def test_polish_drops_zero_starts_and_leaves_inputs_unchanged():
 
 @pytest.mark.parametrize("n_current", [0, 2, 4])
 def test_polish_starts_take_current_then_new_centres_then_random(n_current):
-    rng = np.random.default_rng(n_current)
     k = 4
     current = np.eye(k)[:n_current]
     centres = np.vstack([np.eye(k)[0], [0.0, 0.0, 0.6, 0.8]])  # the first repeats current[0]
