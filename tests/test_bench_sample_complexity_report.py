@@ -68,11 +68,16 @@ def test_a_method_cap_overrides_the_gd_cap_for_that_method_only():
     assert method_caps(methods) == {"moment_refined": None, "gd_k": None, "mlp_4k": None}
 
 
+def _tiny_sweep(out, *cap):
+    """A one-teacher sweep over n = 200, 400 of moment_refined and mlp_k with the cap options ``cap``."""
+    return ["bench", "sample-complexity", "--families", "random", "--k", "1", "--d", "3", "--n-min", "200",
+            "--n-max", "400", "--n-per-decade", "2", "--seeds", "1", "--target", "1e-9", "--methods", "moment_refined",
+            "mlp_k", *cap, "--out", str(out), "--no-progress"]
+
+
 def test_cli_n_cap_is_parsed_checked_and_recorded(tmp_path, capsys):
     out = tmp_path / "percap"
-    argv = ["bench", "sample-complexity", "--families", "random", "--k", "1", "--d", "3", "--n-min", "200",
-            "--n-max", "400", "--n-per-decade", "2", "--seeds", "1", "--target", "1e-9", "--methods", "moment_refined",
-            "mlp_k", "--n-cap", "moment_refined=300", "--out", str(out), "--no-progress"]
+    argv = _tiny_sweep(out, "--n-cap", "moment_refined=300")
     assert main(argv) == 0
     capsys.readouterr()
     meta = json.loads((out / "meta.json").read_text())
@@ -105,9 +110,7 @@ def test_nstar_labels_floor_and_unreached_with_each_methods_own_largest_n():
 
 def test_cli_cap_reaches_nstar_csv_meta_and_command(tmp_path, capsys):
     out = tmp_path / "capped"
-    argv = ["bench", "sample-complexity", "--families", "random", "--k", "1", "--d", "3", "--n-min", "200",
-            "--n-max", "400", "--n-per-decade", "2", "--seeds", "1", "--target", "1e-9", "--methods", "moment_refined",
-            "mlp_k", "--n-max-gd", "300", "--out", str(out), "--no-progress"]
+    argv = _tiny_sweep(out, "--n-max-gd", "300")
     assert main(argv) == 0
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
