@@ -28,7 +28,7 @@ def exclusion_reason(row):
     if row["status"] == "floor":
         return f"n* <= {row['n_min']}, the smallest n"
     if row["status"] == "not reached":
-        capped = " (--n-max-gd)" if row.get("n_cap") is not None else ""
+        capped = f" (capped at {row['n_cap']:g})" if row.get("n_cap") is not None else ""
         return f"not reached by n = {row['n_max']}{capped}"
     return None
 
