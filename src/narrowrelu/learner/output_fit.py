@@ -154,11 +154,10 @@ class SparseDirectionRegression:
             path.append(current)
         scores = [self.validation_mse(s) for s in path]
         best_size = int(np.argmin(scores))
-        forward = self._swap(list(path[best_size]), max_swap_sweeps)
-        fits = [self.fit_subset(forward)]
+        fits = [self.fit_subset(self._swap(list(path[best_size]), max_swap_sweeps))]
         for start in starts:
             start = list(dict.fromkeys(int(j) for j in start))[:max_terms]
-            if start and set(start) != set(forward):
+            if start:
                 fits.append(self.fit_subset(self._swap(start, max_swap_sweeps)))
         return min(fits, key=lambda fit: fit.validation_mse)
 
