@@ -391,8 +391,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         starts = [("final round", self.raw_network_), ("first round", self._first_round_network)]
         starts = [start for start in starts if start[1] is not None]
         n_starts = refine_start_count(self.refine_starts, source.n_samples, self.n_neurons_, self.n_features_in_)
-        refined, self.refinement_ = refine_from_starts(
-            self.refine_method, starts[:n_starts], source, self.refine_max_iter, resolve_n_jobs(self.n_jobs),
-            split_neurons=not large_sample(source.n_samples, self.n_neurons_, self.n_features_in_))
+        refined, self.refinement_ = refine_from_starts(self.refine_method, starts[:n_starts], source,
+                                                       self.refine_max_iter, resolve_n_jobs(self.n_jobs), True)
         self.network_ = refined.network
         self.timings_["refinement"] = time.perf_counter() - start
