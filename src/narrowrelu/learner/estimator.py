@@ -127,8 +127,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     rounds_ : list of RoundResult
         Per round of the selected :math:`k`: candidates found, held-out error, directions selected.
     refinement_ : dict or None
-        The refinement's method, iterations, convergence flag, final training MSE, rows,
-        passes over them and the reason it stopped (``None`` when ``refine=False``).
+        The refinement's method, starts, neuron splits tried and kept, iterations, convergence,
+        final training MSE, rows, passes and the reason it stopped (``None`` if ``refine=False``).
     timings_ : dict
         Seconds spent per stage.
     n_passes_ : int
