@@ -28,22 +28,29 @@ def test_candidate_stage_finds_the_neurons_of_exact_tensors():
     assert unsigned_match(merged[None], V[:2]).max() < 0.02  # between the two close neurons
 
 
-def test_candidate_stage_puts_the_polished_directions_first():
-    """With the polish, the first k rows are the CP decomposition of the order-4 tensor started
-    from the current directions (here the neurons rotated by 0.05 rad): the neurons themselves."""
+def test_candidate_stage_polishes_the_current_directions():
+    """With the polish, the polished rows are the CP decomposition of the order-4 tensor started
+    from the current directions (here the neurons rotated by 0.05 rad): the neurons themselves,
+    unit rows; given the order-2 tensor as well, the joint fit returns them with their norms
+    inside the span (here 0.9). The centres are those of the plain stage either way."""
     rng = np.random.default_rng(4)
     k = 5
     V = orthonormal(rng, k, k).T @ np.linalg.cholesky(np.eye(k) + 0.3 * np.ones((k, k))).T
     V /= np.linalg.norm(V, axis=1, keepdims=True)
-    lam = np.array([1.0, -0.7, 0.5, 1.3, -0.9])
-    tensors = {4: sum(l * _outer_power(v, 4) for l, v in zip(lam, V))}
+    beta = np.array([1.0, -0.7, 0.5, 1.3, -0.9])
+    W = 0.9 * V
+    tensors = {4: -sum(b * _outer_power(w, 4) for b, w in zip(beta, W))}
+    second = sum(b * _outer_power(w, 2) for b, w in zip(beta, W))
     current = V + 0.05 * rng.standard_normal(V.shape)
     current /= np.linalg.norm(current, axis=1, keepdims=True)
     plain, _, _, _ = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current, polish=False)
-    centres, _, _, polished = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current)
-    np.testing.assert_array_equal(centres[:k], polished)
-    assert unsigned_match(centres[:k], V).max() < 1e-8 and unsigned_match(V, centres[:k]).max() < 1e-8
-    assert centres.shape[0] <= plain.shape[0] + k
+    centres, _, _, cp = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current)
+    np.testing.assert_array_equal(centres, plain)
+    assert unsigned_match(cp, V).max() < 1e-8 and unsigned_match(V, cp).max() < 1e-8
+    np.testing.assert_allclose(np.linalg.norm(cp, axis=1), 1.0, rtol=1e-12)
+    _, _, _, fitted = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current, second=second)
+    assert unsigned_match(fitted, V).max() < 1e-8 and unsigned_match(V, fitted).max() < 1e-8
+    np.testing.assert_allclose(np.sort(np.linalg.norm(fitted, axis=1)), 0.9, rtol=1e-7)
 
 
 def _outer_power(v, m):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from _helpers import orthonormal
-from narrowrelu.learner.subspace import lift_directions, linear_basis
+from narrowrelu.learner.subspace import complete_outside_span, lift_directions, linear_basis
 
 
 # ----------------------------------------------------------------------------- lifting
@@ -105,3 +105,49 @@ def test_linear_basis_with_a_degenerate_row_before_a_new_one(first):
     check_linear_basis(P, np.vstack(rows))
 
 
+
+
+def test_lift_keeps_the_direction_inside_the_span():
+    """Directions off inside the span: with keep_span the lifted P^T c stays parallel to the
+    input's, and the part outside the span is the neuron's, in proportion; without it, the
+    in-span error of a weak neuron grows by the factors beta_l / beta_i."""
+    U, P, directions, products = lift_problem(seed=16)
+    rng = np.random.default_rng(1)
+    inside = directions @ P + 0.01 * rng.standard_normal((3, P.shape[1]))
+    noisy = inside @ P.T
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    kept = lift_directions(noisy, P, products[1])
+    shadows = (P.T @ kept.T).T
+    cos_inside = np.sum(shadows * (noisy @ P), axis=1) / np.linalg.norm(shadows, axis=1) / np.linalg.norm(noisy @ P, axis=1)
+    np.testing.assert_allclose(cos_inside, 1.0, atol=1e-12)
+    outside = kept - (kept @ P) @ P.T
+    truth_outside = U - (U @ P) @ P.T
+    ratio = np.linalg.norm(outside, axis=1) / np.linalg.norm(truth_outside, axis=1)
+    np.testing.assert_allclose(ratio, 1.0, atol=0.1)
+    mixed = lift_directions(noisy, P, products[1], keep_span=False)
+    weak = np.argmin(np.abs([-0.3, 0.8, 0.1]))
+    error = 1 - np.abs(np.sum(U * kept, axis=1))
+    error_mixed = 1 - np.abs(np.sum(U * mixed, axis=1))
+    assert error_mixed[weak] > 3 * error[weak]
+
+
+def test_complete_outside_span_takes_the_complement_from_the_matching_direction():
+    U, P, directions, _ = lift_problem(seed=17)
+    coords = 2.0 * (U @ P)  # the in-span coordinates, at any scale
+    rng = np.random.default_rng(2)
+    coords_noisy = coords + 0.01 * rng.standard_normal(coords.shape)
+    out = complete_outside_span(coords_noisy, P, -U)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-12)
+    # inside the span: the direction of the coordinates; outside: -U's, in U's proportion
+    inside = out @ P
+    v = coords_noisy / np.linalg.norm(coords_noisy, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.abs(np.sum(inside * v, axis=1)) / np.linalg.norm(inside, axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(inside, axis=1), np.linalg.norm(U @ P, axis=1), rtol=1e-12)
+    sign = np.sign(np.sum(inside * v, axis=1))[:, None]
+    np.testing.assert_allclose(sign * (out - inside @ P.T), U - (U @ P) @ P.T, atol=1e-12)
+    # exact coordinates give the neurons back
+    np.testing.assert_allclose(np.abs(np.sum(complete_outside_span(coords, P, U) * U, axis=1)), 1.0, atol=1e-12)
+    # no match: the direction stays in the span
+    far = complete_outside_span(coords[:1], P, U[1:] * 0 + np.eye(U.shape[1])[:2])
+    np.testing.assert_allclose(far, (coords[:1] / np.linalg.norm(coords[:1])) @ P.T, atol=1e-12)
+    assert complete_outside_span(np.empty((0, 3)), P, U).shape == (0, U.shape[1])

@@ -1,7 +1,8 @@
 """Candidate directions of a round: Jennrich pairs of random contractions of the projected
 tensors (:mod:`narrowrelu.learner.decompose`), merged by multiscale clustering
-(:mod:`narrowrelu.learner.cluster`), a CP polish of the tensor from the current directions
-(:mod:`narrowrelu.learner.polish`), and the test of which candidates are new.
+(:mod:`narrowrelu.learner.cluster`), a polish of the current directions on the tensors
+(:mod:`narrowrelu.learner.polish`, :mod:`narrowrelu.learner.tensor_fit`), and the test of which
+candidates are new.
 """
 
 import numpy as np
@@ -9,15 +10,21 @@ import numpy as np
 from .cluster import multiscale_cluster_centres
 from .decompose import jennrich_candidates
 from .polish import cp_polish, polish_starts
+from .tensor_fit import fit_hermite_tensors
 
 
-def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, polish=True):
+def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, polish=True, second=None):
     """Jennrich candidates from random contraction pairs, clustered at every scale, and (with
-    ``polish``) the rank-``k`` CP polish of the order-4 tensor (else the lowest order) started
-    from ``current`` (unit rows, the model's directions in the tensors' coordinates) and the
-    best-supported centres. Returns the candidates as unit rows in the tensors' ``k``
-    coordinates (lift with :math:`c = Pv`), the polished ones first, the support of the centres,
-    the size of the cloud, and the polished directions themselves (empty without ``polish``)."""
+    ``polish``) the rank-``k`` polish started from ``current`` (unit rows, the model's directions
+    in the tensors' coordinates) and the best-supported centres: a CP decomposition of the
+    order-4 tensor (else the lowest order) by alternating least squares, then, given the
+    order-2 tensor ``second``, the joint weighted fit of every order
+    (:func:`~narrowrelu.learner.tensor_fit.fit_hermite_tensors`) from its result.
+
+    Returns the centres as unit rows in the tensors' ``k`` coordinates (lift with
+    :math:`c = Pv`), their support, the size of the cloud, and the polished directions (the
+    fitted :math:`v_l`, whose norms estimate the share of each neuron inside the span; empty
+    without ``polish``)."""
     k = next(iter(tensors.values())).shape[0]
     cloud = jennrich_candidates([tensors[m] for m in sorted(tensors)], n_pairs, rng)
     centres, support = multiscale_cluster_centres(cloud, scales, min_support)
@@ -26,10 +33,12 @@ def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, po
     if not polish:
         return centres, support, cloud.shape[0], np.empty((0, k))
     current = np.empty((0, k)) if current is None else current
+    starts = polish_starts(current, centres, k, rng)
     order = 4 if 4 in tensors else min(tensors)
-    polished = cp_polish(tensors[order], polish_starts(current, centres, k, rng))
-    both = np.vstack([polished, centres])
-    return both[novel_rows(np.empty((0, k)), both)], support, cloud.shape[0], polished
+    polished = cp_polish(tensors[order], starts)
+    if second is not None:
+        polished, _ = fit_hermite_tensors({2: second, **tensors}, polished if polished.shape[0] else starts)
+    return centres, support, cloud.shape[0], polished
 
 
 def novel_rows(pool, new, tol=1e-8):

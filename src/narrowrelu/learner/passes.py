@@ -146,6 +146,7 @@ class ProjectedPass:
     first ``k`` columns are :math:`P`); the model's neurons are ``L @ hidden_coords``."""
 
     tensors: dict
+    second: np.ndarray
     n_extra: int
     n_linear: int
     k: int
@@ -196,8 +197,9 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
 
     raw = fold(source, raw, chunk, progress, cache)
     P = L[:, :k]
-    tensors = {m: T + network_projected_tensor(network, P, m) for m, T in raw.hermite_tensors(orders).items()}
-    return ProjectedPass(tensors, e, L.shape[1], k, coords[:, 1:])
+    tensors = {m: T + network_projected_tensor(network, P, m) for m, T in raw.hermite_tensors((2,) + tuple(orders)).items()}
+    second = tensors.pop(2)
+    return ProjectedPass(tensors, second, e, L.shape[1], k, coords[:, 1:])
 
 
 def final_regression_stage(source, L, directions, progress=None):

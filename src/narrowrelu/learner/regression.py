@@ -15,7 +15,8 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, par
 
     The base columns are the constant and the linear basis :math:`L`; the candidates are the
     stored model's neurons :math:`u_j`, the stored extra directions :math:`c_j`, and the new
-    directions :math:`Pv_l` (``new_coords`` rows :math:`v_l`). Cost :math:`O(np^2)` for
+    directions :math:`Pv_l` (``new_coords`` rows :math:`v_l`: coordinates in the first columns
+    of :math:`L`, which are :math:`P`, or in all of them). Cost :math:`O(np^2)` for
     :math:`p` columns, no pass over :math:`X`.
 
     Parameters
@@ -37,7 +38,7 @@ def regression_stage(cache, layout, new_coords, columns=None, max_rows=None, par
     # candidates that are combinations of the linear basis: the model's neurons, the new directions
     B = np.zeros((n_lin, hidden.size + new.size))
     B[:, : hidden.size] = layout.hidden_coords[:, hidden]
-    B[:k, hidden.size:] = new_coords[new].T
+    B[: new_coords.shape[1], hidden.size:] = new_coords[new].T
     lin = slice(e, e + n_lin)
     c0 = 1 + n_lin
     p = c0 + columns.size

@@ -41,7 +41,7 @@ from .passes import (
 )
 from .projection_cache import ProjectionCache
 from .regression import regression_stage
-from .subspace import lift_directions, linear_basis, stacked_subspace, top_eigenvectors
+from .subspace import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
 
 # a unit of work of a pass (and one reduction buffer) is the largest power-of-two number of rows
 # within this many bytes of X: small enough to stay in a 2 MB cache, large enough that the Python
@@ -295,14 +295,17 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
         with timed("candidates"):
             stored = np.vstack([current.hidden_weights, extra])
             centres, _, n_cloud, polished = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales,
-                                                            min_count, rng, _in_span(stored, P), settings.cp_polish)
-            new_coords = centres[novel_rows(stored, centres @ P.T)]
-            pool = np.vstack([stored, new_coords @ P.T])
+                                                            min_count, rng, _in_span(stored, P), settings.cp_polish,
+                                                            layout.second)
+            polished = complete_outside_span(polished, P, current.hidden_weights)
+            fresh = np.vstack([polished, centres @ P.T])
+            new_coords = fresh[novel_rows(stored, fresh)] @ L
+            pool = np.vstack([stored, new_coords @ L.T])
         with timed("regression"):
             n_base = 1 + L.shape[1]
             sub_train = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
             sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
-            starts = [_rows_of(pool, polished @ P.T)] if polished.shape[0] else []
+            starts = [_rows_of(pool, polished)] if polished.shape[0] else []
             chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k, starts=starts).selected)
             train, validation = regression_stage(cache, layout, new_coords, columns=chosen)
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))

@@ -42,17 +42,24 @@ def top_eigenvectors(M, dim):
     return vecs[:, np.argsort(-np.abs(vals), kind="stable")[:dim]]
 
 
-def lift_directions(directions, P, product, min_cosine=0.5):
+def lift_directions(directions, P, product, min_cosine=0.5, keep_span=True):
     """Move unit directions :math:`c_i` found in the span of ``P`` to the neurons they stand for,
     using a product of the same pass.
 
     The product is :math:`B = E[r\\,He](\\dots)P = \\sum_l\\beta_l u_l (P^Tu_l)^T` for coefficients
     :math:`\\beta_l` (:math:`a_2\\lambda_l` for :math:`M_2P`). With :math:`A = P^TC^T \\approx P^TU`
-    (the coordinates of the :math:`c_i`), :math:`BA(A^TA)^{-1}` has columns :math:`\\beta_iu_i`: the
-    neurons themselves, components outside ``P`` included, so the error of ``P`` no longer bounds
-    that of the directions. Each column, normalised and sign matched, is the lifted :math:`c_i`;
-    one whose cosine with :math:`c_i` is under ``min_cosine`` (an ill-posed lift), or which is
-    zero, leaves :math:`c_i` as it was.
+    (the coordinates of the :math:`c_i`), :math:`BA(A^TA)^{-1}` has columns :math:`b_i = \\beta_iu_i`:
+    the neurons themselves, components outside ``P`` included, so the error of ``P`` no longer
+    bounds that of the directions. A column whose cosine with :math:`c_i` is under ``min_cosine``
+    (an ill-posed lift), or which is zero, leaves :math:`c_i` as it was.
+
+    Inside the span, :math:`P^Tb_i = \\sum_l\\beta_l(P^Tu_l)(P^Tu_l)^TA(A^TA)^{-1}e_i` mixes the
+    error of the other :math:`c_l` into :math:`c_i` with the factors :math:`\\beta_l/\\beta_i`,
+    which grows the in-span error of weak neurons. With ``keep_span`` the lift keeps
+    :math:`PP^Tc_i` (the tensors' fit) and takes only the part outside the span from the
+    column, :math:`c_i' \\propto PP^Tc_i + (I - PP^T)b_i/\\hat\\beta_i` with
+    :math:`\\hat\\beta_i = (P^Tc_i)\\cdot(P^Tb_i)/\\|P^Tc_i\\|^2`; else the lifted direction is
+    :math:`b_i/\\|b_i\\|`, sign matched.
     """
     if not directions.shape[0]:
         return directions
@@ -62,5 +69,38 @@ def lift_directions(directions, P, product, min_cosine=0.5):
     cosines = np.sum(columns * directions, axis=1) / np.where(norms > 0, norms, 1.0)
     move = (norms > 0) & (np.abs(cosines) >= min_cosine)
     lifted = directions.copy()
+    if keep_span:
+        inside = A.T
+        beta = np.sum(inside * (columns @ P), axis=1) / np.maximum(np.sum(inside * inside, axis=1), 1e-300)
+        outside = columns - (columns @ P) @ P.T
+        move &= beta != 0
+        rows = inside[move] @ P.T + outside[move] / beta[move, None]
+        lifted[move] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        return lifted
     lifted[move] = np.sign(cosines[move])[:, None] * columns[move] / norms[move][:, None]
     return lifted
+
+
+def complete_outside_span(coords, P, directions, min_cosine=0.9):
+    """Unit directions from in-span coordinates ``coords`` (rows :math:`v_l`), each completed
+    outside the span of ``P`` by the unit row :math:`c` of ``directions`` nearest to it inside
+    the span: :math:`\\pm\\|P^Tc\\|\\,P\\hat v_l + (I - PP^T)c`, the split between span and
+    complement taken from :math:`c` (the lifted model's neuron), the direction inside from
+    :math:`v_l`. A row with no such :math:`c` (cosine of :math:`\\hat v_l` with :math:`P^Tc/\\|P^Tc\\|`
+    under ``min_cosine``) is :math:`P\\hat v_l`."""
+    norms = np.linalg.norm(coords, axis=1)
+    V = coords / np.where(norms > 0, norms, 1.0)[:, None]
+    out = V @ P.T
+    if not directions.shape[0] or not coords.shape[0]:
+        return out
+    C = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    inside = C @ P
+    inside_norms = np.linalg.norm(inside, axis=1)
+    cosines = (V @ inside.T) / np.where(inside_norms > 0, inside_norms, 1.0)[None, :]
+    nearest = np.argmax(np.abs(cosines), axis=1)
+    best = cosines[np.arange(V.shape[0]), nearest]
+    for i in np.flatnonzero(np.abs(best) >= min_cosine):
+        c = C[nearest[i]]
+        row = inside_norms[nearest[i]] * out[i] + np.sign(best[i]) * (c - P @ (P.T @ c))
+        out[i] = row / np.linalg.norm(row)
+    return out
