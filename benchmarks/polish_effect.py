@@ -1,9 +1,11 @@
-"""The raw moment solution with and without the CP polish (``cp_polish``), against the parametric rate.
+"""The raw moment solution with the joint tensor fit and the CP polish, with the CP polish alone,
+and with neither, against the parametric rate.
 
 Data as in ``narrowrelu bench sample-complexity`` (the same teachers, label noise and data seeds):
-for each family, k and seed, one ``MomentReLURegressor(refine=False)`` fit with ``cp_polish=True``
-(the default) and one with ``cp_polish=False``, scored exactly against the teacher. Prints the
-excess MSE over the rate :math:`\\sigma^2p/n`, the fit time and the rounds run::
+for each family, k and seed, three ``MomentReLURegressor(refine=False)`` fits, scored exactly
+against the teacher: the default (``cp_polish=True, tensor_fit=True``), ``tensor_fit=False``
+(the CP polish alone) and ``cp_polish=False, tensor_fit=False``. Prints the excess MSE over the
+rate :math:`\\sigma^2p/n`, the fit times and the rounds run::
 
     python benchmarks/polish_effect.py                       # d=50, k=16, n=3e5, random, seeds 0-2
     python benchmarks/polish_effect.py --k 4 8 12 16 --families random close_pair clusters
@@ -34,7 +36,9 @@ def main(argv=None):
     n = int(args.n)
     extra = {} if args.max_rounds is None else {"max_rounds": args.max_rounds}
     print(f"d = {args.d}, n = {n}, noise {args.noise} std f; excess MSE / (sigma^2 p / n)")
-    print(f"{'family':<11} {'k':>3} {'seed':>4} {'polished':>9} {'plain':>9} {'s pol':>6} {'s plain':>7} {'rounds':>6}")
+    settings = {"default": {}, "cp only": {"tensor_fit": False}, "neither": {"cp_polish": False, "tensor_fit": False}}
+    print(f"{'family':<11} {'k':>3} {'seed':>4} " + " ".join(f"{name:>9}" for name in settings)
+          + " " + " ".join(f"{'s ' + name:>10}" for name in settings) + f" {'rounds':>6}")
     worst = {}
     for family in args.families:
         for k in args.k:
@@ -45,19 +49,19 @@ def main(argv=None):
                 d, kk = teacher.n_features, teacher.n_neurons
                 rate = sigma**2 * (kk * (d + 1) + d + 1) / n
                 out = {}
-                for polish in (True, False):
+                for name, options in settings.items():
                     start = time.perf_counter()
                     with threadpool_limits(1):
-                        model = MomentReLURegressor(n_neurons=kk, refine=False, cp_polish=polish, random_state=seed,
+                        model = MomentReLURegressor(n_neurons=kk, refine=False, random_state=seed, **options,
                                                     **extra).fit(X, y)
-                    out[polish] = (population_mse(model.network_, teacher) / rate, time.perf_counter() - start,
-                                   len(model.rounds_))
-                print(f"{family:<11} {kk:>3} {seed:>4} {out[True][0]:>9.2f} {out[False][0]:>9.2f} {out[True][1]:>6.1f} "
-                      f"{out[False][1]:>7.1f} {out[True][2]:>6}", flush=True)
-                key = (family, kk)
-                worst[key] = max(worst.get(key, 0.0), out[True][0])
-    print("worst seed, polished:", ", ".join(f"{f} k={k}: {v:.2f}x" for (f, k), v in worst.items()))
-
+                    out[name] = (population_mse(model.network_, teacher) / rate, time.perf_counter() - start,
+                                 len(model.rounds_))
+                print(f"{family:<11} {kk:>3} {seed:>4} " + " ".join(f"{out[m][0]:>9.2f}" for m in settings) + " "
+                      + " ".join(f"{out[m][1]:>10.1f}" for m in settings) + f" {out['default'][2]:>6}", flush=True)
+                for m in settings:
+                    worst[(m, family, kk)] = max(worst.get((m, family, kk), 0.0), out[m][0])
+    for m in settings:
+        print(f"worst seed, {m}:", ", ".join(f"{f} k={k}: {v:.2f}x" for (name, f, k), v in worst.items() if name == m))
 
 if __name__ == "__main__":
     main()

@@ -51,6 +51,10 @@ def test_candidate_stage_polishes_the_current_directions():
     _, _, _, fitted = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current, second=second)
     assert unsigned_match(fitted, V).max() < 1e-8 and unsigned_match(V, fitted).max() < 1e-8
     np.testing.assert_allclose(np.sort(np.linalg.norm(fitted, axis=1)), 0.9, rtol=1e-7)
+    # without the CP polish, the joint fit starts from the current directions
+    _, _, _, direct = candidate_stage(tensors, 8, (0.1, 0.01), 2, np.random.default_rng(5), current, polish=False,
+                                      second=second)
+    assert unsigned_match(direct, V).max() < 1e-8 and unsigned_match(V, direct).max() < 1e-8
 
 
 def _outer_power(v, m):

@@ -14,12 +14,13 @@ from .tensor_fit import fit_hermite_tensors
 
 
 def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, polish=True, second=None):
-    """Jennrich candidates from random contraction pairs, clustered at every scale, and (with
-    ``polish``) the rank-``k`` polish started from ``current`` (unit rows, the model's directions
-    in the tensors' coordinates) and the best-supported centres: a CP decomposition of the
-    order-4 tensor (else the lowest order) by alternating least squares, then, given the
+    """Jennrich candidates from random contraction pairs, clustered at every scale, and the
+    rank-``k`` polish started from ``current`` (unit rows, the model's directions in the
+    tensors' coordinates) and the best-supported centres: with ``polish``, a CP decomposition
+    of the order-4 tensor (else the lowest order) by alternating least squares; given the
     order-2 tensor ``second``, the joint weighted fit of every order
-    (:func:`~narrowrelu.learner.tensor_fit.fit_hermite_tensors`) from its result.
+    (:func:`~narrowrelu.learner.tensor_fit.fit_hermite_tensors`) from its result (from the
+    starts without ``polish``).
 
     Returns the centres as unit rows in the tensors' ``k`` coordinates (lift with
     :math:`c = Pv`), their support, the size of the cloud, and the polished directions (the
@@ -30,12 +31,12 @@ def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, po
     centres, support = multiscale_cluster_centres(cloud, scales, min_support)
     norms = np.linalg.norm(centres, axis=1)
     centres = centres / np.where(norms > 0, norms, 1.0)[:, None]
-    if not polish:
+    if not polish and second is None:
         return centres, support, cloud.shape[0], np.empty((0, k))
     current = np.empty((0, k)) if current is None else current
     starts = polish_starts(current, centres, k, rng)
     order = 4 if 4 in tensors else min(tensors)
-    polished = cp_polish(tensors[order], starts)
+    polished = cp_polish(tensors[order], starts) if polish else np.empty((0, k))
     if second is not None:
         polished, _ = fit_hermite_tensors({2: second, **tensors}, polished if polished.shape[0] else starts)
     return centres, support, cloud.shape[0], polished

@@ -14,7 +14,7 @@ from .._params import Boolean, Integer, Options, RandomState, Real, Sequence, ch
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric
 from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
-from .refine import REFINE_METHODS, large_sample, refine_from_starts, refine_start_count
+from .refine import REFINE_METHODS, large_sample, refine_moment_solution
 from .rounds import MomentSettings, fit_moments
 from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
 from .sources import ArraySource
@@ -50,8 +50,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     n_contraction_pairs : int, default=64
         Random pairs of contractions, each a source of up to :math:`k` candidates.
     cp_polish : bool, default=True
-        Add the rank-:math:`k` CP decomposition of the projected tensor by alternating least
-        squares, started from the current directions, to each round's candidates.
+        Polish the current directions by the rank-:math:`k` CP decomposition of the projected
+        order-4 tensor (alternating least squares); the result joins the round's candidates.
+    tensor_fit : bool, default=True
+        Then fit the projected tensors of orders 2 and 4 jointly by weighted least squares from
+        the polished (or current) directions (:mod:`narrowrelu.learner.tensor_fit`).
     n_subspace_directions : int, default=2
         Random order-4 contractions :math:`C_j` whose products :math:`C_jP` are stacked with
         :math:`M_2P` for the next estimate of the span, per round. Each costs :math:`k` columns
@@ -156,6 +159,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "tensor_orders": Sequence(Options(4, 6), unique=True),
         "n_contraction_pairs": Integer(1),
         "cp_polish": Boolean(),
+        "tensor_fit": Boolean(),
         "n_subspace_directions": Integer(1),
         "scales": Sequence(Real(0, 1, closed="neither")),
         "min_support": Real(0, 1, closed="right"),
@@ -182,6 +186,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         tensor_orders=(4,),
         n_contraction_pairs=64,
         cp_polish=True,
+        tensor_fit=True,
         n_subspace_directions=2,
         scales=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
         min_support=0.2,
@@ -204,6 +209,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.tensor_orders = tensor_orders
         self.n_contraction_pairs = n_contraction_pairs
         self.cp_polish = cp_polish
+        self.tensor_fit = tensor_fit
         self.n_subspace_directions = n_subspace_directions
         self.scales = scales
         self.min_support = min_support
@@ -387,11 +393,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
     def _refine(self, refine_source):
         start = time.perf_counter()
-        source = refine_source()
-        starts = [("final round", self.raw_network_), ("first round", self._first_round_network)]
-        starts = [start for start in starts if start[1] is not None]
-        n_starts = refine_start_count(self.refine_starts, source.n_samples, self.n_neurons_, self.n_features_in_)
-        refined, self.refinement_ = refine_from_starts(self.refine_method, starts[:n_starts], source,
-                                                       self.refine_max_iter, resolve_n_jobs(self.n_jobs), True)
+        refined, self.refinement_ = refine_moment_solution(self.refine_method, self.raw_network_, self._first_round_network,
+                                                           refine_source(), self.refine_starts, self.refine_max_iter,
+                                                           resolve_n_jobs(self.n_jobs))
         self.network_ = refined.network
         self.timings_["refinement"] = time.perf_counter() - start

@@ -78,6 +78,7 @@ class MomentSettings:
     n_jobs: int = 1
     handoff: float = 0.0
     cp_polish: bool = True
+    tensor_fit: bool = True
 
     def round_improvement(self, k, n_features, n_train):
         """The relative fall of the held-out MSE a round must bring to be kept.
@@ -296,7 +297,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
             stored = np.vstack([current.hidden_weights, extra])
             centres, _, n_cloud, polished = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales,
                                                             min_count, rng, _in_span(stored, P), settings.cp_polish,
-                                                            layout.second)
+                                                            layout.second if settings.tensor_fit else None)
             polished = complete_outside_span(polished, P, current.hidden_weights)
             fresh = np.vstack([polished, centres @ P.T])
             new_coords = fresh[novel_rows(stored, fresh)] @ L

@@ -95,10 +95,19 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
     }
 
 
+def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1):
+    """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
+    when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
+    ``None`` when it is the one selected)."""
+    starts = [(label, net) for label, net in (("final round", final_round), ("first round", first_round)) if net is not None]
+    n_starts = refine_start_count(refine_starts, source.n_samples, final_round.n_neurons, final_round.n_features)
+    return refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True)
+
+
 def _dense_affordable(network, source):
     p = network.n_neurons * (network.n_features + 1) + network.n_features + 1
     return hasattr(source, "X") and p <= DENSE_MAX_PARAMETERS
 
 
 __all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
-           "large_sample", "refine_from_starts", "refine_network", "refine_start_count"]
+           "large_sample", "refine_from_starts", "refine_moment_solution", "refine_network", "refine_start_count"]
