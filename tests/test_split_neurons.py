@@ -8,14 +8,17 @@ from narrowrelu.learner.refine import refine_from_starts, refine_network
 from narrowrelu.learner.refine.split_neurons import (
     DUPLICATE_COSINE,
     SPLIT_ANGLE,
+    birth_starts,
     contributions,
     doubled_pair,
     free_neuron,
     refine_with_splits,
     residual_second_moment,
     split_start,
+    target_second_moment,
     wasted_neuron,
 )
+from narrowrelu.moments.model import network_hermite_contraction
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.metrics import population_mse, population_variance
 from narrowrelu.teacher import make_teacher
@@ -148,10 +151,31 @@ def test_the_split_of_the_merged_neuron_points_along_the_pair(merged_problem):
     U = teacher.hidden_weights / np.linalg.norm(teacher.hidden_weights, axis=1, keepdims=True)
     freed = free_neuron(merged)
     assert freed.n_neurons == 3 and np.array_equal(freed.hidden_weights, merged.hidden_weights[:3])
-    start = split_start(freed, 2, residual_second_moment(merged, source, 1))
+    start = split_start(freed, 2, residual_second_moment(merged, target_second_moment(merged, source, 1)))
     halves = start.hidden_weights[-2:] / np.linalg.norm(start.hidden_weights[-2:], axis=1, keepdims=True)
     bisector = merged.hidden_weights[2]
     spread = halves[0] - halves[1]
     pair = U[2] - U[3]
     pair -= (pair @ bisector) * bisector
     assert abs(spread @ pair) / (np.linalg.norm(spread) * np.linalg.norm(pair)) > 0.8
+
+
+def test_a_birth_start_puts_a_neuron_where_the_residual_needs_one():
+    """With the exact residual moment of a model that lacks a neuron, the births add it along
+    +-u (weight lambda ||u||): one of the two starts is the teacher itself."""
+    rng = np.random.default_rng(5)
+    d = 6
+    U = rng.standard_normal((3, d))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    lam = np.array([1.0, -0.7, 1.2])
+    teacher, model = _network(U, lam), _network(U[:2], lam[:2])
+    M2y = network_hermite_contraction(teacher, np.zeros((1, d)), 2)[0]
+    M2r = residual_second_moment(model, M2y)
+    starts = birth_starts(model, M2r)
+    assert len(starts) == 2 and all(s.n_neurons == 3 for s in starts)
+    for s, sign in zip(starts, (1.0, -1.0)):
+        np.testing.assert_array_equal(s.hidden_weights[:2], U[:2])
+        np.testing.assert_allclose(s.output_weights, lam)
+        assert abs(s.hidden_weights[2] @ U[2]) == pytest.approx(1.0, abs=1e-12)
+    errors = sorted(population_mse(s, teacher) for s in starts)
+    assert errors[0] < 1e-20 * population_variance(teacher) and errors[1] > 0.1 * population_variance(teacher)

@@ -20,6 +20,7 @@ only if its training loss is lower; splits repeat while they help.
 
 import numpy as np
 
+from ...hermite import relu_hermite_coefficient
 from ...moments.model import network_hermite_contraction
 from ...network import ReLUNetwork
 from ..passes import second_moment_stage
@@ -27,8 +28,9 @@ from ..rounds import block_rows
 
 # a neuron is wasted when its contribution |lambda| ||u|| is below this share of the median of the others'
 WASTED_SHARE = 0.35
-# or when it and another neuron point the same way to within this cosine
-DUPLICATE_COSINE = 0.97
+# or when it and another neuron point the same way to within this cosine (pairs of the
+# ``clusters`` family are at about 0.8; a ``close_pair`` fitted right is at 0.99 but of opposite signs)
+DUPLICATE_COSINE = 0.95
 # the half-angle between the two halves of a split neuron (radians)
 SPLIT_ANGLE = 0.1
 # a split is kept when it lowers the training loss by more than this fraction
@@ -85,11 +87,15 @@ def free_neuron(network):
                        network.linear_weights, network.intercept)
 
 
-def residual_second_moment(network, source, n_jobs):
-    """:math:`E[r(xx^T - I)]` of the residual :math:`r = y - g(x)` on the training rows (one pass)."""
-    d = network.n_features
-    full = second_moment_stage(source, network, block_rows(d), n_jobs)
-    return full - network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
+def target_second_moment(network, source, n_jobs):
+    """:math:`E[y(xx^T - I)]` on the training rows (one pass, ``network`` as control variate)."""
+    return second_moment_stage(source, network, block_rows(network.n_features), n_jobs)
+
+
+def residual_second_moment(network, M2y):
+    """:math:`E[r(xx^T - I)]` of the residual :math:`r = y - g(x)`, from the target's ``M2y``
+    and the network's exact moment."""
+    return M2y - network_hermite_contraction(network, np.zeros((1, network.n_features)), 2)[0]
 
 
 def split_start(network, j, M2r, angle=SPLIT_ANGLE):
@@ -109,21 +115,38 @@ def split_start(network, j, M2r, angle=SPLIT_ANGLE):
                        network.linear_weights, network.intercept)
 
 
+def birth_starts(network, M2r):
+    """``network`` with one neuron more where the residual needs it: along :math:`\\pm e`, the top
+    eigenvector (largest :math:`|\\mu|`) of the residual's second moment ``M2r``, with output
+    weight :math:`\\mu/a_2` (a neuron :math:`\\lambda\\,\\mathrm{relu}(e\\cdot x)` adds
+    :math:`a_2\\lambda ee^T` to it). Two starts, one per sign of :math:`e`."""
+    vals, vecs = np.linalg.eigh(M2r)
+    top = int(np.argmax(np.abs(vals)))
+    weight = vals[top] / relu_hermite_coefficient(2)
+    return [ReLUNetwork(np.vstack([network.hidden_weights, sign * vecs[:, top]]),
+                        np.concatenate([network.output_weights, [weight]]), network.linear_weights, network.intercept)
+            for sign in (1.0, -1.0)]
+
+
 def refine_with_splits(refine, result, source, n_jobs=1):
-    """From the refined ``result``, while the model has a wasted neuron: free it, split each other
-    neuron in turn (:func:`split_start`, refined by ``refine(network)``), and keep the best split
-    if it lowers the training loss. Returns the best result and how
-    many splits were tried and kept."""
+    """From the refined ``result``, while the model has a wasted neuron: free it, then from each
+    split of another neuron (:func:`split_start`) and from each birth of a new one where the
+    freed model's residual is largest (:func:`birth_starts`, for a pair the model has not
+    found at all), refine (``refine(network)``), and keep the best if it lowers the training
+    loss. Returns the best result and how many starts were tried and kept."""
     tried = kept = 0
     for _ in range(result.network.n_neurons):
         freed = free_neuron(result.network)
         if freed is None:
             break
-        M2r = residual_second_moment(result.network, source, n_jobs)
+        M2y = target_second_moment(result.network, source, n_jobs)
+        M2r = residual_second_moment(result.network, M2y)
+        starts = [split_start(freed, int(j), M2r) for j in np.argsort(-contributions(freed), kind="stable")]
+        starts += birth_starts(freed, residual_second_moment(freed, M2y))
         best = None
-        for j in np.argsort(-contributions(freed), kind="stable"):
+        for start in starts:
             tried += 1
-            candidate = refine(split_start(freed, int(j), M2r))
+            candidate = refine(start)
             if best is None or candidate.loss < best.loss:
                 best = candidate
         if best is None or not best.loss < result.loss * (1 - SPLIT_GAIN):
