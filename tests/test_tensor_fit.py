@@ -9,21 +9,13 @@ import numpy as np
 import pytest
 
 from _helpers import unsigned_match
-from narrowrelu.hermite import relu_hermite_coefficient
+from narrowrelu.hermite import relu_hermite_coefficient, symmetric_outer_sum
 from narrowrelu.learner.tensor_fit import _Criterion, fit_hermite_tensors
 from narrowrelu.moments.projected import projected_hermite_tensor
 
 
-def _power(v, m):
-    out = np.array(1.0)
-    for _ in range(m):
-        out = np.multiply.outer(out, v)
-    return out
-
-
 def model_tensor(V, beta, m):
-    c = relu_hermite_coefficient(m) / relu_hermite_coefficient(2)
-    return c * sum(b * _power(v, m) for b, v in zip(beta, V))
+    return relu_hermite_coefficient(m) / relu_hermite_coefficient(2) * symmetric_outer_sum(beta, V, m)
 
 
 def symmetrised(T):
