@@ -1,10 +1,11 @@
-"""The raw moment solution with the joint tensor fit and the CP polish, with the CP polish alone,
-and with neither, against the parametric rate.
+"""The raw moment solution with the joint tensor fit started from the CP polish (the default),
+with the CP polish alone, with the fit alone and with neither, against the parametric rate.
 
 Data as in ``narrowrelu bench sample-complexity`` (the same teachers, label noise and data seeds):
-for each family, k and seed, three ``MomentReLURegressor(refine=False)`` fits, scored exactly
+for each family, k and seed, four ``MomentReLURegressor(refine=False)`` fits, scored exactly
 against the teacher: the default (``cp_polish=True, tensor_fit=True``), ``tensor_fit=False``
-(the CP polish alone) and ``cp_polish=False, tensor_fit=False``. Prints the excess MSE over the
+(the CP polish alone), ``cp_polish=False`` (the fit from the current directions, without
+tensorly) and both off. Prints the excess MSE over the
 rate :math:`\\sigma^2p/n`, the fit times and the rounds run::
 
     python benchmarks/polish_effect.py                       # d=50, k=16, n=3e5, random, seeds 0-2
@@ -36,7 +37,8 @@ def main(argv=None):
     n = int(args.n)
     extra = {} if args.max_rounds is None else {"max_rounds": args.max_rounds}
     print(f"d = {args.d}, n = {n}, noise {args.noise} std f; excess MSE / (sigma^2 p / n)")
-    settings = {"default": {}, "cp only": {"tensor_fit": False}, "neither": {"cp_polish": False, "tensor_fit": False}}
+    settings = {"default": {}, "cp only": {"tensor_fit": False}, "fit only": {"cp_polish": False},
+                "neither": {"cp_polish": False, "tensor_fit": False}}
     print(f"{'family':<11} {'k':>3} {'seed':>4} " + " ".join(f"{name:>9}" for name in settings)
           + " " + " ".join(f"{'s ' + name:>10}" for name in settings) + f" {'rounds':>6}")
     worst = {}
