@@ -24,8 +24,8 @@ def candidate_stage(tensors, n_pairs, scales, min_support, rng, current=None, po
 
     Returns the centres as unit rows in the tensors' ``k`` coordinates (lift with
     :math:`c = Pv`), their support, the size of the cloud, and the polished directions (the
-    fitted :math:`v_l`, whose norms estimate the share of each neuron inside the span; empty
-    without ``polish``)."""
+    fitted :math:`v_l`, whose norms estimate the share of each neuron inside the span, or the
+    CP polish's unit rows without ``second``; empty with neither)."""
     k = next(iter(tensors.values())).shape[0]
     cloud = jennrich_candidates([tensors[m] for m in sorted(tensors)], n_pairs, rng)
     centres, support = multiscale_cluster_centres(cloud, scales, min_support)
