@@ -37,6 +37,8 @@ so nothing of size :math:`k^m` is formed beyond the data tensors and their contr
 :math:`\\hat T_m(v_l, \\dots, v_l, \\cdot)`.
 """
 
+import math
+
 import numpy as np
 
 from ..hermite import relu_hermite_coefficient
@@ -62,7 +64,7 @@ class _Criterion:
         self.terms = []
         for m, T in sorted(tensors.items()):
             c = relu_hermite_coefficient(m) / a2
-            weight = 1.0 / float(np.prod(np.arange(1, m + 1)))
+            weight = 1.0 / math.factorial(m)
             self.terms.append((m, T, c, weight, weight * float(np.sum(T * T))))
 
     def value(self, V, beta):
@@ -91,7 +93,7 @@ class _Criterion:
             bb = np.outer(beta, beta) * c * c * w
             H_vv += np.einsum("lm,pq->lpmq", bb * m * G ** (m - 1), eye)
             H_vv += np.einsum("lm,mp,lq->lpmq", bb * m * (m - 1) * G ** (m - 2), V, V)
-            H_vb += np.einsum("lm,lm,mp->lpm", c * c * w * beta[:, None] * np.ones((1, r)), m * G ** (m - 1), V)
+            H_vb += np.einsum("l,lm,mp->lpm", beta, c * c * w * m * G ** (m - 1), V)
             H_bb += c * c * w * G**m
         n_v = r * k
         H = np.zeros((n_v + r, n_v + r))
