@@ -94,6 +94,8 @@ def path_problems(text, page):
         token = match.group(0).strip("*").rstrip(".,;:")
         if text[max(match.start() - 2, 0): match.start()] == "](":  # a link target, checked above
             continue
+        if text[match.end(): match.end() + 1] == "<":  # a path with a placeholder: test_<name>.py
+            continue
         if "://" in token or token.startswith(("/", "./", "../", "~")) or not token.strip("."):
             continue
         if "/" in token:
