@@ -1,5 +1,5 @@
 """Compare one method's n* and success counts between two sample-complexity sweeps, against a
-reference method, as the markdown table of docs/results.md.
+reference method, as the markdown table of docs/results/sample_complexity_d20.md.
 
     python benchmarks/compare_sweeps.py --before docs/results/d20_gn --after docs/results/d20_polish \\
         --reference docs/results/d20

@@ -1,4 +1,4 @@
-"""The markdown tables of a sample-complexity sweep directory (as in docs/results_d50.md).
+"""The markdown tables of a sample-complexity sweep directory (as in docs/results/sample_complexity_d50.md).
 
     python benchmarks/sweep_tables.py docs/results/d50
 

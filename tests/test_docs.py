@@ -226,6 +226,17 @@ def test_the_page_names_only_what_exists(page):
     assert not problems, "\n".join(f"{page.relative_to(ROOT)}:{line}: {message}" for line, message in problems)
 
 
+SOURCES = sorted((ROOT / "src" / "narrowrelu").rglob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+DOC_PATH = re.compile(r"(?<![\w/.-])docs/[\w./-]*\w")
+
+
+def test_the_code_names_only_docs_that_exist():
+    """Docstrings and comments of the package and the scripts point at pages that exist."""
+    missing = [f"{path.relative_to(ROOT)}: {match.group(0)}" for path in SOURCES
+               for match in DOC_PATH.finditer(path.read_text()) if not (ROOT / match.group(0)).exists()]
+    assert not missing, "\n".join(missing)
+
+
 def test_the_docs_are_read():
     assert (ROOT / "docs" / "design" / "developing.md") in PAGES and len(PAGES) >= 10
     commands = [c for page in PAGES for _, c in command_lines(page.read_text())]

@@ -38,7 +38,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     refinement (:mod:`narrowrelu.learner.refine`). ``fit`` runs on standardised data
     (:mod:`narrowrelu.conditioning`) and maps the network back, so ``fit(X, c*y)`` is
     ``c * fit(X, y)`` for every ``c > 0`` (NumPy input; dask arrays are fitted where their blocks
-    live, see docs/distributed.md).
+    live, see docs/guide/distributed.md).
 
     Parameters
     ----------
