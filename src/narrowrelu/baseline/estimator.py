@@ -35,6 +35,7 @@ from .objectives import (
     trained_mask,
     xavier_init,
 )
+from .history import rescale_history
 from .population_loss import teacher_terms
 from .solvers import (
     Diverged,
@@ -88,9 +89,8 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     init_scale : float, default=1.0
         Scale of the initialisation: the hidden rows start at :math:`(\\mathrm{randn}(d, m)/\\sqrt d)^T`
         times this (Xavier) and, when trained, the output weights at :math:`\\mathrm{randn}(m)/\\sqrt m`
-        times this. Small values give the saddle-to-saddle regime of GD (both layers small; with
-        fixed output weights only :math:`W` is scaled, and GD leaves the origin in a time that does
-        not grow with :math:`\\log(1/s)`).
+        times this. Small values give the saddle-to-saddle regime of GD (with fixed output
+        weights only :math:`W` is scaled, and GD leaves the origin without a plateau).
     alpha : float, default=0.0
         Weight decay :math:`\\alpha`.
     train_output_weights : bool, default=True
@@ -127,18 +127,12 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         Whether the kept restart met ``tol``.
     learning_rate_ : float or None
     history_ : dict
-        Of the kept restart: ``"loss"`` (objective per step, then at the final point), and at the
-        checkpoints ``"step"``, ``"objective"`` (with the decay), ``"data_loss"`` (population loss
-        :math:`\\tfrac12E[(g-f)^2]` in :meth:`fit_population`, training loss in :meth:`fit`),
-        ``"gradient_norm"`` (over the trained parameters, in the units of the standardised problem
-        that ``tol`` applies to), ``"unit_norms"`` (:math:`\\|w_j\\|`, shape (checkpoints, m)),
-        ``"output_weights"`` (:math:`a_j`, shape (checkpoints, m)), ``"singular_values"`` (of
-        :math:`W`, shape (checkpoints, min(m, d))), and with a teacher (:meth:`fit_population`;
-        ``None`` otherwise) ``"teacher_cosine"`` (:math:`\\max_i\\cos(w_j, u_i)`, shape
-        (checkpoints, m)), ``"nearest_teacher"`` (the maximising :math:`i`) and
-        ``"teacher_distance"`` (shape (checkpoints, k), see
-        :func:`narrowrelu.metrics.teacher_neuron_distances`). Losses, norms and weights are in
-        the units of ``X`` and ``y``.
+        Of the kept restart: ``"loss"`` (objective per step, then at the final point) and, at the
+        checkpoints ``"step"``, the objective, data loss, gradient norm, unit norms, output
+        weights, singular values of :math:`W` and (in :meth:`fit_population`) cosines and
+        distances to the teacher's neurons; keys and shapes in
+        :meth:`narrowrelu.baseline.history.TrainingHistory.as_dict`. Losses, norms and weights are
+        in the units of ``X`` and ``y``; gradient norms in those of the standardised problem.
     restart_losses_ : ndarray of shape (n_restarts,)
         The selection loss of each restart.
     n_features_in_ : int
@@ -349,11 +343,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             raise ValueError("the fitted hidden weights overflow float64 in the units of X and y: rescale them")
         self.loss_ *= s2
         self.restart_losses_ = self.restart_losses_ * s2
-        for key in ("loss", "objective", "data_loss"):
-            self.history_[key] = self.history_[key] * s2
-        for key in ("singular_values", "unit_norms"):
-            self.history_[key] = self.history_[key] * (scale / data.x_scale)
-        self.history_["output_weights"] = self.history_["output_weights"] * (data.y_scale / scale)
+        self.history_ = rescale_history(self.history_, s2, scale / data.x_scale, data.y_scale / scale)
         return self
 
     def _initial_theta(self, n_features, rng, mean_target):

@@ -116,7 +116,12 @@ class TrainingHistory:
             )
 
     def as_dict(self):
-        """The history as arrays; the teacher entries are ``None`` without a teacher."""
+        """The history as arrays: ``"loss"`` (objective per step, then at the final point), and
+        at the checkpoints ``"step"``, ``"objective"``, ``"data_loss"``, ``"gradient_norm"``,
+        ``"unit_norms"`` and ``"output_weights"`` (shape (checkpoints, m)), ``"singular_values"``
+        (shape (checkpoints, min(m, d))), and with a teacher (``None`` otherwise)
+        ``"teacher_cosine"`` and ``"nearest_teacher"`` (shape (checkpoints, m)) and
+        ``"teacher_distance"`` (shape (checkpoints, k))."""
         teacher = self.terms is not None
         return {
             "loss": np.asarray(self.loss, dtype=float),
@@ -131,3 +136,16 @@ class TrainingHistory:
             "teacher_cosine": np.asarray(self.teacher_cosine) if teacher else None,
             "nearest_teacher": np.asarray(self.nearest_teacher, dtype=int) if teacher else None,
         }
+
+
+def rescale_history(history, loss_factor, hidden_factor, output_factor):
+    """A copy of ``history`` (as from :meth:`TrainingHistory.as_dict`) with losses times
+    ``loss_factor``, singular values and unit norms times ``hidden_factor`` and output weights
+    times ``output_factor``: the map of a fit in standardised units back to the data's."""
+    out = dict(history)
+    for key in ("loss", "objective", "data_loss"):
+        out[key] = history[key] * loss_factor
+    for key in ("singular_values", "unit_norms"):
+        out[key] = history[key] * hidden_factor
+    out["output_weights"] = history["output_weights"] * output_factor
+    return out
