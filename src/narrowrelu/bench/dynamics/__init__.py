@@ -12,9 +12,10 @@ discretises), recording a log-spaced history.
 Measured, per start: the plateaus and escapes of the loss curve (:mod:`.detect`: a plateau is a
 maximal run of log-spaced checkpoints where the loss falls by at most a log-slope
 :math:`-d\\ln L/d\\ln t \\le 0.25`, spanning a factor :math:`\\ge 1.3` in iterations; its escape is
-the first iteration at which the loss is at most half its level), the iteration at which each
-teacher neuron is learned and their order (:mod:`.measures`), and :math:`\\sigma_1/\\sigma_2` of
-:math:`W` at the first escape. Over the init scales: the slope of each escape iteration against
+the first iteration at which the loss is at most half its level; escape :math:`j` is the one from
+the saddle where :math:`j - 1` teacher neurons are learned), the iteration at which each teacher
+neuron is learned and their order (:mod:`.measures`), and :math:`\\sigma_1/\\sigma_2` of :math:`W` at
+the first escape. Over the init scales: the slope of each escape iteration against
 :math:`\\ln(1/s)` (least squares, :mod:`.report`), beside the first escape's prediction
 :math:`1/\\ln(1+\\eta G^*)` from the growth rate at the origin.
 
@@ -146,12 +147,13 @@ def run(args, parser):
     ratios = ratio_fits(records)
     print(f"Population GD, step {args.step:g} (time {args.step:g} per iteration), no intercept, both layers from "
           f"scale s; {args.repeats} start(s) per cell, {args.max_iter} iterations each.\n")
-    print("Plateaus per start, escape iterations (median over starts), s1/s2 of W at the first escape (range),\n"
-          "order in which teacher neurons are learned (neuron i has the i-th largest |λ|), starts whose order is\n"
-          "that of |λ|, starts that learned all k neurons:")
+    print("Plateaus per start; escape iterations from the saddles with 0, 1, ..., k-1 neurons learned (median over\n"
+          "the starts that left them, '-' when none did); s1/s2 of W at the first escape (range); order in which the\n"
+          "teacher neurons are learned (neuron i has the i-th largest |λ|); starts learning in the order of |λ|;\n"
+          "starts that learned all k neurons:")
     print(format_dynamics_table(records))
-    print("\nEscape iteration t_j = c + slope * ln(1/s), least squares over every start with a j-th escape "
-          "(± one standard error):")
+    print("\nEscape iteration t_j = c + slope * ln(1/s), least squares over every start that left saddle j "
+          "(± one standard error),\nthe same per start, and the first escape's predicted slope 1/ln(1 + step G*):")
     print(format_fit_table(fits))
     print("\nsigma_1/sigma_2 of W at the first escape, fitted as ratio = C * s^(-γ):")
     print(format_ratio_table(ratios))
