@@ -43,7 +43,7 @@ def _select(runs, family, k, factor):
 
 
 def _grid(plt, rows, cols, size=(4.6, 3.4)):
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, layout="constrained")
     return fig, axes
 
 
@@ -228,7 +228,8 @@ def plot_weight_decay(plt, records, path):
 
 
 def _save(fig, path):
-    fig.tight_layout()
+    for ax in fig.axes:
+        ax.minorticks_off()  # log axes over many decades: minor ticks cost most of the drawing time
     fig.savefig(path, dpi=110)
     import matplotlib.pyplot as plt
 
