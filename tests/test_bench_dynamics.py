@@ -65,6 +65,7 @@ def test_detector_escapes_from_samples_alone_are_the_first_sample_below():
 
 def test_detector_rejects_short_runs_merges_blips_and_ignores_power_laws():
     steps = np.unique(np.round(np.logspace(0, 5, 300)).astype(int))
+    np.testing.assert_allclose(log_slopes(steps, 1.0 / steps), 1.0)
     assert find_plateaus(steps, 1.0 / steps) == []  # log-slope 1 everywhere
     decay = np.exp(-steps / 50.0)  # log-slope t/50: flat until t = 12.5, then ever steeper
     (only,) = find_plateaus(steps, decay)

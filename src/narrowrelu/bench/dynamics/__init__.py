@@ -26,6 +26,7 @@ the exact excess population MSE over :math:`\\mathrm{Var} f`.
 Tables go to stdout; PNG figures (:mod:`.plots`) and ``dynamics.json`` to ``--out``.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -61,8 +62,6 @@ TINY = {
 
 def teacher_spec(text):
     """``FAMILY:K``, e.g. ``orthonormal:3``."""
-    import argparse
-
     family, _, k = text.partition(":")
     if family not in FAMILIES or not k.isdigit() or int(k) < 1:
         raise argparse.ArgumentTypeError(f"must be FAMILY:K with FAMILY one of {', '.join(FAMILIES)} and K >= 1, "
@@ -109,7 +108,7 @@ def add_parser(commands):
 
 def resolve(args, parser):
     """Fill the options not given from ``--tiny`` or the defaults, and check them together."""
-    for name, default in DEFAULTS.items():
+    for name in DEFAULTS:
         if getattr(args, name) is None:
             setattr(args, name, (TINY if args.tiny else DEFAULTS)[name])
     args.teachers = [teacher_spec(t) if isinstance(t, str) else t for t in args.teachers]

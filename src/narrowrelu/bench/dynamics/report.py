@@ -114,7 +114,8 @@ def format_dynamics_table(records):
         ratios = [r["sigma_ratio_escape1"] for r in runs if r["sigma_ratio_escape1"] is not None]
         ratio = f"{min(ratios):.3g}..{max(ratios):.3g}" if ratios else "-"
         lines.append(
-            f"{teacher_label(family, k):<16}{width:>6}{init:>8.0e}  {' '.join(str(len(r['plateaus'])) for r in runs):<10}"
+            f"{teacher_label(family, k):<16}{width:>6}{init:>8.0e}  "
+            f"{' '.join(str(len(r['plateaus'])) for r in runs):<10}"
             f"{' '.join(med):<32}{ratio:<20}"
             f"{' '.join(_order_text(r['order']) for r in runs):<22}"
             f"{sum(agrees(r) for r in runs):>5}/{len(runs)}"
@@ -173,8 +174,8 @@ def decay_summary(records):
         dirs = [r["alpha"] for r in runs
                 if r["alpha"] in good and r["active_directions"] == k and r["numerical_rank"] == k]
         units = [r["alpha"] for r in runs if r["alpha"] in good and r["active_units"] == k]
-        lines.append(f"{teacher_label(family, k)}: excess <= {EXCESS_TARGET:g} Var f and k directions, rank k at alpha in "
-                     f"{_alphas(dirs)}; and k active units at alpha in {_alphas(units)}")
+        lines.append(f"{teacher_label(family, k)}: excess <= {EXCESS_TARGET:g} Var f and k directions, rank k at "
+                     f"alpha in {_alphas(dirs)}; and k active units at alpha in {_alphas(units)}")
     return "\n".join(lines)
 
 
