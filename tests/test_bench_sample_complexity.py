@@ -27,7 +27,7 @@ def tiny_argv(out, *extra):
     return [
         "bench", "sample-complexity", "--families", "random", "orthonormal", "--k", "1", "2", "--d", "4",
         "--n-min", "200", "--n-max", "400", "--n-per-decade", "2", "--seeds", "2", "--methods", *FAST_METHODS,
-        "--out", str(out), "--no-progress", *extra,
+        "--out", str(out), "--n-jobs", "1", "--no-progress", *extra,
     ]
 
 
