@@ -11,10 +11,15 @@ noisy), an n_neurons=None fit, an oracle-mode fit, and GD fits on data and on th
 loss. Used to show that the layout change of issue 11 left every model identical (commits
 c2f0692 and 8e5225f: 48 arrays, all equal).
 """
+import argparse
 import sys
 import warnings
+
 import numpy as np
+
 warnings.simplefilter("ignore")
+
+
 def fingerprint(path):
     from narrowrelu import GDReLURegressor, MomentReLURegressor
 
@@ -26,7 +31,8 @@ def fingerprint(path):
         out[prefix + "w"] = np.asarray(net.linear_weights)
         out[prefix + "b"] = np.array([net.intercept])
 
-    cases = [("random", 20, 4, 30000, 0.0), ("close_pair", 20, 4, 100000, 0.0), ("random", 20, 3, 20000, 0.3), ("clusters", 20, 4, 20000, 0.1)]
+    cases = [("random", 20, 4, 30000, 0.0), ("close_pair", 20, 4, 100000, 0.0), ("random", 20, 3, 20000, 0.3),
+             ("clusters", 20, 4, 20000, 0.1)]
     try:
         from narrowrelu.bench.recovery import make_teacher
     except ImportError:
@@ -58,7 +64,19 @@ def compare(a_path, b_path):
     return 1 if differ else 0
 
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", metavar="OUT.npz", help="fit the models and save their arrays here")
+    parser.add_argument("--compare", nargs=2, metavar=("A.npz", "B.npz"),
+                        help="compare two saved fingerprints array by array (exit 1 when any differs)")
+    args = parser.parse_args(argv)
+    if (args.out is None) == (args.compare is None):
+        parser.error("give either OUT.npz or --compare A.npz B.npz")
+    if args.compare:
+        return compare(*args.compare)
+    fingerprint(args.out)
+    return 0
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--compare":
-        sys.exit(compare(sys.argv[2], sys.argv[3]))
-    fingerprint(sys.argv[1])
+    sys.exit(main())

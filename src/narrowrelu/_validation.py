@@ -73,7 +73,8 @@ def check_unit_directions(G, name="directions"):
     G = check_finite_array(G, name, ndim=2)
     norms = np.linalg.norm(G, axis=1)
     if np.any(norms == 0):
-        raise ValueError(f"{name} has zero-norm row(s) {np.flatnonzero(norms == 0).tolist()}; a unit direction is required")
+        raise ValueError(f"{name} has zero-norm row(s) {np.flatnonzero(norms == 0).tolist()}; "
+                         "a unit direction is required")
     return G / norms[:, None]
 
 

@@ -58,8 +58,9 @@ def per_n_table(sweep):
     title = (f"per n: seeds with excess MSE <= {sweep.target:g} Var f, and medians over seeds "
              "(relative and absolute excess MSE, MSE over the parametric rate, fit seconds)")
     rows = [[r["family"], r["d"], r["k"], r["method"], r["n"], f"{r['successes']}/{r['seeds']}",
-             format_number(r.get("median_rel_mse")), format_number(r.get("median_mse")), format_number(r.get("median_mse_over_rate"), ".2f"),
-             format_number(r.get("median_fit_seconds"), ".2f")] for r in sweep.rows]
+             format_number(r.get("median_rel_mse")), format_number(r.get("median_mse")),
+             format_number(r.get("median_mse_over_rate"), ".2f"), format_number(r.get("median_fit_seconds"), ".2f")]
+            for r in sweep.rows]
     header = ["family", "d", "k", "method", "n", "ok", "med rel MSE", "med abs MSE", "MSE/rate", "fit s"]
     return title + "\n\n" + markdown(header, rows)
 

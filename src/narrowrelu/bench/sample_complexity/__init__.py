@@ -21,7 +21,7 @@ import platform
 import sys
 import time
 
-from .._memory import available_bytes, format_bytes
+from .. import _memory
 from .lock import DirectoryLocked, SweepLock
 from .methods import method_caps
 from .options import add_parser as _add_parser
@@ -160,18 +160,18 @@ def report_failures(records, most=20):
 def _check_memory(jobs, parser):
     """Exit with status 2 when no fit of ``jobs`` fits in the available memory; note on stderr how
     many do not (they are recorded as failed when their turn comes, see :func:`.sweep.run_job`)."""
-    available = available_bytes()
+    available = _memory.available_bytes()
     if available is None or not jobs:
         return
     over = [job for job in jobs if job_bytes(job) > available]
     if not over:
         return
-    smallest = min(over, key=job_bytes)
-    line = (f"the {smallest.fitter} fit at n={smallest.n}, d={smallest.d} needs about {format_bytes(job_bytes(smallest))} "
-            f"of memory, {format_bytes(available)} available")
+    free = _memory.format_bytes(available)
+    smallest, largest = min(over, key=job_bytes), max(over, key=job_bytes)
     if len(over) == len(jobs):
-        parser.error(f"no fit of this sweep fits in memory: {line}; lower --n-max")
-    largest = max(over, key=job_bytes)
-    print(f"note: {len(over)} of {len(jobs)} fits need more memory than the {format_bytes(available)} available "
-          f"(the largest, {largest.fitter} at n={largest.n}, d={largest.d}, about {format_bytes(job_bytes(largest))}): "
+        parser.error(f"no fit of this sweep fits in memory: the {smallest.fitter} fit at n={smallest.n}, "
+                     f"d={smallest.d} needs about {_memory.format_bytes(job_bytes(smallest))} of memory, {free} "
+                     "available; lower --n-max")
+    print(f"note: {len(over)} of {len(jobs)} fits need more memory than the {free} available (the largest, "
+          f"{largest.fitter} at n={largest.n}, d={largest.d}, about {_memory.format_bytes(job_bytes(largest))}): "
           "they are recorded as failed, not run", file=sys.stderr)

@@ -136,8 +136,8 @@ def mixed_versions_note(records, directory):
 
 def format_per_n_table(rows, target):
     """The per-n table as aligned text, under a title line."""
-    title = (f"per n: seeds reaching excess MSE <= {target:g} Var f ('ok'), and medians over seeds of the relative and absolute excess "
-             "MSE, of the MSE over the parametric rate and of the fit time")
+    title = (f"per n: seeds reaching excess MSE <= {target:g} Var f ('ok'), and medians over seeds of the relative "
+             "and absolute excess MSE, of the MSE over the parametric rate and of the fit time")
     head = (f"{'family':<12}{'d':>4}{'k':>3} {'method':<15}{'n':>9}{'ok':>7}{'med rel MSE':>13}{'med abs MSE':>13}"
             f"{'MSE/rate':>10}{'fit s':>8}")
     lines = [title, head, "-" * len(head)]
@@ -145,7 +145,8 @@ def format_per_n_table(rows, target):
         lines.append(
             f"{r['family']:<12}{r['d']:>4}{r['k']:>3} {r['method']:<15}{r['n']:>9}"
             f"{str(r['successes']) + '/' + str(r['seeds']):>7}"
-            f"{format_number(r['median_rel_mse']):>13}{format_number(r['median_mse']):>13}{format_number(r['median_mse_over_rate'], '.2f'):>10}"
+            f"{format_number(r['median_rel_mse']):>13}{format_number(r['median_mse']):>13}"
+            f"{format_number(r['median_mse_over_rate'], '.2f'):>10}"
             f"{format_number(r['median_fit_seconds'], '.2f'):>8}"
         )
     return "\n".join(lines)
@@ -163,7 +164,8 @@ def format_nstar_table(rows, target):
         lines.append(
             f"{r['family']:<12}{r['d']:>4}{r['k']:>3} {r['method']:<15}{r['n_star_label']:>10}"
             f"{r['success_at_n_max']:>9.0%}{r['at_n']:>9}"
-            f"{format_number(r['median_rel_mse']):>13}{format_number(r['median_mse']):>13}{format_number(r['median_mse_over_rate'], '.2f'):>10}"
+            f"{format_number(r['median_rel_mse']):>13}{format_number(r['median_mse']):>13}"
+            f"{format_number(r['median_mse_over_rate'], '.2f'):>10}"
             f"{format_number(r['median_fit_seconds'], '.2f'):>8}"
         )
     lines += _cap_notes(rows)

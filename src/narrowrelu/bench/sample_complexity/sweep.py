@@ -38,7 +38,8 @@ def check_scheduler(address):
         with Client(address, set_as_default=False, timeout=DASK_CONNECT_SECONDS):
             return None
     except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
-        return f"cannot reach a dask scheduler at {address!r} within {DASK_CONNECT_SECONDS} s: {type(exc).__name__}: {exc}"
+        return (f"cannot reach a dask scheduler at {address!r} within {DASK_CONNECT_SECONDS} s: "
+                f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
