@@ -1,5 +1,5 @@
 """False-alarm rate of the Gaussianity diagnostic on N(0, I) samples, and its detection rate on
-non-Gaussian and correlated inputs (narrowrelu.learner.gaussianity).
+non-Gaussian and correlated inputs (narrowrelu.conditioning.gaussianity).
 
     PYTHONPATH=src python benchmarks/gaussianity_rates.py [--quick] [--n-max N]
 
@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from narrowrelu.learner.gaussianity import non_gaussian_message, z_threshold
+from narrowrelu.conditioning.gaussianity import non_gaussian_message, z_threshold
 
 D = 20
 #: Repetitions of the N(0, I) draws per n (the other families get one twentieth, at least 5).

@@ -14,7 +14,8 @@ from narrowrelu.bench.report.tables import TABLES, markdown
 from narrowrelu.bench.sample_complexity.slopes import NOT_ENOUGH
 from narrowrelu.cli import main
 
-RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+RESULTS = ROOT / "docs" / "results"
 GRID = [100, 200, 400, 800]
 PER_N_COLUMNS = ["family", "k", "method", "n", "d", "seeds", "successes", "success_rate", "median_rel_mse",
                  "median_mse", "median_mse_over_rate", "parametric_rate", "median_fit_seconds", "errors"]

@@ -16,7 +16,8 @@ import pytest
 
 import narrowrelu
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+BENCHMARKS = ROOT / "benchmarks"
 SCRIPTS = sorted(path.name for path in BENCHMARKS.glob("*.py"))
 SRC = str(Path(narrowrelu.__file__).resolve().parents[1])
 slow = pytest.mark.slow

@@ -127,6 +127,19 @@ class Sequence(Constraint):
         return f"a non-empty sequence{' of distinct items' if self.unique else ''}, each {self.item.describe()}"
 
 
+class InstanceOf(Constraint):
+    """An instance of one of ``types`` (its fields are checked where it is used)."""
+
+    def __init__(self, *types):
+        self.types = types
+
+    def holds(self, value):
+        return isinstance(value, self.types)
+
+    def describe(self):
+        return "a " + " or a ".join(t.__name__ for t in self.types)
+
+
 class RandomState(Constraint):
     """``None``, a non-negative int (a seed), a ``SeedSequence``, a ``RandomState`` or a ``Generator``."""
 
@@ -141,12 +154,13 @@ class RandomState(Constraint):
         return "None, a non-negative int (a seed), a numpy SeedSequence, RandomState or Generator"
 
 
-def check_parameters(estimator):
+def check_parameters(estimator, prefix=""):
     """Check every entry of ``estimator._parameter_constraints`` against the estimator's
-    attribute of that name; raise ``ValueError`` naming the first one that fails."""
+    attribute of that name; raise ``ValueError`` naming the first one that fails (after
+    ``prefix``, for the fields of a settings object)."""
     for name, allowed in estimator._parameter_constraints.items():
         options = allowed if isinstance(allowed, tuple) else (allowed,)
         value = getattr(estimator, name)
         if not any(c.holds(value) for c in options):
             what = " or ".join(c.describe() for c in options)
-            raise ValueError(f"{name} must be {what}, got {value!r}")
+            raise ValueError(f"{prefix}{name} must be {what}, got {value!r}")

@@ -12,5 +12,6 @@ BENCH_MODULES = [
     "race",
     "diagnose",
     "scale",
+    "dynamics",
     "report",
 ]

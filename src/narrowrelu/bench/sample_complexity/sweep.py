@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ... import __version__
 from ...metrics import population_variance
 from ...teacher import make_teacher
+from ...network import n_parameters
 from .._memory import format_bytes, shortfall
 from .lock import alive
 from .methods import FIT_MEMORY, error_results, fitters_for, method_allowed, run_fitter
@@ -166,7 +167,7 @@ def run_job(job, parent_pid=None):
             results = error_results(job.methods, refusal or f"MemoryError: drawing {job.n} rows of {job.d} "
                                     f"features ({format_bytes(8 * job.n * job.d)}) failed: {exc}")
     d, k = teacher.n_features, teacher.n_neurons
-    p = k * (d + 1) + d + 1
+    p = n_parameters(k, d)
     rate = sigma**2 * p / job.n
     records = []
     for method in job.methods:
