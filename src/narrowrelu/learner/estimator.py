@@ -13,12 +13,15 @@ from tqdm.auto import tqdm
 from .._params import Boolean, Integer, Options, RandomState, Real, Sequence, check_parameters
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric
-from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
+from .fit_units import (N_JOBS_CONSTRAINT, fit_in_standard_units, map_to_original, oracle_in_standard_units,
+                        resolve_n_jobs)
 from .refine import REFINE_METHODS, large_sample, refine_moment_solution
 from .rounds import MomentSettings, fit_moments
 from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
 from .sources import ArraySource
+from .residual_diagnostic import residual_diagnostic, warn_misfit
 from .split import held_out_mask
+from .workload import warn_workload
 
 # with refine=True on a large sample, moment rounds stop once a round gains less than this many
 # parametric rates (see MomentSettings.round_improvement); below, rounds run to ROUND_IMPROVEMENT
@@ -242,12 +245,16 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         """
         check_parameters(self)
         if is_dask_collection(X) or is_dask_collection(y):
-            return fit_dask_arrays(self, X, y, ORACLE_REFINE_ROWS)
+            fit_dask_arrays(self, X, y, ORACLE_REFINE_ROWS)
+            warn_misfit(self.residual_diagnostic_)
+            return self
         check_numeric(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
         y = np.asarray(y, dtype=np.float64)
         self._check_size(X.shape[0], X.shape[1])
-        return fit_in_standard_units(self, X, y, self._fit_data)
+        fit_in_standard_units(self, X, y, self._fit_data)
+        warn_misfit(self.residual_diagnostic_)
+        return self
 
     def _fit_data(self, X, y):
         rng = as_generator(self.random_state)
@@ -297,6 +304,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
+        oracle, units = oracle_in_standard_units(oracle, n, d, seed_stream)
         source = oracle_source(backend, oracle, n, d, self.chunk_size, self._n_validation(n, d), seed_stream)
 
         def refine_source():
@@ -307,7 +315,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             y = np.concatenate([source.query(X[s:s + self.chunk_size]) for s in range(0, m, self.chunk_size)])
             return ArraySource(X, y, np.zeros(m, dtype=bool), self.chunk_size)
 
-        return self._fit_source(source, rng, refine_source)
+        self._fit_source(source, rng, refine_source)
+        map_to_original(self, units)
+        warn_misfit(self.residual_diagnostic_)
+        return self
 
     def predict(self, X):
         """Predict with the final network.
@@ -352,6 +363,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 f"too few samples for the moments asked: n_samples = {n} with n_features = {d} and "
                 f"n_neurons = {self._max_neurons(d)}; at least {need} are needed"
             )
+        warn_workload(n, d, [self.n_neurons] if self.n_neurons is not None else list(range(1, self._max_neurons(d) + 1)))
 
     def _n_validation(self, n, d):
         most = n - (d + self._max_neurons(d) + 1)
@@ -389,6 +401,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             else:
                 self.network_ = self.raw_network_
                 self.refinement_ = None
+            start = time.perf_counter()
+            self.residual_diagnostic_ = residual_diagnostic(source, self.network_)
+            self.timings_["residual_diagnostic"] = time.perf_counter() - start
         return self
 
     def _refine(self, refine_source):

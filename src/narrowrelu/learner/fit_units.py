@@ -8,8 +8,18 @@ import warnings
 import numpy as np
 
 from .._params import Integer, Options
-from ..conditioning import condition
+from ..conditioning import Conditioning, LabelOutlierWarning, _scaled_moments, condition, dominant_labels_message
 from .gaussianity import NonGaussianInputWarning, non_gaussian_message
+from .sources import ScaledOracle, query_oracle
+from .split import block_seed
+
+# rows of the pilot draw that sets the scale of an oracle's outputs (and is checked for outliers)
+PILOT_ROWS = 4096
+# the oracle's outputs are shifted by the pilot's mean when it is farther than this many standard
+# deviations from zero (closer, the first pass takes it out without loss, and no shift keeps the values exact)
+SHIFT_RATIO = 8.0
+# the key of the pilot's seed below the stream's seed (no block of a pass has it)
+PILOT_KEY = 2**32 - 1
 
 # n_jobs: a thread count, or -1 for every core
 N_JOBS_CONSTRAINT = (Integer(1), Options(-1))
@@ -36,6 +46,12 @@ def fit_in_standard_units(estimator, X, y, fit_data, conditioner=condition):
     if message:
         warnings.warn(message, NonGaussianInputWarning, stacklevel=3)
     fit_data(data.X, data.y)
+    return map_to_original(estimator, data)
+
+
+def map_to_original(estimator, data):
+    """Map the attributes of a fit in the standard units of ``data`` (a
+    :class:`~narrowrelu.conditioning.Conditioning`) back to the user's units and coordinates."""
     estimator.raw_network_ = data.to_original(estimator.raw_network_)
     estimator.network_ = (estimator.raw_network_ if estimator.refinement_ is None
                           else data.to_original(estimator.network_))
@@ -51,3 +67,31 @@ def fit_in_standard_units(estimator, X, y, fit_data, conditioner=condition):
     estimator.scaling_ = {"y_shift": data.y_shift, "y_scale": data.y_scale, "x_scale": data.x_scale,
                           "whitener": data.whitener}
     return estimator
+
+
+def oracle_in_standard_units(oracle, n_samples, n_features, seed):
+    """The oracle divided by a power of two near the standard deviation of its outputs, and the
+    :class:`~narrowrelu.conditioning.Conditioning` that maps a fit back.
+
+    The scale comes from a pilot draw of at most :data:`PILOT_ROWS` Gaussian rows (from a child of
+    ``seed`` that no pass uses), whose outputs are also checked (shape, complex, non-finite,
+    extreme values: ``ValueError``; a handful of dominating values:
+    :class:`~narrowrelu.conditioning.LabelOutlierWarning`). A power of two divides exactly, so an
+    oracle whose outputs are already of unit scale is queried as it is, and ``fit_oracle(c * f)``
+    is ``c * fit_oracle(f)`` for every power of two ``c``. The outputs are also shifted by the
+    pilot's mean when it is more than :data:`SHIFT_RATIO` standard deviations from zero (an
+    offset that would swamp the moments' precision); a smaller mean is left to the intercept.
+    """
+    m = int(min(n_samples, PILOT_ROWS))
+    X = np.random.default_rng(block_seed(seed, PILOT_KEY)).standard_normal((m, n_features))
+    y = query_oracle(oracle, X)
+    message = dominant_labels_message(y, "the oracle's output")
+    if message:
+        warnings.warn(message + " (in a pilot draw of the oracle)", LabelOutlierWarning, stacklevel=4)
+    mu, sd, top = _scaled_moments(y)
+    spread = sd * top if sd * top > 0 else top
+    exponent = int(np.clip(np.round(np.log2(spread)), -1000, 1000)) if spread > 0 and np.isfinite(spread) else 0
+    scale = float(2.0**exponent)
+    shift = float(mu * top) if abs(mu) > SHIFT_RATIO * sd else 0.0
+    data = Conditioning(np.empty((0, n_features)), np.empty(0), shift, scale, 1.0)
+    return (oracle if scale == 1.0 and shift == 0.0 else ScaledOracle(oracle, scale, shift)), data

@@ -1,0 +1,264 @@
+"""Does the fitted model explain the data? Low-order Hermite moments of the residual on held-out rows.
+
+For :math:`x\\sim N(0, I_d)` and labels :math:`y = f(x) + \\xi` with noise :math:`\\xi` independent
+of :math:`x`, the residual :math:`r = y - g(x)` of a model :math:`g` equal to :math:`f` is
+uncorrelated with every Hermite polynomial of :math:`x`. With the orthonormal multivariate Hermite
+polynomials :math:`h_\\alpha(x) = He_\\alpha(x)/\\sqrt{\\alpha!}` of degree :math:`|\\alpha| = m` and
+:math:`\\hat c_\\alpha` the mean of :math:`r\\,h_\\alpha(x)` over :math:`n` held-out rows, the
+:math:`\\sqrt n\\,\\hat c_\\alpha/\\sigma` are then asymptotically independent standard normals
+(:math:`E[h_\\alpha h_\\beta] = \\delta_{\\alpha\\beta}` and :math:`r` independent of :math:`x`), so
+
+.. math::
+
+    S_m = \\frac{n}{\\hat\\sigma^2}\\sum_{|\\alpha| = m}\\hat c_\\alpha^2
+        = \\frac{n\\,\\|\\hat T_m\\|_F^2}{m!\\,\\hat\\sigma^2},
+    \\qquad \\hat T_m = \\frac1n\\sum_i r_i\\,He_m(x_i),\\quad \\hat\\sigma^2 = \\frac1n\\sum_i r_i^2,
+
+is :math:`\\chi^2` with :math:`D_m` degrees of freedom, the number of multi-indices (tensor
+entries up to symmetry). Computed without forming a :math:`d^m` array:
+
+- order 1, :math:`E[r\\,x]` in all :math:`d` coordinates (:math:`D_1 = d`);
+- order 2, :math:`E[r(xx^T - I)]` in all coordinates, one weighted Gram of the held-out rows
+  (:math:`D_2 = d(d+1)/2`);
+- orders 3 and 4 in the span :math:`Q` of the model's linear part and its heaviest neurons
+  (:math:`q \\le` :data:`MAX_SPAN` dimensions, :math:`D_m = \\binom{q+m-1}{m}`), from the raw
+  moments of :math:`z = Q^Tx` by products of the monomials of degree 1 and 2
+  (:func:`narrowrelu.hermite.hermite_from_raw_moments`).
+
+What a large statistic says. Every bias-free ReLU network :math:`b + w\\cdot x + \\sum\\lambda_i
+\\mathrm{relu}(u_i\\cdot x)` has zero Hermite moments at odd orders :math:`\\ge 3` (relu's
+coefficients vanish there), and so does the difference of two of them. Order-3 structure in the
+residual therefore means a target outside the model class (biases inside the ReLUs, a smooth
+non-ReLU function), whatever the number of neurons; even-order structure alone (orders 2, 4) is
+what missing neurons leave. Orders 1 and 2 of a least-squares fit are near zero by construction
+along the fitted directions; the rows tested were also fitted on, which only lowers the null
+variance (the test is conservative there).
+
+Calibration: a statistic is *significant* when its :math:`\\chi^2_{D_m}` upper tail probability is
+below :data:`FALSE_ALARM` divided by the number of statistics (Bonferroni). It is *material* when
+the structure it measures, estimated without bias as :math:`E_m = (S_m - D_m)\\hat\\sigma^2/n`
+(the mean square of the residual that its order-:math:`m` Hermite part explains), is at least
+:data:`MIN_SHARE` of the variance of :math:`y` and of the residual. Noiseless fits whose residual is
+rounding or optimisation error (far below the noise the tests assume) are thereby not flagged.
+The warning needs both.
+"""
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import chi2
+
+from ..hermite import hermite_from_raw_moments
+from .sources import fold
+
+# family-wise probability that a fit whose model is right warns (Bonferroni over the statistics)
+FALSE_ALARM = 1e-3
+# orders 3 and 4 are tested in the span of the linear part and of at most this many directions in all
+MAX_SPAN = 8
+# a statistic is tested only with at least this many held-out rows per degree of freedom
+MIN_ROWS_PER_DOF = 5
+# a significant structure warns only if it explains at least this share of Var(y) and of the residual
+MIN_SHARE = 1e-3
+ORDERS = (1, 2, 3, 4)
+
+
+class ModelMisfitWarning(UserWarning):
+    """The residual of the fitted model keeps structure that a right model would have removed."""
+
+
+@dataclass
+class ResidualStatistic:
+    """One order's test: ``statistic`` :math:`S_m`, degrees of freedom :math:`D_m`, the
+    :math:`\\chi^2` tail probability ``p_value``, the equivalent one-sided normal score ``z``,
+    ``share`` (the estimated :math:`E_m` over :math:`\\mathrm{Var}(y)`) and the verdict flags."""
+
+    order: int
+    statistic: float
+    dof: int
+    p_value: float
+    z: float
+    share: float
+    significant: bool
+    material: bool
+
+    @property
+    def flagged(self):
+        return self.significant and self.material
+
+
+class _ResidualSums:
+    """Running sums over held-out rows for :func:`residual_diagnostic` (a ``fold`` accumulator)."""
+
+    def __init__(self, network, Q, max_rows):
+        self.network, self.Q = network, Q
+        d, q = Q.shape
+        self.max_rows = max_rows
+        self.pairs = np.array(list(itertools.combinations_with_replacement(range(q), 2)), dtype=np.intp).reshape(-1, 2)
+        self.n = 0
+        self.sr = self.srr = self.syy = self.sy = 0.0
+        self.srx = np.zeros(d)
+        self.srxx = np.zeros((d, d))
+        self.srz = np.zeros(q)
+        self.srzz = np.zeros((q, q))
+        self.srz3 = np.zeros((q, len(self.pairs)))
+        self.srz4 = np.zeros((len(self.pairs), len(self.pairs)))
+
+    def merge(self, other):
+        for name in ("n", "sr", "srr", "syy", "sy", "srx", "srxx", "srz", "srzz", "srz3", "srz4"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    def add(self, X, y):
+        """Add held-out rows ``X`` with labels ``y``."""
+        if X.shape[0] == 0:
+            return
+        r = y - self.network.evaluate_trusted(X)
+        self.n += X.shape[0]
+        self.sr += r.sum()
+        self.srr += r @ r
+        self.sy += y.sum()
+        self.syy += y @ y
+        rX = X * r[:, None]
+        self.srx += rX.sum(axis=0)
+        self.srxx += rX.T @ X
+        Z = X @ self.Q
+        rZ = Z * r[:, None]
+        A2 = Z[:, self.pairs[:, 0]] * Z[:, self.pairs[:, 1]]
+        self.srz += rZ.sum(axis=0)
+        self.srzz += rZ.T @ Z
+        self.srz3 += rZ.T @ A2
+        self.srz4 += (A2 * r[:, None]).T @ A2
+
+
+def _chunk(acc, X, y, held):
+    room = acc.max_rows - acc.n
+    if room <= 0:
+        return
+    rows = np.flatnonzero(held)[:room]
+    if rows.size:
+        acc.add(np.ascontiguousarray(X[rows]), np.asarray(y[rows], dtype=np.float64))
+
+
+def diagnostic_span(network, max_span=MAX_SPAN):
+    """Orthonormal columns spanning the network's linear part and its heaviest neurons (by
+    :math:`|\\lambda_i|\\,\\|u_i\\|`), at most ``max_span`` of them."""
+    U = network.hidden_weights
+    order = np.argsort(-np.abs(network.output_weights) * np.linalg.norm(U, axis=1), kind="stable")
+    M = np.vstack([network.linear_weights[None], U[order]])
+    M = M[np.linalg.norm(M, axis=1) > 0][:max_span]
+    if M.shape[0] == 0:
+        return np.zeros((network.n_features, 0))
+    left, s, _ = np.linalg.svd(M.T, full_matrices=False)
+    return np.ascontiguousarray(left[:, s > 1e-8 * s[0]])
+
+
+def _full_tensor(flat_index, sums, q, m):
+    """The ``q^m`` raw moment tensor from sums over (degree-1 or 2 monomial) x (degree-2 monomial)."""
+    if m == 3:
+        pair = {tuple(p): i for i, p in enumerate(flat_index)}
+        idx = np.array([pair[tuple(sorted(t))] for t in itertools.product(range(q), repeat=2)], dtype=np.intp)
+        return sums[:, idx].reshape((q,) * 3)
+    pair = {tuple(p): i for i, p in enumerate(flat_index)}
+    idx = np.array([pair[tuple(sorted(t))] for t in itertools.product(range(q), repeat=2)], dtype=np.intp)
+    return sums[np.ix_(idx, idx)].reshape((q,) * 4)
+
+
+def _statistics(acc, var_y):
+    """The :class:`ResidualStatistic` of every order testable with the rows summed."""
+    n = acc.n
+    d, q = acc.Q.shape
+    sigma2 = acc.srr / n
+    raw = {0: acc.sr / n, 1: acc.srz / n, 2: acc.srzz / n}
+    squares = {1: float(acc.srx @ acc.srx) / n**2}
+    T2 = acc.srxx / n - (acc.sr / n) * np.eye(d)
+    squares[2] = float(np.sum(T2 * T2)) / 2.0
+    dofs = {1: d, 2: d * (d + 1) // 2}
+    if q:
+        raw[3] = _full_tensor(acc.pairs, acc.srz3 / n, q, 3)
+        raw[4] = _full_tensor(acc.pairs, acc.srz4 / n, q, 4)
+        for m in (3, 4):
+            T = hermite_from_raw_moments(raw, m)
+            squares[m] = float(np.sum(T * T)) / math.factorial(m)
+            dofs[m] = math.comb(q + m - 1, m)
+    tested = [m for m in ORDERS if m in squares and n >= MIN_ROWS_PER_DOF * dofs[m]]
+    level = FALSE_ALARM / max(len(tested), 1)
+    out = []
+    for m in tested:
+        S = n * squares[m] / sigma2 if sigma2 > 0 else 0.0
+        D = dofs[m]
+        p = float(chi2.sf(S, D))
+        share = max(S - D, 0.0) * sigma2 / n / var_y
+        material = share >= MIN_SHARE and share >= MIN_SHARE * sigma2 / var_y
+        out.append(ResidualStatistic(m, float(S), D, p, _normal_score(S, D), float(share), p < level, bool(material)))
+    return out, sigma2
+
+
+def _normal_score(S, D):
+    """The standard normal score of :math:`\\chi^2_D` at ``S`` by the Wilson–Hilferty cube root (no
+    underflow of the tail probability far out)."""
+    v = 2.0 / (9.0 * D)
+    return float(((S / D) ** (1.0 / 3.0) - (1.0 - v)) / np.sqrt(v))
+
+
+def residual_diagnostic(source, network, max_rows=None):
+    """The residual diagnostic of ``network`` on the held-out rows of ``source`` (one fold; only
+    held-out rows are read, at most ``max_rows`` of them).
+
+    Returns
+    -------
+    dict
+        ``statistics`` (a list of :class:`ResidualStatistic`), ``n_rows``, ``residual_share``
+        (mean square of the residual over :math:`\\mathrm{Var}(y)` on those rows), ``verdict``
+        (``"fits"``, ``"wrong model"``, ``"more neurons"``, ``"not converged"`` or ``"untested"``)
+        and ``message`` (``None`` unless the verdict is a warning).
+    """
+    Q = diagnostic_span(network)
+    acc = fold(source, _ResidualSums(network, Q, max_rows or np.iinfo(np.int64).max), _chunk)
+    if acc.n < 2:
+        return {"statistics": [], "n_rows": acc.n, "residual_share": float("nan"), "verdict": "untested",
+                "message": None, "false_alarm": FALSE_ALARM}
+    var_y = acc.syy / acc.n - (acc.sy / acc.n) ** 2
+    var_y = var_y if var_y > 0 else 1.0
+    stats, sigma2 = _statistics(acc, var_y)
+    verdict, message = _verdict(stats, sigma2 / var_y, acc.n)
+    return {"statistics": stats, "n_rows": acc.n, "residual_share": float(sigma2 / var_y), "verdict": verdict,
+            "message": message, "false_alarm": FALSE_ALARM}
+
+
+def _figure(s):
+    return f"order {s.order}: {100 * s.share:.3g}% of Var(y), {s.z:.1f} standard errors (chi2 {s.statistic:.4g} on {s.dof} dof)"
+
+
+def _verdict(stats, residual_share, n_rows):
+    flagged = {s.order: s for s in stats if s.flagged}
+    if not stats:
+        return "untested", None
+    if not flagged:
+        return "fits", None
+    head = (f"the residual of the fit (mean square {100 * residual_share:.3g}% of Var(y) on {n_rows} held-out rows) "
+            "keeps Hermite structure far beyond its sampling error")
+    if 3 in flagged:
+        return "wrong model", (
+            f"{head} at odd order ({_figure(flagged[3])}), which no ReLU network without biases has: the target is "
+            "outside the model class b + w.x + sum lambda relu(u.x), likely biases inside the ReLUs (shifted units) "
+            "or a smooth non-ReLU function; more neurons will not fix it")
+    even = [flagged[m] for m in (2, 4) if m in flagged]
+    if even:
+        return "more neurons", (
+            f"{head} at even order only ({'; '.join(_figure(s) for s in even)}), which is what missing neurons leave "
+            "(odd orders, which a target outside the model would show, are clean): fit with more neurons "
+            "(a larger n_neurons, or n_neurons=None with a larger max_auto_neurons), or more rows if the neurons "
+            "are close")
+    return "not converged", (
+        f"{head} at order 1 ({_figure(flagged[1])}): the residual is correlated with x, so the fit is not a "
+        "least-squares optimum of the data (a few labels far out, see any warning on y, or a refinement that did "
+        "not converge: refine=True, a larger refine_max_iter)")
+
+
+def warn_misfit(diagnostic, stacklevel=3):
+    """Raise a :class:`ModelMisfitWarning` with the diagnostic's message, if it has one."""
+    if diagnostic["message"]:
+        warnings.warn(diagnostic["message"], ModelMisfitWarning, stacklevel=stacklevel)
