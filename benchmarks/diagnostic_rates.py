@@ -2,6 +2,7 @@
 and on in-model fits (issue 23).
 
     PYTHONPATH=src python benchmarks/diagnostic_rates.py [--fits 200] [--n 10000] [--probes-only | --null-only]
+    PYTHONPATH=src python benchmarks/diagnostic_rates.py --workload   # the time estimate beside measured fits
 
 Part 1, targets the model cannot express (d = 10, n = 3e4 unless said): sin(2u.x) + 0.5 sin(v.x);
 a 4-unit tanh network sum a_i tanh(2 u_i.x); a ReLU teacher with biases (k = 3, beta ~ N(0, 1));
@@ -100,7 +101,8 @@ def wilson(hits, total, z=1.96):
 
 def null_fits(n_fits, n):
     d = 20
-    configs = [(f, k, s) for f in ("random", "orthonormal", "close_pair", "clusters") for k in (2, 4) for s in (0.1, 0.3)]
+    families = ("random", "orthonormal", "close_pair", "clusters")
+    configs = [(f, k, s) for f in families for k in (2, 4) for s in (0.1, 0.3)]
     alarms, lost_alarms, excess = [], 0, []
     start = time.perf_counter()
     for i in range(n_fits):
@@ -126,12 +128,30 @@ def null_fits(n_fits, n):
     false = len(alarms) - lost_alarms
     lo, hi = wilson(false, n_fits)
     print(f"\npart 2: {n_fits} in-model fits (d = {d}, k = 2 and 4, noise 0.1 and 0.3, n = {n}; {total:.0f} s)")
-    print(f"excess MSE over sigma^2 p/n: median {np.median(excess):.2f}, 90th percentile {np.quantile(excess, 0.9):.2f},"
-          f" max {np.max(excess):.3g}; fits above 10x: {int(np.sum(np.array(excess) > 10))}")
+    print(f"excess MSE over sigma^2 p/n: median {np.median(excess):.2f}, "
+          f"90th percentile {np.quantile(excess, 0.9):.2f}, max {np.max(excess):.3g}; fits above 10x: {int(np.sum(np.array(excess) > 10))}")
     for a in alarms:
         print(f"  warned: {a[0]} k={a[1]} noise={a[2]} seed={a[3]} verdict {a[4]!r}, excess {a[5]:.3g}x the rate")
     print(f"warnings: {len(alarms)} of {n_fits}; on fits within 10x the rate (false alarms): {false} = "
           f"{100 * false / n_fits:.2f} % (95 % interval {100 * lo:.2f}-{100 * hi:.2f} %); design level 0.1 %")
+
+
+def workload():
+    """The cost model of narrowrelu.learner.workload beside measured default fits (seconds on this
+    machine: the model's constants were measured on the project's 2-core machine)."""
+    from narrowrelu.learner.workload import estimated_seconds
+
+    print(f"{'d':>4} {'k':>4} {'n':>8} {'estimated s':>12} {'measured s':>11} {'ratio':>6}")
+    for d, k, n in ((20, 4, 30_000), (50, 3, 200_000), (100, 4, 100_000), (30, 10, 2000), (30, 15, 2000),
+                    (30, 20, 2000)):
+        X, y = Teacher.random(d, k, random_state=0).sample(n, random_state=1)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MomentReLURegressor(n_neurons=k, random_state=0).fit(X, y)
+        measured = time.perf_counter() - start
+        estimate = estimated_seconds(n, d, [k])
+        print(f"{d:>4} {k:>4} {n:>8} {estimate:>12.1f} {measured:>11.1f} {estimate / measured:>6.2f}", flush=True)
 
 
 def main():
@@ -140,7 +160,11 @@ def main():
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--probes-only", action="store_true")
     ap.add_argument("--null-only", action="store_true")
+    ap.add_argument("--workload", action="store_true")
     args = ap.parse_args()
+    if args.workload:
+        workload()
+        return
     if not args.null_only:
         probes()
     if not args.probes_only:

@@ -11,8 +11,9 @@ become :math:`W^Tu_i`). So the estimators fit on
 
 and return :math:`f(x) = m_y + s_y f'(Wx/s_x)`, a network of the same class. :math:`m_y, s_y`
 are the mean and standard deviation of :math:`y` (computed without overflow); :math:`s_x` is the
-root mean square of :math:`X` (its non-constant columns), used only when it differs from 1 by more than six standard errors
-of its estimate under :math:`N(0, I)` (so standard Gaussian data are fitted as given);
+root mean square of :math:`X` (its non-constant columns), used only when it differs from 1 by
+more than six standard errors of its estimate under :math:`N(0, I)` (so standard Gaussian data
+are fitted as given);
 :math:`W = \\hat\\Sigma^{-1/2}` with ``whiten=True`` (second moment about zero; a mean
 significantly away from zero is refused, see :func:`condition`). Hence ``fit(X, c*y)`` is
 ``c * fit(X, y)`` up to rounding, for any :math:`c` float64 holds, and likewise for ``X``.

@@ -140,7 +140,14 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     n_passes_ : int
         Passes made over the data (or over the oracle's regenerated stream).
     scaling_ : dict
-        ``fit`` only: the maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener``.
+        The maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener`` (``fit_oracle``:
+        a power of two near the outputs' scale, and a shift only for a large offset).
+    residual_diagnostic_ : dict
+        Low-order Hermite moments of the final model's residual on the held-out rows
+        (:mod:`narrowrelu.learner.residual_diagnostic`): ``statistics`` (per order 1-4, the
+        :math:`\\chi^2` statistic, degrees of freedom, p-value, normal score, share of Var(y)),
+        ``verdict`` (``"fits"``, ``"wrong model"``, ``"more neurons"``, ``"not converged"``) and
+        ``message``, raised as a :class:`~narrowrelu.learner.residual_diagnostic.ModelMisfitWarning`.
 
     References
     ----------
@@ -304,7 +311,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
-        oracle, units = oracle_in_standard_units(oracle, n, d, seed_stream)
+        oracle, units = oracle_in_standard_units(oracle, n, d, self.chunk_size, seed_stream)
         source = oracle_source(backend, oracle, n, d, self.chunk_size, self._n_validation(n, d), seed_stream)
 
         def refine_source():

@@ -69,20 +69,20 @@ def map_to_original(estimator, data):
     return estimator
 
 
-def oracle_in_standard_units(oracle, n_samples, n_features, seed):
+def oracle_in_standard_units(oracle, n_samples, n_features, chunk_size, seed):
     """The oracle divided by a power of two near the standard deviation of its outputs, and the
     :class:`~narrowrelu.conditioning.Conditioning` that maps a fit back.
 
-    The scale comes from a pilot draw of at most :data:`PILOT_ROWS` Gaussian rows (from a child of
-    ``seed`` that no pass uses), whose outputs are also checked (shape, complex, non-finite,
-    extreme values: ``ValueError``; a handful of dominating values:
+    The scale comes from a pilot draw of at most :data:`PILOT_ROWS` (and ``chunk_size``) Gaussian
+    rows (from a child of ``seed`` that no pass uses), whose outputs are also checked (shape,
+    complex, non-finite, extreme values: ``ValueError``; a handful of dominating values:
     :class:`~narrowrelu.conditioning.LabelOutlierWarning`). A power of two divides exactly, so an
     oracle whose outputs are already of unit scale is queried as it is, and ``fit_oracle(c * f)``
     is ``c * fit_oracle(f)`` for every power of two ``c``. The outputs are also shifted by the
     pilot's mean when it is more than :data:`SHIFT_RATIO` standard deviations from zero (an
     offset that would swamp the moments' precision); a smaller mean is left to the intercept.
     """
-    m = int(min(n_samples, PILOT_ROWS))
+    m = int(min(n_samples, PILOT_ROWS, chunk_size))
     X = np.random.default_rng(block_seed(seed, PILOT_KEY)).standard_normal((m, n_features))
     y = query_oracle(oracle, X)
     message = dominant_labels_message(y, "the oracle's output")

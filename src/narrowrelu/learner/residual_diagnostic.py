@@ -229,7 +229,8 @@ def residual_diagnostic(source, network, max_rows=None):
 
 
 def _figure(s):
-    return f"order {s.order}: {100 * s.share:.3g}% of Var(y), {s.z:.1f} standard errors (chi2 {s.statistic:.4g} on {s.dof} dof)"
+    return (f"order {s.order}: {100 * s.share:.3g}% of Var(y), {s.z:.1f} standard errors "
+            f"(chi2 {s.statistic:.4g} on {s.dof} dof)")
 
 
 def _verdict(stats, residual_share, n_rows):
