@@ -1,11 +1,13 @@
 """The residual diagnostic (narrowrelu.learner.residual_diagnostic): its statistics against explicit
 Hermite tensors, its null calibration, and its verdicts (wrong model, more neurons, fits)."""
 
+import itertools
 import math
 import warnings
 
 import numpy as np
 import pytest
+from numpy.polynomial.hermite_e import hermeval
 
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher
 from narrowrelu.hermite import hermite_tensor
@@ -24,9 +26,21 @@ def _source(X, y, held=None):
     return ArraySource(X, y, held, 257)
 
 
+def _reference_features(Z, m):
+    """Explicit :math:`h_\\alpha(z)` for every multi-index of degree ``m`` (numpy's HermiteE)."""
+    cols = []
+    for coords in itertools.combinations_with_replacement(range(Z.shape[1]), m):
+        alpha = np.bincount(coords, minlength=Z.shape[1])
+        col = np.ones(Z.shape[0])
+        for j, a in enumerate(alpha):
+            col *= hermeval(Z[:, j], np.eye(a + 1)[a]) / math.sqrt(math.factorial(a))
+        cols.append(col)
+    return np.array(cols).T
+
+
 def test_statistics_match_explicit_hermite_tensors():
     rng = np.random.default_rng(0)
-    d, n = 4, 400
+    d, n = 4, 600
     X = rng.standard_normal((n, d))
     net = ReLUNetwork(rng.standard_normal((2, d)), [1.0, -0.5], rng.standard_normal(d), 0.3)
     y = net(X) + np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
@@ -40,15 +54,22 @@ def test_statistics_match_explicit_hermite_tensors():
     m = len(r)
     assert sigma2 == pytest.approx(np.mean(r**2), rel=1e-12)
     Z = Xh @ Q
-    expected = {}
+    by_order = {s.order: s for s in stats}
+    assert set(by_order) == {1, 2, 3, 4}
     for order, coords in ((1, Xh), (2, Xh), (3, Z), (4, Z)):
         T = np.mean([ri * hermite_tensor(x, order) for ri, x in zip(r, coords)], axis=0)
-        expected[order] = m * np.sum(T * T) / math.factorial(order) / sigma2
-    dofs = {1: d, 2: d * (d + 1) // 2, 3: math.comb(Q.shape[1] + 2, 3), 4: math.comb(Q.shape[1] + 3, 4)}
-    assert {s.order for s in stats} == {1, 2, 3, 4}
-    for s in stats:
-        assert s.statistic == pytest.approx(expected[s.order], rel=1e-9)
-        assert s.dof == dofs[s.order]
+        energy = np.sum(T * T) / math.factorial(order)
+        s = by_order[order]
+        assert s.dof == math.comb(coords.shape[1] + order - 1, order)
+        assert s.share == pytest.approx(max(energy - s.dof * sigma2 / m, 0.0), rel=1e-9, abs=1e-15)
+        if order <= 2:
+            assert s.statistic == pytest.approx(m * energy / sigma2, rel=1e-9)
+        else:
+            H = _reference_features(coords, order)
+            c = (H * r[:, None]).mean(axis=0)
+            V = (H * r[:, None] ** 2).T @ H / m
+            assert np.sum(c * c) == pytest.approx(energy, rel=1e-9)  # h is the orthonormal Hermite basis
+            assert s.statistic == pytest.approx(m * c @ np.linalg.solve(V, c), rel=1e-7)
 
 
 def test_span_holds_linear_part_and_heaviest_neurons():

@@ -17,13 +17,19 @@ polynomials :math:`h_\\alpha(x) = He_\\alpha(x)/\\sqrt{\\alpha!}` of degree :mat
 is :math:`\\chi^2` with :math:`D_m` degrees of freedom, the number of multi-indices (tensor
 entries up to symmetry). Computed without forming a :math:`d^m` array:
 
-- order 1, :math:`E[r\\,x]` in all :math:`d` coordinates (:math:`D_1 = d`);
-- order 2, :math:`E[r(xx^T - I)]` in all coordinates, one weighted Gram of the held-out rows
-  (:math:`D_2 = d(d+1)/2`);
+- order 1, :math:`E[r\\,x]` in all :math:`d` coordinates (:math:`D_1 = d`), and order 2,
+  :math:`E[r(xx^T - I)]` in all coordinates, one weighted Gram of the held-out rows
+  (:math:`D_2 = d(d+1)/2`), by :math:`S_m` above;
 - orders 3 and 4 in the span :math:`Q` of the model's linear part and its heaviest neurons
-  (:math:`q \\le` :data:`MAX_SPAN` dimensions, :math:`D_m = \\binom{q+m-1}{m}`), from the raw
-  moments of :math:`z = Q^Tx` by products of the monomials of degree 1 and 2
-  (:func:`narrowrelu.hermite.hermite_from_raw_moments`).
+  (:math:`q \\le` :data:`MAX_SPAN` dimensions, :math:`D_m = \\binom{q+m-1}{m}`, at most 56 and
+  126), from the features :math:`h_\\alpha(Q^Tx)` of each row. Their products are heavy-tailed (a
+  row with a large :math:`|Q^Tx|` moves many :math:`\\hat c_\\alpha` at once, and :math:`S_m` then
+  exceeds its :math:`\\chi^2` tail several times too often at a few thousand rows), so they are
+  studentised: :math:`W_m = n\\,\\hat c^T\\hat V^{-1}\\hat c` with
+  :math:`\\hat V = \\frac1n\\sum_i r_i^2 h(z_i)h(z_i)^T`, referred to Hotelling's
+  :math:`\\frac{D(n-1)}{n-D}F_{D, n-D}` (a row that dominates :math:`\\hat c` dominates
+  :math:`\\hat V` along the same direction, and this also holds for noise of any law or
+  spread as long as :math:`E[\\xi\\mid x] = 0`).
 
 What a large statistic says. Every bias-free ReLU network :math:`b + w\\cdot x + \\sum\\lambda_i
 \\mathrm{relu}(u_i\\cdot x)` has zero Hermite moments at odd orders :math:`\\ge 3` (relu's
@@ -34,10 +40,12 @@ what missing neurons leave. Orders 1 and 2 of a least-squares fit are near zero 
 along the fitted directions; the rows tested were also fitted on, which only lowers the null
 variance (the test is conservative there).
 
-Calibration: a statistic is *significant* when its :math:`\\chi^2_{D_m}` upper tail probability is
-below :data:`FALSE_ALARM` divided by the number of statistics (Bonferroni). It is *material* when
-the structure it measures, estimated without bias as :math:`E_m = (S_m - D_m)\\hat\\sigma^2/n`
-(the mean square of the residual that its order-:math:`m` Hermite part explains), is at least
+Calibration: a statistic is *significant* when its upper tail probability is below
+:data:`FALSE_ALARM` divided by the number of statistics tested (Bonferroni; a statistic needs
+:data:`MIN_ROWS_PER_DOF` rows per degree of freedom to be tested). It is *material* when the
+structure it measures, estimated without bias as :math:`E_m = \\sum_\\alpha\\hat c_\\alpha^2 -
+D_m\\hat\\sigma^2/n` (the mean square of the residual that its order-:math:`m` Hermite part
+explains), is at least
 :data:`MIN_SHARE` of the variance of :math:`y` and of the residual. Noiseless fits whose residual is
 rounding or optimisation error (far below the noise the tests assume) are thereby not flagged.
 The warning needs both.
@@ -50,19 +58,21 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import chi2
+from scipy.stats import f as f_dist
 
-from ..hermite import hermite_from_raw_moments
 from .sources import fold
 
 # family-wise probability that a fit whose model is right warns (Bonferroni over the statistics)
 FALSE_ALARM = 1e-3
 # orders 3 and 4 are tested in the span of the linear part and of at most this many directions in all
-MAX_SPAN = 8
+MAX_SPAN = 6
 # a statistic is tested only with at least this many held-out rows per degree of freedom
 MIN_ROWS_PER_DOF = 5
 # a significant structure warns only if it explains at least this share of Var(y) and of the residual
 MIN_SHARE = 1e-3
 ORDERS = (1, 2, 3, 4)
+# the orders tested in the span Q, with a studentised (Wald) statistic
+HIGH_ORDERS = (3, 4)
 
 
 class ModelMisfitWarning(UserWarning):
@@ -89,26 +99,56 @@ class ResidualStatistic:
         return self.significant and self.material
 
 
+def multi_indices(q, m):
+    """The multi-indices of degree ``m`` in ``q`` variables, as exponent rows (``D_m`` of them)."""
+    rows = []
+    for coords in itertools.combinations_with_replacement(range(q), m):
+        rows.append(np.bincount(np.array(coords, dtype=np.intp), minlength=q))
+    return np.array(rows, dtype=np.intp).reshape(-1, q)
+
+
+def hermite_features(Z, exponents):
+    """:math:`h_\\alpha(z) = \\prod_j He_{\\alpha_j}(z_j)/\\sqrt{\\alpha_j!}` of every row of ``Z``, one
+    column per row :math:`\\alpha` of ``exponents`` (orthonormal under :math:`N(0, I_q)`)."""
+    top = int(exponents.max(initial=0))
+    table = np.empty((top + 1,) + Z.shape)
+    table[0] = 1.0
+    if top:
+        table[1] = Z
+    for a in range(2, top + 1):
+        table[a] = Z * table[a - 1] - (a - 1) * table[a - 2]  # He_a = z He_{a-1} - (a-1) He_{a-2}
+    for a in range(2, top + 1):
+        table[a] /= math.sqrt(math.factorial(a))
+    H = np.ones((Z.shape[0], exponents.shape[0]))
+    for col, alpha in enumerate(exponents):
+        for j in np.flatnonzero(alpha):
+            H[:, col] *= table[alpha[j], :, j]
+    return H
+
+
 class _ResidualSums:
-    """Running sums over held-out rows for :func:`residual_diagnostic` (a ``fold`` accumulator)."""
+    """Running sums over held-out rows for :func:`residual_diagnostic` (a ``fold`` accumulator):
+    :math:`\\sum r`, :math:`\\sum r^2`, :math:`\\sum rx`, :math:`\\sum rxx^T` in all coordinates, and
+    for orders 3 and 4 in the span :math:`Q`, :math:`\\sum r\\,h(z)` and :math:`\\sum r^2 h(z)h(z)^T`."""
 
     def __init__(self, network, Q, max_rows):
         self.network, self.Q = network, Q
         d, q = Q.shape
         self.max_rows = max_rows
-        self.pairs = np.array(list(itertools.combinations_with_replacement(range(q), 2)), dtype=np.intp).reshape(-1, 2)
+        self.exponents = {m: multi_indices(q, m) for m in HIGH_ORDERS} if q else {}
         self.n = 0
         self.sr = self.srr = self.syy = self.sy = 0.0
         self.srx = np.zeros(d)
         self.srxx = np.zeros((d, d))
-        self.srz = np.zeros(q)
-        self.srzz = np.zeros((q, q))
-        self.srz3 = np.zeros((q, len(self.pairs)))
-        self.srz4 = np.zeros((len(self.pairs), len(self.pairs)))
+        self.srh = {m: np.zeros(e.shape[0]) for m, e in self.exponents.items()}
+        self.srrhh = {m: np.zeros((e.shape[0], e.shape[0])) for m, e in self.exponents.items()}
 
     def merge(self, other):
-        for name in ("n", "sr", "srr", "syy", "sy", "srx", "srxx", "srz", "srzz", "srz3", "srz4"):
+        for name in ("n", "sr", "srr", "syy", "sy", "srx", "srxx"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        for m in self.exponents:
+            self.srh[m] = self.srh[m] + other.srh[m]
+            self.srrhh[m] = self.srrhh[m] + other.srrhh[m]
         return self
 
     def add(self, X, y):
@@ -124,13 +164,12 @@ class _ResidualSums:
         rX = X * r[:, None]
         self.srx += rX.sum(axis=0)
         self.srxx += rX.T @ X
-        Z = X @ self.Q
-        rZ = Z * r[:, None]
-        A2 = Z[:, self.pairs[:, 0]] * Z[:, self.pairs[:, 1]]
-        self.srz += rZ.sum(axis=0)
-        self.srzz += rZ.T @ Z
-        self.srz3 += rZ.T @ A2
-        self.srz4 += (A2 * r[:, None]).T @ A2
+        if self.exponents:
+            Z = X @ self.Q
+            for m, exponents in self.exponents.items():
+                rH = hermite_features(Z, exponents) * r[:, None]
+                self.srh[m] += rH.sum(axis=0)
+                self.srrhh[m] += rH.T @ rH
 
 
 def _chunk(acc, X, y, held):
@@ -155,42 +194,40 @@ def diagnostic_span(network, max_span=MAX_SPAN):
     return np.ascontiguousarray(left[:, s > 1e-8 * s[0]])
 
 
-def _full_tensor(flat_index, sums, q, m):
-    """The ``q^m`` raw moment tensor from sums over (degree-1 or 2 monomial) x (degree-2 monomial)."""
-    if m == 3:
-        pair = {tuple(p): i for i, p in enumerate(flat_index)}
-        idx = np.array([pair[tuple(sorted(t))] for t in itertools.product(range(q), repeat=2)], dtype=np.intp)
-        return sums[:, idx].reshape((q,) * 3)
-    pair = {tuple(p): i for i, p in enumerate(flat_index)}
-    idx = np.array([pair[tuple(sorted(t))] for t in itertools.product(range(q), repeat=2)], dtype=np.intp)
-    return sums[np.ix_(idx, idx)].reshape((q,) * 4)
+def _wald(c, V, n):
+    """:math:`n\\,c^TV^{+}c` and its Hotelling tail probability (``F(D, n - D)`` after scaling)."""
+    D = c.size
+    evals, evecs = np.linalg.eigh(V)
+    keep = evals > 1e-12 * max(evals[-1], 1e-300)
+    proj = evecs[:, keep].T @ c
+    W = float(n * np.sum(proj**2 / evals[keep]))
+    p = float(f_dist.sf(W * (n - D) / (D * (n - 1)), D, n - D))
+    return W, p
 
 
 def _statistics(acc, var_y):
     """The :class:`ResidualStatistic` of every order testable with the rows summed."""
     n = acc.n
-    d, q = acc.Q.shape
+    d = acc.Q.shape[0]
     sigma2 = acc.srr / n
-    raw = {0: acc.sr / n, 1: acc.srz / n, 2: acc.srzz / n}
     squares = {1: float(acc.srx @ acc.srx) / n**2}
     T2 = acc.srxx / n - (acc.sr / n) * np.eye(d)
     squares[2] = float(np.sum(T2 * T2)) / 2.0
     dofs = {1: d, 2: d * (d + 1) // 2}
-    if q:
-        raw[3] = _full_tensor(acc.pairs, acc.srz3 / n, q, 3)
-        raw[4] = _full_tensor(acc.pairs, acc.srz4 / n, q, 4)
-        for m in (3, 4):
-            T = hermite_from_raw_moments(raw, m)
-            squares[m] = float(np.sum(T * T)) / math.factorial(m)
-            dofs[m] = math.comb(q + m - 1, m)
+    for m, e in acc.exponents.items():
+        squares[m] = float(acc.srh[m] @ acc.srh[m]) / n**2
+        dofs[m] = e.shape[0]
     tested = [m for m in ORDERS if m in squares and n >= MIN_ROWS_PER_DOF * dofs[m]]
     level = FALSE_ALARM / max(len(tested), 1)
     out = []
     for m in tested:
-        S = n * squares[m] / sigma2 if sigma2 > 0 else 0.0
         D = dofs[m]
-        p = float(chi2.sf(S, D))
-        share = max(S - D, 0.0) * sigma2 / n / var_y
+        if m in acc.exponents:
+            S, p = _wald(acc.srh[m] / n, acc.srrhh[m] / n, n)
+        else:
+            S = n * squares[m] / sigma2 if sigma2 > 0 else 0.0
+            p = float(chi2.sf(S, D))
+        share = max(squares[m] - D * sigma2 / n, 0.0) / var_y
         material = share >= MIN_SHARE and share >= MIN_SHARE * sigma2 / var_y
         out.append(ResidualStatistic(m, float(S), D, p, _normal_score(S, D), float(share), p < level, bool(material)))
     return out, sigma2
