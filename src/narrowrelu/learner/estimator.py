@@ -145,7 +145,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     residual_diagnostic_ : dict
         Low-order Hermite moments of the final model's residual on the held-out rows
         (:mod:`narrowrelu.learner.residual_diagnostic`): ``statistics`` (per order 1-4, the
-        :math:`\\chi^2` statistic, degrees of freedom, p-value, normal score, share of Var(y)),
+        statistic, degrees of freedom, p-value, normal score, share of Var(y)),
         ``verdict`` (``"fits"``, ``"wrong model"``, ``"more neurons"``, ``"not converged"``) and
         ``message``, raised as a :class:`~narrowrelu.learner.residual_diagnostic.ModelMisfitWarning`.
 
@@ -370,7 +370,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 f"too few samples for the moments asked: n_samples = {n} with n_features = {d} and "
                 f"n_neurons = {self._max_neurons(d)}; at least {need} are needed"
             )
-        warn_workload(n, d, [self.n_neurons] if self.n_neurons is not None else list(range(1, self._max_neurons(d) + 1)))
+        warn_workload(n, d, list(range(1 if self.n_neurons is None else self.n_neurons, self._max_neurons(d) + 1)))
 
     def _n_validation(self, n, d):
         most = n - (d + self._max_neurons(d) + 1)
