@@ -23,12 +23,13 @@ import warnings
 # below this many rows per parameter the fit is said to be unsupported
 ROWS_PER_PARAMETER = 10
 # seconds per n * d * (d + 10 k) for all the passes of a default fit (measured: d = 50, k = 3,
-# n = 2e5 and d = 100, k = 4, n = 1e5 took 6-9 s, about 7e-9 per unit)
-PASS_SECONDS = 7e-9
+# n = 2e5 and d = 100, k = 4, n = 1e5 took 2.7-9 s as the machine's load varied, 2e-9 to 7e-9 per unit)
+PASS_SECONDS = 4e-9
 # seconds per k^4 per round of the candidate stage (measured at d = 30: k = 15, 8 s; k = 20, 21 s
-# per round)
+# per round); default fits at d = 30, n = 2000 took 25 s (k = 15) and 84 s (k = 20) in all, about
+# 5e-4 k^4, and d = k = 30 with 100 rows 216 s (2 rounds): 3 rounds as a middle
 CANDIDATE_SECONDS = 1.1e-4
-EXPECTED_ROUNDS = 2
+EXPECTED_ROUNDS = 3
 # a fit estimated to take longer warns before it starts
 LONG_FIT_SECONDS = 60.0
 
