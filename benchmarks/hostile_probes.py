@@ -24,7 +24,7 @@ from narrowrelu.cli import main as cli
 T = Teacher.random(n_features=5, n_neurons=2, random_state=0)
 X, Y = T.sample(3000, random_state=1)
 VAR = population_variance(T)
-FAST = dict(n_contraction_pairs=16, max_rounds=3, random_state=0)
+FAST = dict(settings=dict(n_contraction_pairs=16, max_rounds=3), random_state=0)
 HANG_SECONDS = 120
 UNCLEAR = ("internal error", "SVD did not converge", "add.reduce", "Numerical result out of range")
 
@@ -149,7 +149,7 @@ def silent(fn, *categories):
 def fit_diagnostic_probes():
     """The probes of issue 23 on the learner side (name, callable, kind), as in :func:`probes`."""
     from narrowrelu.conditioning import LabelOutlierWarning
-    from narrowrelu.learner.gaussianity import NonGaussianInputWarning
+    from narrowrelu.conditioning.gaussianity import NonGaussianInputWarning
     from narrowrelu.learner.residual_diagnostic import ModelMisfitWarning
     from narrowrelu.learner.workload import FitWorkloadWarning
 

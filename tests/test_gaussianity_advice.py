@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from narrowrelu import MomentReLURegressor, Teacher
-from narrowrelu.learner.gaussianity import NonGaussianInputWarning, gaussianity_scores, non_gaussian_message
+from narrowrelu.conditioning.gaussianity import NonGaussianInputWarning, gaussianity_scores, non_gaussian_message
 
 TEACHER = Teacher.random(5, 2, random_state=0)
 X, Y = TEACHER.sample(20_000, random_state=1)
@@ -17,7 +17,7 @@ def test_scaled_column_gets_whiten_advice_not_a_mean():
     X100 = X.copy()
     X100[:, 0] *= 100
     with pytest.warns(NonGaussianInputWarning) as record:
-        MomentReLURegressor(n_neurons=2, random_state=0, n_contraction_pairs=16).fit(X100, Y)
+        MomentReLURegressor(n_neurons=2, random_state=0, settings=dict(n_contraction_pairs=16)).fit(X100, Y)
     message = " ".join(str(w.message) for w in record if issubclass(w.category, NonGaussianInputWarning))
     assert "whiten=True" in message and "has mean" not in message
 
@@ -37,7 +37,7 @@ def test_constant_column_is_named_without_runtime_warnings(value):
     Xc = np.c_[X, np.full(len(X), value)]
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        MomentReLURegressor(n_neurons=2, random_state=0, n_contraction_pairs=16).fit(Xc, Y)
+        MomentReLURegressor(n_neurons=2, random_state=0, settings=dict(n_contraction_pairs=16)).fit(Xc, Y)
     assert not [w for w in record if issubclass(w.category, RuntimeWarning)]
     messages = [str(w.message) for w in record if issubclass(w.category, NonGaussianInputWarning)]
     assert len(messages) == 1

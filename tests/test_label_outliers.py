@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from narrowrelu import GDReLURegressor, MomentReLURegressor, Teacher, population_mse, population_variance
-from narrowrelu.conditioning import LabelOutlierWarning, dominant_labels, dominant_labels_message
+from narrowrelu.conditioning.standard_units import LabelOutlierWarning, dominant_labels, dominant_labels_message
 
 TEACHER = Teacher.random(5, 2, random_state=0)
 X, Y = TEACHER.sample(3000, random_state=1)
-FAST = dict(n_neurons=2, n_contraction_pairs=16, max_rounds=3, random_state=0)
+FAST = dict(n_neurons=2, settings=dict(n_contraction_pairs=16, max_rounds=3), random_state=0)
 
 
 @pytest.mark.parametrize("value", [1e4 * np.std(Y), 1e6, -1e5])

@@ -169,6 +169,7 @@ def test_fit_oracle_reports():
     teacher = Teacher.random(5, 2, random_state=6)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ModelMisfitWarning)
-        model = MomentReLURegressor(n_neurons=2, random_state=0, n_contraction_pairs=16).fit_oracle(teacher, 20_000)
+        model = MomentReLURegressor(n_neurons=2, random_state=0, settings=dict(n_contraction_pairs=16))
+        model.fit_oracle(teacher, 20_000)
     assert model.residual_diagnostic_["verdict"] == "fits"
     assert model.residual_diagnostic_["n_rows"] == model.residual_diagnostic_["n_rows"] > 3000

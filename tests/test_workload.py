@@ -39,7 +39,7 @@ def test_ordinary_fit_is_quiet():
     X, y = Teacher.random(5, 2, random_state=0).sample(3000, random_state=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FitWorkloadWarning)
-        MomentReLURegressor(n_neurons=2, random_state=0, n_contraction_pairs=16).fit(X, y)
+        MomentReLURegressor(n_neurons=2, random_state=0, settings=dict(n_contraction_pairs=16)).fit(X, y)
 
 
 def test_auto_k_counts_every_k():

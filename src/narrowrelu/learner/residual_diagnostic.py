@@ -60,7 +60,6 @@ import numpy as np
 from scipy.stats import chi2
 from scipy.stats import f as f_dist
 
-from .sources import fold
 
 # family-wise probability that a fit whose model is right warns (Bonferroni over the statistics)
 FALSE_ALARM = 1e-3
@@ -253,7 +252,7 @@ def residual_diagnostic(source, network, max_rows=None):
         and ``message`` (``None`` unless the verdict is a warning).
     """
     Q = diagnostic_span(network)
-    acc = fold(source, _ResidualSums(network, Q, max_rows or np.iinfo(np.int64).max), _chunk)
+    acc = source.fold(_ResidualSums(network, Q, max_rows or np.iinfo(np.int64).max), _chunk)
     if acc.n < 2:
         return {"statistics": [], "n_rows": acc.n, "residual_share": float("nan"), "verdict": "untested",
                 "message": None, "false_alarm": FALSE_ALARM}

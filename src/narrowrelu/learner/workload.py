@@ -20,6 +20,8 @@ tell a fit of seconds from one of minutes.
 
 import warnings
 
+from ..network import n_parameters
+
 # below this many rows per parameter the fit is said to be unsupported
 ROWS_PER_PARAMETER = 10
 # seconds per n * d * (d + 10 k) for all the passes of a default fit (measured: d = 50, k = 3,
@@ -36,11 +38,6 @@ LONG_FIT_SECONDS = 60.0
 
 class FitWorkloadWarning(UserWarning):
     """The fit asked for is under-determined by its rows, or will take minutes."""
-
-
-def n_parameters(k, d):
-    """:math:`p = k(d+1) + d + 1`: neurons, linear part and intercept."""
-    return k * (d + 1) + d + 1
 
 
 def estimated_seconds(n, d, neuron_counts):

@@ -6,25 +6,25 @@ r"""Local least-squares refinement of the moment solution on the empirical loss
   level; the normal equations are solved with the closed-form Gaussian Fisher matrix
   (:mod:`~narrowrelu.learner.refine.fisher`), with conjugate gradients on the data's
   :math:`J^TJ` when Fisher scoring contracts too slowly; numba kernels in ``_kernels``.
-- :mod:`~narrowrelu.learner.refine.dense` (``"lm"``, ``"lbfgs"``): dense Levenberg–Marquardt
-  (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows.
+- :mod:`~narrowrelu.learner.refine.normal_equations` (``"lm"``) and
+  :mod:`~narrowrelu.learner.refine.quasi_newton` (``"lbfgs"``): dense Levenberg–Marquardt
+  (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows;
+  :mod:`~narrowrelu.learner.refine.result`: what every method returns.
 - :mod:`~narrowrelu.learner.refine.split_neurons`: out of a merged-neuron minimum, by splitting.
 """
 
-from .dense import RefinementResult, lbfgs, levenberg_marquardt
+from ...network import n_parameters
+from ..settings import REFINE_METHODS, large_sample
 from .gauss_newton import GaussNewtonResult, gauss_newton
+from .quasi_newton import lbfgs
+from .normal_equations import levenberg_marquardt
+from .result import RefinementResult
 from .split_neurons import refine_with_splits
-
-# "gn" streams over any source; the dense methods need the rows in memory
-REFINE_METHODS = ("gn", "lm", "lbfgs")
 # Gauss-Newton iterations before the dense fallback: well-posed fits stop after 1-3 (noisy)
 # or 3-8 (noiseless)
 GN_MAX_ITER = 30
 # the dense fallback costs O(n p^2) per iteration: only for small problems held in memory
 DENSE_MAX_PARAMETERS = 300
-# a sample is large beyond this many rows per parameter: refine_starts="auto" refines one start,
-# and the moment rounds hand over to the refinement early (MomentReLURegressor)
-LARGE_SAMPLE_ROWS_PER_PARAMETER = 500
 
 
 def refine_network(method, network, source, max_iter=100, n_jobs=1):
@@ -33,8 +33,8 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1):
     ``"gn"`` streams over the source's blocks (any size, oracle mode included); when it has not
     converged after ``GN_MAX_ITER`` iterations and the rows are in memory with at most
     ``DENSE_MAX_PARAMETERS`` parameters, Levenberg–Marquardt continues from its result.
-    ``"lm"`` and ``"lbfgs"`` take the rows of an in-memory
-    :class:`~narrowrelu.learner.sources.ArraySource`.
+    ``"lm"`` and ``"lbfgs"`` take the rows of a source that holds them in memory
+    (``source.rows_in_memory()``: an :class:`~narrowrelu.learner.sources.ArraySource`).
 
     Returns
     -------
@@ -50,7 +50,8 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1):
         network = result.network
         method = "lm"
     dense = {"lm": levenberg_marquardt, "lbfgs": lbfgs}[method]
-    return dense(network, source.X, source.y, max_iter=max_iter, n_jobs=n_jobs)
+    X, y = source.rows_in_memory()
+    return dense(network, X, y, max_iter=max_iter, n_jobs=n_jobs)
 
 
 def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
@@ -59,12 +60,6 @@ def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
     if refine_starts != "auto":
         return refine_starts
     return 1 if large_sample(n_rows, n_neurons, n_features) else 2
-
-
-def large_sample(n_rows, n_neurons, n_features):
-    """Whether ``n_rows`` exceed ``LARGE_SAMPLE_ROWS_PER_PARAMETER`` per parameter,
-    :math:`p = k(d+1)+d+1`."""
-    return n_rows > LARGE_SAMPLE_ROWS_PER_PARAMETER * (n_neurons * (n_features + 1) + n_features + 1)
 
 
 def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neurons=False):
@@ -105,8 +100,8 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
 
 
 def _dense_affordable(network, source):
-    p = network.n_neurons * (network.n_features + 1) + network.n_features + 1
-    return hasattr(source, "X") and p <= DENSE_MAX_PARAMETERS
+    p = n_parameters(network.n_neurons, network.n_features)
+    return source.rows_in_memory() is not None and p <= DENSE_MAX_PARAMETERS
 
 
 __all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
