@@ -129,7 +129,8 @@ def null_fits(n_fits, n):
     lo, hi = wilson(false, n_fits)
     print(f"\npart 2: {n_fits} in-model fits (d = {d}, k = 2 and 4, noise 0.1 and 0.3, n = {n}; {total:.0f} s)")
     print(f"excess MSE over sigma^2 p/n: median {np.median(excess):.2f}, "
-          f"90th percentile {np.quantile(excess, 0.9):.2f}, max {np.max(excess):.3g}; fits above 10x: {int(np.sum(np.array(excess) > 10))}")
+          f"90th percentile {np.quantile(excess, 0.9):.2f}, max {np.max(excess):.3g}; "
+          f"fits above 10x: {int(np.sum(np.array(excess) > 10))}")
     for a in alarms:
         print(f"  warned: {a[0]} k={a[1]} noise={a[2]} seed={a[3]} verdict {a[4]!r}, excess {a[5]:.3g}x the rate")
     print(f"warnings: {len(alarms)} of {n_fits}; on fits within 10x the rate (false alarms): {false} = "

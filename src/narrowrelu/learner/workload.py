@@ -12,9 +12,10 @@ Two warnings (:class:`FitWorkloadWarning`), raised by
 The estimate is a cost model with two terms, measured on the project's 2-core machine
 (``python benchmarks/diagnostic_rates.py --workload`` prints it beside measured times): the
 passes, about :data:`PASS_SECONDS` :math:`\\cdot\\, n d (d + 10k)` seconds in all (the
-:math:`d^2` term is the order-2 moment, the :math:`dk` terms the thin products and projections), and the candidate stage, about :data:`CANDIDATE_SECONDS` :math:`\\cdot\\, k^4`
-seconds per round (the :math:`k^4` projected tensor, its CP polish and joint fit), for
-:data:`EXPECTED_ROUNDS` rounds. It is a rough guide (a factor of a few either way), enough to
+:math:`d^2` term is the order-2 moment, the :math:`dk` terms the thin products and projections),
+and the candidate stage, about :data:`CANDIDATE_SECONDS` :math:`\\cdot\\, k^4` seconds per round
+(the :math:`k^4` projected tensor, its CP polish and joint fit), for :data:`EXPECTED_ROUNDS`
+rounds. It is a rough guide (a factor of a few either way), enough to
 tell a fit of seconds from one of minutes.
 """
 
