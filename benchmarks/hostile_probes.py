@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 
 import numpy as np
@@ -135,6 +136,133 @@ def probes():
                  ["bench", "safran-shamir", "--json", "/missing/x.json"], ["bench", "nosuch"]):
         out.append(("cli " + " ".join(argv), lambda a=argv: cli(a), "exit2"))
     return out + command_probes()
+
+
+# issue 23: fits that must say when they are wrong (targets outside the model, too few neurons,
+# corrupted labels, hostile oracles, inputs that are not N(0, I), too few rows for the neurons)
+
+
+def caught(fn):
+    """Run ``fn`` recording every warning; returns (result, warnings)."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        result = fn()
+    return result, record
+
+
+def warns(fn, category, *phrases, quiet=()):
+    """True when ``fn`` raises a ``category`` warning whose message holds every phrase, and no
+    warning of the ``quiet`` categories."""
+    _, record = caught(fn)
+    hit = [w for w in record if issubclass(w.category, category) and all(p in str(w.message) for p in phrases)]
+    return bool(hit) and not any(issubclass(w.category, quiet) for w in record) if quiet else bool(hit)
+
+
+def silent(fn, *categories):
+    """True when ``fn`` raises no warning of the ``categories``."""
+    _, record = caught(fn)
+    return not any(issubclass(w.category, categories) for w in record)
+
+
+def fit_diagnostic_probes():
+    """The probes of issue 23 on the learner side (name, callable, kind), as in :func:`probes`."""
+    from narrowrelu.conditioning import LabelOutlierWarning
+    from narrowrelu.conditioning.gaussianity import NonGaussianInputWarning
+    from narrowrelu.learner.residual_diagnostic import ModelMisfitWarning
+    from narrowrelu.learner.workload import FitWorkloadWarning
+
+    rng = np.random.default_rng(23)
+    Xd = rng.standard_normal((30_000, 10))
+    U = rng.standard_normal((4, 10))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    lam, beta = rng.standard_normal(3), rng.standard_normal(3)
+    targets = {
+        "sin(2u.x) + 0.5 sin(v.x)": (np.sin(2 * Xd @ U[0]) + 0.5 * np.sin(Xd @ U[1]), 3),
+        "4-unit tanh network": (np.tanh(2 * Xd @ U.T) @ rng.standard_normal(4), 4),
+        "ReLU teacher with biases": (np.maximum(Xd @ U[:3].T + beta, 0.0) @ lam, 3),
+    }
+    out = []
+    for label, (yd, k) in targets.items():
+        out.append((f"misfit {label} warns 'outside the model'", lambda yd=yd, k=k: warns(
+            lambda: MomentReLURegressor(n_neurons=k, random_state=0).fit(Xd, yd), ModelMisfitWarning,
+            "outside the model"), "ok"))
+    six = Teacher.random(20, 6, random_state=4)
+    X6, y6 = six.sample(30_000, random_state=5)
+    out.append(("misfit k=6 teacher, n_neurons=3 warns 'more neurons'", lambda: warns(
+        lambda: MomentReLURegressor(n_neurons=3, random_state=0).fit(X6, y6), ModelMisfitWarning,
+        "more neurons"), "ok"))
+    out.append(("clean fit: no misfit or label warning", lambda: silent(
+        lambda: moment(X, Y), ModelMisfitWarning, LabelOutlierWarning), "ok"))
+    noisy = Y + np.std(Y) * 0.3 * np.random.default_rng(1).standard_t(5, Y.size)
+    out.append(("t5 label noise: no label warning", lambda: silent(
+        lambda: moment(X, noisy), LabelOutlierWarning), "ok"))
+    for label, value in (("1e4 std(y)", 1e4 * np.std(Y)), ("1e6", 1e6)):
+        out.append((f"y[5] = {label} warns naming row 5", lambda v=value: warns(
+            lambda: moment(X, with_entry(Y, 5, v)), LabelOutlierWarning, "row 5", "robust SDs"), "ok"))
+    fast = dict(n_neurons=2, **FAST)
+
+    def spike(Z):
+        y = T(Z)
+        y[0] = 1e12
+        return y
+
+    def oracle_fit(oracle, n=20_000):
+        return MomentReLURegressor(**fast).fit_oracle(oracle, n, 5).network_
+
+    out.append(("fit_oracle one 1e12 per chunk", lambda: oracle_fit(spike), "error"))
+    out.append(("fit_oracle complex outputs", lambda: oracle_fit(lambda Z: T(Z).astype(complex)), "error"))
+    out.append(("fit_oracle complex with imaginary part", lambda: oracle_fit(lambda Z: T(Z) + 1j), "error"))
+    out.append(("fit_oracle string outputs", lambda: oracle_fit(lambda Z: np.full(len(Z), "a")), "error"))
+    out.append(("fit_oracle inf in a chunk", lambda: oracle_fit(lambda Z: np.where(Z[:, 0] > 3, np.inf, T(Z))),
+                "error"))
+    for c in (1e300, 1e-300, 3.0):
+        out.append((f"fit_oracle {c:g} f", lambda c=c: population_mse(
+            scaled(oracle_fit(lambda Z: c * T(Z)), yf=c), T) < 1e-8 * VAR, "ok"))
+    out.append(("fit_oracle 1e12 + f", lambda: population_mse(
+        scaled_shift(oracle_fit(lambda Z: 1e12 + T(Z)), 1e12), T) < 1e-6 * VAR, "ok"))
+    X100 = X.copy()
+    X100[:, 0] *= 100
+    out.append(("X[:, 0] *= 100 advice names whiten=True", lambda: warns(
+        lambda: moment(X100, Y), NonGaussianInputWarning, "whiten=True", quiet=RuntimeWarning), "ok"))
+    for value in (1.0, 0.0):
+        out.append((f"constant column of {value:g}s named, no RuntimeWarning, good fit",
+                    lambda v=value: constant_column_probe(v, NonGaussianInputWarning), "ok"))
+
+    def repeated_rows():
+        _, record = caught(lambda: moment(np.repeat(X[:1000], 10, axis=0), np.repeat(Y[:1000], 10)))
+        messages = [str(w.message) for w in record if issubclass(w.category, NonGaussianInputWarning)]
+        return any("repeat" in m for m in messages) and not any("has mean" in m for m in messages)
+
+    out.append(("rows repeated 10 times said plainly, not a shifted mean", repeated_rows, "ok"))
+    X30, y30 = Teacher.random(30, 30, random_state=0).sample(100, random_state=1)
+
+    def at_once():
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FitWorkloadWarning)
+            try:
+                MomentReLURegressor(n_neurons=30, random_state=0).fit(X30, y30)
+            except FitWorkloadWarning as w:
+                return "cannot support" in str(w) and time.perf_counter() - start < 5.0
+        return False
+
+    out.append(("d = k = 30 with 100 rows says so at once", at_once, "ok"))
+    return out
+
+
+def scaled_shift(net, shift):
+    return ReLUNetwork(net.hidden_weights, net.output_weights, net.linear_weights, net.intercept - shift)
+
+
+def constant_column_probe(value, category):
+    """A constant column added to X: named in a ``category`` warning, no RuntimeWarning, an accurate fit
+    (scored on fresh rows with the same constant column: the model may use it as a bias)."""
+    net, record = caught(lambda: moment(np.c_[X, np.full(len(X), value)], Y))
+    Xt, yt = T.sample(20_000, random_state=7)
+    error = np.mean((net(np.c_[Xt, np.full(len(Xt), value)]) - yt) ** 2)
+    named = any(issubclass(w.category, category) and "constant" in str(w.message) for w in record)
+    quiet = not any(issubclass(w.category, RuntimeWarning) for w in record)
+    return named and quiet and error < 1e-6 * VAR
 
 
 def tiny_sweep(out, *extra):
@@ -339,7 +467,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     verbose = args.verbose
     counts = {"clear error": 0, "correct result": 0, "silent wrong result": 0, "traceback": 0, "hang": 0}
-    for name, fn, kind in probes():
+    for name, fn, kind in probes() + fit_diagnostic_probes():
         if args.only is not None and args.only not in name:
             continue
         outcome, note = classify(fn, kind, args.timeout)
