@@ -188,8 +188,9 @@ def structure_problem(words):
 
 
 def command_problem(command):
-    """Why ``command`` (a ``narrowrelu ...`` line) does not parse, or ``None``. A command group
-    named alone (``narrowrelu bench``) is a name, not a command line, and passes."""
+    """Why ``command`` (a ``narrowrelu ...`` line) does not parse, or ``None``. A command named
+    alone (``narrowrelu bench``, ``narrowrelu bench report``) is a name, not a command line: its
+    sub-commands must exist, its required arguments may be left out."""
     try:
         words = shlex.split(command.replace("[", " [ ").replace("]", " ] "))[1:]
     except ValueError as error:
@@ -199,6 +200,8 @@ def command_problem(command):
         return problem
     options = [w for w in words if w.startswith("-") and not NUMBER.match(w)]
     if subparsers(parser) is not None and not options:
+        return None
+    if parser.prog.split()[1:] == words:  # the command's name alone (`narrowrelu bench report`)
         return None
     if any(PLACEHOLDER.match(w) for w in words) or "[" in words:
         return None
@@ -260,7 +263,7 @@ narrowrelu bench sample-complexity --n-min 1000 \\
     --no-such-option 3
 ```
 
-Run `narrowrelu bench diagnose --families random --wrong DIR`.
+Run `narrowrelu bench diagnose --families random --wrong DIR` or `narrowrelu bench nothing`.
 """
 
 FINE = """
@@ -290,8 +293,9 @@ def test_the_checker_finds_planted_problems():
     for bad in ("guide/nowhere.md", "learner/no_such_module.py", "test_nothing.py", "no_such_script.py",
                 "learner/refine/dense.py", "narrowrelu.learner.no_such_module", "has no no_such_function",
                 "test_no_such_test.py", "has no NoSuchEstimator", "no-such-benchmark", "--no-such-flag",
-                "--k: must be an integer >= 1", "--no-such-option", "has no option --wrong"):
+                "--k: must be an integer >= 1", "--no-such-option", "has no option --wrong",
+                "no sub-command 'nothing'"):
         assert bad in found, f"{bad!r} was not reported:\n{found}"
-    assert len(page_problems(PLANTED, page)) == 14
+    assert len(page_problems(PLANTED, page)) == 15
     assert page_problems(FINE, page) == []
     assert len(command_lines(FINE)) == 7
