@@ -2,6 +2,7 @@
 a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments`."""
 
 import time
+import warnings
 from dataclasses import fields
 
 import numpy as np
@@ -15,6 +16,7 @@ from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric
 from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
 from .refine import REFINE_METHODS, large_sample, refine_moment_solution
+from .refine.surplus import NeuronCountWarning
 from .rounds import MomentSettings, fit_moments
 from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
 from .sources import ArraySource
@@ -118,7 +120,18 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     raw_network_ : ReLUNetwork
         The moment solution before refinement.
     n_neurons_ : int
-        The number of neurons used (resolved when ``n_neurons=None``).
+        The number of neurons of ``network_``: resolved when ``n_neurons=None``, and fewer than
+        ``n_neurons`` when surplus neurons were merged or removed (``surplus_``).
+    surplus_ : list of str
+        What was merged or removed before the refinement, one line per neuron (empty when
+        nothing was; a :class:`NeuronCountWarning` says so when it was).
+    residual_structure_ : ResidualStructure or None
+        The final model's residual test: the top :math:`|\\mu|` of :math:`E_n[r(xx^T-I)]` against
+        the level a residual independent of :math:`x` stays below
+        (:func:`narrowrelu.learner.refine.surplus.residual_structure`); ``None`` if ``refine=False``.
+    underfit_ : bool
+        Whether the residual still carries the structure of a missing neuron with every neuron
+        allowed in use (then a :class:`NeuronCountWarning` is issued).
     n_features_in_ : int
     candidates_ : ndarray of shape (n_candidates, n_features)
         The candidate directions (unit rows) of the selected round: its new cluster centres
@@ -389,7 +402,28 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             else:
                 self.network_ = self.raw_network_
                 self.refinement_ = None
+            self._report_neuron_count(source.n_features)
         return self
+
+    def _report_neuron_count(self, n_features):
+        """``n_neurons_``, ``surplus_``, ``residual_structure_`` and ``underfit_``, and the warnings."""
+        summary = self.refinement_ or {}
+        self.n_neurons_ = self.network_.n_neurons
+        self.surplus_ = list(summary.get("surplus", []))
+        self.residual_structure_ = summary.get("residual")
+        asked = self.n_neurons
+        if self.surplus_:
+            warnings.warn(f"n_neurons = {asked}: {len(self.surplus_)} neuron(s) were surplus and the model keeps "
+                          f"{self.n_neurons_} ({'; '.join(self.surplus_)}); see surplus_", NeuronCountWarning,
+                          stacklevel=4)
+        structure = self.residual_structure_
+        limit = asked if asked is not None else self._max_neurons(n_features)
+        self.underfit_ = bool(structure is not None and structure.significant and self.n_neurons_ >= limit)
+        if self.underfit_:
+            name = "n_neurons" if asked is not None else "max_auto_neurons"
+            warnings.warn(f"{name} = {limit}: the residual still carries the structure of a missing neuron (top "
+                          f"eigenvalue of its second moment {structure.eigenvalue:.3g}, noise level "
+                          f"{structure.edge:.3g}); more neurons would fit better", NeuronCountWarning, stacklevel=4)
 
     def _refine(self, refine_source):
         start = time.perf_counter()
