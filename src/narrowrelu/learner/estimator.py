@@ -15,9 +15,9 @@ from .._params import Boolean, Integer, Options, RandomState, Real, Sequence, ch
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric
 from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
-from .refine import REFINE_METHODS, large_sample, refine_moment_solution
+from .refine import LARGE_SAMPLE_ROWS_PER_PARAMETER, REFINE_METHODS, large_sample, refine_moment_solution
 from .refine.surplus import NeuronCountWarning
-from .rounds import MomentSettings, fit_moments
+from .rounds import MomentSettings, auto_neuron_limit, fit_moments
 from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
 from .sources import ArraySource
 from .split import held_out_mask
@@ -45,8 +45,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     ----------
     n_neurons : int or None, default=None
         Number of hidden neurons :math:`k` (``1 <= k <= n_features``). ``None`` tries
-        ``k = 1, 2, ...`` up to ``min(n_features, max_auto_neurons)`` and keeps the best on
-        held-out rows (stopping once it stops improving).
+        ``k = 1, 2, ...``, each started from the model of the one before, and keeps :math:`k+1`
+        while a paired test on the held-out rows finds it better (the mean of the differences of
+        squared residuals above 3 standard errors); :math:`k` goes at most to
+        ``min(n_features, max_auto_neurons)`` and to the :math:`k` with
+        :math:`n \\ge 10\\,p`, :math:`p = k(d+1)+d+1`. A surplus of neurons in an ``n_neurons`` given
+        is merged or removed (``surplus_``), a lack reported (``underfit_``); both warn with a
+        :class:`NeuronCountWarning`.
     tensor_orders : tuple of int, default=(4,)
         Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
     n_contraction_pairs : int, default=64
@@ -97,7 +102,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         empirical loss (neurons of a tight cluster paired wrongly) that the cruder first-round
         model avoids; the loss tells the two apart. ``"auto"``: 2 up to :math:`n = 500p` rows,
         where this was seen, else 1 (beyond, both starts were measured to reach the same point).
-    max_auto_neurons : int, default=10
+    max_auto_neurons : int or None, default=None
+        With ``n_neurons=None``, the largest :math:`k` tried (``None``: bounded by ``n_features``
+        and the rows only). A search stopped by it while still improving gives a
+        :class:`NeuronCountWarning` naming it.
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
     n_jobs : int, default=1
@@ -138,6 +146,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         and the directions the previous round had selected.
     subspace_ : ndarray of shape (n_features, n_neurons_)
         The estimate of the neurons' span used by the selected round.
+    k_search_ : list of dict
+        With ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's
+        statistic ``z`` against the :math:`k` before (kept when ``z > 3``).
     validation_mse_ : float
         Held-out mean squared error of the raw moment solution at selection.
     rounds_ : list of RoundResult
@@ -184,7 +195,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "refine_max_iter": Integer(1),
         "refine_max_samples": (Integer(1), Options(None)),
         "refine_starts": Options(1, 2, "auto"),
-        "max_auto_neurons": Integer(1),
+        "max_auto_neurons": (Integer(1), Options(None)),
         "chunk_size": Integer(1),
         "n_jobs": N_JOBS_CONSTRAINT,
         "whiten": Boolean(),
@@ -211,7 +222,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         refine_max_iter=100,
         refine_max_samples=None,
         refine_starts="auto",
-        max_auto_neurons=10,
+        max_auto_neurons=None,
         chunk_size=65536,
         n_jobs=1,
         whiten=False,
@@ -345,16 +356,19 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         return self.network_
 
     def required_samples(self, n_features):
-        """The fewest rows a fit accepts: :math:`d + k + 2` (with ``n_neurons=None``, :math:`k`
-        is the largest tried, ``min(d, max_auto_neurons)``), so that the training rows cover the
-        :math:`d + k + 1` coefficients of the output regression and one row is held out.
+        """The fewest rows a fit accepts: :math:`d + k + 2` (with ``n_neurons=None``,
+        :math:`k = 1`, the first tried; larger ones need ten rows per parameter), so that the
+        training rows cover the :math:`d + k + 1` coefficients of the output regression and one
+        row is held out.
 
         This makes the fit well posed, not accurate: the order-4 moments need many more rows
         (thousands at d = 20) before the neurons stand out from the noise."""
         return n_features + self._max_neurons(n_features) + 2
 
-    def _max_neurons(self, n_features):
-        return self.n_neurons if self.n_neurons is not None else min(n_features, self.max_auto_neurons)
+    def _max_neurons(self, n_features, n_samples=1):
+        if self.n_neurons is not None:
+            return self.n_neurons
+        return auto_neuron_limit(n_features, n_samples, self.max_auto_neurons)
 
     def _check_size(self, n, d):
         if self.n_neurons is not None and self.n_neurons > d:
@@ -367,22 +381,25 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             )
 
     def _n_validation(self, n, d):
-        most = n - (d + self._max_neurons(d) + 1)
+        most = n - (d + self._max_neurons(d, n) + 1)
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
     def _settings(self, n_rows, n_features):
-        # the hand-over needs a known k: with n_neurons=None, k is chosen on the raw solutions
-        large = self.refine and self.n_neurons is not None and large_sample(n_rows, self.n_neurons, n_features)
-        shared = {f.name: getattr(self, f.name) for f in fields(MomentSettings) if f.name not in ("n_jobs", "handoff")}
+        # with n_neurons=None the hand-over applies to each k tried where the sample is large for it
+        auto = self.refine and self.n_neurons is None
+        large = auto or (self.refine and large_sample(n_rows, self.n_neurons, n_features))
+        own = ("n_jobs", "handoff", "handoff_rows_per_parameter")
+        shared = {f.name: getattr(self, f.name) for f in fields(MomentSettings) if f.name not in own}
         shared.update(tensor_orders=tuple(self.tensor_orders), scales=tuple(self.scales))
-        return MomentSettings(**shared, n_jobs=resolve_n_jobs(self.n_jobs), handoff=REFINE_HANDOFF if large else 0.0)
+        return MomentSettings(**shared, n_jobs=resolve_n_jobs(self.n_jobs), handoff=REFINE_HANDOFF if large else 0.0,
+                              handoff_rows_per_parameter=LARGE_SAMPLE_ROWS_PER_PARAMETER if auto else 0.0)
 
     def _fit_source(self, source, rng, refine_source):
         # BLAS on one thread throughout: parallelism comes from n_jobs over row blocks, whose
         # results are summed in a fixed order, so the model does not depend on the thread count.
         settings = self._settings(source.n_samples, source.n_features)
         with threadpool_limits(limits=1, user_api="blas"):
-            with tqdm(total=settings.max_passes() * source.n_chunks(), disable=not self.verbose,
+            with tqdm(total=settings.max_passes(source.n_features, source.n_samples) * source.n_chunks(), disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:
                 fit = fit_moments(source, settings, rng, progress)
                 progress.total = progress.n
@@ -397,15 +414,17 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self._first_round_network = fit.first_round_network
             self.n_passes_ = fit.n_passes
             self.timings_ = fit.timings
+            self.k_search_ = fit.k_search
+            self._limit_reached = fit.limit_reached
             if self.refine:
                 self._refine(refine_source)
             else:
                 self.network_ = self.raw_network_
                 self.refinement_ = None
-            self._report_neuron_count(source.n_features)
+            self._report_neuron_count(source.n_features, source.n_samples)
         return self
 
-    def _report_neuron_count(self, n_features):
+    def _report_neuron_count(self, n_features, n_samples):
         """``n_neurons_``, ``surplus_``, ``residual_structure_`` and ``underfit_``, and the warnings."""
         summary = self.refinement_ or {}
         self.n_neurons_ = self.network_.n_neurons
@@ -416,11 +435,17 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"n_neurons = {asked}: {len(self.surplus_)} neuron(s) were surplus and the model keeps "
                           f"{self.n_neurons_} ({'; '.join(self.surplus_)}); see surplus_", NeuronCountWarning,
                           stacklevel=4)
+        if self._limit_reached:
+            named = (f"max_auto_neurons = {self.max_auto_neurons}" if self.max_auto_neurons is not None
+                     and self.max_auto_neurons <= min(n_features, auto_neuron_limit(n_features, n_samples))
+                     else f"the limit of {self.n_neurons_} neurons (n_features = {n_features}, and n_samples >= 10 p)")
+            warnings.warn(f"the search for k stopped at {named} while each added neuron still fitted the held-out "
+                          "rows significantly better", NeuronCountWarning, stacklevel=4)
         structure = self.residual_structure_
-        limit = asked if asked is not None else self._max_neurons(n_features)
+        limit = asked if asked is not None else self._max_neurons(n_features, n_samples)
         self.underfit_ = bool(structure is not None and structure.significant and self.n_neurons_ >= limit)
         if self.underfit_:
-            name = "n_neurons" if asked is not None else "max_auto_neurons"
+            name = "n_neurons" if asked is not None else "the search's limit k"
             warnings.warn(f"{name} = {limit}: the residual still carries the structure of a missing neuron (top "
                           f"eigenvalue of its second moment {structure.eigenvalue:.3g}, noise level "
                           f"{structure.edge:.3g}); more neurons would fit better", NeuronCountWarning, stacklevel=4)

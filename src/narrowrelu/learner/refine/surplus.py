@@ -157,13 +157,23 @@ class _ResidualSums:
         self.rows = 0
         self.max_rows = max_rows
 
+    def merge(self, other):
+        self.S += other.S
+        self.sum_r += other.sum_r
+        self.sum_r2 += other.sum_r2
+        self.sum_y += other.sum_y
+        self.sum_y2 += other.sum_y2
+        self.rows += other.rows
+        return self
+
 
 def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
     """:class:`ResidualStructure` of ``network``'s residual on the first ``max_rows`` rows of
     ``source`` (held-out masks ignored: the test is on the rows the network was refined on, where
     the fitted directions' share of the residual is smallest, so it errs on the side of silence).
 
-    One pass over those rows, :math:`O(md^2)`."""
+    One pass over those rows, :math:`O(md^2)` (a distributed source sums every block's first
+    ``max_rows`` rows)."""
     d = network.n_features
 
     def chunk(acc, X, y, held):
