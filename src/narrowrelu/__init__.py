@@ -5,6 +5,7 @@ from .baseline.estimator import GDReLURegressor
 from .hermite import hermite_e, relu_hermite_coefficient
 from .learner.estimator import MomentReLURegressor
 from .learner.gaussianity import NonGaussianInputWarning
+from .learner.refine.surplus import NeuronCountWarning
 from .metrics import (
     MonteCarloEstimate,
     monte_carlo_mse,
@@ -29,6 +30,7 @@ __all__ = [
     "HermiteContractionAccumulator",
     "MomentReLURegressor",
     "MonteCarloEstimate",
+    "NeuronCountWarning",
     "NonGaussianInputWarning",
     "ReLUNetwork",
     "Teacher",

@@ -2,7 +2,6 @@
 a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments`."""
 
 import time
-import warnings
 from dataclasses import fields
 
 import numpy as np
@@ -16,7 +15,7 @@ from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric
 from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
 from .refine import LARGE_SAMPLE_ROWS_PER_PARAMETER, REFINE_METHODS, large_sample, refine_moment_solution
-from .refine.surplus import NeuronCountWarning
+from .neuron_count import neuron_count_report
 from .rounds import MomentSettings, auto_neuron_limit, fit_moments
 from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
 from .sources import ArraySource
@@ -44,14 +43,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     n_neurons : int or None, default=None
-        Number of hidden neurons :math:`k` (``1 <= k <= n_features``). ``None`` tries
-        ``k = 1, 2, ...``, each started from the model of the one before, and keeps :math:`k+1`
-        while a paired test on the held-out rows finds it better (the mean of the differences of
-        squared residuals above 3 standard errors); :math:`k` goes at most to
-        ``min(n_features, max_auto_neurons)`` and to the :math:`k` with
-        :math:`n \\ge 10\\,p`, :math:`p = k(d+1)+d+1`. A surplus of neurons in an ``n_neurons`` given
-        is merged or removed (``surplus_``), a lack reported (``underfit_``); both warn with a
-        :class:`NeuronCountWarning`.
+        Number of hidden neurons :math:`k` (``1 <= k <= n_features``); a surplus is merged or
+        removed (``surplus_``), a lack reported (``underfit_``), each with a ``NeuronCountWarning``.
+        ``None`` tries ``k = 1, 2, ...`` (each from the model of the one before) while a paired
+        held-out test finds :math:`k+1` better (z > 3), up to ``min(n_features, max_auto_neurons)``
+        and :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1` (docs/moment_learner.md).
     tensor_orders : tuple of int, default=(4,)
         Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
     n_contraction_pairs : int, default=64
@@ -103,9 +99,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         model avoids; the loss tells the two apart. ``"auto"``: 2 up to :math:`n = 500p` rows,
         where this was seen, else 1 (beyond, both starts were measured to reach the same point).
     max_auto_neurons : int or None, default=None
-        With ``n_neurons=None``, the largest :math:`k` tried (``None``: bounded by ``n_features``
-        and the rows only). A search stopped by it while still improving gives a
-        :class:`NeuronCountWarning` naming it.
+        With ``n_neurons=None``, the largest :math:`k` tried (``None``: ``n_features`` and the rows
+        only); reached while still improving, a ``NeuronCountWarning`` names it.
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
     n_jobs : int, default=1
@@ -128,18 +123,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     raw_network_ : ReLUNetwork
         The moment solution before refinement.
     n_neurons_ : int
-        The number of neurons of ``network_``: resolved when ``n_neurons=None``, and fewer than
-        ``n_neurons`` when surplus neurons were merged or removed (``surplus_``).
+        The neurons of ``network_`` (the :math:`k` chosen; fewer than asked with a ``surplus_``).
     surplus_ : list of str
-        What was merged or removed before the refinement, one line per neuron (empty when
-        nothing was; a :class:`NeuronCountWarning` says so when it was).
+        The neurons merged or removed before the refinement, one line each.
     residual_structure_ : ResidualStructure or None
-        The final model's residual test: the top :math:`|\\mu|` of :math:`E_n[r(xx^T-I)]` against
-        the level a residual independent of :math:`x` stays below
-        (:func:`narrowrelu.learner.refine.surplus.residual_structure`); ``None`` if ``refine=False``.
+        The final residual's test for a missing neuron (``learner.refine.surplus``).
     underfit_ : bool
-        Whether the residual still carries the structure of a missing neuron with every neuron
-        allowed in use (then a :class:`NeuronCountWarning` is issued).
+        Whether that test finds a neuron missing with every neuron allowed in use.
     n_features_in_ : int
     candidates_ : ndarray of shape (n_candidates, n_features)
         The candidate directions (unit rows) of the selected round: its new cluster centres
@@ -147,8 +137,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     subspace_ : ndarray of shape (n_features, n_neurons_)
         The estimate of the neurons' span used by the selected round.
     k_search_ : list of dict
-        With ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's
-        statistic ``z`` against the :math:`k` before (kept when ``z > 3``).
+        ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's ``z``.
     validation_mse_ : float
         Held-out mean squared error of the raw moment solution at selection.
     rounds_ : list of RoundResult
@@ -415,40 +404,16 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             self.n_passes_ = fit.n_passes
             self.timings_ = fit.timings
             self.k_search_ = fit.k_search
-            self._limit_reached = fit.limit_reached
             if self.refine:
                 self._refine(refine_source)
             else:
                 self.network_ = self.raw_network_
                 self.refinement_ = None
-            self._report_neuron_count(source.n_features, source.n_samples)
+            report = neuron_count_report(self.network_, self.refinement_, self.n_neurons, self.max_auto_neurons,
+                                         fit.limit_reached, source.n_features, source.n_samples)
+            self.n_neurons_, self.surplus_, self.residual_structure_, self.underfit_ = (
+                report.n_neurons, report.surplus, report.structure, report.underfit)
         return self
-
-    def _report_neuron_count(self, n_features, n_samples):
-        """``n_neurons_``, ``surplus_``, ``residual_structure_`` and ``underfit_``, and the warnings."""
-        summary = self.refinement_ or {}
-        self.n_neurons_ = self.network_.n_neurons
-        self.surplus_ = list(summary.get("surplus", []))
-        self.residual_structure_ = summary.get("residual")
-        asked = self.n_neurons
-        if self.surplus_:
-            warnings.warn(f"n_neurons = {asked}: {len(self.surplus_)} neuron(s) were surplus and the model keeps "
-                          f"{self.n_neurons_} ({'; '.join(self.surplus_)}); see surplus_", NeuronCountWarning,
-                          stacklevel=4)
-        if self._limit_reached:
-            named = (f"max_auto_neurons = {self.max_auto_neurons}" if self.max_auto_neurons is not None
-                     and self.max_auto_neurons <= min(n_features, auto_neuron_limit(n_features, n_samples))
-                     else f"the limit of {self.n_neurons_} neurons (n_features = {n_features}, and n_samples >= 10 p)")
-            warnings.warn(f"the search for k stopped at {named} while each added neuron still fitted the held-out "
-                          "rows significantly better", NeuronCountWarning, stacklevel=4)
-        structure = self.residual_structure_
-        limit = asked if asked is not None else self._max_neurons(n_features, n_samples)
-        self.underfit_ = bool(structure is not None and structure.significant and self.n_neurons_ >= limit)
-        if self.underfit_:
-            name = "n_neurons" if asked is not None else "the search's limit k"
-            warnings.warn(f"{name} = {limit}: the residual still carries the structure of a missing neuron (top "
-                          f"eigenvalue of its second moment {structure.eigenvalue:.3g}, noise level "
-                          f"{structure.edge:.3g}); more neurons would fit better", NeuronCountWarning, stacklevel=4)
 
     def _refine(self, refine_source):
         start = time.perf_counter()
