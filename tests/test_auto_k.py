@@ -76,3 +76,14 @@ def test_an_explicit_cap_reached_while_improving_warns_naming_it(three_neuron_da
         model = MomentReLURegressor(max_auto_neurons=2, random_state=0).fit(X, y)
     assert model.n_neurons_ == 2
     assert model.underfit_
+
+
+def test_neuron_count_report_names_the_cap_only_when_it_stopped_the_search():
+    from narrowrelu.learner.neuron_count import neuron_count_report
+
+    net = Teacher.random(n_features=8, n_neurons=2, random_state=0).relu_network()
+    with pytest.warns(NeuronCountWarning, match="max_auto_neurons = 2"):
+        report = neuron_count_report(net, None, None, 2, True, 8, 100_000)
+    assert report.n_neurons == 2 and report.surplus == [] and not report.underfit
+    with pytest.warns(NeuronCountWarning, match="the limit of 8 neurons"):
+        neuron_count_report(net, None, None, None, True, 8, 100_000)
