@@ -12,7 +12,7 @@ Cases (full sizes; ``--quick`` shrinks them to run in seconds):
   (sigma^2 p / n)`` (1 = the parametric rate), raw start and refined; median over seeds;
 * noiseless, n = 1e5, d = 20, k = 4, random teacher and ``Teacher.close_pair``: the relative
   population MSE ``population_mse(refined, teacher) / population_variance(teacher)``;
-* against the dense Levenberg–Marquardt (``narrowrelu.refine.levenberg_marquardt``) on
+* against the dense Levenberg–Marquardt (``narrowrelu.refine.normal_equations``) on
   n = 2e4, d = 10, k = 3, noisy: relative difference of the final training losses, for the
   default (noise-aware) stop and for ``noise_tol=0`` (iterate to convergence).
 
@@ -26,7 +26,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from narrowrelu import MomentReLURegressor, Teacher, population_mse, population_variance
-from narrowrelu.learner.refine.dense import levenberg_marquardt
+from narrowrelu.learner.refine.normal_equations import levenberg_marquardt
+from narrowrelu.network import n_parameters
 from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
 
 
@@ -58,7 +59,7 @@ def moment_start(X, y, k, seed):
 
 
 def noisy_case(n, d, k, seeds, n_jobs):
-    p = k * (d + 1) + d + 1
+    p = n_parameters(k, d)
     excess = []
     for seed in range(seeds):
         teacher, X, y, sigma = make_data("random", n, d, k, 0.1, seed)

@@ -1,5 +1,5 @@
 """False-alarm rate of the Gaussianity diagnostic on N(0, I) samples, and its detection rate on
-non-Gaussian and correlated inputs (narrowrelu.learner.gaussianity).
+non-Gaussian and correlated inputs (narrowrelu.conditioning.gaussianity).
 
     PYTHONPATH=src python benchmarks/gaussianity_rates.py
 
@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from narrowrelu.learner.gaussianity import non_gaussian_message, z_threshold
+from narrowrelu.conditioning.gaussianity import non_gaussian_message, z_threshold
 
 D = 20
 REPS = {1_000: 1000, 10_000: 400, 100_000: 100, 1_000_000: 20}

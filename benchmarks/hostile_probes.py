@@ -22,7 +22,7 @@ from narrowrelu.cli import main as cli
 T = Teacher.random(n_features=5, n_neurons=2, random_state=0)
 X, Y = T.sample(3000, random_state=1)
 VAR = population_variance(T)
-FAST = dict(n_contraction_pairs=16, max_rounds=3, random_state=0)
+FAST = dict(settings=dict(n_contraction_pairs=16, max_rounds=3), random_state=0)
 UNCLEAR = ("internal error", "SVD did not converge", "add.reduce", "Numerical result out of range")
 
 

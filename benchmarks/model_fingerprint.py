@@ -7,14 +7,30 @@ Usage::
     python benchmarks/model_fingerprint.py --compare OUT.npz OTHER.npz
 
 The models: four default moment fits (random, close pair, clusters families; noiseless and
-noisy), an n_neurons=None fit, an oracle-mode fit, and GD fits on data and on the population
-loss. Used to show that the layout change of issue 11 left every model identical (commits
-c2f0692 and 8e5225f: 48 arrays, all equal).
+noisy), an n_neurons=None fit, an oracle-mode fit, fits with the research knobs set (candidate
+generators without the tensor fit or without the CP polish, the dense "lm" refinement on data
+and in oracle mode, the refinement on the first rows, two refinement starts), and GD fits on
+data and on the population loss. The knobs are passed as ``settings=`` where the installed
+version has it, else as the estimator's keyword arguments of 0.1.0, so two versions on either
+side of that change can be compared. Used to show that the layout changes of issue 11 (commits
+c2f0692 and 8e5225f: 48 arrays, all equal) and issue 20 left every model identical.
 """
 import sys
 import warnings
 import numpy as np
 warnings.simplefilter("ignore")
+OLD_NAMES = {("jennrich", "cp_polish"): {"tensor_fit": False}, ("jennrich", "tensor_fit"): {"cp_polish": False}}
+
+
+def moment(MomentReLURegressor, knobs=None, **params):
+    """The estimator with research ``knobs``, in whichever way the installed version takes them."""
+    knobs = dict(knobs or {})
+    if "settings" in MomentReLURegressor().get_params():
+        return MomentReLURegressor(**params, settings=knobs)
+    generators = knobs.pop("candidate_generators", None)
+    return MomentReLURegressor(**params, **knobs, **OLD_NAMES.get(generators, {}))
+
+
 def fingerprint(path):
     from narrowrelu import GDReLURegressor, MomentReLURegressor
 
@@ -47,6 +63,17 @@ def fingerprint(path):
             arrays("gd", g.relu_network())
             g2 = GDReLURegressor(n_neurons=k, random_state=i, max_iter=200).fit_population(t)
             arrays("gdpop", g2.relu_network())
+            variants = {"cponly": {"candidate_generators": ("jennrich", "cp_polish")},
+                        "fitonly": {"candidate_generators": ("jennrich", "tensor_fit")},
+                        "lm": {"refine_method": "lm"}, "head": {"refine_max_samples": 12_000},
+                        "starts2": {"refine_starts": 2, "max_rounds": 3}}
+            for name, knobs in variants.items():
+                m4 = moment(MomentReLURegressor, knobs, n_neurons=k, random_state=i).fit(X[:15000], y[:15000])
+                arrays(name + "raw", m4.raw_network_)
+                arrays(name, m4.network_)
+            m5 = moment(MomentReLURegressor, {"refine_method": "lm", "refine_max_samples": 8000}, n_neurons=k,
+                        random_state=i, chunk_size=4096).fit_oracle(t, 30000)
+            arrays("oraclelm", m5.network_)
     np.savez(path, **out)
     print("saved", len(out))
 

@@ -3,8 +3,8 @@ with the CP polish alone, with the fit alone and with neither, against the param
 
 Data as in ``narrowrelu bench sample-complexity`` (the same teachers, label noise and data seeds):
 for each family, k and seed, four ``MomentReLURegressor(refine=False)`` fits, scored exactly
-against the teacher: the default (``cp_polish=True, tensor_fit=True``), ``tensor_fit=False``
-(the CP polish alone), ``cp_polish=False`` (the fit from the current directions, without
+against the teacher: the default (candidate generators ``jennrich, cp_polish, tensor_fit``), without
+``tensor_fit`` (the CP polish alone), without ``cp_polish`` (the fit from the current directions, without
 tensorly) and both off. Prints the excess MSE over the
 rate :math:`\\sigma^2p/n`, the fit times and the rounds run::
 
@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from narrowrelu import MomentReLURegressor
 from narrowrelu.bench.sample_complexity.sweep import DATA_SEED_OFFSET
+from narrowrelu.network import n_parameters
 from narrowrelu.metrics import population_mse, population_variance
 from narrowrelu.teacher import FAMILIES, make_teacher
 
@@ -37,8 +38,8 @@ def main(argv=None):
     n = int(args.n)
     extra = {} if args.max_rounds is None else {"max_rounds": args.max_rounds}
     print(f"d = {args.d}, n = {n}, noise {args.noise} std f; excess MSE / (sigma^2 p / n)")
-    settings = {"default": {}, "cp only": {"tensor_fit": False}, "fit only": {"cp_polish": False},
-                "neither": {"cp_polish": False, "tensor_fit": False}}
+    settings = {"default": ("jennrich", "cp_polish", "tensor_fit"), "cp only": ("jennrich", "cp_polish"),
+                "fit only": ("jennrich", "tensor_fit"), "neither": ("jennrich",)}
     print(f"{'family':<11} {'k':>3} {'seed':>4} " + " ".join(f"{name:>9}" for name in settings)
           + " " + " ".join(f"{'s ' + name:>10}" for name in settings) + f" {'rounds':>6}")
     worst = {}
@@ -49,13 +50,13 @@ def main(argv=None):
                 sigma = args.noise * np.sqrt(population_variance(teacher))
                 X, y = teacher.with_noise(sigma).sample(n, random_state=DATA_SEED_OFFSET + seed)
                 d, kk = teacher.n_features, teacher.n_neurons
-                rate = sigma**2 * (kk * (d + 1) + d + 1) / n
+                rate = sigma**2 * n_parameters(kk, d) / n
                 out = {}
-                for name, options in settings.items():
+                for name, generators in settings.items():
                     start = time.perf_counter()
                     with threadpool_limits(1):
-                        model = MomentReLURegressor(n_neurons=kk, refine=False, random_state=seed, **options,
-                                                    **extra).fit(X, y)
+                        model = MomentReLURegressor(n_neurons=kk, refine=False, random_state=seed,
+                                                    settings={"candidate_generators": generators, **extra}).fit(X, y)
                     out[name] = (population_mse(model.network_, teacher) / rate, time.perf_counter() - start,
                                  len(model.rounds_))
                 print(f"{family:<11} {kk:>3} {seed:>4} " + " ".join(f"{out[m][0]:>9.2f}" for m in settings) + " "

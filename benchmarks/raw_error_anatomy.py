@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from narrowrelu import MomentReLURegressor
 from narrowrelu.bench.sample_complexity.sweep import DATA_SEED_OFFSET
-from narrowrelu.learner.output_fit import sign_free_to_relu_network
+from narrowrelu.learner.output.sparse_regression import sign_free_to_relu_network
+from narrowrelu.network import n_parameters
 from narrowrelu.metrics import population_mse, population_variance
 from narrowrelu.teacher import FAMILIES, make_teacher
 
@@ -52,7 +53,7 @@ def main(argv=None):
     X, y = teacher.with_noise(sigma).sample(n, random_state=DATA_SEED_OFFSET + args.seed)
     net = teacher.relu_network()
     d, k = net.n_features, net.n_neurons
-    rate = sigma**2 * (k * (d + 1) + d + 1) / n
+    rate = sigma**2 * n_parameters(k, d) / n
     norms = np.linalg.norm(net.hidden_weights, axis=1)
     U, lam = net.hidden_weights / norms[:, None], net.output_weights * norms
 
@@ -63,8 +64,9 @@ def main(argv=None):
 
     start = time.perf_counter()
     with threadpool_limits(1):
-        model = MomentReLURegressor(n_neurons=k, refine=False, tensor_fit=args.tensor_fit == "on",
-                                    random_state=args.seed).fit(X, y)
+        generators = ("jennrich", "cp_polish") + (("tensor_fit",) if args.tensor_fit == "on" else ())
+        model = MomentReLURegressor(n_neurons=k, refine=False, random_state=args.seed,
+                                    settings={"candidate_generators": generators}).fit(X, y)
     seconds = time.perf_counter() - start
     raw = unit_rows(model.network_.hidden_weights)
     raw = raw[np.argmax(np.abs(raw @ U.T), axis=0)]

@@ -5,9 +5,9 @@ import numpy as np
 
 from narrowrelu import ReLUNetwork, population_mse, population_variance
 from narrowrelu.hermite import hermite_from_raw_moments, hermite_tensor
-from narrowrelu.learner.projection_cache import ProjectionCache
+from narrowrelu.learner.sources.projection_cache import ProjectionCache
 from narrowrelu.learner.sources import ArraySource
-from narrowrelu.learner.subspace import linear_basis
+from narrowrelu.learner.span import linear_basis
 
 
 # ----------------------------------------------------------------------------- tolerances

@@ -14,10 +14,10 @@ from narrowrelu import GDReLURegressor, MomentReLURegressor, ReLUNetwork, Teache
 from narrowrelu.bench._args import count, integer, real
 from narrowrelu.bench.sample_complexity.sweep import CellStore, _alive, pending_jobs, plan_jobs
 from narrowrelu.cli import main
-from narrowrelu.conditioning import check_numeric, condition
-from narrowrelu.learner.fit_units import resolve_n_jobs
+from narrowrelu.conditioning.standard_units import check_numeric, condition
+from narrowrelu._parallel import resolve_n_jobs
 
-FAST = dict(n_contraction_pairs=16, max_rounds=3)
+FAST = dict(settings=dict(n_contraction_pairs=16, max_rounds=3))
 TEACHER = Teacher.random(n_features=5, n_neurons=2, random_state=0)
 X0, Y0 = TEACHER.sample(3000, random_state=1)
 VAR = population_variance(TEACHER)

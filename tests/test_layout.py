@@ -1,5 +1,6 @@
 """The layout of the package and of its tests: every module of ``src/narrowrelu`` is imported by
-at least one test file, and no module is over 400 lines.
+at least one test file; no module has over 400 lines of code (docstrings, comments and blank
+lines do not count); the modules of the package import each other without a cycle; ``tests/`` mirrors the package.
 
 A module counts as imported by a test file when one of its ``import``/``from`` lines reads
 ``import narrowrelu.x``, ``from narrowrelu.x import ...``, or ``from narrowrelu.p import x`` with
@@ -7,8 +8,11 @@ A module counts as imported by a test file when one of its ``import``/``from`` l
 runs its ``__init__``). The docstring-example test, which imports every module, does not count.
 """
 
+import ast
+import io
 import pkgutil
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,7 @@ import narrowrelu
 
 TESTS = Path(__file__).parent
 PACKAGE = Path(narrowrelu.__file__).parent
+ROOT = TESTS.parent
 MAX_LINES = 400
 NOT_COUNTED = {"test_docstring_examples.py", "test_layout.py"}
 
@@ -51,7 +56,7 @@ def imported_modules(text):
 
 def imported_by_tests():
     seen = {}
-    for path in sorted(TESTS.glob("*.py")):
+    for path in sorted(TESTS.rglob("*.py")):
         if path.name in NOT_COUNTED:
             continue
         for module in imported_modules(path.read_text()):
@@ -61,11 +66,11 @@ def imported_by_tests():
 
 def test_import_patterns_are_recognised():
     text = (
-        "from narrowrelu.learner.cluster import a, b\nimport narrowrelu.moments._kernels as k\n"
+        "from narrowrelu.learner.candidates.cluster import a, b\nimport narrowrelu.moments._kernels as k\n"
         "from narrowrelu.bench import perf\nfrom narrowrelu.learner import (\n    sources,\n    passes,\n)\n"
     )
     found = imported_modules(text)
-    assert {"narrowrelu.learner.cluster", "narrowrelu.moments._kernels", "narrowrelu.bench.perf",
+    assert {"narrowrelu.learner.candidates.cluster", "narrowrelu.moments._kernels", "narrowrelu.bench.perf",
             "narrowrelu.learner.sources", "narrowrelu.learner.passes"} <= found
     assert {"narrowrelu", "narrowrelu.learner", "narrowrelu.moments", "narrowrelu.bench"} <= found
     assert "narrowrelu.learner.refine" not in found
@@ -76,7 +81,79 @@ def test_every_module_is_imported_by_a_test(module):
     assert module in imported_by_tests(), f"no test file imports {module} (the docstring-example test does not count)"
 
 
+def code_lines(text):
+    """Lines holding code: not blank, not only a comment, not part of a docstring."""
+    docstrings = set()
+    for node in ast.walk(ast.parse(text)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
+    lines = set()
+    skip = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type not in skip:
+            lines.update(n for n in range(tok.start[0], tok.end[0] + 1) if n not in docstrings)
+    return len(lines)
+
+
+def test_code_lines_count_code_only():
+    text = '"""Module.\n\nMore."""\n\n# a comment\nimport os\n\n\ndef f(x):\n    """Doc."""\n    return (x +\n            1)\n'
+    assert code_lines(text) == 4
+
+
 @pytest.mark.parametrize("module", MODULES)
-def test_no_module_is_over_400_lines(module):
-    lines = len(module_path(module).read_text().splitlines())
-    assert lines <= MAX_LINES, f"{module} has {lines} lines (at most {MAX_LINES})"
+def test_no_module_is_over_400_code_lines(module):
+    lines = code_lines(module_path(module).read_text())
+    assert lines <= MAX_LINES, f"{module} has {lines} lines of code (at most {MAX_LINES})"
+
+
+def imports_of(module):
+    """The package's modules that ``module`` imports (at any depth of its code, functions included)."""
+    path = module_path(module)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return {m for m in found if m in MODULES and m != module}
+
+
+def test_the_package_has_no_import_cycle():
+    graph = {m: imports_of(m) for m in MODULES}
+    state, cycles = {}, []
+
+    def visit(m, path):
+        state[m] = "open"
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                cycles.append(" -> ".join(path[path.index(n):] + [n]))
+            elif n not in state:
+                visit(n, path + [n])
+        state[m] = "done"
+
+    for m in MODULES:
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, "import cycles: " + "; ".join(cycles)
+
+
+def test_import_cycles_are_found():
+    assert imports_of("narrowrelu.learner.rounds") >= {"narrowrelu.learner.candidates", "narrowrelu.learner.passes"}
+    assert "narrowrelu.learner.directions" in imports_of("narrowrelu.learner.candidates.cp_polish")
+    assert not imports_of("narrowrelu.learner.directions")
+
+
+def test_tests_mirror_the_package():
+    """Every test folder below tests/ is a folder of the package (tests/learner/refine for
+    narrowrelu.learner.refine, ...)."""
+    for folder in sorted(p for p in TESTS.rglob("*") if p.is_dir() and not p.name.startswith((".", "_"))):
+        package = PACKAGE / folder.relative_to(TESTS)
+        assert (package / "__init__.py").exists(), f"{folder.relative_to(ROOT)} mirrors no package folder"

@@ -28,6 +28,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from narrowrelu import GDReLURegressor, MomentReLURegressor, Teacher, population_mse, population_variance
+from narrowrelu.network import n_parameters
 
 N_SD = 4.0
 RAW_FACTOR = 30.0
@@ -42,10 +43,6 @@ TEACHERS = [
 METHODS = ["moment_raw", "moment_refined", "gd"]
 
 
-def n_parameters(d, k):
-    return k * (d + 1) + d + 1
-
-
 def fit(method, X, y, k):
     """The fitted network and the parameter count of the model class it was fitted in."""
     d = X.shape[1]
@@ -54,9 +51,9 @@ def fit(method, X, y, k):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
-        return model.relu_network(), n_parameters(d, 2 * k)
+        return model.relu_network(), n_parameters(2 * k, d)
     model = MomentReLURegressor(n_neurons=k, refine=method == "moment_refined", random_state=0).fit(X, y)
-    return (model.raw_network_ if method == "moment_raw" else model.network_), n_parameters(d, k)
+    return (model.raw_network_ if method == "moment_raw" else model.network_), n_parameters(k, d)
 
 
 def planted(spec, noise):

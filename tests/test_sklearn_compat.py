@@ -12,7 +12,7 @@ from narrowrelu.baseline.estimator import GDReLURegressor
 from narrowrelu.learner.estimator import MomentReLURegressor
 
 ESTIMATORS = [
-    MomentReLURegressor(max_rounds=2, n_contraction_pairs=16, random_state=0),
+    MomentReLURegressor(random_state=0, settings={"max_rounds": 2, "n_contraction_pairs": 16}),
     GDReLURegressor(random_state=0),
 ]
 

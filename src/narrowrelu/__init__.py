@@ -2,10 +2,11 @@
 moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023), and compare with gradient descent."""
 
 from .baseline.estimator import GDReLURegressor
+from .conditioning import NonGaussianInputWarning
 from .hermite import hermite_e, relu_hermite_coefficient
 from .learner.estimator import MomentReLURegressor
-from .learner.gaussianity import NonGaussianInputWarning
 from .learner.refine.surplus import NeuronCountWarning
+from .learner.settings import LearnerSettings
 from .metrics import (
     MonteCarloEstimate,
     monte_carlo_mse,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GDReLURegressor",
     "HermiteContractionAccumulator",
+    "LearnerSettings",
     "MomentReLURegressor",
     "MonteCarloEstimate",
     "NeuronCountWarning",

@@ -141,12 +141,13 @@ class RandomState(Constraint):
         return "None, an int, a numpy SeedSequence, RandomState or Generator"
 
 
-def check_parameters(estimator):
+def check_parameters(estimator, prefix=""):
     """Check every entry of ``estimator._parameter_constraints`` against the estimator's
-    attribute of that name; raise ``ValueError`` naming the first one that fails."""
+    attribute of that name; raise ``ValueError`` naming the first one that fails (after
+    ``prefix``, for the fields of a settings object)."""
     for name, allowed in estimator._parameter_constraints.items():
         options = allowed if isinstance(allowed, tuple) else (allowed,)
         value = getattr(estimator, name)
         if not any(c.holds(value) for c in options):
             what = " or ".join(c.describe() for c in options)
-            raise ValueError(f"{name} must be {what}, got {value!r}")
+            raise ValueError(f"{prefix}{name} must be {what}, got {value!r}")

@@ -160,6 +160,13 @@ def as_relu_network(obj):
     )
 
 
+def n_parameters(n_neurons, n_features):
+    """Free parameters of a network with ``n_neurons`` neurons on ``n_features`` inputs:
+    :math:`p = k(d+1)+d+1` (directions, output weights, linear part, intercept). The parametric
+    rate of a fit is :math:`\\sigma^2p/n`."""
+    return n_neurons * (n_features + 1) + n_features + 1
+
+
 def pack_parameters(hidden_weights, output_weights, linear_weights, intercept):
     """The flat parameter vector :math:`\\theta = (\\mathrm{vec}\\,U, \\lambda, w, b)` of a network, the
     layout every solver works in (the refinements and the GD baseline). ``linear_weights=None``

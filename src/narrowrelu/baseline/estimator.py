@@ -110,8 +110,11 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     hidden_weights_ : ndarray of shape (n_neurons, n_features)
+        The trained hidden weights :math:`w_j` (rows), in the inputs' units.
     output_weights_ : ndarray of shape (n_neurons,)
+        The output weights :math:`a_j` (the initial ones when not trained).
     intercept_ : float
+        The intercept :math:`b` (0 when ``fit_intercept=False``).
     n_iter_ : int
         Steps taken by the kept restart.
     loss_ : float
@@ -120,6 +123,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     converged_ : bool
         Whether the kept restart met ``tol``.
     learning_rate_ : float or None
+        The step size used (``learning_rate`` resolved; ``None`` for L-BFGS).
     history_ : dict
         Of the kept restart: ``"loss"`` (objective per step, then at the final point),
         ``"step"`` (checkpoint steps), ``"singular_values"`` (shape (checkpoints, min(m, d))),
@@ -128,6 +132,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     restart_losses_ : ndarray of shape (n_restarts,)
         The selection loss of each restart.
     n_features_in_ : int
+        Number of input features seen in ``fit`` (the teacher's in ``fit_population``).
 
     See Also
     --------
@@ -207,7 +212,9 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
         y : array-like of shape (n_samples,)
+            Targets.
 
         Returns
         -------
@@ -278,6 +285,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------

@@ -178,7 +178,7 @@ def run(args, parser):
                 for seed in range(args.seeds):
                     print(f"# {family} k={k} n={n} seed={seed}", file=sys.stderr, flush=True)
                     records.append(diagnose_cell(family, args.d, k, n, seed, args.noise, args.target,
-                                                refine_starts=args.refine_starts))
+                                                settings={"refine_starts": args.refine_starts}))
     shown = [r for r in records if r["stage"] != "ok"] if args.failures_only else records
     print(format_table(shown))
     if args.json:

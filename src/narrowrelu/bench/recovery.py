@@ -15,6 +15,7 @@ from ..learner.estimator import MomentReLURegressor
 from ..metrics import matched_cosine, population_mse, population_variance
 from ..teacher import FAMILIES, make_teacher
 from ._args import check_output_file, count, real
+from ..network import n_parameters
 
 
 def recovery_record(family, n_features, n_neurons, n_samples, seed, noise=0.0, **params):
@@ -32,7 +33,7 @@ def recovery_record(family, n_features, n_neurons, n_samples, seed, noise=0.0, *
     raw = population_mse(model.raw_network_, teacher)
     refined = population_mse(model, teacher)
     d = teacher.n_features
-    p = teacher.n_neurons * (d + 1) + d + 1
+    p = n_parameters(teacher.n_neurons, d)
     return {
         "family": family,
         "d": d,

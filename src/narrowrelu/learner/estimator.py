@@ -1,8 +1,8 @@
 """MomentReLURegressor: the method-of-moments learner for narrow one-hidden-layer ReLU networks,
-a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments`."""
+a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments` and the
+refinement (:mod:`narrowrelu.learner.refine`)."""
 
 import time
-from dataclasses import fields
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -10,23 +10,31 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .._params import Boolean, Integer, Options, RandomState, Real, Sequence, check_parameters
+from .._parallel import N_JOBS_CONSTRAINT, resolve_n_jobs
+from .._params import Boolean, Integer, Options, RandomState, Real, check_parameters
 from .._validation import as_generator, check_count, check_positive_int
-from ..conditioning import check_numeric
-from .fit_units import N_JOBS_CONSTRAINT, fit_in_standard_units, resolve_n_jobs
-from .refine import LARGE_SAMPLE_ROWS_PER_PARAMETER, REFINE_METHODS, large_sample, refine_moment_solution
+from ..conditioning import check_numeric, condition
+from .dask.fit import check_dask_data, dask_oracle_source, is_dask_collection, predict_dask
+from .refine import refine_moment_solution
+from .rounds import fit_moments
 from .neuron_count import neuron_count_report
-from .rounds import MomentSettings, auto_neuron_limit, fit_moments
-from .distributed import fit_dask_arrays, is_dask_collection, oracle_source, predict_dask
-from .sources import ArraySource
-from .split import held_out_mask
+from .settings import (
+    LARGE_SAMPLE_ROWS_PER_PARAMETER,
+    LearnerSettings,
+    MomentSettings,
+    auto_neuron_limit,
+    large_sample,
+    refinement_rows,
+)
+from .sources import ArraySource, OracleSource
+from .sources.held_out import held_out_mask
+from .units import LearnerFit, scaling_of, to_original_units, warn_if_not_gaussian
 
-# with refine=True on a large sample, moment rounds stop once a round gains less than this many
-# parametric rates (see MomentSettings.round_improvement); below, rounds run to ROUND_IMPROVEMENT
-# (stopped early, they missed neurons at n ~ 20 p that later rounds found)
+# with a refinement to follow on a large sample, moment rounds stop once a round gains less than
+# this many parametric rates (see MomentSettings.round_improvement); below, rounds run to
+# ROUND_IMPROVEMENT (stopped early, they missed neurons at n ~ 20 p that later rounds found)
 REFINE_HANDOFF = 0.25
-# rows of an oracle's fresh draw on which the refinement runs, unless refine_max_samples says otherwise
-ORACLE_REFINE_ROWS = 200_000
+BACKENDS = ("local", "dask")
 
 
 class MomentReLURegressor(RegressorMixin, BaseEstimator):
@@ -34,7 +42,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     Gaussian inputs by the method of moments (Chen, Dou, Goel, Klivans, Meka, COLT 2023).
 
     A thin class around :func:`narrowrelu.learner.rounds.fit_moments` (stages in
-    :mod:`narrowrelu.learner`, math in ``docs/algorithm.md``) and the streamed Gauss–Newton
+    :mod:`narrowrelu.learner`, math in ``docs/design/algorithm.md``) and the streamed Gauss–Newton
     refinement (:mod:`narrowrelu.learner.refine`). ``fit`` runs on standardised data
     (:mod:`narrowrelu.conditioning`) and maps the network back, so ``fit(X, c*y)`` is
     ``c * fit(X, y)`` for every ``c > 0`` (NumPy input; dask arrays are fitted where their blocks
@@ -48,73 +56,38 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         ``None`` tries ``k = 1, 2, ...`` (each from the model of the one before) while a paired
         held-out test finds :math:`k+1` better (z > 3), up to ``min(n_features, max_auto_neurons)``
         and :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1` (docs/moment_learner.md).
-    tensor_orders : tuple of int, default=(4,)
-        Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
-    n_contraction_pairs : int, default=64
-        Random pairs of contractions, each a source of up to :math:`k` candidates.
-    cp_polish : bool, default=True
-        Polish the current directions by the rank-:math:`k` CP decomposition of the projected
-        order-4 tensor (alternating least squares); the result joins the round's candidates.
-    tensor_fit : bool, default=True
-        Then fit the projected tensors of orders 2 and 4 jointly by weighted least squares from
-        the polished (or current) directions (:mod:`narrowrelu.learner.tensor_fit`).
-    n_subspace_directions : int, default=2
-        Random order-4 contractions :math:`C_j` whose products :math:`C_jP` are stacked with
-        :math:`M_2P` for the next estimate of the span, per round. Each costs :math:`k` columns
-        of one thin product per row.
-    scales : tuple of float, default=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
-        The ladder of projective distances :math:`1-|\\cos|` at which candidates are clustered.
-    min_support : float, default=0.2
-        A cluster needs at least this fraction of ``n_contraction_pairs`` members.
-    max_rounds : int, default=8
-        Rounds of iterative discovery on the residual. Rounds stop earlier when a round lowers
-        the held-out error by less than a fraction 1e-5 of it (with ``refine=True`` and
-        :math:`n > 500p`, :math:`p = k(d+1)+d+1`, by less than :math:`0.25\\,p/n` of it: the
-        refinement reaches the parametric rate from there), or once it is below ``tol``.
+    max_auto_neurons : int or None, default=None
+        With ``n_neurons=None``, the largest :math:`k` tried (``None``: ``n_features`` and the rows
+        only); reached while still improving, a ``NeuronCountWarning`` names it.
     tol : float, default=1e-6
         Rounds stop once the held-out MSE of the moment solution is at most ``tol * Var(y)``:
         refinement converges from there, and each further round costs a pass.
     validation_fraction : float, default=0.2
         Share of rows held out for model selection (the final weights use all rows).
     refine : bool, default=True
-        Refine the moment solution by local least squares on the empirical loss.
-    refine_method : {"gn", "lm", "lbfgs"}, default="gn"
-        ``"gn"``: matrix-free Gauss–Newton streamed over the data like the moment passes (a few
-        :math:`O(nkd)` passes, stopping once a step can gain less than 1 % of the parametric
-        rate :math:`\\sigma^2p/n`; noiseless fits go on to ~1e-14);
-        ``"lm"``: dense Levenberg–Marquardt, :math:`O(np^2)` per iteration (small :math:`p`);
-        ``"lbfgs"``: L-BFGS. See :mod:`narrowrelu.learner.refine`.
-    refine_max_iter : int, default=100
-        Outer iterations of the refinement at most.
-    refine_max_samples : int or None, default=None
-        Rows used by the refinement: all when ``None`` (in oracle mode, the same streamed inputs
-        as the moment passes with ``"gn"``; a fresh draw of at most 200 000 rows held in memory
-        with ``"lm"``/``"lbfgs"``), else the first ``refine_max_samples`` rows (a fresh draw of
-        that many in oracle mode).
-    refine_starts : {1, 2, "auto"}, default="auto"
-        Starts of the refinement: the selected moment solution, and (with 2) also the first
-        round's model; the refined network with the lower training loss is kept. Later rounds
-        lower the raw error but can settle, with the refinement, into a spurious basin of the
-        empirical loss (neurons of a tight cluster paired wrongly) that the cruder first-round
-        model avoids; the loss tells the two apart. ``"auto"``: 2 up to :math:`n = 500p` rows,
-        where this was seen, else 1 (beyond, both starts were measured to reach the same point).
-    max_auto_neurons : int or None, default=None
-        With ``n_neurons=None``, the largest :math:`k` tried (``None``: ``n_features`` and the rows
-        only); reached while still improving, a ``NeuronCountWarning`` names it.
-    chunk_size : int, default=65536
-        Rows per chunk of every pass (bounds memory in oracle mode).
-    n_jobs : int, default=1
-        Threads for the moment contractions; -1 uses every core. Results do not depend on it.
+        Refine the moment solution by local least squares on the empirical loss (by default a
+        matrix-free Gauss–Newton streamed over the data, stopping at the noise level; see
+        ``settings``).
     whiten : bool, default=False
         Fit on :math:`\\hat\\Sigma^{-1/2}x` (:math:`\\hat\\Sigma` the inputs' second moment) and
         return the network in the original coordinates, so inputs :math:`x\\sim N(0,\\Sigma)` of
         any covariance are learned exactly. A mean significantly away from zero is refused: the
         hidden units of centred inputs would need a bias inside the ReLU, which the model class
         lacks. See :mod:`narrowrelu.conditioning`.
+    chunk_size : int, default=65536
+        Rows per chunk of every pass (bounds memory in oracle mode).
+    n_jobs : int, default=1
+        Threads for the moment contractions and the refinement's passes; -1 uses every core.
+        Results do not depend on it.
     random_state : int, Generator or None, default=None
         Drives every random choice: held-out split, contraction directions, oracle inputs.
     verbose : bool, default=False
         Show a progress bar over the passes.
+    settings : LearnerSettings, dict or None, default=None
+        The research knobs (:class:`~narrowrelu.learner.settings.LearnerSettings`: tensor orders,
+        contraction pairs, candidate generators, clustering scales, rounds, the refinement's
+        method, iterations, rows and starts), as a ``LearnerSettings`` or a dict of some of its
+        fields; ``None`` for the defaults.
 
     Attributes
     ----------
@@ -127,17 +100,18 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     surplus_ : list of str
         The neurons merged or removed before the refinement, one line each.
     residual_structure_ : ResidualStructure or None
-        The final residual's test for a missing neuron (``learner.refine.surplus``).
+        The final residual's test for a missing neuron (``learner.refine.surplus``, standard units).
     underfit_ : bool
         Whether that test finds a neuron missing with every neuron allowed in use.
+    k_search_ : list of dict
+        ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's ``z``.
     n_features_in_ : int
+        Number of input features seen in ``fit`` (or ``n_features`` of ``fit_oracle``).
     candidates_ : ndarray of shape (n_candidates, n_features)
         The candidate directions (unit rows) of the selected round: its new cluster centres
         and the directions the previous round had selected.
     subspace_ : ndarray of shape (n_features, n_neurons_)
         The estimate of the neurons' span used by the selected round.
-    k_search_ : list of dict
-        ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's ``z``.
     validation_mse_ : float
         Held-out mean squared error of the raw moment solution at selection.
     rounds_ : list of RoundResult
@@ -151,6 +125,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Passes made over the data (or over the oracle's regenerated stream).
     scaling_ : dict
         ``fit`` only: the maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener``.
+    settings_ : LearnerSettings
+        The research knobs used (``settings`` resolved).
 
     References
     ----------
@@ -167,113 +143,75 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     True
     """
 
+
     _parameter_constraints = {
         "n_neurons": (Integer(1), Options(None)),
-        "tensor_orders": Sequence(Options(4, 6), unique=True),
-        "n_contraction_pairs": Integer(1),
-        "cp_polish": Boolean(),
-        "tensor_fit": Boolean(),
-        "n_subspace_directions": Integer(1),
-        "scales": Sequence(Real(0, 1, closed="neither")),
-        "min_support": Real(0, 1, closed="right"),
-        "max_rounds": Integer(1),
+        "max_auto_neurons": (Integer(1), Options(None)),
         "tol": Real(0, 1, closed="left"),
         "validation_fraction": Real(0, 1, closed="neither"),
         "refine": Boolean(),
-        "refine_method": Options(*REFINE_METHODS),
-        "refine_max_iter": Integer(1),
-        "refine_max_samples": (Integer(1), Options(None)),
-        "refine_starts": Options(1, 2, "auto"),
-        "max_auto_neurons": (Integer(1), Options(None)),
+        "whiten": Boolean(),
         "chunk_size": Integer(1),
         "n_jobs": N_JOBS_CONSTRAINT,
-        "whiten": Boolean(),
         "random_state": RandomState(),
         "verbose": Boolean(),
     }
 
-    def __init__(
-        self,
-        n_neurons=None,
-        *,
-        tensor_orders=(4,),
-        n_contraction_pairs=64,
-        cp_polish=True,
-        tensor_fit=True,
-        n_subspace_directions=2,
-        scales=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001),
-        min_support=0.2,
-        max_rounds=8,
-        tol=1e-6,
-        validation_fraction=0.2,
-        refine=True,
-        refine_method="gn",
-        refine_max_iter=100,
-        refine_max_samples=None,
-        refine_starts="auto",
-        max_auto_neurons=None,
-        chunk_size=65536,
-        n_jobs=1,
-        whiten=False,
-        random_state=None,
-        verbose=False,
-    ):
+    def __init__(self, n_neurons=None, *, max_auto_neurons=None, tol=1e-6, validation_fraction=0.2, refine=True,
+                 whiten=False, chunk_size=65536, n_jobs=1, random_state=None, verbose=False, settings=None):
         self.n_neurons = n_neurons
-        self.tensor_orders = tensor_orders
-        self.n_contraction_pairs = n_contraction_pairs
-        self.cp_polish = cp_polish
-        self.tensor_fit = tensor_fit
-        self.n_subspace_directions = n_subspace_directions
-        self.scales = scales
-        self.min_support = min_support
-        self.max_rounds = max_rounds
+        self.max_auto_neurons = max_auto_neurons
         self.tol = tol
         self.validation_fraction = validation_fraction
         self.refine = refine
-        self.refine_method = refine_method
-        self.refine_max_iter = refine_max_iter
-        self.refine_max_samples = refine_max_samples
-        self.refine_starts = refine_starts
-        self.max_auto_neurons = max_auto_neurons
+        self.whiten = whiten
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
-        self.whiten = whiten
         self.random_state = random_state
         self.verbose = verbose
+        self.settings = settings
 
     def fit(self, X, y):
-        """Fit on data ``X`` (rows assumed drawn from N(0, I)) and targets ``y``.
+        """Fit on data ``X`` (rows assumed drawn from :math:`N(0, I)`, or :math:`N(0, \\Sigma)`
+        with ``whiten=True``) and targets ``y``.
 
         Parameters
         ----------
         X : array-like or dask array of shape (n_samples, n_features)
+            Inputs; a dask array is fitted where its blocks live (docs/guide/distributed.md).
         y : array-like or dask array of shape (n_samples,)
+            Targets.
 
         Returns
         -------
         self
         """
-        check_parameters(self)
-        if is_dask_collection(X) or is_dask_collection(y):
-            return fit_dask_arrays(self, X, y, ORACLE_REFINE_ROWS)
-        check_numeric(y, "y")
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
-        y = np.asarray(y, dtype=np.float64)
-        self._check_size(X.shape[0], X.shape[1])
-        return fit_in_standard_units(self, X, y, self._fit_data)
-
-    def _fit_data(self, X, y):
+        knobs = self._check_parameters()
+        dask_input = is_dask_collection(X) or is_dask_collection(y)
+        if dask_input:
+            X, y = check_dask_data(X, y)
+            from ..conditioning.dask_arrays import condition_dask as conditioner
+        else:
+            check_numeric(y, "y")
+            X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order="C")
+            y = np.asarray(y, dtype=np.float64)
+            conditioner = condition
+        n, d = X.shape
+        self._check_size(n, d)
+        data = conditioner(X, y, whiten=self.whiten)
+        warn_if_not_gaussian(data.X, self.whiten)
         rng = as_generator(self.random_state)
-        n = X.shape[0]
         seed = np.random.SeedSequence(int(rng.integers(2**63)))
-        mask = held_out_mask(seed, n, self._n_validation(n, X.shape[1]))
-        source = ArraySource(X, y, mask, self.chunk_size)
+        n_validation = self._n_validation(n, d)
+        if dask_input:
+            from .dask.sources import DaskArraySource
 
-        def refine_source():
-            m = n if self.refine_max_samples is None else min(n, self.refine_max_samples)
-            return source if m == n else ArraySource(X[:m], y[:m], np.zeros(m, dtype=bool), self.chunk_size)
-
-        return self._fit_source(source, rng, refine_source)
+            source = DaskArraySource(data.X, data.y, n_validation, seed, self.chunk_size)
+        else:
+            source = ArraySource(data.X, data.y, held_out_mask(seed, n, n_validation), self.chunk_size)
+        self._set_fitted(to_original_units(self._fit_source(source, rng, knobs), data), knobs)
+        self.scaling_ = scaling_of(data)
+        return self
 
     def fit_oracle(self, oracle, n_samples, n_features=None, backend="local"):
         """Fit by drawing Gaussian inputs and querying ``oracle(X) -> y``, streaming in chunks.
@@ -293,15 +231,17 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             Input dimension; read from ``oracle.n_features`` when omitted.
         backend : {"local", "dask"}, default="local"
             ``"dask"``: each block drawn and labelled in a task on the active dask client
-            (docs/distributed.md).
+            (docs/guide/distributed.md).
 
         Returns
         -------
         self
         """
-        check_parameters(self)
+        knobs = self._check_parameters()
         if not callable(oracle):
             raise ValueError(f"oracle must be callable as oracle(X) -> y, got {type(oracle).__name__}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         n_features = getattr(oracle, "n_features", None) if n_features is None else n_features
         if n_features is None:
             raise ValueError("n_features is required when the oracle has no n_features attribute")
@@ -310,24 +250,21 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self._check_size(n, d)
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
-        source = oracle_source(backend, oracle, n, d, self.chunk_size, self._n_validation(n, d), seed_stream)
-
-        def refine_source():
-            if self.refine_method == "gn" and self.refine_max_samples is None:
-                return source
-            m = min(n, self.refine_max_samples or ORACLE_REFINE_ROWS)
-            X = np.random.default_rng(seed_refine).standard_normal((m, d))
-            y = np.concatenate([source.query(X[s:s + self.chunk_size]) for s in range(0, m, self.chunk_size)])
-            return ArraySource(X, y, np.zeros(m, dtype=bool), self.chunk_size)
-
-        return self._fit_source(source, rng, refine_source)
+        n_validation = self._n_validation(n, d)
+        if backend == "local":
+            source = OracleSource(oracle, n, d, self.chunk_size, n_validation / n, seed_stream, seed_refine)
+        else:
+            source = dask_oracle_source(oracle, n, d, self.chunk_size, n_validation, seed_stream, seed_refine)
+        self._set_fitted(self._fit_source(source, rng, knobs), knobs)
+        return self
 
     def predict(self, X):
         """Predict with the final network.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
+            Inputs (a dask array gives a lazy dask array of predictions).
 
         Returns
         -------
@@ -351,8 +288,22 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         row is held out.
 
         This makes the fit well posed, not accurate: the order-4 moments need many more rows
-        (thousands at d = 20) before the neurons stand out from the noise."""
+        (thousands at d = 20) before the neurons stand out from the noise.
+
+        Parameters
+        ----------
+        n_features : int
+            Input dimension :math:`d`.
+
+        Returns
+        -------
+        int
+        """
         return n_features + self._max_neurons(n_features) + 2
+
+    def _check_parameters(self):
+        check_parameters(self)
+        return LearnerSettings.from_parameter(self.settings)
 
     def _max_neurons(self, n_features, n_samples=1):
         if self.n_neurons is not None:
@@ -373,52 +324,56 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         most = n - (d + self._max_neurons(d, n) + 1)
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
-    def _settings(self, n_rows, n_features):
+    def _fit_source(self, source, rng, knobs):
+        """The moment fit on ``source`` and its refinement, as a :class:`LearnerFit` in the
+        source's units. BLAS on one thread throughout: parallelism comes from ``n_jobs`` over
+        row blocks, whose results are summed in a fixed order, so the model does not depend on
+        the thread count."""
+        n_jobs = resolve_n_jobs(self.n_jobs)
         # with n_neurons=None the hand-over applies to each k tried where the sample is large for it
         auto = self.refine and self.n_neurons is None
-        large = auto or (self.refine and large_sample(n_rows, self.n_neurons, n_features))
-        own = ("n_jobs", "handoff", "handoff_rows_per_parameter")
-        shared = {f.name: getattr(self, f.name) for f in fields(MomentSettings) if f.name not in own}
-        shared.update(tensor_orders=tuple(self.tensor_orders), scales=tuple(self.scales))
-        return MomentSettings(**shared, n_jobs=resolve_n_jobs(self.n_jobs), handoff=REFINE_HANDOFF if large else 0.0,
-                              handoff_rows_per_parameter=LARGE_SAMPLE_ROWS_PER_PARAMETER if auto else 0.0)
-
-    def _fit_source(self, source, rng, refine_source):
-        # BLAS on one thread throughout: parallelism comes from n_jobs over row blocks, whose
-        # results are summed in a fixed order, so the model does not depend on the thread count.
-        settings = self._settings(source.n_samples, source.n_features)
+        large = auto or (self.refine and large_sample(source.n_samples, self.n_neurons, source.n_features))
+        settings = MomentSettings.from_knobs(knobs, n_neurons=self.n_neurons, tol=self.tol,
+                                             max_auto_neurons=self.max_auto_neurons, n_jobs=n_jobs,
+                                             handoff=REFINE_HANDOFF if large else 0.0,
+                                             handoff_rows_per_parameter=LARGE_SAMPLE_ROWS_PER_PARAMETER if auto else 0.0)
         with threadpool_limits(limits=1, user_api="blas"):
             with tqdm(total=settings.max_passes(source.n_features, source.n_samples) * source.n_chunks(), disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:
-                fit = fit_moments(source, settings, rng, progress)
+                moments = fit_moments(source, settings, rng, progress)
                 progress.total = progress.n
                 progress.refresh()
-            self.n_features_in_ = source.n_features
-            self.raw_network_ = fit.network
-            self.n_neurons_ = fit.n_neurons
-            self.candidates_ = fit.candidates
-            self.subspace_ = fit.subspace
-            self.validation_mse_ = fit.validation_mse
-            self.rounds_ = fit.rounds
-            self._first_round_network = fit.first_round_network
-            self.n_passes_ = fit.n_passes
-            self.timings_ = fit.timings
-            self.k_search_ = fit.k_search
+            network, refinement = moments.network, None
             if self.refine:
-                self._refine(refine_source)
-            else:
-                self.network_ = self.raw_network_
-                self.refinement_ = None
-            report = neuron_count_report(self.network_, self.refinement_, self.n_neurons, self.max_auto_neurons,
-                                         fit.limit_reached, source.n_features, source.n_samples)
-            self.n_neurons_, self.surplus_, self.residual_structure_, self.underfit_ = (
-                report.n_neurons, report.surplus, report.structure, report.underfit)
-        return self
+                start = time.perf_counter()
+                rows = refinement_rows(knobs.refine_method, source.n_samples, knobs.refine_max_samples,
+                                       source.rows_in_memory() is not None)
+                on = source if rows is None else source.head(rows, into_memory=knobs.refine_method != "gn")
+                refined, refinement = refine_moment_solution(knobs.refine_method, moments.network,
+                                                             moments.first_round_network, on, knobs.refine_starts,
+                                                             knobs.refine_max_iter, n_jobs)
+                network = refined.network
+                moments.timings["refinement"] = time.perf_counter() - start
+        report = neuron_count_report(network, refinement, self.n_neurons, self.max_auto_neurons,
+                                     moments.limit_reached, source.n_features, source.n_samples)
+        return LearnerFit(network=network, raw_network=moments.network, n_neurons=report.n_neurons,
+                          candidates=moments.candidates, subspace=moments.subspace,
+                          validation_mse=moments.validation_mse, rounds=moments.rounds, refinement=refinement,
+                          timings=moments.timings, n_passes=moments.n_passes, surplus=report.surplus,
+                          residual_structure=report.structure, underfit=report.underfit, k_search=moments.k_search)
 
-    def _refine(self, refine_source):
-        start = time.perf_counter()
-        refined, self.refinement_ = refine_moment_solution(self.refine_method, self.raw_network_, self._first_round_network,
-                                                           refine_source(), self.refine_starts, self.refine_max_iter,
-                                                           resolve_n_jobs(self.n_jobs))
-        self.network_ = refined.network
-        self.timings_["refinement"] = time.perf_counter() - start
+    def _set_fitted(self, fit, knobs):
+        self.n_features_in_ = fit.network.n_features
+        self.network_ = fit.network
+        self.raw_network_ = fit.raw_network
+        self.n_neurons_ = fit.n_neurons
+        self.surplus_, self.residual_structure_, self.underfit_ = fit.surplus, fit.residual_structure, fit.underfit
+        self.k_search_ = fit.k_search
+        self.candidates_ = fit.candidates
+        self.subspace_ = fit.subspace
+        self.validation_mse_ = fit.validation_mse
+        self.rounds_ = fit.rounds
+        self.refinement_ = fit.refinement
+        self.timings_ = fit.timings
+        self.n_passes_ = fit.n_passes
+        self.settings_ = knobs

@@ -5,7 +5,7 @@ import warnings
 from dataclasses import dataclass
 
 from .refine.surplus import NeuronCountWarning
-from .rounds import auto_neuron_limit
+from .settings import auto_neuron_limit
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The stages of the moment learner, as passes over a source (see :mod:`narrowrelu.learner.sources`).
+"""The passes of the moment learner over a source (see :mod:`narrowrelu.learner.sources`): each
+``*_pass`` function reads every row once.
 
 Data flow: the linear part (one pass), :math:`M_2` for a first estimate :math:`P` of the neurons'
 span (one pass), then rounds. A round is a single pass over :math:`X` that computes, per block of
@@ -6,14 +7,14 @@ rows, the projections :math:`XS` on a thin matrix :math:`S` (the current model's
 :math:`P`, and the linear basis), the current model's residual :math:`r`, the products
 :math:`M_2P` and :math:`C_jP` that update the span, and the :math:`k`-dimensional Hermite tensors
 of :math:`r` in :math:`P`; it stores the projections
-(:class:`narrowrelu.learner.projection_cache.ProjectionCache`). The candidates (from the tensors) all lie
+(:class:`narrowrelu.learner.sources.projection_cache.ProjectionCache`). The candidates (from the tensors) all lie
 in :math:`P`, so the output regression of the round runs on the stored projections without
 touching :math:`X` again. Every sum runs over training rows only: held-out rows enter with
 weight zero and serve model selection.
 
-Each stage is a fold over the source (:func:`narrowrelu.learner.sources.fold`): a function adds
-one chunk's sums into an accumulator with a ``merge`` method, so the same stage runs as a loop in
-memory and as a tree reduction on a dask cluster (:mod:`narrowrelu.learner.dask_source`).
+Each pass is a fold over the source (``source.fold``, :class:`narrowrelu.learner.sources.Source`): a
+function adds one chunk's sums into an accumulator with a ``merge`` method, so the same pass runs as a loop in
+memory and as a tree reduction on a dask cluster (:mod:`narrowrelu.learner.dask.sources`).
 """
 
 from dataclasses import dataclass
@@ -26,13 +27,22 @@ from ..moments.model import network_hermite_contraction, network_projected_tenso
 from ..moments.products import HermiteContractionProducts
 from ..moments.projected import ProjectedRawMoments
 from ..moments.thin import thin_projection, thin_transposed_product
-from .output_fit import GramStatistics
-from .sources import fold
+from .output.sparse_regression import GramStatistics
+
+# a unit of work of a pass (and one reduction buffer) is the largest power-of-two number of rows
+# within this many bytes of X: small enough to stay in a 2 MB cache, large enough that the Python
+# work per block stays small
+BLOCK_BYTES = 2**21
+
+
+def block_rows(n_features):
+    """Rows per unit of work of a pass: the largest power of two within ``BLOCK_BYTES`` of X."""
+    return 1 << max(8, int(np.log2(BLOCK_BYTES / (8 * n_features))))
 
 @dataclass
 class LinearStatistics:
     """First-pass sums: :math:`E[y]`, :math:`E[yx]` on the training rows (the Gaussianity check of
-    the inputs reads a subsample before the fit: :mod:`narrowrelu.learner.gaussianity`)."""
+    the inputs reads a subsample before the fit: :mod:`narrowrelu.conditioning.gaussianity`)."""
 
     n_train: int
     n_validation: int
@@ -42,7 +52,7 @@ class LinearStatistics:
 
 
 class _LinearSums:
-    """The running sums of :func:`linear_stage` (an accumulator for ``source.fold``)."""
+    """The running sums of :func:`linear_pass` (an accumulator for ``source.fold``)."""
 
     def __init__(self, d):
         self.n = self.n_all = 0
@@ -64,10 +74,10 @@ def _linear_chunk(acc, X, y, held):
     acc.syx += thin_transposed_product(X, yt[:, None])[0]
 
 
-def linear_stage(source, progress=None):
+def linear_pass(source, progress=None):
     """:math:`E[y]` and :math:`E[yx]` (for a teacher :math:`w + \\frac12\\sum\\lambda_iu_i`) on the
     training rows."""
-    acc = fold(source, _LinearSums(source.n_features), _linear_chunk, progress)
+    acc = source.fold(_LinearSums(source.n_features), _linear_chunk, progress)
     n = acc.n
     n_safe = max(n, 1)
     mean_y = acc.sy / n_safe
@@ -87,7 +97,7 @@ def training_residual(y, fitted, held_out):
     return r
 
 
-def second_moment_stage(source, network, chunk_size, n_jobs, progress=None):
+def second_moment_pass(source, network, chunk_size, n_jobs, progress=None):
     """:math:`M_2 = E[y(xx^T - I)]` on the training rows, as the residual's empirical moment plus
     the model's exact one (control variate): one weighted Gram pass, :math:`O(nd^2)`."""
     d = source.n_features
@@ -97,7 +107,7 @@ def second_moment_stage(source, network, chunk_size, n_jobs, progress=None):
         r = training_residual(y, network.evaluate_trusted(X), held)
         acc._update_checked(X, r, check_finite=False, n_rows=_n_train(held))
 
-    acc = fold(source, acc, chunk, progress)
+    acc = source.fold(acc, chunk, progress)
     return acc.result()[0] + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
 
 
@@ -112,7 +122,7 @@ def _n_train(held_out):
     return int(held_out.size - np.count_nonzero(held_out))
 
 
-def products_stage(source, network, P, direction_coords, chunk_size, n_jobs, progress=None):
+def products_pass(source, network, P, direction_coords, chunk_size, n_jobs, progress=None):
     """One pass: the thin products :math:`M_2P` and :math:`C_jP` of the current model's residual
     (order-4 contractions along :math:`g_j = Pa_j`, ``direction_coords`` rows :math:`a_j`), the
     model's exact moments added back. Their range is the neurons' span; :math:`M_2P` also lifts
@@ -132,7 +142,7 @@ def products_stage(source, network, P, direction_coords, chunk_size, n_jobs, pro
         for terms, n_rows in ordered_map(block_terms, _blocks(X, y, held, chunk_size), n_jobs):
             products.add_terms(terms, n_rows)
 
-    products = fold(source, products, chunk, progress)
+    products = source.fold(products, chunk, progress)
     d = source.n_features
     M2P = products.second_moment_product() + network_hermite_contraction(network, np.zeros((1, d)), 2)[0] @ P
     CP = products.result() + network_hermite_contraction(network, G, 4) @ P
@@ -157,7 +167,7 @@ class ProjectedPass:
         return self.hidden_coords.shape[1]
 
 
-def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_jobs, progress=None):
+def projection_pass(source, network, extra, L, k, orders, cache, chunk_size, n_jobs, progress=None):
     """One pass: the projections :math:`x^T[c_1, \\dots, c_e, L]` of every row, stored in
     ``cache``, and the :math:`k`-dimensional Hermite tensors of the current model's residual in
     :math:`P = L_{:, :k}`, the model's exact tensors added back.
@@ -195,14 +205,14 @@ def projection_stage(source, network, extra, L, k, orders, cache, chunk_size, n_
             raw.add(raw_sums, n_rows)
             keep(Z, y_block, held_block)
 
-    raw = fold(source, raw, chunk, progress, cache)
+    raw = source.fold(raw, chunk, progress, cache)
     P = L[:, :k]
     tensors = {m: T + network_projected_tensor(network, P, m) for m, T in raw.hermite_tensors((2,) + tuple(orders)).items()}
     second = tensors.pop(2)
     return ProjectedPass(tensors, second, e, L.shape[1], k, coords[:, 1:])
 
 
-def final_regression_stage(source, L, directions, progress=None):
+def final_regression_pass(source, L, directions, progress=None):
     """Gram statistics of :math:`[1, L^Tx, |c_j\\cdot x|]` over all rows, in one pass (when the
     stored projections did not cover every row)."""
     St = np.ascontiguousarray(np.hstack([L, directions.T]).T)
@@ -213,4 +223,4 @@ def final_regression_stage(source, L, directions, progress=None):
         np.abs(Z[:, n_lin:], out=Z[:, n_lin:])
         stats.add_rows_with_intercept(Z, y)
 
-    return fold(source, GramStatistics.empty(1 + St.shape[0]), chunk, progress)
+    return source.fold(GramStatistics.empty(1 + St.shape[0]), chunk, progress)

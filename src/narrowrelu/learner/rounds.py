@@ -36,103 +36,34 @@ import numpy as np
 
 from ..moments.model import network_hermite_contraction
 from ..network import ReLUNetwork
-from .candidates import candidate_stage, novel_rows
-from .output_fit import SparseDirectionRegression, sign_free_to_relu_network
+from .candidates import round_candidates
+from .directions import in_span_coordinates, nearest_rows, novel_rows
+from .output.gram_from_cache import cached_gram_statistics
+from .output.sparse_regression import SparseDirectionRegression, sign_free_to_relu_network
 from .passes import (
-    final_regression_stage,
-    linear_stage,
-    products_stage,
-    projection_stage,
-    second_moment_stage,
+    block_rows,
+    final_regression_pass,
+    linear_pass,
+    products_pass,
+    projection_pass,
+    second_moment_pass,
 )
-from .projection_cache import ProjectionCache
-from .sources import fold
-from .regression import regression_stage
-from .subspace import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
+from .settings import auto_neuron_limit
+from .sources.projection_cache import ProjectionCache
+from .span import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
 
-# a unit of work of a pass (and one reduction buffer) is the largest power-of-two number of rows
-# within this many bytes of X: small enough to stay in a 2 MB cache, large enough that the Python
-# work per block stays small
-BLOCK_BYTES = 2**21
 # memory for the projections kept between the stages of a round, in oracle mode
 ORACLE_CACHE_BYTES = 2**28
 # training rows (and a quarter as many held-out ones) on which the output regression chooses
 # its directions; the chosen model is then fitted and scored on every row
 SELECTION_ROWS = 2**18
-# a round is kept if it lowers the held-out MSE by more than this fraction; under label noise the
-# held-out MSE is mostly noise, so the excess error a round removes is a small fraction of it
-ROUND_IMPROVEMENT = 1e-5
 # with n_neurons=None, k + 1 neurons are kept when the mean over the held-out rows of
 # r_k^2 - r_{k+1}^2 is above this many standard errors: a one-sided false-alarm rate of
 # 1 - Phi(3) = 0.13 % per k tried when k + 1 fits no better
 AUTO_K_Z = 3.0
-# with n_neurons=None, k is at most such that n_samples >= AUTO_ROWS_PER_PARAMETER p(k)
-AUTO_ROWS_PER_PARAMETER = 10
 # with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of
 # Var(y): a neuron that explained less would be below the resolution the method aims at
 AUTO_K_FITTED = 1e-4
-
-
-@dataclass(frozen=True)
-class MomentSettings:
-    """The parameters of :func:`fit_moments` (see :class:`~narrowrelu.MomentReLURegressor`)."""
-
-    n_neurons: int = None
-    tensor_orders: tuple = (4,)
-    n_contraction_pairs: int = 64
-    n_subspace_directions: int = 2
-    scales: tuple = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
-    min_support: float = 0.2
-    max_rounds: int = 8
-    tol: float = 1e-6
-    max_auto_neurons: int = None
-    n_jobs: int = 1
-    handoff: float = 0.0
-    # the rows beyond which (per parameter, p = k(d+1)+d+1) the hand-over applies; 0: always
-    handoff_rows_per_parameter: float = 0.0
-    cp_polish: bool = True
-    tensor_fit: bool = True
-
-    def round_improvement(self, k, n_features, n_train, n_samples=None):
-        """The relative fall of the held-out MSE a round must bring to be kept.
-
-        ``ROUND_IMPROVEMENT`` when the raw solution is the result. When a refinement follows
-        (``handoff > 0``) it only needs a start in the right basin: from a :math:`\\sqrt n`-consistent
-        one, Gauss–Newton reaches the efficient estimate, whose excess MSE is
-        :math:`\\sigma^2p/n`. Under noise the held-out MSE is about :math:`\\sigma^2`, so a round that
-        lowers it by less than ``handoff`` :math:`\\cdot p/n` of itself changes the start by less
-        than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there."""
-        p = k * (n_features + 1) + n_features + 1
-        if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
-            return ROUND_IMPROVEMENT  # n_neurons=None: the hand-over only where the sample is large for this k
-        return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
-
-    def neuron_counts(self, n_features, n_samples=None):
-        """The values of :math:`k` tried: ``n_neurons``, or ``1 ..`` :func:`auto_neuron_limit`."""
-        if self.n_neurons is not None:
-            return [self.n_neurons]
-        return list(range(1, auto_neuron_limit(n_features, n_samples, self.max_auto_neurons) + 1))
-
-    def max_passes(self, n_features=None, n_samples=None):
-        """Passes at most: the linear one, :math:`M_2`, one in the first round and two in each
-        later one for every :math:`k` tried (and one held-out pass per :math:`k` after the first
-        with ``n_neurons=None``), and a final regression."""
-        per_k = 2 * self.max_rounds - 1
-        if self.n_neurons is not None:
-            return 3 + per_k
-        n_k = len(self.neuron_counts(n_features or 1, n_samples))
-        return 3 + (per_k + 1) * n_k
-
-
-def auto_neuron_limit(n_features, n_samples=None, max_auto_neurons=None):
-    """The largest :math:`k` that ``n_neurons=None`` tries: at most :math:`d`, at most
-    ``max_auto_neurons`` when given, and at most the :math:`k` whose :math:`p = k(d+1)+d+1` fits
-    ``AUTO_ROWS_PER_PARAMETER`` times in ``n_samples`` (at least 1)."""
-    limit = n_features if max_auto_neurons is None else min(n_features, max_auto_neurons)
-    if n_samples is not None:
-        by_rows = (n_samples // AUTO_ROWS_PER_PARAMETER - n_features - 1) // (n_features + 1)
-        limit = min(limit, max(1, int(by_rows)))
-    return max(1, limit)
 
 
 @dataclass
@@ -229,23 +160,17 @@ class _Timer:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def block_rows(n_features):
-    """Rows per unit of work of a pass: the largest power of two within ``BLOCK_BYTES`` of X."""
-    return 1 << max(8, int(np.log2(BLOCK_BYTES / (8 * n_features))))
-
-
 def projection_cache_for(source, max_neurons):
     """Buffers for the projections of a round: every row for data (at most half the data's size,
-    ``source.data_bytes``), and at most ``ORACLE_CACHE_BYTES`` in oracle mode. A source with a
-    ``projection_cache`` method (a dask source) makes its own, of the same capacity."""
+    ``source.data_bytes``), and at most ``ORACLE_CACHE_BYTES`` in oracle mode, made by the
+    source where its rows live."""
     d = source.n_features
     width = max_neurons + min(d, 2 * max_neurons + 2)
-    budget = max(ORACLE_CACHE_BYTES, getattr(source, "data_bytes", 0) // 2)
+    budget = max(ORACLE_CACHE_BYTES, source.data_bytes // 2)
     rows = max(1, budget // ProjectionCache.bytes_per_row(width))
     share = source.n_validation / source.n_samples
     n_val = min(source.n_validation, max(1, int(round(rows * share))))
-    make = getattr(source, "projection_cache", ProjectionCache)
-    return make(min(source.n_train, rows - n_val), n_val, width)
+    return source.projection_cache(min(source.n_train, rows - n_val), n_val, width)
 
 
 def fit_moments(source, settings, rng, progress=None):
@@ -253,8 +178,8 @@ def fit_moments(source, settings, rng, progress=None):
 
     Parameters
     ----------
-    source : ArraySource, OracleSource or a dask source
-        Replayable row blocks with their held-out masks (:mod:`narrowrelu.learner.dask_source`).
+    source : Source
+        Replayable row blocks with their held-out masks (:class:`~narrowrelu.learner.sources.Source`).
     settings : MomentSettings
         Validated parameters.
     rng : numpy.random.Generator
@@ -271,12 +196,12 @@ def fit_moments(source, settings, rng, progress=None):
     d = source.n_features
     chunk = block_rows(d)
     with timed("linear"):
-        lin = linear_stage(source, progress)
+        lin = linear_pass(source, progress)
     if lin.var_y <= 1e-14 * max(lin.mean_y**2, 1e-300):
         raise ValueError("y is constant on the training rows: there is nothing to learn")
     base = ReLUNetwork(np.empty((0, d)), np.empty(0), lin.mean_yx, lin.mean_y)
     with timed("second_moment"):
-        M2 = second_moment_stage(source, base, chunk, settings.n_jobs, progress)
+        M2 = second_moment_pass(source, base, chunk, settings.n_jobs, progress)
     counts = settings.neuron_counts(d, source.n_samples)
     cache = projection_cache_for(source, max(counts))
     best = None
@@ -327,8 +252,8 @@ def _selection_network(selection):
 
 def _widened_start(selection, M2):
     """The start of :math:`k+1` from the selection of :math:`k`: its model, and its span
-    :math:`P` widened by the top eigenvector (largest :math:`|\mu|`) of the residual's second
-    moment :math:`M_2 - a_2\sum_j\lambda_ju_ju_j^T` outside :math:`P` (the model's exact moment:
+    :math:`P` widened by the top eigenvector (largest :math:`|\\mu|`) of the residual's second
+    moment :math:`M_2 - a_2\\sum_j\\lambda_ju_ju_j^T` outside :math:`P` (the model's exact moment:
     no pass)."""
     network = _selection_network(selection)
     d = network.n_features
@@ -356,8 +281,8 @@ class _PairedSums:
 
 def paired_improvement(source, smaller, larger, progress=None):
     """The paired test of ``larger`` against ``smaller`` on the held-out rows: with
-    :math:`D_i = (y_i - g_{\text{smaller}}(x_i))^2 - (y_i - g_{\text{larger}}(x_i))^2`, the
-    statistic :math:`\bar D / (s_D/\sqrt m)` over the :math:`m` held-out rows (approximately
+    :math:`D_i = (y_i - g_{\\text{smaller}}(x_i))^2 - (y_i - g_{\\text{larger}}(x_i))^2`, the
+    statistic :math:`\\bar D / (s_D/\\sqrt m)` over the :math:`m` held-out rows (approximately
     standard normal when the larger model fits no better in expectation; positive when it fits
     better). One pass (each model evaluated on the held-out rows only)."""
 
@@ -371,7 +296,7 @@ def paired_improvement(source, smaller, larger, progress=None):
         acc.squares += float(D @ D)
         acc.rows += D.size
 
-    acc = fold(source, _PairedSums(), chunk, progress)
+    acc = source.fold(_PairedSums(), chunk, progress)
     m = acc.rows
     if m < 2:
         return 0.0
@@ -399,7 +324,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             coords = rng.standard_normal((settings.n_subspace_directions, k))
             coords /= np.linalg.norm(coords, axis=1, keepdims=True)
             with timed("products"):
-                M2P, CP = products_stage(source, current, P, coords, chunk, settings.n_jobs, progress)
+                M2P, CP = products_pass(source, current, P, coords, chunk, settings.n_jobs, progress)
             with timed("candidates"):
                 intercept, linear, directions, weights = sign_free
                 lifted = lift_directions(directions, P, M2P)
@@ -408,23 +333,24 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
                 P, _ = stacked_subspace([M2P] + list(CP), k)
         L = linear_basis(P, np.vstack([base.linear_weights[None], current.linear_weights[None], current.hidden_weights]))
         with timed("projections"):
-            layout = projection_stage(source, current, extra, L, k, orders, cache, chunk, settings.n_jobs, progress)
+            layout = projection_pass(source, current, extra, L, k, orders, cache, chunk, settings.n_jobs, progress)
         with timed("candidates"):
             stored = np.vstack([current.hidden_weights, extra])
-            centres, _, n_cloud, polished = candidate_stage(layout.tensors, settings.n_contraction_pairs, settings.scales,
-                                                            min_count, rng, _in_span(stored, P), settings.cp_polish,
-                                                            layout.second if settings.tensor_fit else None)
-            polished = complete_outside_span(polished, P, current.hidden_weights)
+            found = round_candidates(layout.tensors, layout.second, settings.candidate_generators,
+                                    settings.n_contraction_pairs, settings.scales, min_count, rng,
+                                    in_span_coordinates(stored, P))
+            centres, n_cloud = found.centres, found.n_cloud
+            polished = complete_outside_span(found.polished, P, current.hidden_weights)
             fresh = np.vstack([polished, centres @ P.T])
             new_coords = fresh[novel_rows(stored, fresh)] @ L
             pool = np.vstack([stored, new_coords @ L.T])
         with timed("regression"):
             n_base = 1 + L.shape[1]
-            sub_train = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
-            sub_validation = regression_stage(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
-            starts = [_rows_of(pool, polished)] if polished.shape[0] else []
+            sub_train = cached_gram_statistics(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
+            sub_validation = cached_gram_statistics(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
+            starts = [nearest_rows(pool, polished)] if polished.shape[0] else []
             chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k, starts=starts).selected)
-            train, validation = regression_stage(cache, layout, new_coords, columns=chosen)
+            train, validation = cached_gram_statistics(cache, layout, new_coords, columns=chosen)
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
                                   float(fit.validation_mse)))
@@ -444,29 +370,12 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
     return best
 
 
-def _in_span(directions, P, min_norm=0.5):
-    """The unit rows :math:`P^Tc/\\|P^Tc\\|` of the directions :math:`c` with
-    :math:`\\|P^Tc\\| \\ge` ``min_norm`` :math:`\\|c\\|` (the others are mostly outside the span)."""
-    coords = directions @ P
-    norms = np.linalg.norm(coords, axis=1)
-    keep = norms >= min_norm * np.linalg.norm(directions, axis=1)
-    keep &= norms > 0
-    return coords[keep] / norms[keep, None]
-
-
-def _rows_of(pool, directions):
-    """For each direction, the row of ``pool`` nearest to it projectively."""
-    P = pool / np.linalg.norm(pool, axis=1, keepdims=True)
-    D = directions / np.linalg.norm(directions, axis=1, keepdims=True)
-    return np.argmax(np.abs(D @ P.T), axis=1)
-
-
 def _final_network(best, source, progress):
     """The selected model's output weights from all rows (training and held-out)."""
     n_base = 1 + best.L.shape[1]
     if best.complete:
         everything = best.train + best.validation
     else:
-        everything = final_regression_stage(source, best.L, best.selected, progress)
+        everything = final_regression_pass(source, best.L, best.selected, progress)
     coef, mu = SparseDirectionRegression(everything, everything, n_base).coefficients(np.arange(best.selected.shape[0]))
     return sign_free_to_relu_network(coef[0], best.L @ coef[1:], best.selected, mu)

@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 
+from ...network import n_parameters
+
 
 # ------------------------------------------------------------------ measuring
 def best_time(fn, repeats):
@@ -86,5 +88,5 @@ def excess_over_rate(network, teacher, sigma, n):
     from ...metrics import population_mse
 
     d, k = teacher.n_features, teacher.n_neurons
-    rate = sigma**2 * (k * (d + 1) + d + 1) / n
+    rate = sigma**2 * n_parameters(k, d) / n
     return float(population_mse(network, teacher) / rate) if rate > 0 else float("nan")

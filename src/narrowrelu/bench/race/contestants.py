@@ -10,14 +10,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..perf.measure import best_time
+from ...network import n_parameters
 
 RATE_FACTOR = 1.2
 REFERENCE_REPEATS = 3
-
-
-def n_parameters(d, k):
-    """:math:`p = k(d+1) + d + 1`: neurons, output weights, linear part and intercept."""
-    return k * (d + 1) + d + 1
 
 
 def _one_thread():
@@ -155,7 +151,7 @@ def race_size(n, d, k, seed, noise, methods, budget, max_iter=None, mc_samples=2
     sigma = noise * float(np.sqrt(var))
     log(f"n={n:.3g}, d={d}, k={k}: drawing the data")
     X, y = teacher.with_noise(sigma).sample(n, random_state=10_000 + seed)
-    p = n_parameters(d, k)
+    p = n_parameters(k, d)
     rate = sigma**2 * p / n
     _warm_up(d, k, seed, methods)
     with _one_thread():

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ...metrics import population_variance
 from ...teacher import make_teacher
 from .methods import fitters_for, method_allowed, run_fitter
+from ...network import n_parameters
 
 CELLS_FILE = "cells.jsonl"
 DATA_SEED_OFFSET = 10_000
@@ -135,7 +136,7 @@ def run_job(job, parent_pid=None):
         X, y = teacher.with_noise(sigma).sample(job.n, random_state=DATA_SEED_OFFSET + job.seed)
         results = run_fitter(job.fitter, job.methods, teacher, X, y, job.seed)
     d, k = teacher.n_features, teacher.n_neurons
-    p = k * (d + 1) + d + 1
+    p = n_parameters(k, d)
     rate = sigma**2 * p / job.n
     records = []
     for method in job.methods:

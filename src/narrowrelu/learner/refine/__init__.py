@@ -6,8 +6,10 @@ r"""Local least-squares refinement of the moment solution on the empirical loss
   level; the normal equations are solved with the closed-form Gaussian Fisher matrix
   (:mod:`~narrowrelu.learner.refine.fisher`), with conjugate gradients on the data's
   :math:`J^TJ` when Fisher scoring contracts too slowly; numba kernels in ``_kernels``.
-- :mod:`~narrowrelu.learner.refine.dense` (``"lm"``, ``"lbfgs"``): dense Levenberg–Marquardt
-  (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows.
+- :mod:`~narrowrelu.learner.refine.normal_equations` (``"lm"``) and
+  :mod:`~narrowrelu.learner.refine.quasi_newton` (``"lbfgs"``): dense Levenberg–Marquardt
+  (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows;
+  :mod:`~narrowrelu.learner.refine.result`: what every method returns.
 - :mod:`~narrowrelu.learner.refine.split_neurons`: out of a merged-neuron minimum, by splitting.
 - :mod:`~narrowrelu.learner.refine.surplus`: surplus neurons merged or removed before the
   refinement (an over-specified ``n_neurons``), neurons added back while the residual's second
@@ -17,13 +19,14 @@ r"""Local least-squares refinement of the moment solution on the empirical loss
 import numpy as np
 
 from ...metrics import population_variance
-from .dense import RefinementResult, lbfgs, levenberg_marquardt
+from ...network import n_parameters
+from ..settings import REFINE_METHODS, large_sample
 from .gauss_newton import ABANDONED, GaussNewtonResult, gauss_newton
+from .normal_equations import levenberg_marquardt
+from .quasi_newton import lbfgs
+from .result import RefinementResult
 from .split_neurons import refine_with_splits
 from .surplus import grow_neurons, merge_surplus, residual_structure
-
-# "gn" streams over any source; the dense methods need the rows in memory
-REFINE_METHODS = ("gn", "lm", "lbfgs")
 # Gauss-Newton iterations before the dense fallback: well-posed fits stop after 1-3 (noisy)
 # or 3-8 (noiseless)
 GN_MAX_ITER = 30
@@ -38,9 +41,6 @@ DENSE_NOISE_TOL = 1e-2
 # losses that differ by less than this share of the fitted variance are equal (Gauss-Newton stops
 # noiseless fits at 1e-14 of it)
 TIE_LEVEL = 1e-12
-# a sample is large beyond this many rows per parameter: refine_starts="auto" refines one start,
-# and the moment rounds hand over to the refinement early (MomentReLURegressor)
-LARGE_SAMPLE_ROWS_PER_PARAMETER = 500
 
 
 def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_above=None):
@@ -53,8 +53,8 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_abov
     ``DENSE_NOISE_TOL`` times the parametric rate. With ``abandon_above`` (a mean squared
     residual, the best of earlier tries), Gauss–Newton gives up a try that will not beat it
     (:func:`~narrowrelu.learner.refine.gauss_newton.gauss_newton`) and no fallback follows.
-    ``"lm"`` and ``"lbfgs"`` take the rows of an in-memory
-    :class:`~narrowrelu.learner.sources.ArraySource`.
+    ``"lm"`` and ``"lbfgs"`` take the rows of a source that holds them in memory
+    (``source.rows_in_memory()``: an :class:`~narrowrelu.learner.sources.ArraySource`).
 
     Returns
     -------
@@ -70,10 +70,11 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_abov
         # damped dense method continues, within a bounded budget
         p = _n_parameters(result.network)
         iters = min(max_iter, max(DENSE_MIN_ITER, int(DENSE_MAX_WORK / (source.n_samples * p * p))))
-        return levenberg_marquardt(result.network, source.X, source.y, max_iter=iters, n_jobs=n_jobs,
-                                   noise_tol=DENSE_NOISE_TOL)
+        X, y = source.rows_in_memory()
+        return levenberg_marquardt(result.network, X, y, max_iter=iters, n_jobs=n_jobs, noise_tol=DENSE_NOISE_TOL)
     dense = {"lm": levenberg_marquardt, "lbfgs": lbfgs}[method]
-    return dense(network, source.X, source.y, max_iter=max_iter, n_jobs=n_jobs)
+    X, y = source.rows_in_memory()
+    return dense(network, X, y, max_iter=max_iter, n_jobs=n_jobs)
 
 
 def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
@@ -82,12 +83,6 @@ def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
     if refine_starts != "auto":
         return refine_starts
     return 1 if large_sample(n_rows, n_neurons, n_features) else 2
-
-
-def large_sample(n_rows, n_neurons, n_features):
-    """Whether ``n_rows`` exceed ``LARGE_SAMPLE_ROWS_PER_PARAMETER`` per parameter,
-    :math:`p = k(d+1)+d+1`."""
-    return n_rows > LARGE_SAMPLE_ROWS_PER_PARAMETER * (n_neurons * (n_features + 1) + n_features + 1)
 
 
 def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neurons=False):
@@ -173,12 +168,13 @@ def _smallest_adequate(results, n):
 
 
 def _n_parameters(network):
-    return network.n_neurons * (network.n_features + 1) + network.n_features + 1
+    return n_parameters(network.n_neurons, network.n_features)
 
 
 def _dense_affordable(network, source):
-    return hasattr(source, "X") and _n_parameters(network) <= DENSE_MAX_PARAMETERS
+    p = n_parameters(network.n_neurons, network.n_features)
+    return source.rows_in_memory() is not None and p <= DENSE_MAX_PARAMETERS
 
 
-__all__ = ["REFINE_METHODS", "merge_surplus", "residual_structure", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
-           "large_sample", "refine_from_starts", "refine_moment_solution", "refine_network", "refine_start_count"]
+__all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
+           "merge_surplus", "residual_structure", "large_sample", "refine_from_starts", "refine_moment_solution", "refine_network", "refine_start_count"]

@@ -72,9 +72,9 @@ from ..._parallel import ordered_map
 from ..._validation import check_data, check_positive_int
 from ...metrics import population_inner_product, population_variance
 from ...network import ReLUNetwork, as_relu_network, unpack_parameters
-from ..sources import ArraySource, fold
+from ..sources import ArraySource
 from ._kernels import gauss_newton_product_block, gradient_block
-from .dense import RefinementResult
+from .result import RefinementResult
 from .fisher import FisherPreconditioner
 
 DEFAULT_BLOCK_ROWS = 4096
@@ -86,7 +86,7 @@ ABANDONED = "abandoned: above the best loss"
 
 @dataclass
 class GaussNewtonResult(RefinementResult):
-    """:class:`narrowrelu.learner.refine.dense.RefinementResult` plus pass counts and the step diagnostics."""
+    """:class:`narrowrelu.learner.refine.result.RefinementResult` plus pass counts and the step diagnostics."""
 
     n_gradient_passes: int = 0
     n_product_passes: int = 0
@@ -150,7 +150,7 @@ class _Passes:
             for bG, bs, rows in ordered_map(block, blocks, n_jobs):
                 acc.add(bG, bs, rows)
 
-        acc = fold(self.source, _GradientSums(self.k, self.d), chunk)
+        acc = self.source.fold(_GradientSums(self.k, self.d), chunk)
         return acc.G, acc.s, acc.rows
 
     def gradient(self, theta):
@@ -268,7 +268,7 @@ def gauss_newton(
     Returns
     -------
     GaussNewtonResult
-        A :class:`narrowrelu.learner.refine.dense.RefinementResult`: ``network``, ``loss`` (final mean squared
+        A :class:`narrowrelu.learner.refine.result.RefinementResult`: ``network``, ``loss`` (final mean squared
         residual), ``n_iter``, ``converged``, ``losses`` (mean loss of each accepted iterate,
         start first), plus pass counts, the predicted decreases (in units of
         :math:`\\hat\\sigma^2p`) and ``stop_reason``.

@@ -23,8 +23,8 @@ import numpy as np
 from ...hermite import relu_hermite_coefficient
 from ...moments.model import network_hermite_contraction
 from ...network import ReLUNetwork
-from ..passes import second_moment_stage
-from ..rounds import block_rows
+from ..directions import unit_rows
+from ..passes import block_rows, second_moment_pass
 
 # a neuron is wasted when its contribution |lambda| ||u|| is below this share of the median of the others'
 WASTED_SHARE = 0.35
@@ -58,7 +58,7 @@ def doubled_pair(network):
     U = network.hidden_weights
     if U.shape[0] < 2:
         return None
-    Un = U / np.linalg.norm(U, axis=1, keepdims=True)
+    Un = unit_rows(U)
     C = Un @ Un.T
     np.fill_diagonal(C, -np.inf)
     a, b = np.unravel_index(int(np.argmax(C)), C.shape)
@@ -89,7 +89,7 @@ def free_neuron(network):
 
 def target_second_moment(network, source, n_jobs):
     """:math:`E[y(xx^T - I)]` on the training rows (one pass, ``network`` as control variate)."""
-    return second_moment_stage(source, network, block_rows(network.n_features), n_jobs)
+    return second_moment_pass(source, network, block_rows(network.n_features), n_jobs)
 
 
 def residual_second_moment(network, M2y):

@@ -39,7 +39,6 @@ import numpy as np
 
 from ...hermite import relu_hermite_coefficient
 from ...network import ReLUNetwork
-from ..sources import fold
 from .split_neurons import SPLIT_GAIN, birth_starts, split_start
 
 class NeuronCountWarning(UserWarning):
@@ -189,7 +188,7 @@ def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
         acc.sum_y2 += float(y @ y)
         acc.rows += X.shape[0]
 
-    acc = fold(source, _ResidualSums(d, max_rows), chunk)
+    acc = source.fold(_ResidualSums(d, max_rows), chunk)
     m = max(acc.rows, 1)
     M2 = (acc.S - acc.sum_r * np.eye(d)) / m
     vals, vecs = np.linalg.eigh((M2 + M2.T) / 2)

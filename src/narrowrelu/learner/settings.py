@@ -1,0 +1,202 @@
+"""The settings of a moment fit: the research knobs a user rarely tunes, and the rules that
+turn the estimator's parameters into what each stage reads.
+
+:class:`LearnerSettings` holds the knobs (``MomentReLURegressor(settings=...)`` takes one, or a
+dict of some of its fields); :class:`MomentSettings` is what :func:`~narrowrelu.learner.rounds.fit_moments`
+reads, the knobs joined with the estimator's own parameters. Also here: when a sample counts as
+large (:func:`large_sample`), and which rows the refinement uses (:func:`refinement_rows`).
+"""
+
+from dataclasses import dataclass, fields
+
+from .._params import Integer, Options, Real, Sequence, check_parameters
+from ..network import n_parameters
+from .candidates import GENERATORS
+
+REFINE_METHODS = ("gn", "lm", "lbfgs")
+# a sample is large beyond this many rows per parameter: refine_starts="auto" refines one start,
+# and the moment rounds hand over to the refinement early
+LARGE_SAMPLE_ROWS_PER_PARAMETER = 500
+# rows of a fresh draw (oracle mode) or brought into memory (dask) for the dense refinements,
+# unless refine_max_samples says otherwise
+DENSE_REFINE_ROWS = 200_000
+# a round is kept if it lowers the held-out MSE by more than this fraction; under label noise the
+# held-out MSE is mostly noise, so the excess error a round removes is a small fraction of it
+ROUND_IMPROVEMENT = 1e-5
+# with n_neurons=None, k is at most such that n_samples >= AUTO_ROWS_PER_PARAMETER p(k)
+AUTO_ROWS_PER_PARAMETER = 10
+
+
+@dataclass(frozen=True)
+class LearnerSettings:
+    """The research knobs of :class:`~narrowrelu.MomentReLURegressor`, each read by one stage.
+
+    Parameters
+    ----------
+    tensor_orders : tuple of int, default=(4,)
+        Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
+    n_contraction_pairs : int, default=64
+        Random pairs of contractions (Jennrich), each a source of up to :math:`k` candidates.
+    candidate_generators : tuple of str, default=("jennrich", "cp_polish", "tensor_fit")
+        The candidate generators of a round, run in order
+        (:data:`narrowrelu.learner.candidates.GENERATORS`): Jennrich pairs and their clustering,
+        the CP polish of the order-4 tensor (tensorly's ALS), the joint weighted fit of the
+        tensors of orders 2 and 4.
+    n_subspace_directions : int, default=2
+        Random order-4 contractions :math:`C_j` whose products :math:`C_jP` are stacked with
+        :math:`M_2P` for the next estimate of the span, per round.
+    scales : tuple of float, default=(0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+        The ladder of projective distances :math:`1-|\\cos|` at which candidates are clustered.
+    min_support : float, default=0.2
+        A cluster needs at least this fraction of ``n_contraction_pairs`` members.
+    max_rounds : int, default=8
+        Rounds of iterative discovery on the residual. Rounds stop earlier when a round lowers
+        the held-out error by less than a fraction 1e-5 of it (with a refinement to follow and
+        :math:`n > 500p`, by less than :math:`0.25\\,p/n` of it), or once it is below ``tol``.
+    refine_method : {"gn", "lm", "lbfgs"}, default="gn"
+        ``"gn"``: matrix-free Gauss–Newton streamed over the data like the moment passes;
+        ``"lm"``: dense Levenberg–Marquardt, :math:`O(np^2)` per iteration (small :math:`p`);
+        ``"lbfgs"``: L-BFGS. See :mod:`narrowrelu.learner.refine`.
+    refine_max_iter : int, default=100
+        Outer iterations of the refinement at most.
+    refine_max_samples : int or None, default=None
+        Rows used by the refinement (:func:`refinement_rows`).
+    refine_starts : {1, 2, "auto"}, default="auto"
+        Starts of the refinement: the selected moment solution, and (with 2) also the first
+        round's model; the refined network with the lower training loss is kept. ``"auto"``: 2
+        up to :math:`n = 500p` rows, else 1.
+    """
+
+    tensor_orders: tuple = (4,)
+    n_contraction_pairs: int = 64
+    candidate_generators: tuple = ("jennrich", "cp_polish", "tensor_fit")
+    n_subspace_directions: int = 2
+    scales: tuple = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+    min_support: float = 0.2
+    max_rounds: int = 8
+    refine_method: str = "gn"
+    refine_max_iter: int = 100
+    refine_max_samples: int = None
+    refine_starts: object = "auto"
+
+    _parameter_constraints = {
+        "tensor_orders": Sequence(Options(4, 6), unique=True),
+        "n_contraction_pairs": Integer(1),
+        "candidate_generators": Sequence(Options(*GENERATORS), unique=True),
+        "n_subspace_directions": Integer(1),
+        "scales": Sequence(Real(0, 1, closed="neither")),
+        "min_support": Real(0, 1, closed="right"),
+        "max_rounds": Integer(1),
+        "refine_method": Options(*REFINE_METHODS),
+        "refine_max_iter": Integer(1),
+        "refine_max_samples": (Integer(1), Options(None)),
+        "refine_starts": Options(1, 2, "auto"),
+    }
+
+    @classmethod
+    def from_parameter(cls, value):
+        """The settings a ``settings=`` parameter asks for: ``None`` (the defaults), a
+        :class:`LearnerSettings`, or a dict of some of its fields; checked, with a
+        ``ValueError`` naming an unknown or invalid field."""
+        if value is None:
+            value = cls()
+        elif isinstance(value, dict):
+            names = [f.name for f in fields(cls)]
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"settings has unknown field(s) {', '.join(map(repr, unknown))}; "
+                                 f"the fields are {', '.join(names)}")
+            value = cls(**value)
+        elif not isinstance(value, cls):
+            raise ValueError(f"settings must be None, a dict or a LearnerSettings, got {type(value).__name__}")
+        check_parameters(value, prefix="settings.")
+        return value
+
+
+@dataclass(frozen=True)
+class MomentSettings:
+    """What :func:`~narrowrelu.learner.rounds.fit_moments` reads: the knobs of
+    :class:`LearnerSettings` its stages use, with the estimator's ``n_neurons``,
+    ``max_auto_neurons``, ``tol`` and ``n_jobs``, and ``handoff`` (see :meth:`round_improvement`)."""
+
+    n_neurons: int = None
+    tensor_orders: tuple = (4,)
+    n_contraction_pairs: int = 64
+    n_subspace_directions: int = 2
+    scales: tuple = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+    min_support: float = 0.2
+    max_rounds: int = 8
+    tol: float = 1e-6
+    max_auto_neurons: int = None
+    n_jobs: int = 1
+    handoff: float = 0.0
+    # n_neurons=None: the hand-over applies at a k only beyond this many rows per parameter
+    handoff_rows_per_parameter: float = 0.0
+    candidate_generators: tuple = ("jennrich", "cp_polish", "tensor_fit")
+
+    @classmethod
+    def from_knobs(cls, knobs, **own):
+        """The knobs of ``knobs`` (a :class:`LearnerSettings`) that the rounds read, with ``own``."""
+        shared = {f.name: getattr(knobs, f.name) for f in fields(cls) if hasattr(knobs, f.name)}
+        shared.update(tensor_orders=tuple(knobs.tensor_orders), scales=tuple(knobs.scales),
+                      candidate_generators=tuple(knobs.candidate_generators))
+        return cls(**shared, **own)
+
+    def round_improvement(self, k, n_features, n_train, n_samples=None):
+        """The relative fall of the held-out MSE a round must bring to be kept.
+
+        ``ROUND_IMPROVEMENT`` when the raw solution is the result. When a refinement follows
+        (``handoff > 0``) it only needs a start in the right basin: from a :math:`\\sqrt n`-consistent
+        one, Gauss–Newton reaches the efficient estimate, whose excess MSE is
+        :math:`\\sigma^2p/n`. Under noise the held-out MSE is about :math:`\\sigma^2`, so a round that
+        lowers it by less than ``handoff`` :math:`\\cdot p/n` of itself changes the start by less
+        than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there.
+        With ``handoff_rows_per_parameter`` (``n_neurons=None``), only where ``n_samples`` exceeds
+        that many rows per parameter of this ``k``."""
+        p = n_parameters(k, n_features)
+        if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
+            return ROUND_IMPROVEMENT
+        return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
+
+    def neuron_counts(self, n_features, n_samples=None):
+        """The values of :math:`k` tried: ``n_neurons``, or ``1 ..`` :func:`auto_neuron_limit`."""
+        if self.n_neurons is not None:
+            return [self.n_neurons]
+        return list(range(1, auto_neuron_limit(n_features, n_samples, self.max_auto_neurons) + 1))
+
+    def max_passes(self, n_features=None, n_samples=None):
+        """Passes at most: the linear one, :math:`M_2`, one in the first round and two in each
+        later one for every :math:`k` tried (and one held-out pass per :math:`k` after the first
+        with ``n_neurons=None``), and a final regression."""
+        per_k = 2 * self.max_rounds - 1
+        if self.n_neurons is not None:
+            return 3 + per_k
+        return 3 + (per_k + 1) * len(self.neuron_counts(n_features or 1, n_samples))
+
+
+def auto_neuron_limit(n_features, n_samples=None, max_auto_neurons=None):
+    """The largest :math:`k` that ``n_neurons=None`` tries: at most :math:`d`, at most
+    ``max_auto_neurons`` when given, and at most the :math:`k` whose :math:`p = k(d+1)+d+1` fits
+    ``AUTO_ROWS_PER_PARAMETER`` times in ``n_samples`` (at least 1)."""
+    limit = n_features if max_auto_neurons is None else min(n_features, max_auto_neurons)
+    if n_samples is not None:
+        by_rows = (n_samples // AUTO_ROWS_PER_PARAMETER - n_features - 1) // (n_features + 1)
+        limit = min(limit, max(1, int(by_rows)))
+    return max(1, limit)
+
+
+def large_sample(n_rows, n_neurons, n_features):
+    """Whether ``n_rows`` exceed ``LARGE_SAMPLE_ROWS_PER_PARAMETER`` per parameter,
+    :math:`p = k(d+1)+d+1`."""
+    return n_rows > LARGE_SAMPLE_ROWS_PER_PARAMETER * n_parameters(n_neurons, n_features)
+
+
+def refinement_rows(method, n_rows, max_samples, in_memory):
+    """The rows the refinement uses: ``None`` for every row of the fit's own source (the default
+    when ``"gn"`` streams over it, or when the rows are in memory), else a count ``m``, taken by
+    ``source.head(m, into_memory=method != "gn")``: ``min(n_rows, max_samples)`` when
+    ``max_samples`` is set, else at most ``DENSE_REFINE_ROWS`` (a dense method on rows that are
+    not in this process: generated by an oracle, or on a dask cluster)."""
+    if max_samples is None and (method == "gn" or in_memory):
+        return None
+    return min(n_rows, max_samples or DENSE_REFINE_ROWS)

@@ -1,0 +1,53 @@
+"""The Gaussianity diagnostic of the inputs (narrowrelu.conditioning.gaussianity): silent on N(0, I),
+loud on non-Gaussian, correlated and shifted inputs, and pointing to the right remedy."""
+
+import numpy as np
+import pytest
+
+from narrowrelu.conditioning.gaussianity import gaussianity_scores, non_gaussian_message, subsample_rows, z_threshold
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("n", [1_000, 20_000])
+def test_standard_gaussian_passes(seed, n):
+    X = np.random.default_rng(seed).standard_normal((n, 10))
+    assert non_gaussian_message(X) is None
+
+
+def test_threshold_is_bonferroni_bound():
+    # 4d + d(d-1)/2 = 270 tests at d = 20, family-wise 1e-4: |z| > 5.08
+    assert 5.0 < z_threshold(20) < 5.2
+    assert subsample_rows(10**7, 20) == 50_000 and subsample_rows(100, 20) == 100
+
+
+def _inputs(kind, rng, n=20_000, d=10):
+    if kind == "rademacher":
+        return rng.choice([-1.0, 1.0], size=(n, d))
+    if kind == "uniform":
+        return rng.uniform(-np.sqrt(3), np.sqrt(3), size=(n, d))
+    if kind == "student":
+        return rng.standard_t(5, size=(n, d)) / np.sqrt(5 / 3)
+    if kind == "correlated":
+        Z = rng.standard_normal((n, d))
+        Z[:, 1] = (Z[:, 0] + Z[:, 1]) / np.sqrt(2)
+        return Z
+    if kind == "shifted":
+        return rng.standard_normal((n, d)) + 0.5
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("rademacher", "excess kurtosis"), ("uniform", "excess kurtosis"), ("student", "excess kurtosis"),
+    ("correlated", "whiten=True"), ("shifted", "mean"),
+])
+def test_non_gaussian_inputs_are_named(kind, expected):
+    message = non_gaussian_message(_inputs(kind, np.random.default_rng(1)))
+    assert message is not None and expected in message and "N(0, I)" in message
+    if kind in ("rademacher", "uniform", "student"):
+        assert "no scaler" in message
+
+
+def test_scores_cover_every_group():
+    scores = gaussianity_scores(np.random.default_rng(0).standard_normal((500, 3)))
+    assert set(scores) == {"mean", "variance", "covariance", "skewness", "kurtosis"}
+    assert all(np.isfinite(s[0]) for s in scores.values())

@@ -1,0 +1,134 @@
+"""Local least-squares refinement (narrowrelu.learner.refine): parameter packing, the chunked
+normal equations against a dense Jacobian, and Levenberg–Marquardt / L-BFGS from a perturbed
+start on noiseless data."""
+
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import narrowrelu.learner.refine.normal_equations as refine
+from _helpers import random_network, relative_mse
+from narrowrelu import ReLUNetwork, Teacher
+from narrowrelu.learner.refine.quasi_newton import lbfgs
+from narrowrelu.learner.refine.normal_equations import levenberg_marquardt, loss_and_normal_equations
+from narrowrelu.learner.refine.result import RefinementResult
+from narrowrelu.network import unpack_parameters
+
+
+def dense_reference(theta, X, y, k):
+    """The residual r = f - y and the Jacobian of f, one row per sample, from the formulas
+    df/du_j = lam_j 1[u_j.x > 0] x, df/dlam_j = relu(u_j.x), df/dw = x, df/db = 1."""
+    n, d = X.shape
+    U = theta[: k * d].reshape(k, d)
+    lam = theta[k * d: k * d + k]
+    w = theta[k * d + k: k * d + k + d]
+    b = theta[-1]
+    columns = []
+    for j in range(k):
+        columns.append(lam[j] * (X @ U[j] > 0)[:, None] * X)
+    for j in range(k):
+        columns.append(np.maximum(X @ U[j], 0.0)[:, None])
+    columns += [X, np.ones((n, 1))]
+    J = np.hstack(columns)
+    r = np.maximum(X @ U.T, 0.0) @ lam + X @ w + b - y
+    return r, J
+
+
+def perturbed(net, rng, scale):
+    return ReLUNetwork(
+        net.hidden_weights + scale * rng.standard_normal(net.hidden_weights.shape),
+        net.output_weights + scale * rng.standard_normal(net.n_neurons),
+        net.linear_weights + scale * rng.standard_normal(net.n_features),
+        net.intercept + scale,
+    )
+
+
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(0, 4), d=st.integers(1, 5))
+def test_pack_unpack_round_trip(seed, k, d):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, d, k)
+    theta = net.to_vector()
+    assert theta.shape == (k * (d + 1) + d + 1,)
+    U, lam, w, b = unpack_parameters(theta, k, d)
+    assert np.array_equal(U, net.hidden_weights) and np.array_equal(lam, net.output_weights)
+    assert np.array_equal(w, net.linear_weights) and b == net.intercept
+    assert np.array_equal(ReLUNetwork(U, lam, w, b).to_vector(), theta)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    d=st.integers(1, 5),
+    k=st.integers(1, 3),
+    chunk=st.integers(1, 70),
+    with_hessian=st.booleans(),
+)
+def test_chunked_normal_equations_equal_dense_jacobian(seed, n, d, k, chunk, with_hessian):
+    rng = np.random.default_rng(seed)
+    theta = random_network(rng, d, k).to_vector()
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    with mock.patch.object(refine, "_chunk_rows", lambda p: chunk):
+        loss, Jtr, JtJ = loss_and_normal_equations(theta, X, y, k, with_hessian=with_hessian)
+    r, J = dense_reference(theta, X, y, k)
+    # rounding of sums over rows, relative to the sums of absolute values
+    aJ, ar = np.abs(J), np.abs(r)
+    assert loss == pytest.approx(r @ r, rel=1e-12, abs=1e-300)
+    assert np.all(np.abs(Jtr - J.T @ r) <= 1e-12 * (aJ.T @ ar) + 1e-300)
+    if with_hessian:
+        assert np.all(np.abs(JtJ - J.T @ J) <= 1e-12 * (aJ.T @ aJ) + 1e-300)
+        assert np.array_equal(JtJ, JtJ.T)
+    else:
+        assert JtJ is None
+
+
+@pytest.fixture(scope="module")
+def noiseless():
+    teacher = Teacher.random(n_features=5, n_neurons=3, random_state=2)
+    teacher = Teacher(teacher.hidden_weights, teacher.output_weights, np.linspace(-0.5, 0.5, 5), 0.3)
+    X, y = teacher.sample(3000, random_state=3)
+    start = perturbed(teacher, np.random.default_rng(4), 0.05)
+    return teacher, X, y, start
+
+
+def test_levenberg_marquardt_recovers_a_noiseless_teacher(noiseless):
+    teacher, X, y, start = noiseless
+    assert relative_mse(start, teacher) > 1e-4
+    X.setflags(write=False)
+    y.setflags(write=False)
+    X_before, y_before, theta_before = X.copy(), y.copy(), start.to_vector()
+    result = levenberg_marquardt(start, X, y)
+    assert isinstance(result, RefinementResult)
+    assert relative_mse(result.network, teacher) <= 1e-12
+    assert result.converged and result.n_iter < 100
+    assert result.loss <= 1e-20 * np.mean(y**2)
+    assert all(b <= a for a, b in zip(result.losses, result.losses[1:]))  # only decreasing steps are taken
+    assert result.loss == pytest.approx(result.losses[-1] / X.shape[0], rel=1e-12, abs=1e-300)
+    # nothing is modified: the data, the start network
+    assert np.array_equal(X, X_before) and np.array_equal(y, y_before)
+    assert np.array_equal(start.to_vector(), theta_before)
+
+
+def test_lbfgs_improves_on_the_start(noiseless):
+    teacher, X, y, start = noiseless
+    result = lbfgs(start, X, y, max_iter=300)
+    assert isinstance(result, RefinementResult)
+    assert relative_mse(result.network, teacher) < 1e-3 * relative_mse(start, teacher)
+    # the loss reported is the best evaluated (mean over rows), below the start's
+    assert result.loss == pytest.approx(min(result.losses) / X.shape[0], rel=1e-9)
+    assert result.loss < result.losses[0] / X.shape[0]
+
+
+def test_results_bit_identical_for_one_and_two_jobs(noiseless, monkeypatch):
+    _, X, y, start = noiseless
+    monkeypatch.setattr(refine, "_chunk_rows", lambda p: 257)  # several chunks
+    theta = start.to_vector()
+    one = loss_and_normal_equations(theta, X, y, 3, n_jobs=1)
+    two = loss_and_normal_equations(theta, X, y, 3, n_jobs=2)
+    assert one[0] == two[0] and np.array_equal(one[1], two[1]) and np.array_equal(one[2], two[2])
+    for method in (levenberg_marquardt, lbfgs):
+        a, b = method(start, X, y, max_iter=20, n_jobs=1), method(start, X, y, max_iter=20, n_jobs=2)
+        assert a.loss == b.loss and a.n_iter == b.n_iter and a.losses == b.losses
+        assert np.array_equal(a.network.to_vector(), b.network.to_vector())
