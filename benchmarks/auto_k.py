@@ -124,9 +124,41 @@ def table_under(args):
     print(f"under-specification reported: {flagged}/{total}")
 
 
+def compare_cells(before, after, target=1e-3):
+    """Cells of two sweeps' ``cells.jsonl`` (same command, two versions): on the cells both hold,
+    how many moment_refined excess MSEs are equal, and the successes (excess <= target Var f)."""
+    import json
+
+    def load(path):
+        out = {}
+        with open(path) as fh:
+            for line in fh:
+                rec = json.loads(line)
+                out[(rec["family"], rec["k"], rec["n"], rec["seed"], rec["method"])] = rec
+        return out
+
+    a, b = load(before), load(after)
+    common = sorted(set(a) & set(b))
+    same = sum(a[key]["mse"] == b[key]["mse"] for key in common)
+    ok_a = sum(a[key]["mse"] <= target * a[key]["var_f"] for key in common)
+    ok_b = sum(b[key]["mse"] <= target * b[key]["var_f"] for key in common)
+    ratios = [b[key]["mse"] / a[key]["mse"] for key in common if a[key]["mse"] > 0 and a[key]["mse"] != b[key]["mse"]]
+    t_a = np.median([a[key]["fit_seconds"] for key in common])
+    t_b = np.median([b[key]["fit_seconds"] for key in common])
+    print(f"{len(common)} common cells; excess MSE equal on {same}; successes (<= {target:g} Var f) before {ok_a}, "
+          f"after {ok_b}; median fit seconds before {t_a:.2f}, after {t_b:.2f}")
+    for key in common:
+        if a[key]["mse"] != b[key]["mse"]:
+            print(f"  {key}: before {a[key]['mse']:.3e}, after {b[key]['mse']:.3e}, seconds "
+                  f"{a[key]['fit_seconds']:.2f} -> {b[key]['fit_seconds']:.2f}")
+    if ratios:
+        print(f"changed cells: after/before excess MSE median {np.median(ratios):.3g}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", choices=("auto", "over", "under"), default="auto")
+    parser.add_argument("--table", choices=("auto", "over", "under", "cells"), default="auto")
+    parser.add_argument("--cells", nargs=2, metavar=("BEFORE", "AFTER"), help="--table cells: two cells.jsonl files")
     parser.add_argument("--families", nargs="+", default=["random", "close_pair", "clusters"])
     parser.add_argument("--d", type=int, default=20)
     parser.add_argument("--k", type=int, nargs="+", default=[2, 4, 6, 8])
@@ -137,6 +169,9 @@ def main():
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--seed0", type=int, default=100, help="first seed (fresh seeds: not the sweep's 0..4)")
     args = parser.parse_args()
+    if args.table == "cells":
+        compare_cells(*args.cells)
+        return
     {"auto": table_auto, "over": table_over, "under": table_under}[args.table](args)
 
 
