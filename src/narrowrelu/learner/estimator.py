@@ -337,9 +337,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         settings = MomentSettings.from_knobs(knobs, n_neurons=self.n_neurons, tol=self.tol,
                                              max_auto_neurons=self.max_auto_neurons, n_jobs=n_jobs,
                                              handoff=REFINE_HANDOFF if large else 0.0,
-                                             handoff_rows_per_parameter=LARGE_SAMPLE_ROWS_PER_PARAMETER if auto else 0.0)
+                                             handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
+                                                                         if auto else 0.0))
         with threadpool_limits(limits=1, user_api="blas"):
-            with tqdm(total=settings.max_passes(source.n_features, source.n_samples) * source.n_chunks(), disable=not self.verbose,
+            total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
+            with tqdm(total=total, disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:
                 moments = fit_moments(source, settings, rng, progress)
                 progress.total = progress.n

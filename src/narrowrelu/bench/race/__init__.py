@@ -124,7 +124,8 @@ def format_table(records):
         note = r["note"]
         if r["status"] == "ok":
             if r["method"] in OURS:
-                note = (f"k {r['k_chosen']}, raw excess/rate {r['raw_excess_over_rate']:.3g}, refinement {r['refine_seconds']:.3g} s, "
+                note = (f"k {r['k_chosen']}, "
+                        f"raw excess/rate {r['raw_excess_over_rate']:.3g}, refinement {r['refine_seconds']:.3g} s, "
                         f"{r['rounds']} round(s)")
             elif "n_iter" in r:
                 note = f"{r['n_iter']}/{r['max_iter']} iterations"

@@ -158,7 +158,8 @@ def race_size(n, d, k, seed, noise, methods, budget, max_iter=None, mc_samples=2
         X.T @ X
         ref = best_time(lambda: X.T @ X, REFERENCE_REPEATS)
     log(f"X.T @ X: {ref:.4g} s (1 thread, best of {REFERENCE_REPEATS})")
-    base = {"family": family, "n": n, "d": d, "k": k, "p": p, "seed": seed, "noise": noise, "sigma": sigma, "var_f": var,
+    base = {"family": family, "n": n, "d": d, "k": k, "p": p, "seed": seed, "noise": noise, "sigma": sigma,
+            "var_f": var,
             "rate": rate, "reference_seconds": ref}
     records = []
     for method in methods:
@@ -169,7 +170,8 @@ def race_size(n, d, k, seed, noise, methods, budget, max_iter=None, mc_samples=2
             log(f"{method} (child process, budget {budget:g} s)")
             status, payload = run_in_child(method, X, y, teacher, seed, max_iter, mc_samples, budget)
         rec = {**base, "method": method, "status": status, "timed_out": status == "timed out",
-               "budget_seconds": None if method in ("moment", "moment_auto") else budget, "seconds": None, "ratio": None,
+               "budget_seconds": None if method in ("moment", "moment_auto") else budget, "seconds": None,
+               "ratio": None,
                "excess": None, "excess_stderr": None, "excess_over_rate": None, "reached": False, "note": ""}
         if status == "ok":
             rec.update(payload)

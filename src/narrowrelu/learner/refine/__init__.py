@@ -177,4 +177,5 @@ def _dense_affordable(network, source):
 
 
 __all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
-           "merge_surplus", "residual_structure", "large_sample", "refine_from_starts", "refine_moment_solution", "refine_network", "refine_start_count"]
+           "merge_surplus", "residual_structure", "large_sample",
+           "refine_from_starts", "refine_moment_solution", "refine_network", "refine_start_count"]
