@@ -7,7 +7,8 @@
   ``{a,b}`` is expanded and ``*`` globbed. A bare ``test_*.py`` must be a test file, another bare
   ``.py`` a file of ``src/``, ``tests/`` or ``benchmarks/``; other bare file names (``cells.csv``,
   ``perf.json``) are a command's outputs and are not checked. Absolute paths, URLs and ``./``
-  paths (outputs in the working directory) are not checked either.
+  paths (outputs in the working directory) are not checked either. A pytest node id
+  (``tests/x.py::test_y[z]``) must name a test defined in that file.
 - Dotted names: ``narrowrelu.x.y`` (and ``learner.x``, ``moments.x``, ``baseline.x``, ``bench.x``,
   ``conditioning.x`` without the prefix) must import, the part after the last module read as
   attributes; ``from narrowrelu... import a, b`` must give ``a`` and ``b``.
@@ -98,14 +99,19 @@ def path_problems(text, page):
             continue
         if "://" in token or token.startswith(("/", "./", "../", "~")) or not token.strip("."):
             continue
-        if "/" in token:
+        if "::" in token:  # a pytest node id: the file, and the test defined in it
+            path, _, name = token.partition("::")
+            checked = True
+            ok = (ROOT / path).is_file() and re.search(rf"def {name.split('::')[-1]}\b", (ROOT / path).read_text())
+        elif "/" in token:
             checked = token.startswith(ROOTS) or token.rstrip("/").endswith(EXTENSIONS)
             ok = checked and exists(token, page)
         else:
             checked = token.endswith((".py", ".md")) and not token.startswith(".")
             ok = checked and bare_file_exists(token, page)
         if checked and not ok:
-            problems.append((line_of(text, match.start()), f"{token}: no such file"))
+            what = "no such test" if "::" in token else "no such file"
+            problems.append((line_of(text, match.start()), f"{token}: {what}"))
     return problems
 
 
@@ -249,6 +255,7 @@ def test_the_docs_are_read():
 PLANTED = """
 See [the guide](guide/nowhere.md), `src/narrowrelu/learner/no_such_module.py`, tests/learner/test_nothing.py,
 benchmarks/no_such_script.py, learner/refine/dense.py, `narrowrelu.learner.no_such_module`,
+`tests/test_layout.py::test_no_such_test[a]`,
 `learner.rounds.no_such_function` and `test_no_such_test.py`.
 
 ```python
@@ -268,6 +275,7 @@ Run `narrowrelu bench diagnose --families random --wrong DIR` or `narrowrelu ben
 
 FINE = """
 See [the API](api.md), `src/narrowrelu/cli.py`, tests/test_layout.py, learner/refine/gauss_newton.py,
+`tests/test_layout.py::test_the_package_has_no_import_cycle`,
 docs/design/, `narrowrelu.learner.rounds.fit_moments`, `moments.contraction`, test_kernels.py and
 the outputs cells.csv, perf.json, ./sample-complexity-out/, s3://bucket/X.zarr and 1/2 of σ²p/n.
 
@@ -294,8 +302,8 @@ def test_the_checker_finds_planted_problems():
                 "learner/refine/dense.py", "narrowrelu.learner.no_such_module", "has no no_such_function",
                 "test_no_such_test.py", "has no NoSuchEstimator", "no-such-benchmark", "--no-such-flag",
                 "--k: must be an integer >= 1", "--no-such-option", "has no option --wrong",
-                "no sub-command 'nothing'"):
+                "no sub-command 'nothing'", "test_layout.py::test_no_such_test"):
         assert bad in found, f"{bad!r} was not reported:\n{found}"
-    assert len(page_problems(PLANTED, page)) == 15
+    assert len(page_problems(PLANTED, page)) == 16
     assert page_problems(FINE, page) == []
     assert len(command_lines(FINE)) == 7
