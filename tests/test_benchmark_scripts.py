@@ -27,6 +27,7 @@ TINY = {
     "bench_contraction.py": (["--n", "2000", "--d", "5", "--repeats", "1"], "ratio to X.T @ X", False),
     "bench_gauss_newton.py": (["--quick", "--seeds", "1"], "vs LM", True),
     "bench_population_gd.py": (["--k", "2", "--restarts", "2", "--max-iter", "100"], "population-GD restarts", True),
+    "diagnostic_rates.py": (["--null-only", "--fits", "2", "--n", "3000"], "false alarms", True),
     "gaussianity_rates.py": (["--quick", "--n-max", "1e3"], "false alarms", False),
     "hostile_probes.py": (["--only", "cli demo"], "0 silent wrong results, 0 tracebacks, 0 hangs", False),
     "model_fingerprint.py": (["--compare", "{a}", "{b}"], "2 arrays; 0 differ", False),
