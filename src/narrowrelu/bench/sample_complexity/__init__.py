@@ -20,7 +20,7 @@ import shlex
 import sys
 import time
 
-from ...teacher import FAMILIES
+from ...teacher import BIAS_FREE_FAMILIES, FAMILIES
 from .._args import count, integer, real
 from .methods import METHODS, capped_methods, method_caps
 from .plots import write_plots
@@ -44,7 +44,7 @@ from .sweep import (
 )
 
 DEFAULTS = {
-    "families": list(FAMILIES),
+    "families": list(BIAS_FREE_FAMILIES),
     "k": [1, 2, 4],
     "d": 20,
     "n_min": 1000.0,
@@ -76,9 +76,10 @@ def add_parser(commands):
         ),
     )
     p.add_argument("--families", nargs="+", default=DEFAULTS["families"], choices=FAMILIES, metavar="FAMILY",
-                   help=f"teacher families, from {', '.join(FAMILIES)} (default: all). close_pair has at least 2 "
+                   help=f"teacher families, from {', '.join(FAMILIES)} (default: all but biased). close_pair has at least 2 "
                    "neurons and clusters is built from pairs (k // 2 of them), so some k map to the same teacher; "
-                   "orthonormal uses d = k")
+                   "orthonormal uses d = k; biased is random with hidden biases beta ~ N(0, 1), fitted by the GD "
+                   "baselines with biases and rated with p = k(d+2)+d+1")
     p.add_argument("--k", nargs="+", type=count(1), default=DEFAULTS["k"], metavar="K",
                    help="numbers of teacher neurons, each 1 <= K <= --d (default: 1 2 4)")
     p.add_argument("--d", type=count(1), default=DEFAULTS["d"], help="input dimension (default: 20)")

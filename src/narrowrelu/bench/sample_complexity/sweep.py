@@ -136,7 +136,7 @@ def run_job(job, parent_pid=None):
         X, y = teacher.with_noise(sigma).sample(job.n, random_state=DATA_SEED_OFFSET + job.seed)
         results = run_fitter(job.fitter, job.methods, teacher, X, y, job.seed)
     d, k = teacher.n_features, teacher.n_neurons
-    p = n_parameters(k, d)
+    p = n_parameters(k, d, biased=teacher.has_biases)
     rate = sigma**2 * p / job.n
     records = []
     for method in job.methods:
