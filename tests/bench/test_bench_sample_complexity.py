@@ -201,6 +201,7 @@ def test_monte_carlo_scoring_matches_exact_for_a_network():
     assert abs(mean - population_mse(other, teacher)) < 5 * stderr
 
 
+@pytest.mark.cluster
 def test_local_cluster_gives_the_same_cells(tiny_run, tmp_path):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "dask"

@@ -10,6 +10,7 @@ from narrowrelu.cli import main
 distributed = pytest.importorskip("distributed")
 
 
+@pytest.mark.cluster
 def test_tiny_run_on_a_running_scheduler_writes_every_field(tmp_path, capsys):
     out = tmp_path / "scale.json"
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:

@@ -72,6 +72,7 @@ def small_split_blocks(client, monkeypatch):
     client.run(set_split_block, 65_536)
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("whiten, x_factor", [(False, 1.0), (True, 3.0)])
 def test_fit_on_a_cluster_equals_the_numpy_fit(client, small_split_blocks, whiten, x_factor):
     X, y = noisy_data()
@@ -102,6 +103,7 @@ def test_fit_on_a_cluster_equals_the_numpy_fit(client, small_split_blocks, white
         assert population_mse(model, teacher()) < 1e-4
 
 
+@pytest.mark.cluster
 def test_fit_oracle_on_a_cluster_is_reproducible_and_recovers_the_teacher(client, synchronous_fits):
     oracle = Teacher.random(6, 2, random_state=3)
     first = oracle_model().fit_oracle(oracle, backend="dask", **ORACLE)
@@ -140,6 +142,7 @@ def lose_a_worker_in_the_third_pass(client, passes, how, lost, done):
         time.sleep(0.002)
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("how", ["retire", "restart"])
 def test_a_worker_lost_during_a_fit_does_not_change_it(monkeypatch, client, synchronous_fits, how):
     passes = []
