@@ -8,10 +8,12 @@ import pytest
 
 from narrowrelu import ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.baseline.estimator import GDReLURegressor
+from narrowrelu.baseline.biased_population_loss import biased_loss_gradient_trusted
 from narrowrelu.baseline.objectives import biased_empirical_loss_gradient, empirical_loss_gradient
 from narrowrelu.baseline.population_loss import (
     biased_population_loss_gradient,
     population_loss_gradient,
+    teacher_terms,
 )
 
 N_SE = 4.0  # statistical tolerance, in standard errors
@@ -100,6 +102,12 @@ def test_biased_gradient_at_zero_biases_is_the_bias_free_one():
         0.5 * population_mse(ReLUNetwork(W, a, None, b), biased), rel=1e-12)
     with pytest.raises(ValueError, match="hidden_biases has 3 entries"):
         biased_population_loss_gradient(W, np.zeros(3), a, b, teacher)
+    # the trusted form on precomputed teacher terms is the checked one
+    c = np.linspace(-1.0, 1.0, 4)
+    trusted = biased_loss_gradient_trusted(W, c, a, b, teacher_terms(biased))
+    checked = biased_population_loss_gradient(W, c, a, b, biased)
+    for x, y in zip(trusted, checked):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_biased_empirical_gradient_matches_finite_differences():
