@@ -49,7 +49,8 @@ def main(argv=None):
     g = np.random.default_rng(2).standard_normal(d)
     g /= np.linalg.norm(g)
 
-    blas = [(i["internal_api"], i["version"], i.get("architecture")) for i in threadpool_info() if i["user_api"] == "blas"]
+    blas = [(i["internal_api"], i["version"],
+             i.get("architecture")) for i in threadpool_info() if i["user_api"] == "blas"]
     print(f"n = {n}, d = {d}, repeats = {args.repeats} (best of), 1 BLAS thread")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; BLAS: {blas}")
     print(f"OPENBLAS_CORETYPE = {os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")

@@ -114,7 +114,8 @@ def lm_case(n, d, k, seed, n_jobs):
             f"GN {label}: {t:.3f}s, iters {res.n_iter}, passes {res.n_gradient_passes}+{res.n_product_passes}, "
             f"loss rel to LM {(res.loss - lm.loss) / lm.loss:+.2e}"
         )
-    print(f"vs LM   n={n:.0e} d={d} k={k} seed={seed}: LM {t_lm:.3f}s, {lm.n_iter} iters; " + "; ".join(parts), flush=True)
+    print(f"vs LM   n={n:.0e} d={d} k={k} seed={seed}: LM {t_lm:.3f}s, {lm.n_iter} iters; " + "; ".join(parts),
+          flush=True)
 
 
 def main():

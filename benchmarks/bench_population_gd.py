@@ -57,7 +57,8 @@ def main():
     seconds = time.perf_counter() - start
     iters = np.array([r[1] for r in results])
     failures = sum(r[0] >= FAILURE_OBJECTIVE for r in results)
-    print(f"{args.restarts} population-GD restarts at k = {k} (step 0.1, gradient norm <= 1e-9): {seconds:.1f} s on one core "
+    print(f"{args.restarts} population-GD restarts at k = {k} (step 0.1, gradient norm <= 1e-9): "
+          f"{seconds:.1f} s on one core "
           f"({seconds / args.restarts * 1e3:.1f} ms a restart, {iters.mean():.0f} steps on average, "
           f"{seconds / iters.sum() * 1e6:.2f} us a step; {failures} failures)")
 

@@ -42,7 +42,8 @@ def fingerprint(path):
         out[prefix + "w"] = np.asarray(net.linear_weights)
         out[prefix + "b"] = np.array([net.intercept])
 
-    cases = [("random", 20, 4, 30000, 0.0), ("close_pair", 20, 4, 100000, 0.0), ("random", 20, 3, 20000, 0.3), ("clusters", 20, 4, 20000, 0.1)]
+    cases = [("random", 20, 4, 30000, 0.0), ("close_pair", 20, 4, 100000, 0.0), ("random", 20, 3, 20000, 0.3),
+             ("clusters", 20, 4, 20000, 0.1)]
     try:
         from narrowrelu.bench.recovery import make_teacher
     except ImportError:

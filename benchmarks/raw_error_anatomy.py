@@ -83,7 +83,8 @@ def main(argv=None):
 
     print(f"{args.family}, d = {d}, k = {k}, n = {n}, seed {args.seed}, noise {args.noise} std f, "
           f"tensor_fit {args.tensor_fit}; excess MSE / (sigma^2 p / n)")
-    print(f"  raw solution                            {population_mse(model.network_, teacher) / rate:8.2f}  ({seconds:.1f} s)")
+    raw_excess = population_mse(model.network_, teacher) / rate
+    print(f"  raw solution                            {raw_excess:8.2f}  ({seconds:.1f} s)")
     print(f"  raw directions, weights refitted        {refitted(raw):8.2f}")
     print(f"  in-span error alone                     {refitted(unit_rows(inside + truth_outside)):8.2f}")
     print(f"  out-of-span error alone                 {refitted(unit_rows(U @ P @ P.T + outside)):8.2f}")

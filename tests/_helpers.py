@@ -91,7 +91,8 @@ def explicit_c4(X, r, g):
     s = X @ g
     h2 = s**2 - g @ g
     v = (r * s) @ X / n
-    return (X.T * (r * h2)) @ X / n - (r * h2).mean() * np.eye(d) - 2 * (np.outer(g, v) + np.outer(v, g)) + 2 * r.mean() * np.outer(g, g)
+    return ((X.T * (r * h2)) @ X / n - (r * h2).mean() * np.eye(d) - 2 * (np.outer(g, v) + np.outer(v, g))
+            + 2 * r.mean() * np.outer(g, g))
 
 
 def explicit_projected_tensor(Z, r, order):

@@ -28,7 +28,8 @@ def test_relu_coefficient_matches_quadrature(m):
     # a_m = E[relu(t) He_m(t)] = int_0^inf t He_m(t) phi(t) dt
     unit = np.zeros(m + 1)
     unit[m] = 1.0
-    value, err = integrate.quad(lambda t: t * npherm.hermeval(t, unit) * _phi(t), 0.0, 40.0, epsabs=1e-11, epsrel=1e-11, limit=200)
+    value, err = integrate.quad(lambda t: t * npherm.hermeval(t, unit) * _phi(t), 0.0, 40.0, epsabs=1e-11,
+                                epsrel=1e-11, limit=200)
     assert err < 1e-9
     assert relu_hermite_coefficient(m) == pytest.approx(value, rel=1e-9, abs=1e-10)
 

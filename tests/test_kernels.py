@@ -145,7 +145,8 @@ def hermite(m, S, q):
 
 def draw_contraction_row_pass(data):
     rng = values(data)
-    n, d, r = data.draw(st.integers(0, 40), label="n"), data.draw(st.integers(1, 6), label="d"), data.draw(st.integers(1, 4), label="r")
+    n, d, r = data.draw(st.integers(0, 40), label="n"), data.draw(st.integers(1, 6),
+                                                                  label="d"), data.draw(st.integers(1, 4), label="r")
     G = rng.standard_normal((r, d)) * rng.uniform(0.1, 2.0, size=(r, 1))
     inputs = dict(
         X=rng.standard_normal((n, d)), y=rng.standard_normal(n), G=G, sq_norms=np.einsum("ij,ij->i", G, G),
@@ -219,7 +220,8 @@ def bound_order4_product_pass(X, XQ, y, coords, sq_norms, start_acc, start_sums)
     aXQ, ay = np.abs(XQ), np.abs(y)
     h = ay[:, None] * ((aXQ @ np.abs(coords)) ** 2 + sq_norms)
     W = np.hstack([(h[:, :, None] * aXQ[:, None, :]).reshape(n, r * k), ay[:, None] * aXQ])
-    return {"acc": np.abs(start_acc) + W.T @ np.abs(X), "sums": np.abs(start_sums) + np.stack([h.sum(axis=0), np.full(r, ay.sum())])}
+    return {"acc": np.abs(start_acc) + W.T @ np.abs(X),
+            "sums": np.abs(start_sums) + np.stack([h.sum(axis=0), np.full(r, ay.sum())])}
 
 
 # ----------------------------------------------------------------------------- monomial moments
@@ -232,7 +234,8 @@ def draw_monomial_moment_pass(data):
     else:  # any index table, repeats and order included
         combos = rng.integers(0, k, size=(data.draw(st.integers(1, 6), label="p"), degree)).astype(np.int64)
     p = combos.shape[0]
-    inputs = dict(Z=rng.standard_normal((n, k)), y=rng.standard_normal(n), combos=combos, start=rng.standard_normal((p, p)))
+    inputs = dict(Z=rng.standard_normal((n, k)), y=rng.standard_normal(n), combos=combos,
+                  start=rng.standard_normal((p, p)))
     maybe_read_only(data, inputs["Z"], inputs["y"], inputs["combos"])
     return inputs
 
@@ -249,7 +252,8 @@ def reference_monomial_moment_pass(Z, y, combos, start):
 
 
 def bound_monomial_moment_pass(Z, y, combos, start):
-    return {"out": np.abs(start) + reference_monomial_moment_pass(np.abs(Z), np.abs(y), combos, np.zeros_like(start))["out"]}
+    return {"out": np.abs(start) + reference_monomial_moment_pass(np.abs(Z), np.abs(y), combos,
+                                                                  np.zeros_like(start))["out"]}
 
 
 # ----------------------------------------------------------------------------- population GD
@@ -523,7 +527,8 @@ def assert_matches(name, got, expected, bound, rel):
         b = bound[key] if isinstance(bound, dict) else bound
         tol = rel * np.broadcast_to(np.asarray(b, dtype=float), e.shape) + 1e-300
         err = np.abs(g - e)
-        assert np.all(err <= tol), f"{name}.{key}: max error {err.max():.3g} over tolerance (largest error/tol {np.max(err / tol):.3g})"
+        assert np.all(err <= tol), (f"{name}.{key}: max error {err.max():.3g} over tolerance "
+                                    f"(largest error/tol {np.max(err / tol):.3g})")
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))

@@ -25,10 +25,12 @@ ROOT = TESTS.parent
 MAX_LINES = 400
 NOT_COUNTED = {"test_docstring_examples.py", "test_layout.py"}
 
-MODULES = sorted(["narrowrelu"] + [info.name for info in pkgutil.walk_packages(narrowrelu.__path__, prefix="narrowrelu.")])
+MODULES = sorted(["narrowrelu"] + [info.name for info in pkgutil.walk_packages(narrowrelu.__path__,
+                                                                               prefix="narrowrelu.")])
 
 IMPORT = re.compile(
-    r"^[ \t]*(?:from[ \t]+(narrowrelu[\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([\w \t,]*))|import[ \t]+(narrowrelu[\w.]*))",
+    r"^[ \t]*(?:from[ \t]+(narrowrelu[\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([\w \t,]*))"
+    r"|import[ \t]+(narrowrelu[\w.]*))",
     re.M,
 )
 
@@ -98,7 +100,8 @@ def code_lines(text):
 
 
 def test_code_lines_count_code_only():
-    text = '"""Module.\n\nMore."""\n\n# a comment\nimport os\n\n\ndef f(x):\n    """Doc."""\n    return (x +\n            1)\n'
+    text = ('"""Module.\n\nMore."""\n\n# a comment\nimport os\n\n\n'
+            'def f(x):\n    """Doc."""\n    return (x +\n            1)\n')
     assert code_lines(text) == 4
 
 

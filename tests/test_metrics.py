@@ -5,7 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from narrowrelu import ReLUNetwork, Teacher, monte_carlo_mse, population_inner_product, population_mse, population_variance
+from narrowrelu import (
+    ReLUNetwork,
+    Teacher,
+    monte_carlo_mse,
+    population_inner_product,
+    population_mse,
+    population_variance,
+)
 from _helpers import random_network
 from narrowrelu.metrics import difference_network, population_mean, relu_angles, relu_kernel, teacher_neuron_distances
 

@@ -120,7 +120,8 @@ def test_sample_equals_concatenated_chunks(n, chunk, noise, seed):
     # the same inputs and noise bit for bit; targets to BLAS rounding (matrix products of
     # different shapes may round differently)
     np.testing.assert_array_equal(np.vstack([c[0] for c in chunks]), X)
-    np.testing.assert_allclose(np.concatenate([c[1] for c in chunks]), y, rtol=0, atol=1e-14 * max(1.0, np.abs(y).max()))
+    np.testing.assert_allclose(np.concatenate([c[1] for c in chunks]), y, rtol=0,
+                               atol=1e-14 * max(1.0, np.abs(y).max()))
     if noise:
         clean = t.with_noise(0.0)
         xi = y - clean(X)

@@ -9,7 +9,20 @@
 import numpy as np
 import pytest
 
-from narrowrelu import HermiteContractionAccumulator, ReLUNetwork, Teacher, hermite_e, hermite_moment_contraction, linear_moments, monte_carlo_mse, population_inner_product, population_mse, population_variance, projected_hermite_tensor, second_moment
+from narrowrelu import (
+    HermiteContractionAccumulator,
+    ReLUNetwork,
+    Teacher,
+    hermite_e,
+    hermite_moment_contraction,
+    linear_moments,
+    monte_carlo_mse,
+    population_inner_product,
+    population_mse,
+    population_variance,
+    projected_hermite_tensor,
+    second_moment,
+)
 from narrowrelu._validation import (
     as_generator,
     check_data,
@@ -42,19 +55,33 @@ def _acc(X, y, G):
 
 # name -> (function, its array arguments)
 CALLS = {
-    "hermite_moment_contraction": (lambda X, y, G: hermite_moment_contraction(X, y, G, order=4, chunk_size=10), (X0, Y0, G0)),
+    "hermite_moment_contraction": (
+        lambda X, y, G: hermite_moment_contraction(X, y, G, order=4, chunk_size=10),
+        (X0, Y0, G0),
+    ),
     "hermite_moment_contraction_order6_jobs2": (
-        lambda X, y, G: hermite_moment_contraction(X, y, G, order=6, chunk_size=10, n_jobs=2), (X0, Y0, G0)),
+        lambda X, y, G: hermite_moment_contraction(X, y, G, order=6, chunk_size=10, n_jobs=2),
+        (X0, Y0, G0),
+    ),
     "accumulator": (_acc, (X0, Y0, G0)),
     "second_moment": (lambda X, y: second_moment(X, y, chunk_size=10), (X0, Y0)),
     "linear_moments": (linear_moments, (X0, Y0)),
     "projected_hermite_tensor": (lambda Z, y: projected_hermite_tensor(Z, y, order=4, chunk_size=10), (X0[:, :3], Y0)),
     "network_call": (lambda U, lam, w, X: _net(U, lam, w)(X), (U0, LAM0, W0, X0)),
-    "teacher_sample": (lambda U, lam, w: Teacher(U, lam, w, 0.1, noise_std=0.3).sample(20, random_state=1), (U0, LAM0, W0)),
+    "teacher_sample": (
+        lambda U, lam, w: Teacher(U, lam, w, 0.1, noise_std=0.3).sample(20, random_state=1),
+        (U0, LAM0, W0),
+    ),
     "population_mse": (lambda U, lam, w: population_mse(_net(U, lam, w), _net(U[::-1], lam, w)), (U0, LAM0, W0)),
-    "population_inner_product": (lambda U, lam, w: population_inner_product(_net(U, lam, w), _net(U, lam, -w)), (U0, LAM0, W0)),
+    "population_inner_product": (
+        lambda U, lam, w: population_inner_product(_net(U, lam, w), _net(U, lam, -w)),
+        (U0, LAM0, W0),
+    ),
     "population_variance": (lambda U, lam, w: population_variance(_net(U, lam, w)), (U0, LAM0, W0)),
-    "monte_carlo_mse": (lambda U, lam, w: monte_carlo_mse(_net(U, lam, w), _net(U, -lam, w), 1000, random_state=2).mean, (U0, LAM0, W0)),
+    "monte_carlo_mse": (
+        lambda U, lam, w: monte_carlo_mse(_net(U, lam, w), _net(U, -lam, w), 1000, random_state=2).mean,
+        (U0, LAM0, W0),
+    ),
     "relu_kernel": (relu_kernel, (U0, G0)),
     "relu_angles": (relu_angles, (U0, G0)),
     "hermite_e": (lambda t: hermite_e(5, t), (X0,)),

@@ -127,6 +127,19 @@ class Sequence(Constraint):
         return f"a non-empty sequence{' of distinct items' if self.unique else ''}, each {self.item.describe()}"
 
 
+class InstanceOf(Constraint):
+    """An instance of one of ``types`` (its fields are checked where it is used)."""
+
+    def __init__(self, *types):
+        self.types = types
+
+    def holds(self, value):
+        return isinstance(value, self.types)
+
+    def describe(self):
+        return "a " + " or a ".join(t.__name__ for t in self.types)
+
+
 class RandomState(Constraint):
     """``None``, an int, a ``SeedSequence``, a ``RandomState`` or a ``Generator``."""
 

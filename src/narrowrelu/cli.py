@@ -18,7 +18,8 @@ def build_parser():
     from .bench import demo
 
     _remember(demo.add_parser(commands))
-    bench = commands.add_parser("bench", help="benchmarks and reproductions", description="Benchmarks and reproductions.")
+    bench = commands.add_parser("bench", help="benchmarks and reproductions",
+                                description="Benchmarks and reproductions.")
     bench_commands = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
     bench_commands.required = True
     for name in BENCH_MODULES:

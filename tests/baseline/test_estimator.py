@@ -82,7 +82,7 @@ def test_empirical_fit_learns_a_small_teacher(optimizer, batch_size):
         (dict(n_restarts=0), "n_restarts must be an integer >= 1"),
         (dict(fit_intercept="yes"), "fit_intercept must be True or False"),
         (dict(train_output_weights=None), "train_output_weights must be True or False"),
-        (dict(history_every=0), "history_every must be an integer >= 1 or None"),
+        (dict(history_every=0), "history_every must be an integer >= 1 or one of .log., None"),
         (dict(tol=float("nan")), "tol must be a real number >= 0, got nan"),
         (dict(batch_size=16, optimizer="lbfgs"), "batch_size is used by optimizer 'gd' and 'adam' only"),
     ],

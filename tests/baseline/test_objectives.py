@@ -19,7 +19,8 @@ def test_empirical_gradient_matches_central_differences():
     numeric = (empirical_loss_gradient(W + E, a, b, X, y)[0] - empirical_loss_gradient(W - E, a, b, X, y)[0]) / (2 * h)
     assert gW[1, 2] == pytest.approx(numeric, rel=1e-5)
     assert gb == pytest.approx(
-        (empirical_loss_gradient(W, a, b + h, X, y)[0] - empirical_loss_gradient(W, a, b - h, X, y)[0]) / (2 * h), rel=1e-6
+        (empirical_loss_gradient(W, a, b + h, X,
+                                 y)[0] - empirical_loss_gradient(W, a, b - h, X, y)[0]) / (2 * h), rel=1e-6
     )
 
 

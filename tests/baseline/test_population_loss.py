@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 
 from _helpers import random_network, random_student
 from narrowrelu import ReLUNetwork, Teacher, monte_carlo_mse, population_mse
-from narrowrelu.baseline.population_loss import loss_gradient_trusted, population_loss, population_loss_gradient, teacher_terms
+from narrowrelu.baseline.population_loss import (
+    loss_gradient_trusted,
+    population_loss,
+    population_loss_gradient,
+    teacher_terms,
+)
 
 N_SE = 4  # Monte Carlo tolerance, in standard errors
 
@@ -53,7 +58,7 @@ def test_gradient_matches_central_differences(seed, d, k, m, affine):
     theta = np.concatenate([W.ravel(), a, [b]])
 
     def loss_at(t):
-        return loss_gradient_trusted(t[: m * d].reshape(m, d), t[m * d:m * d + m], t[-1], terms)[0]
+        return loss_gradient_trusted(t[: m * d].reshape(m, d), t[m * d : m * d + m], t[-1], terms)[0]
 
     numeric = np.array([(loss_at(theta + h * e) - loss_at(theta - h * e)) / (2 * h) for e in np.eye(theta.size)])
     analytic = np.concatenate([gW.ravel(), ga, [gb]])

@@ -20,7 +20,8 @@ def population_problem(alpha, train_output, fit_intercept, m=3, d=4):
     return objective, theta, trained_mask(m, d, train_output, fit_intercept), m, d
 
 
-@pytest.mark.parametrize("alpha, train_output, fit_intercept", [(0.0, True, True), (0.1, False, True), (0.05, True, False)])
+@pytest.mark.parametrize("alpha, train_output, fit_intercept", [(0.0, True, True), (0.1, False, True),
+                                                                (0.05, True, False)])
 def test_kernel_gd_equals_python_gd_and_ignores_checkpoints(alpha, train_output, fit_intercept):
     objective, theta, mask, m, d = population_problem(alpha, train_output, fit_intercept)
     runs = {}

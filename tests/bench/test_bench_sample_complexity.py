@@ -160,7 +160,8 @@ def test_help_explains_every_option(capsys):
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--families", "--k", "--d", "--n-min", "--n-max", "--n-per-decade", "--seeds", "--noise",
-                   "--target", "--n-max-gd", "--n-cap", "--methods", "--out", "--n-jobs", "--dask-scheduler", "--no-progress"):
+                   "--target", "--n-max-gd", "--n-cap", "--methods", "--out", "--n-jobs", "--dask-scheduler",
+                   "--no-progress"):
         assert option in text
     for method in METHODS:
         assert method in text

@@ -13,7 +13,8 @@ distributed = pytest.importorskip("distributed")
 @pytest.mark.cluster
 def test_tiny_run_on_a_running_scheduler_writes_every_field(tmp_path, capsys):
     out = tmp_path / "scale.json"
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
         status = main(["bench", "scale", "--n", "4000", "8000", "--d", "5", "--k", "2", "--chunk-size", "2000",
                        "--scheduler", cluster.scheduler_address, "--json", str(out)])
     assert status == 0

@@ -135,19 +135,21 @@ def test_oracle_mode_recovers_and_streams_in_chunks():
         ({"n_neurons": 0}, "n_neurons must be an integer >= 1"),
         ({"n_neurons": 9}, "n_neurons = 9 exceeds n_features = 8"),
         ({"n_neurons": 2, "validation_fraction": 1.5}, "validation_fraction"),
-        ({"n_neurons": 2, "refine_method": "newton"}, "refine_method must be one of"),
-        ({"n_neurons": 2, "tensor_orders": (3,)}, "tensor_orders"),
+        ({"n_neurons": 2, "settings": {"refine_method": "newton"}}, "settings.refine_method must be one of"),
+        ({"n_neurons": 2, "settings": {"tensor_orders": (3,)}}, "settings.tensor_orders"),
         ({"n_neurons": 2, "tol": 2.0}, r"tol must be a real number in \[0, 1\), got 2.0"),
-        ({"n_neurons": 2, "validation_fraction": "x"}, r"validation_fraction must be a real number in \(0, 1\), got 'x'"),
-        ({"n_neurons": 2, "min_support": "a"}, "min_support must be a real number in"),
-        ({"n_neurons": 2, "scales": ("a",)}, "scales must be a non-empty sequence"),
-        ({"n_neurons": 2, "scales": ()}, "scales must be a non-empty sequence"),
-        ({"n_neurons": 2, "tensor_orders": (4, 5)}, "tensor_orders must be"),
+        ({"n_neurons": 2, "validation_fraction": "x"},
+         r"validation_fraction must be a real number in \(0, 1\), got 'x'"),
+        ({"n_neurons": 2, "settings": {"min_support": "a"}}, "settings.min_support must be a real number in"),
+        ({"n_neurons": 2, "settings": {"scales": ("a",)}}, "settings.scales must be a non-empty sequence"),
+        ({"n_neurons": 2, "settings": {"scales": ()}}, "settings.scales must be a non-empty sequence"),
+        ({"n_neurons": 2, "settings": {"tensor_orders": (4, 5)}}, "settings.tensor_orders must be"),
         ({"n_neurons": 2, "refine": "no"}, "refine must be True or False, got 'no'"),
         ({"n_neurons": 2, "verbose": "yes"}, "verbose must be True or False"),
         ({"n_neurons": 2, "n_jobs": 0}, "n_jobs must be an integer >= 1 or -1, got 0"),
         ({"n_neurons": 2, "chunk_size": 2.5}, "chunk_size must be an integer >= 1"),
-        ({"n_neurons": 2, "refine_max_samples": 0}, "refine_max_samples must be an integer >= 1 or None"),
+        ({"n_neurons": 2, "settings": {"refine_max_samples": 0}},
+         "settings.refine_max_samples must be an integer >= 1 or None"),
         ({"n_neurons": 2, "random_state": "seed"}, "random_state must be None, an int"),
         ({"n_neurons": 2.0}, "n_neurons must be an integer >= 1 or None"),
     ],
@@ -248,7 +250,8 @@ def test_n_jobs_resolution():
 def test_single_round_fit_refines_one_start(random_teacher_data):
     """With the first round selected, the second start would be the same model: refined once."""
     _, X, y = random_teacher_data
-    model = MomentReLURegressor(n_neurons=2, random_state=0, settings={"max_rounds": 1, "refine_starts": 2}).fit(X[:3000], y[:3000])
+    model = MomentReLURegressor(n_neurons=2, random_state=0, settings={"max_rounds": 1,
+                                                                       "refine_starts": 2}).fit(X[:3000], y[:3000])
     assert list(model.refinement_["start_losses"]) == ["final round"]
 
 

@@ -55,13 +55,15 @@ def test_fit_moments_returns_a_moment_fit_that_recovers_the_teacher(small_teache
     P = result.subspace
     assert P.shape == (6, 2)
     np.testing.assert_allclose(P.T @ P, np.eye(2), atol=1e-12)
-    assert {"linear", "second_moment", "projections", "candidates", "regression", "final_regression"} <= set(result.timings)
+    assert {"linear", "second_moment", "projections", "candidates", "regression",
+            "final_regression"} <= set(result.timings)
     assert result.linear.n_train == source.n_train
 
 
 def test_fit_moments_bit_identical_across_n_jobs(small_teacher_data):
     one, _ = fit(small_teacher_data, chunk=3000)
-    two, _ = fit(small_teacher_data, MomentSettings(n_neurons=2, n_contraction_pairs=24, max_rounds=4, n_jobs=2), chunk=3000)
+    two, _ = fit(small_teacher_data, MomentSettings(n_neurons=2, n_contraction_pairs=24, max_rounds=4, n_jobs=2),
+                 chunk=3000)
     for name in ("hidden_weights", "output_weights", "linear_weights"):
         assert np.array_equal(getattr(one.network, name), getattr(two.network, name))
     assert one.network.intercept == two.network.intercept

@@ -87,7 +87,7 @@ def test_dict_and_dataclass_give_the_same_fit(data):
     ({"n_contraction_pairs": 0}, "settings.n_contraction_pairs must be an integer >= 1, got 0"),
     ({"candidate_generators": ("jennrich", "svd")}, "settings.candidate_generators must be a non-empty sequence"),
     ({"refine_method": "newton"}, "settings.refine_method must be one of 'gn', 'lm', 'lbfgs', got 'newton'"),
-    ("fast", "settings must be None, a dict or a LearnerSettings, got str"),
+    ("fast", "settings must be a dict or a LearnerSettings or None, got 'fast'"),
 ])
 def test_bad_settings_are_refused_at_fit(data, bad, message):
     X, y = data

@@ -118,7 +118,8 @@ def test_lift_keeps_the_direction_inside_the_span():
     noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
     kept = lift_directions(noisy, P, products[1])
     shadows = (P.T @ kept.T).T
-    cos_inside = np.sum(shadows * (noisy @ P), axis=1) / np.linalg.norm(shadows, axis=1) / np.linalg.norm(noisy @ P, axis=1)
+    cos_inside = np.sum(shadows * (noisy @ P), axis=1) / np.linalg.norm(shadows,
+                                                                        axis=1) / np.linalg.norm(noisy @ P, axis=1)
     np.testing.assert_allclose(cos_inside, 1.0, atol=1e-12)
     outside = kept - (kept @ P) @ P.T
     truth_outside = U - (U @ P) @ P.T

@@ -19,7 +19,12 @@ from hypothesis import strategies as st
 
 from _helpers import assert_close_to_scale, batched, contract, explicit_moment_tensor, small_data
 from narrowrelu import ReLUNetwork, Teacher, population_mse, projected_hermite_tensor, relu_hermite_coefficient
-from narrowrelu.moments.contraction import HermiteContractionAccumulator, hermite_moment_contraction, linear_moments, second_moment
+from narrowrelu.moments.contraction import (
+    HermiteContractionAccumulator,
+    hermite_moment_contraction,
+    linear_moments,
+    second_moment,
+)
 
 N_SE = 5.0  # statistical tolerance, in standard errors
 
@@ -159,9 +164,13 @@ def test_sign_flip_leaves_even_moments_unchanged(seed, d, k):
     np.testing.assert_allclose(y1, y2, rtol=0, atol=1e-12 * scale)
     G = rng.standard_normal((2, d))
     for order in (2, 4, 6):
-        assert_close_to_scale(hermite_moment_contraction(X, y2, G, order=order), hermite_moment_contraction(X, y1, G, order=order))
+        assert_close_to_scale(
+            hermite_moment_contraction(X, y2, G, order=order), hermite_moment_contraction(X, y1, G, order=order)
+        )
     assert_close_to_scale(second_moment(X, y2), second_moment(X, y1))
-    assert_close_to_scale(projected_hermite_tensor(X[:, :2], y2, order=4), projected_hermite_tensor(X[:, :2], y1, order=4))
+    assert_close_to_scale(
+        projected_hermite_tensor(X[:, :2], y2, order=4), projected_hermite_tensor(X[:, :2], y1, order=4)
+    )
 
 
 # ----------------------------------------------------------------------------- statistics

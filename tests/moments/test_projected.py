@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _helpers import assert_close_to_scale, batched, contract, explicit_moment_tensor, explicit_projected_tensor, small_data
+from _helpers import (
+    assert_close_to_scale,
+    batched,
+    contract,
+    explicit_moment_tensor,
+    explicit_projected_tensor,
+    small_data,
+)
 from narrowrelu import Teacher, hermite_moment_contraction, projected_hermite_tensor, relu_hermite_coefficient
 from narrowrelu.hermite import symmetric_outer_sum
 from narrowrelu.moments.projected import ProjectedRawMoments
@@ -18,7 +25,9 @@ from narrowrelu.moments.projected import ProjectedRawMoments
 N_SE = 5.0  # statistical tolerance, in standard errors
 
 
-@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 4), order=st.sampled_from([2, 4, 6]), n_blocks=st.integers(1, 3))
+@given(
+    seed=st.integers(0, 2**32 - 1), k=st.integers(1, 4), order=st.sampled_from([2, 4, 6]), n_blocks=st.integers(1, 3)
+)
 def test_projected_raw_moments_equal_einsum(seed, k, order, n_blocks):
     """The distinct-monomial sums expand to E[y z^{(x)j}] for every even j <= order, also when the
     rows arrive in blocks and when the row count given to add() excludes zero-weight rows."""

@@ -36,6 +36,7 @@ from .objectives import (
     trained_mask,
     xavier_init,
 )
+from .history import rescale_history
 from .population_loss import teacher_terms
 from .solvers import (
     Diverged,
@@ -87,13 +88,15 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         Rows per step for "gd" and "adam" in :meth:`fit`; ``None`` is full batch. Ignored by
         :meth:`fit_population`.
     init_scale : float, default=1.0
-        The hidden rows start at :math:`(\\mathrm{randn}(d, m)/\\sqrt d)^T` times this (Xavier);
-        small values give the saddle-to-saddle regime of GD.
+        Scale of the initialisation: the hidden rows start at :math:`(\\mathrm{randn}(d, m)/\\sqrt d)^T`
+        times this (Xavier) and, when trained, the output weights at :math:`\\mathrm{randn}(m)/\\sqrt m`
+        times this. Small values give the saddle-to-saddle regime of GD (with fixed output
+        weights only :math:`W` is scaled, and GD leaves the origin without a plateau).
     alpha : float, default=0.0
         Weight decay :math:`\\alpha`.
     train_output_weights : bool, default=True
-        Train :math:`a` (initialised :math:`\\mathrm{randn}(m)/\\sqrt m`); ``False`` fixes every
-        :math:`a_j = 1` (the Safran–Shamir setting).
+        Train :math:`a` (initialised :math:`\\mathrm{randn}(m)/\\sqrt m` times ``init_scale``); ``False``
+        fixes every :math:`a_j = 1` (the Safran–Shamir setting).
     fit_intercept : bool, default=True
         Learn :math:`b` (initialised at the target's mean); ``False`` fixes :math:`b = 0`.
     n_restarts : int, default=1
@@ -108,9 +111,12 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         biases (:mod:`narrowrelu.baseline.biased_population_loss`), by L-BFGS, or GD and Adam steps on
         the NumPy gradient. Without it, a teacher with biases is still fitted exactly by a bias-free
         student.
-    history_every : int or None, default=100
-        Record singular values of :math:`W` (and teacher-neuron distances) every this many
-        steps; ``None`` records them only at the start and the end.
+    history_every : int, "log" or None, default=None
+        Checkpoints of ``history_``: every this many steps (iterations of L-BFGS), at log-spaced
+        steps (``"log"``: about 40 a decade, every step up to 17, see
+        :mod:`narrowrelu.baseline.history`), or (``None``) only at the start and the end. The
+        iterates do not depend on it; a checkpoint costs an SVD of :math:`W` (and, outside
+        population GD and full-batch GD/Adam, one evaluation of the objective).
     random_state : int, Generator or None, default=None
         Drives initialisations, the held-out split and mini-batch order.
 
@@ -134,10 +140,12 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
     learning_rate_ : float or None
         The step size used (``learning_rate`` resolved; ``None`` for L-BFGS).
     history_ : dict
-        Of the kept restart: ``"loss"`` (objective per step, then at the final point),
-        ``"step"`` (checkpoint steps), ``"singular_values"`` (shape (checkpoints, min(m, d))),
-        ``"teacher_distance"`` (shape (checkpoints, k), see :func:`teacher_neuron_distances`;
-        ``None`` without a teacher).
+        Of the kept restart: ``"loss"`` (objective per step, then at the final point) and, at the
+        checkpoints ``"step"``, the objective, data loss, gradient norm, unit norms, output
+        weights, singular values of :math:`W` and (in :meth:`fit_population`) cosines and
+        distances to the teacher's neurons; keys and shapes in
+        :meth:`narrowrelu.baseline.history.TrainingHistory.as_dict`. Losses, norms and weights are
+        in the units of ``X`` and ``y``; gradient norms in those of the standardised problem.
     restart_losses_ : ndarray of shape (n_restarts,)
         The selection loss of each restart.
     n_features_in_ : int
@@ -178,7 +186,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         "n_restarts": Integer(1),
         "validation_fraction": Real(0, 1, closed="neither"),
         "hidden_biases": Boolean(),
-        "history_every": (Integer(1), Options(None)),
+        "history_every": (Integer(1), Options("log", None)),
         "random_state": RandomState(),
     }
 
@@ -198,7 +206,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         n_restarts=1,
         validation_fraction=0.2,
         hidden_biases=False,
-        history_every=100,
+        history_every=None,
         random_state=None,
     ):
         self.n_neurons = n_neurons
@@ -260,7 +268,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             mb = MiniBatches(len(train), min(self.batch_size, len(train)), rng) if batches else None
             return self._run(theta, objective, history, mb)
 
-        return self._fit_restarts(X.shape[1], rng, mean_target, run, held_out.data_loss, None, biased)
+        return self._fit_restarts(X.shape[1], rng, mean_target, run, held_out.data_loss, None, objective.decay, biased)
 
     def fit_population(self, teacher, n_features=None):
         """Train on the exact population loss against ``teacher``; no samples are drawn.
@@ -291,7 +299,9 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         def run(theta, history):
             return self._run(theta, objective, history, None)
 
-        return self._fit_restarts(d, rng, terms.intercept + terms.relu_mean, run, objective.data_loss, terms, biased)
+        return self._fit_restarts(
+            d, rng, terms.intercept + terms.relu_mean, run, objective.data_loss, terms, objective.decay, biased
+        )
 
     def predict(self, X):
         """Evaluate :math:`g` on the rows of ``X``.
@@ -359,14 +369,13 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             raise ValueError("the fitted hidden weights overflow float64 in the units of X and y: rescale them")
         self.loss_ *= s2
         self.restart_losses_ = self.restart_losses_ * s2
-        self.history_["loss"] = self.history_["loss"] * s2
-        self.history_["singular_values"] = self.history_["singular_values"] * (scale / data.x_scale)
+        self.history_ = rescale_history(self.history_, s2, scale / data.x_scale, data.y_scale / scale)
         return self
 
     def _initial_theta(self, n_features, rng, mean_target, biased=False):
         m = self.n_neurons
         W = xavier_init(n_features, m, rng, self.init_scale)
-        a = rng.standard_normal(m) / np.sqrt(m) if self.train_output_weights else np.ones(m)
+        a = rng.standard_normal(m) / np.sqrt(m) * self.init_scale if self.train_output_weights else np.ones(m)
         return pack_parameters(W, a, None, mean_target if self.fit_intercept else 0.0, np.zeros(m) if biased else None)
 
     def _run(self, theta, objective, history, batches):
@@ -380,13 +389,13 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             theta, objective, mask, self.optimizer, self.learning_rate_, self.max_iter, self.tol, history, batches
         )
 
-    def _fit_restarts(self, n_features, rng, mean_target, run, selection_loss, terms, biased=False):
+    def _fit_restarts(self, n_features, rng, mean_target, run, selection_loss, terms, decay, biased=False):
         best = None
         losses = []
         # a diverging run overflows on its way to the clear error below: no numpy warnings for it
         with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
             for _ in range(self.n_restarts):
-                history = TrainingHistory(self.n_neurons, n_features, self.history_every, terms)
+                history = TrainingHistory(self.n_neurons, n_features, self.history_every, terms, decay)
                 try:
                     result = run(self._initial_theta(n_features, rng, mean_target, biased), history)
                 except Diverged as exc:

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from ..metrics import teacher_neuron_distances
-from ..network import unpack_parameters
 from ._kernels import population_gd_kernel
+from .history import TrainingHistory
+
+__all__ = ["Diverged", "MiniBatches", "TrainingHistory", "TrainingResult", "first_order_descent", "lbfgs_descent",
+           "population_gradient_descent"]
 
 _ADAM_BETAS = (0.9, 0.999)
 
@@ -32,42 +34,6 @@ def _check_finite(theta, value, step):
         raise Diverged(step)
 
 
-class TrainingHistory:
-    """Objective per step, and every ``every`` steps the singular values of :math:`W` and (with
-    a teacher) :func:`teacher_neuron_distances`."""
-
-    def __init__(self, n_neurons, n_features, every, terms=None):
-        self.m, self.d = n_neurons, n_features
-        self.every = every
-        self.terms = terms
-        self.loss = []
-        self.steps = []
-        self.singular_values = []
-        self.teacher_distance = []
-
-    def checkpoint(self, step, theta):
-        if self.steps and self.steps[-1] == step:
-            return
-        W, a, _, _ = unpack_parameters(theta, self.m, self.d, linear=False)
-        self.steps.append(int(step))
-        self.singular_values.append(np.linalg.svd(W, compute_uv=False))
-        if self.terms is not None:
-            self.teacher_distance.append(
-                teacher_neuron_distances(W, a, self.terms.hidden_weights, self.terms.output_weights)
-            )
-
-    def due(self, step):
-        return self.every is not None and step % self.every == 0
-
-    def as_dict(self):
-        return {
-            "loss": np.asarray(self.loss, dtype=float),
-            "step": np.asarray(self.steps, dtype=int),
-            "singular_values": np.asarray(self.singular_values),
-            "teacher_distance": np.asarray(self.teacher_distance) if self.terms is not None else None,
-        }
-
-
 @dataclass
 class TrainingResult:
     """Final flat parameters, objective, gradient norm, steps and history of one run."""
@@ -85,8 +51,9 @@ def population_gradient_descent(theta, objective, mask, step, max_iter, tol, his
     """Plain GD with fixed ``step`` on the population objective, in the numba kernel.
 
     Runs :math:`\\theta \\leftarrow \\theta - \\eta\\nabla L(\\theta)` on the trained entries until
-    :math:`\\|\\nabla L\\| \\le` ``tol`` or ``max_iter`` steps, stopping at each checkpoint of
-    ``history`` to record it. ``theta`` is updated in place.
+    :math:`\\|\\nabla L\\| \\le` ``tol`` or ``max_iter`` steps, the kernel running from one checkpoint
+    of ``history`` to the next (the iterates do not depend on where it stops). ``theta`` is updated in
+    place.
     """
     m, d = objective.m, objective.d
     md = m * d
@@ -96,17 +63,21 @@ def population_gradient_descent(theta, objective, mask, step, max_iter, tol, his
     losses = np.empty(max_iter)
     W_norm, W_hat, grad_W, grad_a = objective.scratch
     decay = float(objective.decay[0])
+    constants = (*objective.teacher_arguments(), step, decay, bool(mask[md]), bool(mask[-1]))
+
+    def advance(n_steps, done):
+        return population_gd_kernel(W, a, b, *constants, n_steps, tol, losses[done:], W_norm, W_hat, grad_W, grad_a)
+
+    _, value, norm = advance(0, 0)  # the objective and gradient norm at the start; no step
+    history.checkpoint(0, theta, value, norm)
     done = 0
-    history.checkpoint(0, theta)
     while True:
-        chunk = max_iter - done if history.every is None else min(history.every, max_iter - done)
-        taken, value, norm = population_gd_kernel(
-            W, a, b, *objective.teacher_arguments(), step, decay, bool(mask[md]), bool(mask[-1]),
-            chunk, tol, losses[done:], W_norm, W_hat, grad_W, grad_a,
-        )
+        due = history.next_due(done)
+        chunk = max_iter - done if due is None else min(due, max_iter) - done
+        taken, value, norm = advance(chunk, done)
         done += taken
         _check_finite(theta, value, done)
-        history.checkpoint(done, theta)
+        history.checkpoint(done, theta, value, norm)
         if taken < chunk or done == max_iter:
             break
     history.loss.extend(losses[:done].tolist())
@@ -119,14 +90,15 @@ def first_order_descent(theta, objective, mask, optimizer, step, max_iter, tol, 
 
     With ``batches`` (an iterator of row-index arrays, one per step, and ``batches.epoch_end``
     telling when a pass ends) each step uses one mini-batch and the full gradient is checked
-    against ``tol`` at the end of each pass; otherwise every step is full-batch.
+    against ``tol`` at the end of each pass (and evaluated at the checkpoints of ``history``);
+    otherwise every step is full-batch.
     """
     first = np.zeros_like(theta)
     second = np.zeros_like(theta)
     beta1, beta2 = _ADAM_BETAS
-    history.checkpoint(0, theta)
     value, grad = objective(theta)
     norm = float(np.linalg.norm(grad[mask]))
+    history.checkpoint(0, theta, value, norm)
     converged = norm <= tol
     t = 0
     while not converged and t < max_iter:
@@ -143,18 +115,21 @@ def first_order_descent(theta, objective, mask, optimizer, step, max_iter, tol, 
             theta -= step * g
         t += 1
         _check_finite(theta, value, t)
-        if history.due(t):
-            history.checkpoint(t, theta)
-        if batches is None or batches.epoch_end():
-            value, grad = objective(theta)
-            _check_finite(grad, value, t)
-            norm = float(np.linalg.norm(grad[mask]))
-            converged = norm <= tol
+        full_pass = batches is None or batches.epoch_end()
+        if full_pass or history.due(t):
+            full_value, full_grad = objective(theta)
+            _check_finite(full_grad, full_value, t)
+            full_norm = float(np.linalg.norm(full_grad[mask]))
+            if history.due(t):
+                history.checkpoint(t, theta, full_value, full_norm)
+            if full_pass:
+                value, grad, norm = full_value, full_grad, full_norm
+                converged = norm <= tol
     if batches is not None and not converged:
         value, grad = objective(theta)
         norm = float(np.linalg.norm(grad[mask]))
     history.loss.append(value)
-    history.checkpoint(t, theta)
+    history.checkpoint(t, theta, value, norm)
     return TrainingResult(theta, value, norm, t, converged, history)
 
 
@@ -163,7 +138,8 @@ def lbfgs_descent(theta, objective, mask, max_iter, tol, history):
 
     ``tol`` is scipy's ``gtol`` (largest gradient component); the run also stops, converged, once
     an iteration lowers the objective by a relative :math:`10^{-15}` or less (the floor of
-    double precision, reached on kinks of the ReLU loss before a small gradient).
+    double precision, reached on kinks of the ReLU loss before a small gradient). A checkpoint of
+    ``history`` costs one more evaluation of the objective.
     """
     free = theta.copy()
 
@@ -174,22 +150,23 @@ def lbfgs_descent(theta, objective, mask, max_iter, tol, history):
 
     def callback(intermediate_result):
         history.loss.append(float(intermediate_result.fun))
-        step = len(history.loss)
+        step = len(history.loss) - 1  # the iteration just completed: history.loss starts at iteration 0
         if history.due(step):
             free[mask] = intermediate_result.x
-            history.checkpoint(step, free)
+            value, grad = objective(free)
+            history.checkpoint(step, free, value, float(np.linalg.norm(grad[mask])))
 
-    history.checkpoint(0, theta)
-    history.loss.append(objective(theta)[0])
+    value, grad = objective(theta)
+    history.checkpoint(0, theta, value, float(np.linalg.norm(grad[mask])))
+    history.loss.append(value)
     res = minimize(fun, theta[mask], jac=True, method="L-BFGS-B", callback=callback,
                    options={"maxiter": max_iter, "gtol": tol, "ftol": _LBFGS_FTOL})
     theta[mask] = res.x
     value, grad = objective(theta)
     _check_finite(theta, value, int(res.nit))
-    history.checkpoint(int(res.nit), theta)
-    return TrainingResult(
-        theta, value, float(np.linalg.norm(grad[mask])), int(res.nit), bool(res.success), history, str(res.message)
-    )
+    norm = float(np.linalg.norm(grad[mask]))
+    history.checkpoint(int(res.nit), theta, value, norm)
+    return TrainingResult(theta, value, norm, int(res.nit), bool(res.success), history, str(res.message))
 
 
 class MiniBatches:

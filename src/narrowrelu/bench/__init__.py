@@ -12,4 +12,5 @@ BENCH_MODULES = [
     "race",
     "diagnose",
     "scale",
+    "dynamics",
 ]

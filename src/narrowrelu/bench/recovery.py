@@ -94,7 +94,8 @@ def summarise(records, target):
 
 def format_table(rows, target):
     head = (
-        f"{'family':<12}{'k':>3}{'n':>10}{'noise':>6}  {'raw<=' + format(target, 'g'):>10}{'ref<=' + format(target, 'g'):>10}"
+        f"{'family':<12}{'k':>3}{'n':>10}{'noise':>6}  "
+        f"{'raw<=' + format(target, 'g'):>10}{'ref<=' + format(target, 'g'):>10}"
         f"{'raw rel':>10}{'ref rel':>10}{'raw abs':>10}{'ref abs':>10}{'ref/rate':>9}{'min cos':>9}{'time s':>8}"
     )
     lines = [head, "-" * len(head)]
@@ -117,7 +118,8 @@ def add_parser(commands):
         "n and seed prints raw and refined population MSE, matched cosine and fit time; then the "
         "count of seeds at relative MSE <= --target and the log-log slope of the raw MSE in n.",
     )
-    p.add_argument("--families", nargs="+", default=["random"], choices=FAMILIES, help="teacher families (default: random)")
+    p.add_argument("--families", nargs="+", default=["random"], choices=FAMILIES,
+                   help="teacher families (default: random)")
     p.add_argument("--k", nargs="+", type=count(1), default=[1, 2, 3, 4, 6],
                    help="numbers of neurons (default: 1 2 3 4 6)")
     p.add_argument("--n", nargs="+", type=count(1), default=[30_000],

@@ -90,7 +90,8 @@ def add_parser(commands):
         "at --scheduler) at each --n, on a noiseless random teacher; print wall time, time per row, peak "
         "memory per worker and the exact relative MSE. The default sizes take about 10 minutes on 2 cores.",
     )
-    p.add_argument("--n", nargs="+", type=float, default=list(DEFAULT_N), help="sample sizes (default: 1e6 3e6 1e7 3e7)")
+    p.add_argument("--n", nargs="+", type=float, default=list(DEFAULT_N),
+                   help="sample sizes (default: 1e6 3e6 1e7 3e7)")
     p.add_argument("--d", type=int, default=50, help="input dimension (default: 50)")
     p.add_argument("--k", type=int, default=5, help="neurons of the teacher and of the fit (default: 5)")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default: 2)")
@@ -99,7 +100,8 @@ def add_parser(commands):
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="address of a running dask scheduler (e.g. tcp://host:8786) instead of a LocalCluster")
     p.add_argument("--seed", type=int, default=0, help="teacher and fit seed (default: 0)")
-    p.add_argument("--json", metavar="PATH", default="scale.json", help="where to write the records (default: scale.json)")
+    p.add_argument("--json", metavar="PATH", default="scale.json",
+                   help="where to write the records (default: scale.json)")
     p.set_defaults(func=run)
     return p
 
@@ -118,8 +120,9 @@ def run(args, parser):
         parser.error(f"every --n must be at least {10 * (args.d + args.k + 2)} at d = {args.d}, k = {args.k}")
     teacher = Teacher.random(n_features=args.d, n_neurons=args.k, random_state=args.seed)
     records = []
-    print(f"d = {args.d}, k = {args.k}, chunk {args.chunk_size} rows, "
-          + (f"scheduler {args.scheduler}" if args.scheduler else f"LocalCluster {args.workers} x {args.threads_per_worker} threads"))
+    where = (f"scheduler {args.scheduler}" if args.scheduler
+             else f"LocalCluster {args.workers} x {args.threads_per_worker} threads")
+    print(f"d = {args.d}, k = {args.k}, chunk {args.chunk_size} rows, " + where)
     print(HEADER)
     print("-" * len(HEADER))
     for n in ns:

@@ -94,7 +94,8 @@ def condition_dask(X, y, whiten=False):
     sd = float(np.sqrt(((u - mu) ** 2).mean()))
     if sd == 0 or sd * top == 0:
         (first,) = dask.compute(y[0])
-        raise ValueError(f"y is constant (every value is {float(first)!r} to float64 precision): there is nothing to learn")
+        raise ValueError(f"y is constant (every value is {float(first)!r} to float64 precision): "
+                         "there is nothing to learn")
     y_scale = float(sd * top)
     if not np.isfinite(y_scale):
         raise ValueError("the spread of y overflows float64: rescale y towards 1")

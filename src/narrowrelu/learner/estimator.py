@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .._parallel import N_JOBS_CONSTRAINT, resolve_n_jobs
-from .._params import Boolean, Integer, Options, RandomState, Real, check_parameters
+from .._params import Boolean, InstanceOf, Integer, Options, RandomState, Real, check_parameters
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric, condition
 from .dask.fit import check_dask_data, dask_oracle_source, is_dask_collection, predict_dask
@@ -136,6 +136,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "n_jobs": N_JOBS_CONSTRAINT,
         "random_state": RandomState(),
         "verbose": Boolean(),
+        "settings": (InstanceOf(dict, LearnerSettings), Options(None)),
     }
 
     def __init__(self, n_neurons=None, *, max_auto_neurons=10, tol=1e-6, validation_fraction=0.2, refine=True,

@@ -201,13 +201,15 @@ def projection_pass(source, network, extra, L, k, orders, cache, chunk_size, n_j
             r = training_residual(y, network.evaluate_projections(ZL @ coords), held)
             return Z, y, held, raw.chunk_sums(ZL[:, :k], r), _n_train(held)
 
-        for Z, y_block, held_block, raw_sums, n_rows in ordered_map(block_terms, _blocks(X, y, held, chunk_size), n_jobs):
+        for Z, y_block, held_block, raw_sums, n_rows in ordered_map(block_terms, _blocks(X, y, held, chunk_size),
+                                                                    n_jobs):
             raw.add(raw_sums, n_rows)
             keep(Z, y_block, held_block)
 
     raw = source.fold(raw, chunk, progress, cache)
     P = L[:, :k]
-    tensors = {m: T + network_projected_tensor(network, P, m) for m, T in raw.hermite_tensors((2,) + tuple(orders)).items()}
+    tensors = {m: T + network_projected_tensor(network, P, m) for m,
+               T in raw.hermite_tensors((2,) + tuple(orders)).items()}
     second = tensors.pop(2)
     return ProjectedPass(tensors, second, e, L.shape[1], k, coords[:, 1:])
 

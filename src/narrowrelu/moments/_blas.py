@@ -1,4 +1,5 @@
-"""scipy's BLAS ``dsyrk`` called through ctypes, which releases the GIL (scipy's f2py wrapper holds it), so row chunks on several threads overlap."""
+"""scipy's BLAS ``dsyrk`` called through ctypes, which releases the GIL (scipy's f2py wrapper
+holds it), so row chunks on several threads overlap."""
 
 import ctypes
 

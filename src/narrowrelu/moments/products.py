@@ -75,7 +75,8 @@ class HermiteContractionProducts:
         starts = range(0, X.shape[0], self.chunk_size)
         blocks = ((X[s:s + self.chunk_size], y[s:s + self.chunk_size]) for s in starts)
         with threadpool_limits(limits=1, user_api="blas"):
-            for terms in ordered_map(lambda b: self.chunk_terms(b[0], thin_projection(b[0], self._test_matrix_t), b[1]), blocks, self.n_jobs):
+            for terms in ordered_map(lambda b: self.chunk_terms(b[0], thin_projection(b[0], self._test_matrix_t),
+                                                                b[1]), blocks, self.n_jobs):
                 self.add_terms(terms)
         return self
 

@@ -87,7 +87,8 @@ class ProjectedRawMoments:
         for j, combos in self._monomials.items():
             q = j // 2
             index = {tuple(c): i for i, c in enumerate(combos)}
-            flat = np.array([index[tuple(sorted(t))] for t in itertools.product(range(self.k), repeat=q)], dtype=np.intp)
+            flat = np.array([index[tuple(sorted(t))] for t in itertools.product(range(self.k), repeat=q)],
+                            dtype=np.intp)
             raw[j] = (self.sums[j][np.ix_(flat, flat)] / self.n).reshape((self.k,) * j)
         return raw
 

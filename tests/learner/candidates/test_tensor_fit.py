@@ -66,7 +66,8 @@ def test_gradient_and_gauss_newton_matrix_match_numpy_references():
         Vt, bt = unpack(t)
         return np.concatenate([model_tensor(Vt, bt, m).ravel() / math.sqrt(math.factorial(m)) for m in sorted(tensors)])
 
-    J = np.stack([(model_vector(theta + h * e) - model_vector(theta - h * e)) / (2 * h) for e in np.eye(theta.size)], axis=1)
+    J = np.stack([(model_vector(theta + h * e) - model_vector(theta - h * e)) / (2 * h) for e in np.eye(theta.size)],
+                 axis=1)
     np.testing.assert_allclose(H, 2 * J.T @ J, rtol=0, atol=1e-7 * np.abs(H).max())
 
 

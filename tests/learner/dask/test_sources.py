@@ -106,7 +106,8 @@ def test_dask_cache_keeps_the_same_rows_as_the_in_memory_cache(small_split_block
         np.testing.assert_allclose(layouts[1].tensors[m], layouts[0].tensors[m], rtol=1e-10, atol=1e-12)
     new_coords = rng.standard_normal((2, 2))
     for kwargs in ({}, {"max_rows": 700}, {"columns": np.array([0, 3])}):
-        for a, b in zip(*(cached_gram_statistics(c, layout, new_coords, **kwargs) for c, layout in zip(caches, layouts))):
+        for a, b in zip(*(cached_gram_statistics(c, layout, new_coords, **kwargs) for c,
+                          layout in zip(caches, layouts))):
             assert a.n == b.n
             np.testing.assert_allclose(b.gram, a.gram, rtol=1e-10)
             np.testing.assert_allclose(b.moment, a.moment, rtol=1e-10)
@@ -214,7 +215,8 @@ def test_fit_rechunks_columns_and_accepts_numpy_targets():
 
 def test_dense_refinement_brings_the_first_rows_to_the_client():
     _, X, y = data(n=6000)
-    model = MomentReLURegressor(n_neurons=2, random_state=0, settings={"refine_method": "lm", "refine_max_samples": 3000})
+    model = MomentReLURegressor(n_neurons=2, random_state=0, settings={"refine_method": "lm",
+                                                                       "refine_max_samples": 3000})
     model.fit(da.from_array(X, chunks=(1000, 6)), da.from_array(y, chunks=1000))
     assert model.refinement_["n_samples"] == 3000 and model.refinement_["method"] == "lm"
 

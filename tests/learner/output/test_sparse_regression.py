@@ -2,7 +2,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from narrowrelu.learner.output.sparse_regression import GramStatistics, SparseDirectionRegression, sign_free_to_relu_network
+from narrowrelu.learner.output.sparse_regression import (
+    GramStatistics,
+    SparseDirectionRegression,
+    sign_free_to_relu_network,
+)
 
 
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(0, 5), d=st.integers(1, 6))
@@ -27,7 +31,8 @@ def test_gram_statistics_stream_with_an_implicit_intercept():
     np.testing.assert_allclose(stats.gram, F.T @ F, atol=1e-12)
     np.testing.assert_allclose(stats.moment, F.T @ y, atol=1e-12)
     assert stats.n == 40 and np.isclose(stats.yy, y @ y)
-    both = GramStatistics.empty(4).add_rows_with_intercept(G[:15], y[:15]) + GramStatistics.empty(4).add_rows_with_intercept(G[15:], y[15:])
+    first = GramStatistics.empty(4).add_rows_with_intercept(G[:15], y[:15])
+    both = first + GramStatistics.empty(4).add_rows_with_intercept(G[15:], y[15:])
     np.testing.assert_allclose(both.gram, stats.gram, atol=1e-12)
     assert both.n == 40 and np.isclose(both.yy, stats.yy)
     explicit = GramStatistics.empty(4).add_rows(F[:15], y[:15]).add_rows(F[15:], y[15:])
@@ -70,7 +75,9 @@ def _trap(seed=1, d=5, n=(3000, 1000)):
     v /= np.linalg.norm(v)
     true = np.vstack([u1, np.cos(0.35) * u1 + np.sin(0.35) * v])
     bisector = true.sum(axis=0) / np.linalg.norm(true.sum(axis=0))
-    decoys = np.array([bisector] + [t + 0.15 * rng.standard_normal(d) for t in true] + [bisector + 0.1 * rng.standard_normal(d)])
+    decoys = np.array(
+        [bisector] + [t + 0.15 * rng.standard_normal(d) for t in true] + [bisector + 0.1 * rng.standard_normal(d)]
+    )
     pool = np.vstack([decoys / np.linalg.norm(decoys, axis=1, keepdims=True), true])
     stats = []
     for m in n:

@@ -39,7 +39,8 @@ def test_cache_overflow_drops_rows_and_marks_incomplete():
     cache.add(Z2, y2, held2)
     assert not cache.complete
     Zt, yt = cache.rows("train")
-    assert np.array_equal(Zt, np.vstack([Z[~held], Z2[1:2]]).astype(np.float32)) and np.array_equal(yt, np.concatenate([y[~held], y2[1:2]]))
+    assert np.array_equal(Zt, np.vstack([Z[~held], Z2[1:2]]).astype(np.float32))
+    assert np.array_equal(yt, np.concatenate([y[~held], y2[1:2]]))
     Zv, yv = cache.rows("validation")
     assert np.array_equal(Zv, Z[held].astype(np.float32)) and np.array_equal(yv, y[held])
     cache.start(3)  # a new pass forgets the rows and the overflow

@@ -80,7 +80,8 @@ def predict_dask(network, X):
     """``network``'s predictions on the dask array ``X``, as a lazy dask array (one task per block)."""
     da = require_dask("predicting on a dask array")
     if not isinstance(X, da.Array) or X.ndim != 2 or X.shape[1] != network.n_features:
-        raise ValueError(f"X must be a dask array of shape (n_samples, {network.n_features}), got {getattr(X, 'shape', X)}")
+        raise ValueError(f"X must be a dask array of shape (n_samples, {network.n_features}), "
+                         f"got {getattr(X, 'shape', X)}")
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
     return X.map_blocks(_predict_block, network, drop_axis=1, dtype=np.float64)

@@ -20,7 +20,8 @@ def lbfgs(network, X, y, max_iter=500, tol=1e-12, n_jobs=1):
         losses.append(loss)
         return loss / n, 2.0 * grad / n
 
-    res = minimize(fun, network.to_vector(), jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-14})
+    res = minimize(fun, network.to_vector(), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-14})
     U, lam, w, b = unpack_parameters(res.x, k, d)
     return RefinementResult(ReLUNetwork(U, lam, w, b), float(res.fun), int(res.nit), bool(res.success), losses)
 
