@@ -16,14 +16,15 @@ N_SE = 4.0  # statistical tolerance, in standard errors
 @pytest.mark.parametrize("beta", [-3.0, -1.0, -0.3, 0.0, 0.5, 1.0, 2.5])
 def test_biased_coefficients_match_quadrature(beta):
     for m in range(9):
-        value, _ = quad(lambda t: (t + beta) * float(hermite_e(m, t)) * norm.pdf(t), -beta, np.inf,
+        value, _ = quad(lambda t, m=m: (t + beta) * float(hermite_e(m, t)) * norm.pdf(t), -beta, np.inf,
                         epsabs=1e-13, epsrel=1e-12)
         assert float(biased_relu_hermite_coefficient(m, beta)) == pytest.approx(value, rel=1e-9, abs=1e-12)
 
 
 def test_biased_coefficients_reduce_to_the_bias_free_ones_and_vectorise():
     for m in range(12):
-        assert float(biased_relu_hermite_coefficient(m, 0.0)) == pytest.approx(relu_hermite_coefficient(m), rel=1e-15, abs=1e-16)
+        expected = relu_hermite_coefficient(m)
+        assert float(biased_relu_hermite_coefficient(m, 0.0)) == pytest.approx(expected, rel=1e-15, abs=1e-16)
     betas = np.array([-1.0, 1.0, 0.4])
     # |beta| = 1 is blind at order 4 (He_2(1) = 0); c_3 = -beta phi(beta) carries the sign
     np.testing.assert_allclose(biased_relu_hermite_coefficient(4, betas)[:2], 0.0, atol=1e-17)
@@ -64,7 +65,8 @@ def test_zero_bias_moments_are_the_bias_free_ones_bit_for_bit():
     zero = ReLUNetwork(U, lam, hidden_biases=np.zeros(3))
     P = np.linalg.qr(rng.standard_normal((4, 2)))[0]
     for order in (2, 4):
-        np.testing.assert_array_equal(network_projected_tensor(free, P, order), network_projected_tensor(zero, P, order))
+        np.testing.assert_array_equal(network_projected_tensor(free, P, order),
+                                      network_projected_tensor(zero, P, order))
     # a zero row with a bias is a constant: no moment of order >= 2
     const = ReLUNetwork(np.zeros((1, 4)), [1.0], hidden_biases=[2.0])
     assert np.all(network_projected_tensor(const, P, 3) == 0.0)

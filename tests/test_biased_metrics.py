@@ -31,7 +31,8 @@ def test_network_evaluates_biases_inside_the_relu():
     rng = np.random.default_rng(0)
     net = biased_network(rng, 4, 3, 2.0)
     X = rng.standard_normal((50, 4))
-    expected = net.intercept + X @ net.linear_weights + np.maximum(X @ net.hidden_weights.T + net.hidden_biases, 0) @ net.output_weights
+    hidden = np.maximum(X @ net.hidden_weights.T + net.hidden_biases, 0)
+    expected = net.intercept + X @ net.linear_weights + hidden @ net.output_weights
     np.testing.assert_allclose(net(X), expected, rtol=1e-13, atol=1e-13)
     # the BLAS path (many neurons or a non-contiguous X) agrees with the numba projection path
     np.testing.assert_allclose(net.evaluate_trusted(np.asfortranarray(X)), expected, rtol=1e-13, atol=1e-13)
@@ -71,6 +72,7 @@ def test_packing_with_and_without_biases():
     # the bias-free reader reads U, lambda, w, b of a biased vector (beta sits just before b)
     U, lam, w, b = unpack_parameters(theta_b, 2, 3)
     np.testing.assert_array_equal(U, net.hidden_weights)
+    np.testing.assert_array_equal(lam, net.output_weights)
     np.testing.assert_array_equal(w, net.linear_weights)
     assert b == net.intercept
     # without a linear part
@@ -177,6 +179,7 @@ def test_mean_and_variance_with_biases_match_monte_carlo(seed, d, k):
 @given(seed=st.integers(0, 2**32 - 1), d=st.integers(1, 6), ka=st.integers(0, 4), kb=st.integers(0, 4))
 def test_biased_path_at_zero_bias_agrees_with_the_bias_free_closed_form(seed, d, ka, kb):
     from _helpers import random_network
+
     from narrowrelu.metrics import _biased_unit_inner_product, _normalised_terms
 
     rng = np.random.default_rng(seed)

@@ -170,11 +170,11 @@ def symmetric_outer_sum(weights, vectors, order):
 
 __all__ = [
     "relu_hermite_coefficient",
-    "biased_relu_hermite_coefficient",
     "hermite_e",
     "directional_hermite",
     "hermite_from_raw_moments",
     "hermite_tensor",
     "symmetric_outer_sum",
     "pairings",
+    "biased_relu_hermite_coefficient",
 ]

@@ -20,7 +20,6 @@ through the formulas above, unchanged.
 from dataclasses import dataclass
 
 import numpy as np
-
 from scipy.special import ndtr
 
 from ._validation import as_generator, check_positive_int

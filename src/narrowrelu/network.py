@@ -2,9 +2,11 @@
 
 .. math::
 
-    f(x) = b + w \\cdot x + \\sum_{i=1}^{k} \\lambda_i \\,\\mathrm{relu}(u_i \\cdot x + \\beta_i)
+    f(x) = b + w \\cdot x
+        + \\sum_{i=1}^{k} \\lambda_i \\,\\mathrm{relu}(u_i \\cdot x + \\beta_i)
 
-with hidden biases :math:`\\beta_i` (zero unless given). Teachers, fitted moment learners and GD students all export this one form, so that
+with hidden biases :math:`\\beta_i` (zero unless given). Teachers, fitted moment learners and GD
+students all export this one form, so that
 :func:`narrowrelu.population_mse` can score any of them against any other exactly.
 """
 

@@ -1,9 +1,11 @@
 """Exact population loss and gradient of a student with hidden biases,
 :math:`g(x) = b + \\sum_j a_j\\,\\mathrm{relu}(w_j\\cdot x + c_j)`, against a teacher
-:math:`f(x) = B + v\\cdot x + \\sum_i\\lambda_i\\,\\mathrm{relu}(u_i\\cdot x + \\gamma_i)`, for :math:`x\\sim N(0, I_d)`.
+:math:`f(x) = B + v\\cdot x + \\sum_i\\lambda_i\\,\\mathrm{relu}(u_i\\cdot x + \\gamma_i)`, for
+:math:`x\\sim N(0, I_d)`.
 
 With the kernel :math:`K(w, c; z, e) = E[\\mathrm{relu}(w\\cdot x+c)\\,\\mathrm{relu}(z\\cdot x+e)]`, the mean
-:math:`m(w, c) = \\|w\\|\\varphi(h) + c\\Phi(h)` and :math:`E[\\mathrm{relu}(w\\cdot x + c)\\,v\\cdot x] = \\Phi(h)\\,w\\cdot v`
+:math:`m(w, c) = \\|w\\|\\varphi(h) + c\\Phi(h)` and
+:math:`E[\\mathrm{relu}(w\\cdot x + c)\\,v\\cdot x] = \\Phi(h)\\,w\\cdot v`
 (:mod:`narrowrelu.biased_kernel`; :math:`h = c/\\|w\\|`, :math:`k = e/\\|z\\|`, :math:`\\rho, \\sigma` the cosine and
 sine of the angle between :math:`w` and :math:`z`),
 
@@ -18,7 +20,8 @@ E[1\\{w\\cdot x+c>0\\}\\,x\\,F(x)] = E[\\nabla_x(1\\{w\\cdot x+c>0\\}F(x))]`:
 
     \\partial_w K &= \\|z\\|\\varphi(h)\\big[(k-\\rho h)\\Phi(q_h) + \\sigma\\varphi(q_h)\\big]\\,\\hat w
         + \\Phi_2(h, k; \\rho)\\,z,\\\\
-    \\partial_c K &= \\|z\\|\\big[k\\,\\Phi_2(h, k; \\rho) + \\varphi(k)\\Phi(q_k) + \\rho\\,\\varphi(h)\\Phi(q_h)\\big],\\\\
+    \\partial_c K &= \\|z\\|\\big[k\\,\\Phi_2(h, k; \\rho) + \\varphi(k)\\Phi(q_k)
+        + \\rho\\,\\varphi(h)\\Phi(q_h)\\big],\\\\
     \\partial_w m &= \\varphi(h)\\hat w,\\quad \\partial_c m = \\Phi(h),\\quad
     \\partial_w[\\Phi(h)\\,w\\cdot v] = \\Phi(h)v - h\\varphi(h)(\\hat w\\cdot v)\\hat w,\\quad
     \\partial_c[\\Phi(h)\\,w\\cdot v] = \\varphi(h)\\,\\hat w\\cdot v,

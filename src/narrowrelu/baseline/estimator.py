@@ -268,7 +268,9 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             mb = MiniBatches(len(train), min(self.batch_size, len(train)), rng) if batches else None
             return self._run(theta, objective, history, mb)
 
-        return self._fit_restarts(X.shape[1], rng, mean_target, run, held_out.data_loss, None, objective.decay, biased)
+        return self._fit_restarts(
+            X.shape[1], rng, mean_target, run, held_out.data_loss, None, objective.decay, biased
+        )
 
     def fit_population(self, teacher, n_features=None):
         """Train on the exact population loss against ``teacher``; no samples are drawn.
@@ -376,7 +378,8 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         m = self.n_neurons
         W = xavier_init(n_features, m, rng, self.init_scale)
         a = rng.standard_normal(m) / np.sqrt(m) * self.init_scale if self.train_output_weights else np.ones(m)
-        return pack_parameters(W, a, None, mean_target if self.fit_intercept else 0.0, np.zeros(m) if biased else None)
+        b = mean_target if self.fit_intercept else 0.0
+        return pack_parameters(W, a, None, b, np.zeros(m) if biased else None)
 
     def _run(self, theta, objective, history, batches):
         mask = trained_mask(self.n_neurons, objective.d, self.train_output_weights, self.fit_intercept,
@@ -384,7 +387,9 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         if self.optimizer == "lbfgs":
             return lbfgs_descent(theta, objective, mask, self.max_iter, self.tol, history)
         if self.optimizer == "gd" and isinstance(objective, PopulationObjective) and not objective.biased:
-            return population_gradient_descent(theta, objective, mask, self.learning_rate_, self.max_iter, self.tol, history)
+            return population_gradient_descent(
+                theta, objective, mask, self.learning_rate_, self.max_iter, self.tol, history
+            )
         return first_order_descent(
             theta, objective, mask, self.optimizer, self.learning_rate_, self.max_iter, self.tol, history, batches
         )
@@ -408,8 +413,11 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
                     best = (len(losses) - 1, result)
         result = best[1]
         W, a, _, b = unpack_parameters(result.theta, self.n_neurons, n_features, linear=False)
-        self.hidden_biases_ = (unpack_parameters(result.theta, self.n_neurons, n_features, linear=False, biased=True)[4]
-                               .copy() if biased else np.zeros(self.n_neurons))
+        if biased:
+            *_, c = unpack_parameters(result.theta, self.n_neurons, n_features, linear=False, biased=True)
+            self.hidden_biases_ = c.copy()
+        else:
+            self.hidden_biases_ = np.zeros(self.n_neurons)
         self.hidden_weights_ = W.copy()
         self.output_weights_ = a.copy()
         self.intercept_ = b

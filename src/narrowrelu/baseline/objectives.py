@@ -24,7 +24,8 @@ def xavier_init(n_features, n_neurons, rng, init_scale=1.0):
     return np.ascontiguousarray((rng.standard_normal((n_features, n_neurons)) / np.sqrt(n_features)).T) * init_scale
 
 
-def trained_mask(n_neurons, n_features, train_output_weights, fit_intercept, biased=False, train_biases=None):
+def trained_mask(n_neurons, n_features, train_output_weights, fit_intercept, biased=False,
+                 train_biases=None):
     """Boolean mask of the trained entries of the flat vector; with ``biased`` the biases are
     trained unless ``train_biases`` is false (a bias-free student on the biased layout)."""
     md = n_neurons * n_features

@@ -118,7 +118,10 @@ def teacher_terms(teacher, n_features=None):
     norms = np.linalg.norm(U, axis=1)
     unit = U / np.where(norms > 0, norms, 1.0)[:, None]
     biases = np.ascontiguousarray(net.hidden_biases) if net.has_biases else None
-    relu_mean = float(lam @ biased_relu_mean(norms, biases)) if net.has_biases else float(lam @ norms) * _INV_SQRT_2PI
+    if net.has_biases:
+        relu_mean = float(lam @ biased_relu_mean(norms, biases))
+    else:
+        relu_mean = float(lam @ norms) * _INV_SQRT_2PI
     return TeacherTerms(
         U, lam, np.ascontiguousarray(net.linear_weights), float(net.intercept),
         relu_mean, population_inner_product(net, net),
@@ -211,7 +214,8 @@ def biased_population_loss_gradient(hidden_weights, hidden_biases, output_weight
     >>> from narrowrelu import Teacher
     >>> from narrowrelu.baseline.population_loss import biased_population_loss_gradient
     >>> t = Teacher.random(3, 2, bias_scale=1.0, random_state=0)
-    >>> loss, gW, gc, ga, gb = biased_population_loss_gradient(t.hidden_weights, t.hidden_biases, t.output_weights, 0.0, t)
+    >>> U, c, lam = t.hidden_weights, t.hidden_biases, t.output_weights
+    >>> loss, gW, gc, ga, gb = biased_population_loss_gradient(U, c, lam, 0.0, t)
     >>> bool(loss < 1e-12 and np.abs(gW).max() < 1e-12 and np.abs(gc).max() < 1e-12)
     True
     """

@@ -7,14 +7,16 @@ For :math:`f(x) = b + w\\cdot x + \\sum_i\\lambda_i\\mathrm{relu}(u_i\\cdot x)` 
 
     E[f(x)\\,He_m(x)] = a_m\\sum_i\\lambda_i\\|u_i\\|\\,\\hat u_i^{\\otimes m}.
 
-With hidden biases, :math:`\\mathrm{relu}(u\\cdot x + \\beta) = \\|u\\|\\,\\mathrm{relu}(\\hat u\\cdot x + \\beta/\\|u\\|)`
-and, for every :math:`m\\ge 2` (odd orders no longer vanish),
+With hidden biases,
+:math:`\\mathrm{relu}(u\\cdot x + \\beta) = \\|u\\|\\,\\mathrm{relu}(\\hat u\\cdot x + \\beta/\\|u\\|)` and, for every
+:math:`m\\ge 2` (odd orders no longer vanish),
 
 .. math::
 
     E[f(x)\\,He_m(x)] = \\sum_i\\lambda_i\\|u_i\\|\\,c_m(\\beta_i/\\|u_i\\|)\\,\\hat u_i^{\\otimes m},
 
-with :math:`c_m(\\beta) = \\varphi(\\beta)He_{m-2}(-\\beta)` (:func:`narrowrelu.hermite.biased_relu_hermite_coefficient`):
+with :math:`c_m(\\beta) = \\varphi(\\beta)He_{m-2}(-\\beta)`
+(:func:`narrowrelu.hermite.biased_relu_hermite_coefficient`):
 the same rank-:math:`k` symmetric tensors, with a weight per neuron and order. A zero row contributes
 only to the orders 0 and 1 (it is the constant :math:`\\mathrm{relu}(\\beta)`).
 
@@ -48,8 +50,14 @@ def neuron_coefficients(net, order):
 
 
 def network_hermite_contraction(net, directions, order):
-    """:math:`E[f\\,He_m(x)](g_j,\\dots,g_j,\\cdot,\\cdot) = \\sum_i\\lambda_i\\|u_i\\|c_{m,i}(\\hat u_i\\cdot g_j)^{m-2}\\hat u_i\\hat u_i^T`,
-    shape ``(r, d, d)``, with :math:`c_{m,i}` from :func:`neuron_coefficients`."""
+    """The contraction along each direction :math:`g_j`, shape ``(r, d, d)``:
+
+    .. math::
+
+        E[f\\,He_m(x)](g_j,\\dots,g_j,\\cdot,\\cdot)
+            = \\sum_i\\lambda_i\\|u_i\\|c_{m,i}(\\hat u_i\\cdot g_j)^{m-2}\\hat u_i\\hat u_i^T,
+
+    with :math:`c_{m,i}` from :func:`neuron_coefficients`."""
     U, weights = _unit_neurons(net)
     coef = neuron_coefficients(net, order) * weights[None, :] * (directions @ U.T) ** (order - 2)
     return np.einsum("ri,ia,ib->rab", coef, U, U)

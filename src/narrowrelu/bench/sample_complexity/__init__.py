@@ -76,8 +76,9 @@ def add_parser(commands):
         ),
     )
     p.add_argument("--families", nargs="+", default=DEFAULTS["families"], choices=FAMILIES, metavar="FAMILY",
-                   help=f"teacher families, from {', '.join(FAMILIES)} (default: all but biased). close_pair has at least 2 "
-                   "neurons and clusters is built from pairs (k // 2 of them), so some k map to the same teacher; "
+                   help=f"teacher families, from {', '.join(FAMILIES)} (default: all but biased). close_pair has at "
+                   "least 2 neurons and clusters is built from pairs (k // 2 of them), so some k map to the same "
+                   "teacher; "
                    "orthonormal uses d = k; biased is random with hidden biases beta ~ N(0, 1), fitted by the GD "
                    "baselines with biases and rated with p = k(d+2)+d+1")
     p.add_argument("--k", nargs="+", type=count(1), default=DEFAULTS["k"], metavar="K",
