@@ -15,9 +15,12 @@ version has it, else as the estimator's keyword arguments of 0.1.0, so two versi
 side of that change can be compared. Used to show that the layout changes of issue 11 (commits
 c2f0692 and 8e5225f: 48 arrays, all equal) and issue 20 left every model identical.
 """
+import argparse
 import sys
 import warnings
+
 import numpy as np
+
 warnings.simplefilter("ignore")
 OLD_NAMES = {("jennrich", "cp_polish"): {"tensor_fit": False}, ("jennrich", "tensor_fit"): {"cp_polish": False}}
 
@@ -86,7 +89,19 @@ def compare(a_path, b_path):
     return 1 if differ else 0
 
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", metavar="OUT.npz", help="fit the models and save their arrays here")
+    parser.add_argument("--compare", nargs=2, metavar=("A.npz", "B.npz"),
+                        help="compare two saved fingerprints array by array (exit 1 when any differs)")
+    args = parser.parse_args(argv)
+    if (args.out is None) == (args.compare is None):
+        parser.error("give either OUT.npz or --compare A.npz B.npz")
+    if args.compare:
+        return compare(*args.compare)
+    fingerprint(args.out)
+    return 0
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--compare":
-        sys.exit(compare(sys.argv[2], sys.argv[3]))
-    fingerprint(sys.argv[1])
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """whiten=True on correlated Gaussian inputs against the white case, at the same n.
 
-    PYTHONPATH=src python benchmarks/whiten_correlated.py
+    PYTHONPATH=src python benchmarks/whiten_correlated.py [--n N] [--seeds S]
 
 Teacher: Teacher.random(d=20, k=4) on z ~ N(0, I); correlated inputs x = Sigma^{1/2} z with a
 random rotation and eigenvalues from 1 to 10 (condition number 10), the same teacher seen in
@@ -8,16 +8,22 @@ x-coordinates (y is the same function of z); label noise 0.1 std f. Every fit is
 exact relative population MSE in z-coordinates (a network of x is one of z through x = Sigma^{1/2} z).
 """
 
+import argparse
 import warnings
 
 import numpy as np
 
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
 
-D, K, N, NOISE, SEEDS = 20, 4, 30_000, 0.1, 3
+D, K, NOISE = 20, 4, 0.1
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=float, default=30_000, help="rows per fit (default 30000)")
+    parser.add_argument("--seeds", type=int, default=3, help="teachers, one per seed (default 3)")
+    args = parser.parse_args(argv)
+    N, SEEDS = int(args.n), args.seeds
     print(f"d={D} k={K} n={N} noise={NOISE} std f, condition number 10; relative population MSE")
     print(f"{'seed':>4} {'white, whiten=False':>20} {'correlated, whiten=True':>24} {'correlated, whiten=False':>25}")
     for seed in range(SEEDS):

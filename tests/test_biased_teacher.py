@@ -42,10 +42,10 @@ def test_biased_family_and_its_noise():
 
 
 def test_sweep_rates_the_biased_family_with_its_parameter_count():
-    from narrowrelu.bench.sample_complexity import DEFAULTS
+    from narrowrelu.bench.sample_complexity.options import FULL, QUICK
     from narrowrelu.bench.sample_complexity.sweep import Job, run_job
 
-    assert DEFAULTS["families"] == list(BIAS_FREE_FAMILIES)
+    assert FULL["families"] == list(BIAS_FREE_FAMILIES) and "biased" not in QUICK["families"]
     (record,) = run_job(Job("biased", 4, 1, 2000, 0, 0.1, "gd_2k", ("gd_2k",)))
     assert record["n_params"] == n_parameters(1, 4, biased=True) == 1 * 6 + 5
     assert record["error"] is None and record["scoring"] == "exact"

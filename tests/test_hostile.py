@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from narrowrelu import GDReLURegressor, MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.bench._args import count, integer, real
-from narrowrelu.bench.sample_complexity.sweep import CellStore, _alive, pending_jobs, plan_jobs
+from narrowrelu.bench.sample_complexity.lock import alive as _alive
+from narrowrelu.bench.sample_complexity.sweep import CellStore, pending_jobs, plan_jobs
 from narrowrelu.cli import main
 from narrowrelu.conditioning.standard_units import check_numeric, condition
 from narrowrelu._parallel import resolve_n_jobs

@@ -141,17 +141,17 @@ class InstanceOf(Constraint):
 
 
 class RandomState(Constraint):
-    """``None``, an int, a ``SeedSequence``, a ``RandomState`` or a ``Generator``."""
+    """``None``, a non-negative int (a seed), a ``SeedSequence``, a ``RandomState`` or a ``Generator``."""
 
     def holds(self, value):
         if isinstance(value, bool):
             return False
-        return value is None or isinstance(
-            value, (numbers.Integral, np.random.SeedSequence, np.random.RandomState, np.random.Generator)
-        )
+        if isinstance(value, numbers.Integral):
+            return value >= 0
+        return value is None or isinstance(value, (np.random.SeedSequence, np.random.RandomState, np.random.Generator))
 
     def describe(self):
-        return "None, an int, a numpy SeedSequence, RandomState or Generator"
+        return "None, a non-negative int (a seed), a numpy SeedSequence, RandomState or Generator"
 
 
 def check_parameters(estimator, prefix=""):

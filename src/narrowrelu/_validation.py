@@ -9,16 +9,20 @@ import numbers
 import numpy as np
 
 
-def as_generator(random_state):
-    """Turn ``None``, an int, a ``SeedSequence`` or a ``Generator`` into a ``Generator``."""
+def as_generator(random_state, name="random_state"):
+    """Turn ``None``, a non-negative int, a ``SeedSequence``, a ``RandomState`` or a ``Generator``
+    into a ``Generator``; anything else (a negative int, a float, a bool) raises a ``ValueError``
+    naming ``name``."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
+    seed = isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0
+    if random_state is None or seed or isinstance(random_state, np.random.SeedSequence):
         return np.random.default_rng(random_state)
     raise ValueError(
-        f"random_state must be None, an int, a SeedSequence or a numpy Generator; got {random_state!r}"
+        f"{name} must be None, a non-negative int (a seed), a SeedSequence, a RandomState or a numpy Generator; "
+        f"got {random_state!r}"
     )
 
 
@@ -69,7 +73,8 @@ def check_unit_directions(G, name="directions"):
     G = check_finite_array(G, name, ndim=2)
     norms = np.linalg.norm(G, axis=1)
     if np.any(norms == 0):
-        raise ValueError(f"{name} has zero-norm row(s) {np.flatnonzero(norms == 0).tolist()}; a unit direction is required")
+        raise ValueError(f"{name} has zero-norm row(s) {np.flatnonzero(norms == 0).tolist()}; "
+                         "a unit direction is required")
     return G / norms[:, None]
 
 

@@ -27,7 +27,7 @@ def tiny_argv(out, *extra):
     return [
         "bench", "sample-complexity", "--families", "random", "orthonormal", "--k", "1", "2", "--d", "4",
         "--n-min", "200", "--n-max", "400", "--n-per-decade", "2", "--seeds", "2", "--methods", *FAST_METHODS,
-        "--out", str(out), "--no-progress", *extra,
+        "--out", str(out), "--n-jobs", "1", "--no-progress", *extra,
     ]
 
 
@@ -161,7 +161,7 @@ def test_help_explains_every_option(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--families", "--k", "--d", "--n-min", "--n-max", "--n-per-decade", "--seeds", "--noise",
                    "--target", "--n-max-gd", "--n-cap", "--methods", "--out", "--n-jobs", "--dask-scheduler",
-                   "--no-progress"):
+                   "--no-progress", "--full"):
         assert option in text
     for method in METHODS:
         assert method in text

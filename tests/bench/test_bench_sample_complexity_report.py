@@ -72,7 +72,7 @@ def _tiny_sweep(out, *cap):
     """A one-teacher sweep over n = 200, 400 of moment_refined and mlp_k with the cap options ``cap``."""
     return ["bench", "sample-complexity", "--families", "random", "--k", "1", "--d", "3", "--n-min", "200",
             "--n-max", "400", "--n-per-decade", "2", "--seeds", "1", "--target", "1e-9", "--methods", "moment_refined",
-            "mlp_k", *cap, "--out", str(out), "--no-progress"]
+            "mlp_k", *cap, "--n-jobs", "1", "--out", str(out), "--no-progress"]
 
 
 def test_cli_n_cap_is_parsed_checked_and_recorded(tmp_path, capsys):

@@ -150,7 +150,7 @@ def test_oracle_mode_recovers_and_streams_in_chunks():
         ({"n_neurons": 2, "chunk_size": 2.5}, "chunk_size must be an integer >= 1"),
         ({"n_neurons": 2, "settings": {"refine_max_samples": 0}},
          "settings.refine_max_samples must be an integer >= 1 or None"),
-        ({"n_neurons": 2, "random_state": "seed"}, "random_state must be None, an int"),
+        ({"n_neurons": 2, "random_state": "seed"}, "random_state must be None, a non-negative int"),
         ({"n_neurons": 2.0}, "n_neurons must be an integer >= 1 or None"),
     ],
 )

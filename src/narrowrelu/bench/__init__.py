@@ -13,4 +13,5 @@ BENCH_MODULES = [
     "diagnose",
     "scale",
     "dynamics",
+    "report",
 ]

@@ -6,8 +6,9 @@ import math
 import os
 
 
-def count(minimum=1):
-    """An integer count >= ``minimum``, written ``3000`` or ``3e3`` (an integral float)."""
+def count(minimum=1, maximum=None, why=None):
+    """An integer count >= ``minimum`` (and <= ``maximum``, refused with the reason ``why``),
+    written ``3000`` or ``3e3`` (an integral float)."""
 
     def parse(text):
         try:
@@ -16,6 +17,9 @@ def count(minimum=1):
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
         if not math.isfinite(value) or not value.is_integer() or value < minimum:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        if maximum is not None and value > maximum:
+            reason = f" ({why})" if why else ""
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}{reason}, got {text!r}")
         return int(value)
 
     parse.__name__ = "count"

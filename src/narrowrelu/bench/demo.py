@@ -4,6 +4,7 @@ import time
 
 from ..teacher import Teacher
 from ._args import count, integer
+from ._memory import moment_fit_bytes, shortfall
 
 
 def add_parser(commands):
@@ -31,6 +32,8 @@ def run(args, parser):
     need = MomentReLURegressor(n_neurons=args.k).required_samples(args.d)
     if args.n < need:
         parser.error(f"--n must be at least d + k + 2 = {need} for d={args.d}, k={args.k}; got {args.n}")
+    if problem := shortfall(moment_fit_bytes(args.n, args.d, args.k)):
+        parser.error(f"--n {args.n}: the fit of {args.n} rows of {args.d} features {problem}")
     teacher = Teacher.random(args.d, args.k, random_state=args.seed)
     X, y = teacher.sample(args.n, random_state=args.seed + 1)
     start = time.perf_counter()

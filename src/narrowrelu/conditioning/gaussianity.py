@@ -4,9 +4,9 @@ On an evenly strided subsample of :math:`m` rows (at most :data:`MAX_ROWS`, fewe
 :math:`d` to bound the :math:`md^2` cost) it computes, every one as a :math:`z`-score that is
 standard normal for a true :math:`N(0, I)` sample:
 
-- column means, :math:`z = \\sqrt m\\,\\bar x_j`;
+- column means in the column's own units, :math:`z = \\sqrt m\\,\\bar x_j/s_j`;
 - column variances, :math:`z = (s_j^2 - 1)/\\sqrt{2/m}`;
-- covariances of column pairs, :math:`z = \\sqrt m\\,\\hat c_{ij}`;
+- correlations of column pairs, :math:`z = \\sqrt m\\,\\hat c_{ij}/(s_is_j)`;
 - skewness and excess kurtosis per column (D'Agostino's and Anscombe–Glynn's tests,
   :func:`scipy.stats.skewtest`, :func:`scipy.stats.kurtosistest`).
 
@@ -15,8 +15,12 @@ the Bonferroni bound at family-wise level :data:`FALSE_ALARM` (about 5.3 at :mat
 Gaussian sample of any size almost never warns (measured in ``docs/reliability.md``). The message
 tells non-Gaussian data (skewness, kurtosis: nothing fixes that, no scaler makes data Gaussian)
 from Gaussian data of another covariance (``whiten=True`` learns it exactly) and from a
-non-zero mean (which the model class has no bias for).
+non-zero mean (which the model class has no bias for). Constant columns are named as such and
+left out of the tests, and rows repeated exactly (which i.i.d. Gaussian draws never are) are
+reported and counted once, so that copies do not pass for a shifted mean.
 """
+
+import warnings
 
 import numpy as np
 from scipy.stats import kurtosistest, norm, skewtest
@@ -45,80 +49,137 @@ def subsample_rows(n, d):
     return int(min(n, MAX_ROWS, max(MIN_ROWS, COVARIANCE_BUDGET // max(d * d, 1))))
 
 
+def _distinct_rows(S):
+    """Indices of the first occurrence of every distinct row of ``S``, in row order."""
+    rows = np.ascontiguousarray(S).view(np.dtype((np.void, S.dtype.itemsize * S.shape[1])))[:, 0]
+    _, first = np.unique(rows, return_index=True)
+    return np.sort(first)
+
+
 def gaussianity_scores(X):
     """The largest :math:`|z|` of each group of tests on a strided subsample of ``X``.
+
+    Constant columns are set apart (named under ``"constant"``) and repeated rows removed
+    (counted under ``"duplicates"``) before the tests, which then run on the distinct rows and
+    the other columns. Every :math:`z` is in the column's own units: a column mean is divided by
+    the column's standard deviation and a covariance by both deviations (a correlation), so an
+    unequal scale shows in the variance test alone.
 
     Returns
     -------
     scores : dict
         ``group -> (|z|, column or (i, j), statistic)`` for the groups ``"mean"``,
-        ``"variance"``, ``"covariance"``, ``"skewness"``, ``"kurtosis"`` (the last two need 20
-        rows, and the covariance two columns).
+        ``"variance"``, ``"covariance"`` (the statistic a correlation), ``"skewness"``,
+        ``"kurtosis"`` (the last two need 20 rows, and the covariance two columns);
+        ``"constant" -> [(column, value), ...]`` when some column is constant and
+        ``"duplicates" -> (repeated rows, rows read)`` when some row of the subsample repeats.
     """
     n, d = X.shape
     m = subsample_rows(n, d)
     S = np.ascontiguousarray(X[:: max(1, n // m)][:m])  # contiguous: BLAS for S.T @ S (strided, numpy loops)
-    m = S.shape[0]
+    scores = {}
+    constant = np.ptp(S, axis=0) == 0 if S.shape[0] else np.zeros(d, dtype=bool)
+    if constant.any():
+        scores["constant"] = [(int(j), float(S[0, j])) for j in np.flatnonzero(constant)]
+    first = _distinct_rows(S)
+    if first.size < S.shape[0]:
+        scores["duplicates"] = (int(S.shape[0] - first.size), int(S.shape[0]))
+        S = np.ascontiguousarray(S[first])
+    columns = np.flatnonzero(~constant)
+    if columns.size == 0 or S.shape[0] < 2:
+        return scores
+    S = np.ascontiguousarray(S[:, columns])
+    m, d = S.shape
     mean = S.mean(axis=0)
     C = (S.T @ S) / m - np.outer(mean, mean)
-    var = np.diag(C).copy()
-    scores = {}
+    var = np.maximum(np.diag(C).copy(), 1e-300)
+    sd = np.sqrt(var)
 
     def worst(group, z, stat, index=None):
         j = int(np.argmax(np.abs(z)))
-        where = j if index is None else index[j]
-        scores[group] = (float(abs(z[j])), where, float(stat[j]))
+        where = columns[j] if index is None else tuple(int(columns[i]) for i in index[j])
+        scores[group] = (float(abs(z[j])), where if index is not None else int(where), float(stat[j]))
 
-    worst("mean", np.sqrt(m) * mean, mean)
+    worst("mean", np.sqrt(m) * mean / sd, mean)
     worst("variance", (var - 1.0) / np.sqrt(2.0 / m), var)
     if d > 1:
         iu = np.triu_indices(d, 1)
-        off = C[iu]
-        worst("covariance", np.sqrt(m) * off, off, list(zip(*iu)))
+        corr = (C / np.outer(sd, sd))[iu]
+        worst("covariance", np.sqrt(m) * corr, corr, list(zip(*iu)))
     if m >= 20:
         centred = S - mean
-        s2 = np.maximum(var, 1e-300)
         sq = centred * centred  # products, not **3 and **4 (numpy's pow is ~20x slower)
-        skew = (sq * centred).mean(axis=0) / s2**1.5
-        kurt = (sq * sq).mean(axis=0) / s2**2 - 3.0
-        with np.errstate(all="ignore"):
+        skew = (sq * centred).mean(axis=0) / var**1.5
+        kurt = (sq * sq).mean(axis=0) / var**2 - 3.0
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             worst("skewness", np.nan_to_num(skewtest(S, axis=0).statistic, nan=0.0), skew)
             worst("kurtosis", np.nan_to_num(kurtosistest(S, axis=0).statistic, nan=0.0), kurt)
     return scores
 
 
-def non_gaussian_message(X, whitened=False):
-    """The warning for inputs ``X`` (as the fit sees them), or ``None`` when they pass."""
-    scores = gaussianity_scores(X)
-    bound = z_threshold(X.shape[1])
-    failed = {g: s for g, s in scores.items() if s[0] > bound}
-    if not failed:
-        return None
-    head = "the method assumes x ~ N(0, I) and the inputs do not look like it"
+def _constant_message(constant):
+    shown = ", ".join(f"{j} (every value {v:.6g})" for j, v in constant[:5])
+    more = f" and {len(constant) - 5} more" if len(constant) > 5 else ""
+    return (f"column{'s' if len(constant) > 1 else ''} {shown}{more} of X {'are' if len(constant) > 1 else 'is'} "
+            "constant, which no draw of N(0, 1) is: drop such columns (they carry nothing a network of Gaussian "
+            "inputs uses, and whiten=True would refuse their singular covariance)")
+
+
+def _duplicates_message(duplicates):
+    repeated, rows = duplicates
+    return (f"{repeated} of {rows} rows read repeat an earlier row exactly, which independent draws from N(0, I) "
+            "never do: the fit counts every copy as a new draw, so its accuracy is that of the distinct rows and "
+            "its noise estimates are too small; drop the copies (the tests below ran on the distinct rows)")
+
+
+def _shape_messages(failed, whitened):
     if "skewness" in failed or "kurtosis" in failed:
         g = max(("skewness", "kurtosis"), key=lambda k: failed.get(k, (0,))[0])
         z, j, stat = failed[g]
         what = "excess kurtosis" if g == "kurtosis" else "skewness"
-        return (
-            f"{head}: column {j} has {what} {stat:.3g} ({z:.1f} standard errors from a Gaussian's 0). The method "
+        return [
+            f"column {j} has {what} {stat:.3g} ({z:.1f} standard errors from a Gaussian's 0). The method "
             "needs Gaussian x; no scaler or whitening makes non-Gaussian data Gaussian (StandardScaler only "
-            "matches means and variances), so expect a poor fit"
-        )
-    if "mean" in failed:
-        z, j, stat = failed["mean"]
-        return (
-            f"{head}: column {j} has mean {stat:.3g} ({z:.1f} standard errors from 0). The model "
-            "b + w.x + sum lambda relu(u.x) has no bias inside the ReLU, so the method needs centred inputs; "
-            "centring X (as a scaler does) changes the function the network must express, so expect a poor fit"
-        )
+            "matches means and variances), so expect a poor fit"]
+    out = []
     parts = []
-    for g in ("covariance", "variance"):
+    for g in ("variance", "covariance"):
         if g in failed:
             z, where, stat = failed[g]
-            label = f"covariance {stat:.3g} between columns {where[0]} and {where[1]}" if g == "covariance" \
+            label = f"correlation {stat:.3g} between columns {where[0]} and {where[1]}" if g == "covariance" \
                 else f"variance {stat:.3g} in column {where}"
             parts.append(f"{label} ({z:.1f} standard errors from N(0, I))")
-    advice = (" even after whitening (the covariance estimate is unstable; use more rows)" if whitened else
-              ": they look Gaussian but correlated or of unequal variances; fit with whiten=True, which learns "
-              "x ~ N(0, Sigma) exactly")
-    return f"{head}: {'; '.join(parts)}{advice}"
+    if parts:
+        advice = (" even after whitening (the covariance estimate is unstable; use more rows)" if whitened else
+                  ": they look Gaussian but correlated or of unequal scales; fit with whiten=True, which learns "
+                  "x ~ N(0, Sigma) exactly")
+        out.append(f"{'; '.join(parts)}{advice}")
+    if "mean" in failed:
+        z, j, stat = failed["mean"]
+        out.append(
+            f"column {j} has mean {stat:.3g} ({z:.1f} of its standard errors from 0). The model "
+            "b + w.x + sum lambda relu(u.x) has no bias inside the ReLU, so the method needs centred inputs; "
+            "centring X (as a scaler does) changes the function the network must express, so expect a poor fit")
+    return out
+
+
+def non_gaussian_message(X, whitened=False):
+    """The warning for inputs ``X`` (as the fit sees them), or ``None`` when they pass.
+
+    Its parts, in order: constant columns, repeated rows, then the tests of the other columns on
+    the distinct rows: a non-Gaussian shape (skewness, kurtosis: nothing fixes it), else unequal
+    variances or correlations (``whiten=True`` fixes them), and a shifted mean."""
+    scores = gaussianity_scores(X)
+    n_tested = X.shape[1] - len(scores.get("constant", ()))
+    bound = z_threshold(max(n_tested, 1))
+    failed = {g: s for g, s in scores.items() if g not in ("constant", "duplicates") and s[0] > bound}
+    parts = []
+    if "constant" in scores:
+        parts.append(_constant_message(scores["constant"]))
+    if "duplicates" in scores:
+        parts.append(_duplicates_message(scores["duplicates"]))
+    parts += _shape_messages(failed, whitened)
+    if not parts:
+        return None
+    return "the method assumes x ~ N(0, I) and the inputs do not look like it: " + "; ".join(parts)

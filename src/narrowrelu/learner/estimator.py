@@ -20,7 +20,9 @@ from .rounds import fit_moments
 from .settings import LearnerSettings, MomentSettings, large_sample, refinement_rows
 from .sources import ArraySource, OracleSource
 from .sources.held_out import held_out_mask
-from .units import LearnerFit, scaling_of, to_original_units, warn_if_not_gaussian
+from .residual_diagnostic import residual_diagnostic, warn_misfit
+from .units import LearnerFit, oracle_in_standard_units, scaling_of, to_original_units, warn_if_not_gaussian
+from .workload import warn_workload
 
 # with a refinement to follow on a large sample, moment rounds stop once a round gains less than
 # this many parametric rates (see MomentSettings.round_improvement); below, rounds run to
@@ -105,7 +107,14 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     n_passes_ : int
         Passes made over the data (or over the oracle's regenerated stream).
     scaling_ : dict
-        ``fit`` only: the maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener``.
+        The maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener`` (``fit_oracle``:
+        a power of two near the outputs' scale, and a shift only for a large offset).
+    residual_diagnostic_ : dict
+        Low-order Hermite moments of the final model's residual on the held-out rows
+        (:mod:`narrowrelu.learner.residual_diagnostic`): ``statistics`` (per order 1-4, the
+        statistic, degrees of freedom, p-value, normal score, share of Var(y)),
+        ``verdict`` (``"fits"``, ``"wrong model"``, ``"more neurons"``, ``"not converged"``) and
+        ``message``, raised as a :class:`~narrowrelu.learner.residual_diagnostic.ModelMisfitWarning`.
     settings_ : LearnerSettings
         The research knobs used (``settings`` resolved).
 
@@ -193,6 +202,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             source = ArraySource(data.X, data.y, held_out_mask(seed, n, n_validation), self.chunk_size)
         self._set_fitted(to_original_units(self._fit_source(source, rng, knobs), data), knobs)
         self.scaling_ = scaling_of(data)
+        warn_misfit(self.residual_diagnostic_)
         return self
 
     def fit_oracle(self, oracle, n_samples, n_features=None, backend="local"):
@@ -233,11 +243,14 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         rng = as_generator(self.random_state)
         seed_stream, seed_refine = np.random.SeedSequence(rng.integers(2**63)).spawn(2)
         n_validation = self._n_validation(n, d)
+        oracle, units = oracle_in_standard_units(oracle, n, d, self.chunk_size, seed_stream)
         if backend == "local":
             source = OracleSource(oracle, n, d, self.chunk_size, n_validation / n, seed_stream, seed_refine)
         else:
             source = dask_oracle_source(oracle, n, d, self.chunk_size, n_validation, seed_stream, seed_refine)
-        self._set_fitted(self._fit_source(source, rng, knobs), knobs)
+        self._set_fitted(to_original_units(self._fit_source(source, rng, knobs), units), knobs)
+        self.scaling_ = scaling_of(units)
+        warn_misfit(self.residual_diagnostic_)
         return self
 
     def predict(self, X):
@@ -298,6 +311,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 f"too few samples for the moments asked: n_samples = {n} with n_features = {d} and "
                 f"n_neurons = {self._max_neurons(d)}; at least {need} are needed"
             )
+        warn_workload(n, d, list(range(1 if self.n_neurons is None else self.n_neurons, self._max_neurons(d) + 1)))
 
     def _n_validation(self, n, d):
         most = n - (d + self._max_neurons(d) + 1)
@@ -332,10 +346,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                                                              knobs.refine_max_iter, n_jobs)
                 network = refined.network
                 moments.timings["refinement"] = time.perf_counter() - start
+            start = time.perf_counter()
+            diagnostic = residual_diagnostic(source, network)
+            moments.timings["residual_diagnostic"] = time.perf_counter() - start
         return LearnerFit(network=network, raw_network=moments.network, n_neurons=moments.n_neurons,
                           candidates=moments.candidates, subspace=moments.subspace,
                           validation_mse=moments.validation_mse, rounds=moments.rounds, refinement=refinement,
-                          timings=moments.timings, n_passes=moments.n_passes)
+                          timings=moments.timings, n_passes=moments.n_passes, residual_diagnostic=diagnostic)
 
     def _set_fitted(self, fit, knobs):
         self.n_features_in_ = fit.network.n_features
@@ -349,4 +366,5 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.refinement_ = fit.refinement
         self.timings_ = fit.timings
         self.n_passes_ = fit.n_passes
+        self.residual_diagnostic_ = fit.residual_diagnostic
         self.settings_ = knobs

@@ -200,7 +200,9 @@ def _oracle_child(p, import_seconds):
     peak = peak_rss_mb()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     n_chunks = -(-p["n"] // p["chunk_size"])
-    passes = calls[0] / n_chunks  # the oracle is queried once per chunk per pass (refine=False)
+    # the oracle is queried once per chunk per pass (refine=False), and once on the pilot draw that
+    # sets the scale of its outputs (at most 4096 rows, not counted as a pass)
+    passes = (calls[0] - 1) / n_chunks
     # the inputs alone, as OracleSource draws them: same generator, same chunks, one pass
     rng = np.random.default_rng(p["seed"])
     t0 = time.perf_counter()

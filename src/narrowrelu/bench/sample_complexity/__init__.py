@@ -8,197 +8,49 @@ reports :math:`n^*(k)`, the smallest n at which at least 90 % of the seeds reach
 parametric rate :math:`\\sigma^2 p / n` (:math:`p = k(d+1) + d + 1`), and per (family, method)
 the slope of :math:`\\log n^*` against :math:`\\log k`.
 
-The pieces: :mod:`.methods` (the learners and their scoring), :mod:`.sweep` (cells, the
-resumable store, local / joblib / dask execution), :mod:`.summary` (tables, CSV, JSON),
-:mod:`.slopes` (the n*(k) slopes) and :mod:`.plots` (PNG figures).
+The pieces: :mod:`.options` (the command line, its quick and ``--full`` presets),
+:mod:`.methods` (the learners, their scoring and memory estimates), :mod:`.sweep` (cells, the
+resumable store, local / joblib / dask execution), :mod:`.lock` (one sweep per ``--out``),
+:mod:`.summary` (tables, CSV, JSON), :mod:`.slopes` (the n*(k) slopes) and :mod:`.plots` (PNG
+figures). ``narrowrelu bench report`` (:mod:`narrowrelu.bench.report`) prints the tables of a
+stored sweep again.
 """
 
-import argparse
 import os
 import platform
-import shlex
 import sys
 import time
 
-from ...teacher import BIAS_FREE_FAMILIES, FAMILIES
-from .._args import count, integer, real
-from .methods import METHODS, capped_methods, method_caps
+from .. import _memory
+from .lock import DirectoryLocked, SweepLock
+from .methods import method_caps
+from .options import add_parser as _add_parser
+from .options import canonical_command, check_args, resolve_n_jobs
 from .plots import write_plots
 from .slopes import format_slope_table, slope_rows
 from .summary import (
     SUCCESS_FRACTION,
     format_nstar_table,
     format_per_n_table,
+    mixed_versions_note,
     nstar_rows,
     per_n_rows,
     write_outputs,
 )
 from .sweep import (
     CellStore,
-    check_scheduler,
     execute,
     geometric_grid,
+    job_bytes,
     pending_jobs,
     plan_jobs,
     teacher_sizes,
 )
 
-DEFAULTS = {
-    "families": list(BIAS_FREE_FAMILIES),
-    "k": [1, 2, 4],
-    "d": 20,
-    "n_min": 1000.0,
-    "n_max": 10000.0,
-    "n_per_decade": 2,
-    "seeds": 3,
-    "noise": 0.1,
-    "target": 1e-3,
-    "n_max_gd": None,
-    "out": "sample-complexity-out",
-}
-
 
 def add_parser(commands):
-    method_lines = "; ".join(f"{name}: {spec.description}" for name, spec in METHODS.items())
-    p = commands.add_parser(
-        "sample-complexity",
-        help="samples needed per k by the moment learner, GD and MLPRegressor (n*(k), tables, plots)",
-        description=(
-            "For each teacher family, k, n on a geometric grid and seed: draw n noisy samples, fit every "
-            "chosen method and score it by its exact excess population MSE against the clean teacher "
-            "(MLPRegressor by Monte Carlo). Reports per (family, k, method) n*(k), the smallest n at which "
-            ">= 90% of seeds reach excess MSE <= TARGET * Var f, the median MSE per n (relative and "
-            "absolute), the fit time, and the MSE over the parametric rate sigma^2 p / n; per (family, method) "
-            "the least-squares slope of log n* against log k over the k where n* was reached above the "
-            "smallest n. Writes the tables to stdout and cells.csv, per_n.csv, nstar.csv, slopes.csv, "
-            "results.json, meta.json, table.txt, success_rate.png and nstar.png to --out. Each finished fit is stored in --out/cells.jsonl at once: rerunning a "
-            "killed sweep computes only the missing cells. Methods: " + method_lines + "."
-        ),
-    )
-    p.add_argument("--families", nargs="+", default=DEFAULTS["families"], choices=FAMILIES, metavar="FAMILY",
-                   help=f"teacher families, from {', '.join(FAMILIES)} (default: all but biased). close_pair has at "
-                   "least 2 neurons and clusters is built from pairs (k // 2 of them), so some k map to the same "
-                   "teacher; "
-                   "orthonormal uses d = k; biased is random with hidden biases beta ~ N(0, 1), fitted by the GD "
-                   "baselines with biases and rated with p = k(d+2)+d+1")
-    p.add_argument("--k", nargs="+", type=count(1), default=DEFAULTS["k"], metavar="K",
-                   help="numbers of teacher neurons, each 1 <= K <= --d (default: 1 2 4)")
-    p.add_argument("--d", type=count(1), default=DEFAULTS["d"], help="input dimension (default: 20)")
-    p.add_argument("--n-min", type=real(10), default=DEFAULTS["n_min"],
-                   help="smallest sample size of the geometric n grid (default: 1000)")
-    p.add_argument("--n-max", type=real(10), default=DEFAULTS["n_max"],
-                   help="largest sample size of the grid, >= --n-min (default: 10000)")
-    p.add_argument("--n-per-decade", type=count(1), default=DEFAULTS["n_per_decade"],
-                   help="grid points per factor of ten in n (default: 2)")
-    p.add_argument("--seeds", type=count(1), default=DEFAULTS["seeds"],
-                   help="seeds per (family, k, n); each seed draws its own teacher (the orthonormal one is "
-                   "fixed), data and initialisation "
-                   "(default: 3; n* needs >= 90%% of them, so with fewer than 10 seeds it needs all)")
-    p.add_argument("--noise", type=real(0), default=DEFAULTS["noise"],
-                   help="label noise std relative to std f (default: 0.1). Noiseless data cannot tell methods "
-                   "apart (every method reaching the right basin ends at ~1e-16); at 0.1 the parametric rate "
-                   "0.01 p/n relative to Var f crosses the default target near n = 10 p, inside the default grid, "
-                   "so a method fitting at the rate has a finite n* and one stuck in a local minimum does not")
-    p.add_argument("--target", type=real(0, closed="neither"), default=DEFAULTS["target"],
-                   help="success threshold: excess population MSE <= TARGET * Var f (default: 1e-3); the "
-                   "absolute MSE is reported beside it")
-    p.add_argument("--n-max-gd", type=real(10), default=DEFAULTS["n_max_gd"], metavar="N",
-                   help="the largest n for the GD and MLP methods, which are much slower at large n: their cells "
-                   "above N are not run, and their n* reads '> M' with M the largest n they ran "
-                   "(default: no cap)")
-    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), metavar="METHOD",
-                   help=f"methods to compare, from {', '.join(METHODS)} (default: all that this install can run; "
-                   "the gd methods need narrowrelu.baseline.estimator)")
-    p.add_argument("--out", default=DEFAULTS["out"], metavar="DIR",
-                   help="directory for the cell store and every output; created if missing; cells already "
-                   "stored there are skipped (default: ./sample-complexity-out)")
-    p.add_argument("--n-jobs", type=integer(1, allowed=(-1,)), default=1,
-                   help="fits run in parallel by joblib processes, each with BLAS and numba pinned to one "
-                   "thread (default: 1; -1 uses every core)")
-    p.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
-                   help="address of a running dask scheduler (e.g. tcp://host:8786); the fits go to its workers "
-                   "through joblib's dask backend and --n-jobs is ignored (needs the 'dask' extra)")
-    p.add_argument("--n-cap", action="append", type=_method_cap, default=None, metavar="METHOD=N",
-                   help="the largest n for one method (any method; for a GD or MLP one it replaces --n-max-gd); "
-                   "repeat for several, e.g. --n-cap mlp_4k=3e4")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="compute again the stored cells whose fit raised (they are kept, and skipped, otherwise)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
-    p.set_defaults(func=run)
-    return p
-
-
-def _method_cap(text):
-    method, sep, value = text.partition("=")
-    if not sep or method not in METHODS:
-        raise argparse.ArgumentTypeError(f"expected METHOD=N with METHOD one of {', '.join(METHODS)}, got {text!r}")
-    return method, real(10)(value)
-
-
-def check_args(args, parser):
-    """Validate the options; on a bad one exit with status 2 and one line naming it."""
-    if any(k < 1 for k in args.k):
-        parser.error(f"--k values must be >= 1, got {min(args.k)}")
-    if args.d < 1:
-        parser.error(f"--d must be >= 1, got {args.d}")
-    if any(k > args.d for k in args.k) and set(args.families) - {"orthonormal"}:
-        parser.error(f"--k values must be <= --d = {args.d}, got {max(args.k)}")
-    if args.n_min < 10:
-        parser.error(f"--n-min must be >= 10, got {args.n_min:g}")
-    if args.n_max < args.n_min:
-        parser.error(f"the n grid is empty: --n-max {args.n_max:g} is below --n-min {args.n_min:g}")
-    if args.n_per_decade < 1:
-        parser.error(f"--n-per-decade must be >= 1, got {args.n_per_decade}")
-    if args.seeds < 1:
-        parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    if not args.noise >= 0:
-        parser.error(f"--noise must be >= 0, got {args.noise}")
-    if not args.target > 0:
-        parser.error(f"--target must be > 0, got {args.target}")
-    if args.n_jobs == 0 or args.n_jobs < -1:
-        parser.error(f"--n-jobs must be >= 1 or -1, got {args.n_jobs}")
-    methods = list(dict.fromkeys(args.methods)) if args.methods else list(METHODS)
-    if args.n_max_gd is not None and args.n_max_gd < args.n_min and capped_methods(methods):
-        parser.error(f"--n-max-gd {args.n_max_gd:g} is below --n-min {args.n_min:g}: "
-                     f"{', '.join(capped_methods(methods))} would run no cell")
-    if args.dask_scheduler is not None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            parser.error("--dask-scheduler needs dask.distributed: pip install 'narrowrelu[dask]'")
-        problem = check_scheduler(args.dask_scheduler)
-        if problem:
-            parser.error(f"--dask-scheduler: {problem}")
-    _check_writable(args.out, parser)
-    return methods
-
-
-def _check_writable(directory, parser):
-    try:
-        os.makedirs(directory, exist_ok=True)
-        probe = os.path.join(directory, ".write-test")
-        with open(probe, "w") as fh:
-            fh.write("ok")
-        os.remove(probe)
-    except OSError as exc:
-        parser.error(f"--out {directory!r} is not writable: {exc.strerror or exc}")
-
-
-def canonical_command(args, methods):
-    """The full command line, every option spelled out, that reproduces this sweep."""
-    parts = ["narrowrelu", "bench", "sample-complexity", "--families", *args.families, "--k", *map(str, args.k),
-             "--d", str(args.d), "--n-min", f"{args.n_min:g}", "--n-max", f"{args.n_max:g}",
-             "--n-per-decade", str(args.n_per_decade), "--seeds", str(args.seeds), "--noise", f"{args.noise:g}",
-             "--target", f"{args.target:g}", "--methods", *methods, "--out", args.out, "--n-jobs", str(args.n_jobs)]
-    if args.n_max_gd is not None:
-        parts += ["--n-max-gd", f"{args.n_max_gd:g}"]
-    for method, cap in getattr(args, "n_cap", None) or []:
-        parts += ["--n-cap", f"{method}={cap:g}"]
-    if getattr(args, "retry_failed", False):
-        parts.append("--retry-failed")
-    if args.dask_scheduler:
-        parts += ["--dask-scheduler", args.dask_scheduler]
-    return shlex.join(parts)
+    """Add ``narrowrelu bench sample-complexity`` (options: :mod:`.options`)."""
+    return _add_parser(commands, run)
 
 
 def environment(args):
@@ -222,8 +74,20 @@ def environment(args):
 
 
 def run(args, parser):
-    """Run (or resume) the sweep, then print the tables and write every output from all stored cells."""
+    """Run (or resume) the sweep, then print the tables and write every output from all stored cells.
+
+    The ``--out`` directory is locked for the run (:class:`.lock.SweepLock`); a second sweep on it
+    exits with status 2 naming the first one's pid.
+    """
     methods = check_args(args, parser)
+    try:
+        with SweepLock(args.out):
+            return _sweep(args, parser, methods)
+    except DirectoryLocked as exc:
+        parser.error(f"--out {exc}")
+
+
+def _sweep(args, parser, methods):
     ns = geometric_grid(args.n_min, args.n_max, args.n_per_decade)
     for family, sizes in teacher_sizes(args.families, args.k, args.d).items():
         remapped = [f"{asked}->{k}" for asked, k, _ in sizes if asked != k]
@@ -237,14 +101,15 @@ def run(args, parser):
         print(f"note: skipped {store.skipped} unreadable line(s) of {store.path} (cut short, not UTF-8 JSON, or "
               "fields of the wrong type); their cells are computed again", file=sys.stderr)
     todo = pending_jobs(jobs, stored, retry_failed=args.retry_failed)
+    _check_memory(todo, parser)
     n_cells = sum(len(j.methods) for j in jobs)
     n_todo = sum(len(j.methods) for j in todo)
     print(f"{n_cells} cells ({len(jobs)} fits); {n_cells - n_todo} already in {args.out}, computing {n_todo} "
           f"in {len(todo)} fits", file=sys.stderr)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
-        new, seconds = execute(todo, store, n_jobs=args.n_jobs, dask_scheduler=args.dask_scheduler,
-                               progress=not args.no_progress)
+        new, seconds = execute(todo, store, n_jobs=resolve_n_jobs(args.n_jobs, len(todo)),
+                               dask_scheduler=args.dask_scheduler, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {len(store.load())} cells are stored in {args.out}; run the same command to "
               "compute the rest", file=sys.stderr)
@@ -252,11 +117,13 @@ def run(args, parser):
     stored = store.load()
     wanted = {key for job in jobs for key in job.cell_keys()}
     records = [rec for key, rec in stored.items() if key in wanted]
+    if note := mixed_versions_note(records, args.out):
+        print(note, file=sys.stderr)
     rows = per_n_rows(records, args.target)
     caps = {m: cap for m, cap in all_caps.items() if cap is not None and cap < ns[-1]}
     nstar = nstar_rows(rows, methods, caps)
     slopes = slope_rows(nstar, methods)
-    tables = "\n\n".join((format_per_n_table(rows), format_nstar_table(nstar, args.target),
+    tables = "\n\n".join((format_per_n_table(rows, args.target), format_nstar_table(nstar, args.target),
                            format_slope_table(slopes)))
     print(tables)
     meta = {
@@ -288,3 +155,23 @@ def report_failures(records, most=20):
         print("error: every fit failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_memory(jobs, parser):
+    """Exit with status 2 when no fit of ``jobs`` fits in the available memory; note on stderr how
+    many do not (they are recorded as failed when their turn comes, see :func:`.sweep.run_job`)."""
+    available = _memory.available_bytes()
+    if available is None or not jobs:
+        return
+    over = [job for job in jobs if job_bytes(job) > available]
+    if not over:
+        return
+    free = _memory.format_bytes(available)
+    smallest, largest = min(over, key=job_bytes), max(over, key=job_bytes)
+    if len(over) == len(jobs):
+        parser.error(f"no fit of this sweep fits in memory: the {smallest.fitter} fit at n={smallest.n}, "
+                     f"d={smallest.d} needs about {_memory.format_bytes(job_bytes(smallest))} of memory, {free} "
+                     "available; lower --n-max")
+    print(f"note: {len(over)} of {len(jobs)} fits need more memory than the {free} available (the largest, "
+          f"{largest.fitter} at n={largest.n}, d={largest.d}, about {_memory.format_bytes(job_bytes(largest))}): "
+          "they are recorded as failed, not run", file=sys.stderr)

@@ -29,6 +29,7 @@ from sklearn.neural_network import MLPRegressor
 from ...baseline.estimator import GDReLURegressor
 from ...learner.estimator import MomentReLURegressor
 from ...metrics import monte_carlo_mse, population_mse
+from .._memory import linear_bytes, moment_fit_bytes
 
 #: Monte Carlo inputs used to score models outside the closed form (``MLPRegressor``).
 MONTE_CARLO_SAMPLES = 200_000
@@ -58,7 +59,8 @@ METHODS = {
     spec.name: spec
     for spec in (
         MethodSpec("moment_raw", "moment", "MomentReLURegressor, moment solution before refinement (raw_network_)"),
-        MethodSpec("moment_refined", "moment", "MomentReLURegressor with Levenberg-Marquardt refinement (network_)"),
+        MethodSpec("moment_refined", "moment", "MomentReLURegressor with its default refinement, a streamed "
+                   "Gauss-Newton (Fisher scoring) on the squared loss (network_)"),
         MethodSpec("gd_k", "gd_k", f"GDReLURegressor at width k, L-BFGS on the empirical loss (<= {GD_MAX_ITER} "
                    "iterations)", capped=True),
         MethodSpec("gd_2k", "gd_2k", f"GDReLURegressor at width 2k (over-parameterised), L-BFGS, <= {GD_MAX_ITER} "
@@ -126,12 +128,16 @@ def run_fitter(fitter, methods, teacher, X, y, seed):
     try:
         return FITTERS[fitter](methods, teacher, X, y, seed)
     except Exception as exc:  # noqa: BLE001 - a learner failing on a cell is a result of the sweep
-        message = f"{type(exc).__name__}: {exc}"
-        return {
-            name: {"mse": float("inf"), "mse_stderr": 0.0, "scoring": "error", "fit_seconds": float("nan"),
-                   "width": None, "converged": False, "error": message}
-            for name in methods
-        }
+        return error_results(methods, f"{type(exc).__name__}: {exc}")
+
+
+def error_results(methods, message):
+    """The results of a fit that failed (or was not run) with ``message``: infinite MSE, a failure."""
+    return {
+        name: {"mse": float("inf"), "mse_stderr": 0.0, "scoring": "error", "fit_seconds": float("nan"),
+               "width": None, "converged": False, "error": message}
+        for name in methods
+    }
 
 
 def _fit_moment(methods, teacher, X, y, seed):
@@ -160,7 +166,8 @@ def _fit_gd(width_factor):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = GDReLURegressor(n_neurons=width, optimizer="lbfgs", max_iter=GD_MAX_ITER, tol=GD_TOL,
-                                    hidden_biases=teacher.has_biases, history_every=None, random_state=seed).fit(X, y)
+                                    hidden_biases=teacher.has_biases, history_every=None, random_state=seed)
+            model.fit(X, y)
         seconds = time.perf_counter() - start
         converged = bool(getattr(model, "converged_", True))
         return {methods[0]: _exact(model.relu_network(), teacher, seconds, width, converged)}
@@ -217,3 +224,22 @@ def _exact(network, teacher, seconds, width, converged):
 
 FITTERS = {"moment": _fit_moment, "gd_k": _fit_gd(1), "gd_2k": _fit_gd(2),
            **{name: _fit_mlp(build) for name, build in MLP_MODELS.items()}}
+
+
+def _linear_memory(width, per_feature, per_unit, per_row, overhead=64 * 2**20):
+    def estimate(n, d, k):
+        return linear_bytes(n, d, width(k), per_feature, per_unit, per_row, overhead)
+
+    return estimate
+
+
+#: Per fitter, ``(n, d, k) -> bytes``: the peak memory of drawing n rows and running the fit (and its
+#: Monte Carlo scoring), rounded up from measurements (see :mod:`narrowrelu.bench._memory`).
+FIT_MEMORY = {
+    "moment": moment_fit_bytes,
+    "gd_k": _linear_memory(lambda k: k, 3.5, 3.5, 16),
+    "gd_2k": _linear_memory(lambda k: 2 * k, 3.5, 3.5, 16),
+    "mlp_k": _linear_memory(lambda k: k, 1.5, 3.5, 16),
+    "mlp_4k": _linear_memory(lambda k: 4 * k, 1.5, 3.5, 16),
+    "mlp_default": _linear_memory(lambda k: 0, 1.5, 0, 16, 200 * 2**20),
+}

@@ -1,6 +1,8 @@
 """Plots of a sample-complexity sweep (matplotlib, PNG, no display needed).
 
-``success_rate.png``: the success rate against n, one panel per (family, k). ``nstar.png``: the
+``success_rate.png``: the success rate against n, one panel per (family, k), each method's line
+shifted slightly along n and up or down (by at most :data:`RATE_SPREAD`) so that methods with the
+same rates stay visible side by side. ``nstar.png``: the
 headline, n*(k) against k on log-log axes per family, with the least-squares line of each method
 (see :mod:`.slopes`); an n* at the smallest n is drawn with a down arrow (it is only a bound),
 one never reached with an open marker and an up arrow above that method's largest n.
@@ -18,6 +20,8 @@ _SPARE_MARKERS = ("*", "d", "H", "8", "<", ">")
 _LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2, 1, 2)))
 #: Largest multiplicative shift along k between a method's points and the true k, either way.
 K_OFFSET = 1.05
+#: Largest vertical shift of a method's success-rate line, either way (rates are multiples of 1/seeds).
+RATE_SPREAD = 0.03
 #: Vertical factors of the arrows: a floor point's arrow ends at n_min / ARROW, an unreached
 #: point's open marker sits at n_max * UNREACHED and its arrow ends at n_max * UNREACHED * ARROW.
 ARROW, UNREACHED = 1.5, 1.3
@@ -32,7 +36,6 @@ def _pyplot():
     return plt
 
 
-
 def method_style(method, methods_order):
     """Colour, marker and line style of a method, the same in every figure."""
     idx = methods_order.index(method) if method in methods_order else len(methods_order)
@@ -42,11 +45,19 @@ def method_style(method, methods_order):
 
 
 def k_offsets(methods):
-    """Per method, the factor its points are shifted by along k, spread evenly over
+    """Per method, the factor its points are shifted by along the x axis (k, or n), spread evenly over
     [1/K_OFFSET, K_OFFSET] so that methods with equal n* stay side by side."""
     if len(methods) < 2:
         return dict.fromkeys(methods, 1.0)
     return {m: K_OFFSET ** (2 * i / (len(methods) - 1) - 1) for i, m in enumerate(methods)}
+
+
+def rate_shifts(methods):
+    """Per method, the vertical shift of its success-rate line, spread evenly over
+    [-RATE_SPREAD, RATE_SPREAD]."""
+    if len(methods) < 2:
+        return dict.fromkeys(methods, 0.0)
+    return {m: RATE_SPREAD * (2 * i / (len(methods) - 1) - 1) for i, m in enumerate(methods)}
 
 
 def _ordered_families(rows):
@@ -66,8 +77,9 @@ def plot_success(rows, target, path, methods_order):
     plt = _pyplot()
     families = _ordered_families(rows)
     methods = _methods_present(rows, methods_order)
+    shifts, offsets = rate_shifts(methods), k_offsets(methods)
     width = max(len({r["k"] for r in rows if r["family"] == f}) for f in families)
-    header = 0.55
+    header = 0.75
     fig = plt.figure(figsize=(2.3 * width + 0.6, 1.9 * len(families) + header), layout="constrained")
     top, *subfigs = fig.subfigures(len(families) + 1, 1, height_ratios=[header] + [1.9] * len(families))
     caps = sorted({r["n"] for r in _largest_n_per_method(rows)} - {max(r["n"] for r in rows)})
@@ -81,19 +93,21 @@ def plot_success(rows, target, path, methods_order):
                 rs = sorted((r for r in of_panel if r["method"] == method), key=lambda r: r["n"])
                 if rs:
                     style = method_style(method, methods_order)
-                    ax.plot([r["n"] for r in rs], [r["success_rate"] for r in rs], color=style["color"],
-                            marker=style["marker"], ls=style["ls"], ms=3.5, lw=1, label=method)
+                    ax.plot([r["n"] * offsets[method] for r in rs], [r["success_rate"] + shifts[method] for r in rs],
+                            color=style["color"], marker=style["marker"], ls=style["ls"], ms=3.5, lw=1, mfc="none",
+                            label=method)
             for cap in caps:
                 ax.axvline(cap, color="0.6", lw=0.7, ls="--")
             ax.set_xscale("log")
-            ax.set_ylim(-0.05, 1.05)
+            ax.set_ylim(-0.05 - RATE_SPREAD, 1.05 + RATE_SPREAD)
             ax.axhline(SUCCESS_FRACTION, color="0.7", lw=0.6, ls=":")
             ax.tick_params(labelsize=7)
             ax.set_title(f"{family}, d = {of_panel[0]['d']}, k = {k}", fontsize=8)
             ax.set_xlabel("n", fontsize=7)
         axes[0].set_ylabel("success rate", fontsize=8)
     cap_note = f"; dashed: largest n of a capped method ({', '.join(map(str, caps))})" if caps else ""
-    top.suptitle(f"share of seeds with excess MSE <= {target:g} Var f (dotted: {SUCCESS_FRACTION:.0%}){cap_note}",
+    top.suptitle(f"share of seeds with excess MSE <= {target:g} Var f (dotted: {SUCCESS_FRACTION:.0%}){cap_note}\n"
+                 f"methods shifted by up to \u00b1{RATE_SPREAD:g} in rate and {K_OFFSET - 1:.0%} in n to stay visible",
                  fontsize=9)
     top.legend(*_legend_entries(fig), loc="lower center", ncol=min(len(methods), 7), fontsize=8, frameon=False)
     return _save(plt, fig, path)

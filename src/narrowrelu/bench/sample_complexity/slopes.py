@@ -4,6 +4,9 @@ Per (family, method), the slope is the least-squares slope of :math:`\\log n^*` 
 :math:`\\log k` over the k at which n* was reached strictly above the smallest n the method ran.
 An n* at that floor is only a bound (:math:`n^* \\le n_{\\min}`) and an unreached one is only a
 lower bound (:math:`n^* > n_{\\max}`), so both are left out of the fit and listed with the reason.
+No slope is given (it reads ``—`` and why) with fewer than two points, or when n* is the same
+grid point at every k used: a flat n* only says that the slope is too small for the grid to
+resolve, not that it is 0.
 """
 
 import numpy as np
@@ -12,7 +15,12 @@ from .summary import family_dimension
 
 #: Fewest reached points a slope is fitted on.
 MIN_POINTS = 2
-NOT_ENOUGH = f"n/a (fewer than {MIN_POINTS} reached points)"
+NOT_ENOUGH = f"— (fewer than {MIN_POINTS} k with n* reached above the smallest n)"
+
+
+def flat_label(n_star):
+    """The slope label when n* is ``n_star`` at every k used."""
+    return f"— (n* = {n_star} at every k used: the grid does not resolve a slope)"
 
 
 def fit_slope(ks, n_stars):
@@ -37,8 +45,8 @@ def slope_rows(nstar, methods_order):
     """One row per (family, method) of the n* rows: the slope, the prefactor :math:`c` of
     :math:`n^* \\approx c\\,k^{\\text{slope}}`, the points used and the k left out with why.
 
-    ``slope`` and ``prefactor`` are ``None`` with fewer than :data:`MIN_POINTS` reached points
-    (``slope_label`` then says so).
+    ``slope`` and ``prefactor`` are ``None`` with fewer than :data:`MIN_POINTS` reached points or
+    an n* equal at every point (``slope_label`` then says which).
     """
     families = list(dict.fromkeys(r["family"] for r in nstar))
     out = []
@@ -54,16 +62,20 @@ def slope_rows(nstar, methods_order):
 def _slope_row(family, d, method, rs):
     used = [r for r in rs if exclusion_reason(r) is None]
     slope = prefactor = None
-    if len(used) >= MIN_POINTS:
+    label = NOT_ENOUGH
+    if len(used) >= MIN_POINTS and len({r["n_star"] for r in used}) == 1:
+        label = flat_label(used[0]["n_star"])
+    elif len(used) >= MIN_POINTS:
         slope, intercept = fit_slope([r["k"] for r in used], [r["n_star"] for r in used])
         prefactor = float(np.exp(intercept))
+        label = f"{slope:.2f}"
     excluded = {}
     for r in rs:
         if exclusion_reason(r):
             excluded.setdefault(exclusion_reason(r), []).append(str(r["k"]))
     return {
         "family": family, "d": d, "method": method, "slope": slope, "prefactor": prefactor,
-        "slope_label": NOT_ENOUGH if slope is None else f"{slope:.2f}",
+        "slope_label": label,
         "points": len(used), "ks": len(rs), "ks_used": " ".join(str(r["k"]) for r in used),
         "ks_excluded": "; ".join(f"k = {', '.join(ks)}: {why}" for why, ks in excluded.items()),
     }

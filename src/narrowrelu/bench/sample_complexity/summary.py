@@ -11,7 +11,7 @@ SUCCESS_FRACTION = 0.9
 
 CELL_COLUMNS = (
     "family", "d", "k", "n", "seed", "noise", "method", "width", "var_f", "sigma", "mse", "mse_stderr", "rel_mse",
-    "scoring", "parametric_rate", "n_params", "mse_over_rate", "fit_seconds", "converged", "error",
+    "scoring", "parametric_rate", "n_params", "mse_over_rate", "fit_seconds", "converged", "error", "version",
 )
 
 
@@ -106,7 +106,7 @@ def _median(values):
     return float(np.median(arr)) if arr.size else float("nan")
 
 
-def _fmt(value, spec=".2e"):
+def format_number(value, spec=".2e"):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float) and math.isinf(value):
@@ -114,17 +114,40 @@ def _fmt(value, spec=".2e"):
     return format(value, spec)
 
 
-def format_per_n_table(rows):
-    """The per-n table as aligned text."""
+def version_counts(records):
+    """Package version to number of records (``None``: stored before cells recorded a version)."""
+    counts = {}
+    for r in records:
+        version = r.get("version") or None
+        counts[version] = counts.get(version, 0) + 1
+    return counts
+
+
+def mixed_versions_note(records, directory):
+    """One line saying that ``records`` (the cells of ``directory``) come from more than one package
+    version, with the count of each; ``None`` when they do not."""
+    counts = version_counts(records)
+    if len(counts) < 2:
+        return None
+    parts = ", ".join(f"{v or 'unrecorded'}: {n} cells" for v, n in sorted(counts.items(), key=lambda kv: str(kv[0])))
+    return (f"note: {directory} mixes cells of narrowrelu versions ({parts}); a fresh --out computes them all "
+            "with this one")
+
+
+def format_per_n_table(rows, target):
+    """The per-n table as aligned text, under a title line."""
+    title = (f"per n: seeds reaching excess MSE <= {target:g} Var f ('ok'), and medians over seeds of the relative "
+             "and absolute excess MSE, of the MSE over the parametric rate and of the fit time")
     head = (f"{'family':<12}{'d':>4}{'k':>3} {'method':<15}{'n':>9}{'ok':>7}{'med rel MSE':>13}{'med abs MSE':>13}"
             f"{'MSE/rate':>10}{'fit s':>8}")
-    lines = [head, "-" * len(head)]
+    lines = [title, head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r['family']:<12}{r['d']:>4}{r['k']:>3} {r['method']:<15}{r['n']:>9}"
             f"{str(r['successes']) + '/' + str(r['seeds']):>7}"
-            f"{_fmt(r['median_rel_mse']):>13}{_fmt(r['median_mse']):>13}{_fmt(r['median_mse_over_rate'], '.2f'):>10}"
-            f"{_fmt(r['median_fit_seconds'], '.2f'):>8}"
+            f"{format_number(r['median_rel_mse']):>13}{format_number(r['median_mse']):>13}"
+            f"{format_number(r['median_mse_over_rate'], '.2f'):>10}"
+            f"{format_number(r['median_fit_seconds'], '.2f'):>8}"
         )
     return "\n".join(lines)
 
@@ -141,8 +164,9 @@ def format_nstar_table(rows, target):
         lines.append(
             f"{r['family']:<12}{r['d']:>4}{r['k']:>3} {r['method']:<15}{r['n_star_label']:>10}"
             f"{r['success_at_n_max']:>9.0%}{r['at_n']:>9}"
-            f"{_fmt(r['median_rel_mse']):>13}{_fmt(r['median_mse']):>13}{_fmt(r['median_mse_over_rate'], '.2f'):>10}"
-            f"{_fmt(r['median_fit_seconds'], '.2f'):>8}"
+            f"{format_number(r['median_rel_mse']):>13}{format_number(r['median_mse']):>13}"
+            f"{format_number(r['median_mse_over_rate'], '.2f'):>10}"
+            f"{format_number(r['median_fit_seconds'], '.2f'):>8}"
         )
     lines += _cap_notes(rows)
     return "\n".join(lines)

@@ -17,10 +17,13 @@ import numpy as np
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
+from ... import __version__
 from ...metrics import population_variance
 from ...teacher import make_teacher
-from .methods import fitters_for, method_allowed, run_fitter
 from ...network import n_parameters
+from .._memory import format_bytes, shortfall
+from .lock import alive
+from .methods import FIT_MEMORY, error_results, fitters_for, method_allowed, run_fitter
 
 CELLS_FILE = "cells.jsonl"
 DATA_SEED_OFFSET = 10_000
@@ -36,7 +39,8 @@ def check_scheduler(address):
         with Client(address, set_as_default=False, timeout=DASK_CONNECT_SECONDS):
             return None
     except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
-        return f"cannot reach a dask scheduler at {address!r} within {DASK_CONNECT_SECONDS} s: {type(exc).__name__}: {exc}"
+        return (f"cannot reach a dask scheduler at {address!r} within {DASK_CONNECT_SECONDS} s: "
+                f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,15 @@ def record_key(record):
                     record["method"])
 
 
+def grid_size(n_min, n_max, per_decade):
+    """The points of :func:`geometric_grid` before rounding to integers (an upper bound on its
+    length, known without building it)."""
+    return max(int(np.ceil(np.log10(n_max / n_min) * per_decade - 1e-9)), 0) + 1
+
+
 def geometric_grid(n_min, n_max, per_decade):
     """Integers from ``n_min`` to ``n_max`` (both included), ``per_decade`` per factor of ten."""
-    steps = max(int(np.ceil(np.log10(n_max / n_min) * per_decade - 1e-9)), 0)
+    steps = grid_size(n_min, n_max, per_decade) - 1
     grid = np.geomspace(n_min, n_max, steps + 1) if steps else np.array([n_min])
     return sorted({int(round(v)) for v in grid})
 
@@ -116,6 +126,17 @@ def plan_jobs(families, ks, d, ns, seeds, noise, methods, n_max_gd=None, caps=No
     return [jobs[i] for i in order]
 
 
+def job_bytes(job):
+    """The memory one job will need (:data:`~.methods.FIT_MEMORY`)."""
+    return FIT_MEMORY[job.fitter](job.n, job.d, job.k)
+
+
+def memory_refusal(job, available=None):
+    """The error message of a job that needs more memory than is available (``None`` if it fits)."""
+    problem = shortfall(job_bytes(job), available)
+    return problem and f"MemoryError: not run: the {job.fitter} fit at n={job.n}, d={job.d} {problem}"
+
+
 def run_job(job, parent_pid=None):
     """Run one job with BLAS and numba pinned to one thread; return its records.
 
@@ -124,6 +145,9 @@ def run_job(job, parent_pid=None):
 
     The teacher comes from :func:`~narrowrelu.bench.recovery.make_teacher` with the job's seed;
     the data are ``n`` draws with label noise :math:`\\sigma = \\text{noise}\\cdot\\mathrm{std} f`.
+    A job whose memory estimate (:func:`job_bytes`) exceeds the memory available when it starts
+    is not run, and one that runs out of memory anyway is recorded as failed: its records carry
+    the reason under ``error``. Each record carries the package version under ``version``.
     """
     from threadpoolctl import threadpool_limits
 
@@ -133,8 +157,15 @@ def run_job(job, parent_pid=None):
         teacher = make_teacher(job.family, job.d, job.k, job.seed)
         var = population_variance(teacher)
         sigma = job.noise * np.sqrt(var)
-        X, y = teacher.with_noise(sigma).sample(job.n, random_state=DATA_SEED_OFFSET + job.seed)
-        results = run_fitter(job.fitter, job.methods, teacher, X, y, job.seed)
+        refusal = memory_refusal(job)
+        try:
+            if refusal:
+                raise MemoryError(refusal)
+            X, y = teacher.with_noise(sigma).sample(job.n, random_state=DATA_SEED_OFFSET + job.seed)
+            results = run_fitter(job.fitter, job.methods, teacher, X, y, job.seed)
+        except MemoryError as exc:
+            results = error_results(job.methods, refusal or f"MemoryError: drawing {job.n} rows of {job.d} "
+                                    f"features ({format_bytes(8 * job.n * job.d)}) failed: {exc}")
     d, k = teacher.n_features, teacher.n_neurons
     p = n_parameters(k, d, biased=teacher.has_biases)
     rate = sigma**2 * p / job.n
@@ -149,6 +180,7 @@ def run_job(job, parent_pid=None):
                 "scoring": r["scoring"], "parametric_rate": rate, "n_params": p,
                 "mse_over_rate": r["mse"] / rate if rate > 0 else None,
                 "fit_seconds": r["fit_seconds"], "converged": r["converged"], "error": r["error"],
+                "version": __version__,
             }
         )
     return records
@@ -166,21 +198,11 @@ def _watch_parent(parent_pid, period=1.0):
     def watch():
         while True:
             time.sleep(period)
-            if os.getppid() != first_ppid or not _alive(parent_pid):
+            if os.getppid() != first_ppid or not alive(parent_pid):
                 os._exit(1)
 
     _WATCHDOG.append(threading.Thread(target=watch, daemon=True, name="narrowrelu-parent-watchdog"))
     _WATCHDOG[0].start()
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager

@@ -9,6 +9,7 @@ memory stays bounded by the chunk size whatever the sample count.
 import numpy as np
 
 from ..._validation import check_finite_array
+from ...conditioning.standard_units import check_numeric, check_outliers
 from .projection_cache import ProjectionCache
 
 
@@ -142,7 +143,10 @@ def fresh_draw(query, m, n_features, chunk_size, seed):
 
 
 def query_oracle(oracle, X):
-    """``oracle(X)`` as a finite float vector of ``X.shape[0]`` values, or a ``ValueError`` saying why not."""
+    """``oracle(X)`` as a finite float vector of ``X.shape[0]`` values, or a ``ValueError`` saying why
+    not: an exception of the oracle, a wrong shape, complex or non-numeric values, NaN or infinity,
+    or a value more than :data:`narrowrelu.conditioning.OUTLIER_FACTOR` robust standard deviations
+    from the chunk's median (a corrupted output)."""
     try:
         y = oracle(X)
     except Exception as exc:
@@ -150,4 +154,19 @@ def query_oracle(oracle, X):
     y = np.asarray(y)
     if y.shape not in ((X.shape[0],), (X.shape[0], 1)):
         raise ValueError(f"the oracle returned shape {y.shape} for {X.shape[0]} inputs; expected ({X.shape[0]},)")
-    return check_finite_array(y.reshape(-1), "the oracle's output")
+    check_numeric(y, f"the oracle's output (on a chunk of {X.shape[0]} rows)")
+    y = check_finite_array(y.reshape(-1), "the oracle's output")
+    check_outliers(y, f"the oracle's output (on a chunk of {X.shape[0]} rows)")
+    return y
+
+
+class ScaledOracle:
+    """``(oracle(X) - shift) / scale``, the oracle in the standard units a fit runs in (picklable
+    when ``oracle`` is)."""
+
+    def __init__(self, oracle, scale, shift=0.0):
+        self.oracle, self.scale, self.shift = oracle, scale, shift
+
+    def __call__(self, X):
+        y = query_oracle(self.oracle, X)
+        return (y - self.shift) / self.scale if self.shift else y / self.scale

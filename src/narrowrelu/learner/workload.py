@@ -1,0 +1,76 @@
+"""What a fit of :math:`n` rows, :math:`d` features and :math:`k` neurons asks for, said before any pass.
+
+Two warnings (:class:`FitWorkloadWarning`), raised by
+:class:`~narrowrelu.learner.estimator.MomentReLURegressor` before it reads the data:
+
+- the rows cannot support the neurons: fewer than :data:`ROWS_PER_PARAMETER` rows per parameter
+  of the model, :math:`p = k(d+1) + d + 1`. Below :math:`p` rows the least-squares fit is not even
+  determined; the order-4 moments need far more (the sweeps of ``docs/results.md`` reach
+  :math:`10^{-3}\\mathrm{Var} f` at tens to hundreds of rows per parameter);
+- the fit will be long: :func:`estimated_seconds` above :data:`LONG_FIT_SECONDS`.
+
+The estimate is a cost model with two terms, measured on the project's 2-core machine
+(``python benchmarks/diagnostic_rates.py --workload`` prints it beside measured times): the
+passes, about :data:`PASS_SECONDS` :math:`\\cdot\\, n d (d + 10k)` seconds in all (the
+:math:`d^2` term is the order-2 moment, the :math:`dk` terms the thin products and projections),
+and the candidate stage, about :data:`CANDIDATE_SECONDS` :math:`\\cdot\\, k^4` seconds per round
+(the :math:`k^4` projected tensor, its CP polish and joint fit), for :data:`EXPECTED_ROUNDS`
+rounds. It is a rough guide (a factor of a few either way), enough to
+tell a fit of seconds from one of minutes.
+"""
+
+import warnings
+
+from ..network import n_parameters
+
+# below this many rows per parameter the fit is said to be unsupported
+ROWS_PER_PARAMETER = 10
+# seconds per n * d * (d + 10 k) for all the passes of a default fit (measured: d = 50, k = 3,
+# n = 2e5 and d = 100, k = 4, n = 1e5 took 2.7-9 s as the machine's load varied, 2e-9 to 7e-9 per unit)
+PASS_SECONDS = 4e-9
+# seconds per k^4 per round of the candidate stage (measured at d = 30: k = 15, 8 s; k = 20, 21 s
+# per round); default fits at d = 30, n = 2000 took 25 s (k = 15) and 84 s (k = 20) in all, about
+# 5e-4 k^4, and d = k = 30 with 100 rows 216 s (2 rounds): 3 rounds as a middle
+CANDIDATE_SECONDS = 1.1e-4
+EXPECTED_ROUNDS = 3
+# a fit estimated to take longer warns before it starts
+LONG_FIT_SECONDS = 60.0
+
+
+class FitWorkloadWarning(UserWarning):
+    """The fit asked for is under-determined by its rows, or will take minutes."""
+
+
+def estimated_seconds(n, d, neuron_counts):
+    """The cost model of the module docstring, summed over the :math:`k` tried."""
+    passes = sum(PASS_SECONDS * n * d * (d + 10 * k) for k in neuron_counts)
+    candidates = sum(EXPECTED_ROUNDS * CANDIDATE_SECONDS * k**4 for k in neuron_counts)
+    return passes + candidates
+
+
+def workload_messages(n, d, neuron_counts):
+    """The warnings for a fit of ``n`` rows and ``d`` features trying each ``k`` of
+    ``neuron_counts`` (several with ``n_neurons=None``: the first, smallest, is the one checked
+    against the rows, and the estimate counts every one, an upper bound as the search stops early)."""
+    out = []
+    k = min(neuron_counts)
+    p = n_parameters(k, d)
+    if n < ROWS_PER_PARAMETER * p:
+        out.append(
+            f"{n} rows cannot support {k} neuron{'s' if k > 1 else ''} on {d} features: the model has p = {p} "
+            f"parameters, {n / p:.2g} rows per parameter, and the fit needs well over {ROWS_PER_PARAMETER} (its "
+            f"order-4 moments, hundreds): expect a poor fit; use fewer neurons or more rows")
+    seconds = estimated_seconds(n, d, neuron_counts)
+    if seconds > LONG_FIT_SECONDS:
+        top = max(neuron_counts)
+        out.append(
+            f"this fit may take {'up to ' if len(neuron_counts) > 1 else ''}about {seconds / 60:.0f} minutes "
+            f"(a rough estimate: the candidate stage grows like k^4, k = {top}, and the passes like n d (d + 10k), "
+            f"n = {n}, d = {d}); verbose=True shows the progress")
+    return out
+
+
+def warn_workload(n, d, neuron_counts, stacklevel=4):
+    """Raise each of :func:`workload_messages` as a :class:`FitWorkloadWarning`."""
+    for message in workload_messages(n, d, neuron_counts):
+        warnings.warn(message, FitWorkloadWarning, stacklevel=stacklevel)

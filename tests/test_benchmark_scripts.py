@@ -1,0 +1,91 @@
+"""Smoke test of every script in benchmarks/: each answers ``--help`` with its description, and runs
+at a tiny size in a subprocess, exits 0 and prints the line its report is built around.
+
+A new script must be added to ``TINY`` (the first test fails otherwise). Runs above about 4 s of
+CPU are marked slow; their ``--help`` still runs in the default set.
+"""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import narrowrelu
+
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+BENCHMARKS = ROOT / "benchmarks"
+SCRIPTS = sorted(path.name for path in BENCHMARKS.glob("*.py"))
+SRC = str(Path(narrowrelu.__file__).resolve().parents[1])
+slow = pytest.mark.slow
+
+#: Per script: a tiny command line, a text its output must hold, and whether the run is slow.
+TINY = {
+    "bench_contraction.py": (["--n", "2000", "--d", "5", "--repeats", "1"], "ratio to X.T @ X", False),
+    "bench_gauss_newton.py": (["--quick", "--seeds", "1"], "vs LM", True),
+    "bench_population_gd.py": (["--k", "2", "--restarts", "2", "--max-iter", "100"], "population-GD restarts", True),
+    "gaussianity_rates.py": (["--quick", "--n-max", "1e3"], "false alarms", False),
+    "hostile_probes.py": (["--only", "cli demo"], "0 silent wrong results, 0 tracebacks, 0 hangs", False),
+    "model_fingerprint.py": (["--compare", "{a}", "{b}"], "2 arrays; 0 differ", False),
+    "oracle_memory.py": (["--n", "2e4", "--d", "5", "--k", "2"], "relative population MSE: raw", False),
+    "polish_effect.py": (["--d", "5", "--k", "2", "--n", "3000", "--seeds", "1"], "worst seed, default", False),
+    "raw_error_anatomy.py": (["--d", "5", "--k", "2", "--n", "3000"], "true directions, weights refitted", False),
+    "refine_methods.py": (["--n", "2000", "--d", "5", "--seeds", "1"], "lbfgs", True),
+    "whiten_correlated.py": (["--n", "3000", "--seeds", "1"], "correlated, whiten=True", True),
+}
+
+HELP_DRIVER = """
+import contextlib, io, runpy, sys
+for path in sys.argv[1:]:
+    sys.argv = [path, "--help"]
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            runpy.run_path(path, run_name="__main__")
+        code = None
+    except SystemExit as exc:
+        code = exc.code
+    print(f"=== {path} exit={code}")
+    print(out.getvalue())
+"""
+
+
+def run(argv, cwd):
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_every_script_has_a_tiny_run():
+    assert set(TINY) == set(SCRIPTS)
+
+
+def test_every_script_answers_help_with_its_description(tmp_path):
+    done = run(["-c", HELP_DRIVER, *[str(BENCHMARKS / name) for name in SCRIPTS]], tmp_path)
+    assert done.returncode == 0, done.stderr
+    sections = dict(part.split("\n", 1) for part in done.stdout.split("=== ")[1:])
+    for name in SCRIPTS:
+        path = str(BENCHMARKS / name)
+        assert f"{path} exit=0" in sections, f"{name} --help did not exit 0: {list(sections)}"
+        text = " ".join(sections[f"{path} exit=0"].split())
+        first_line = " ".join(docstring(BENCHMARKS / name).splitlines()[0].split())
+        assert text.startswith("usage:") and first_line in text
+
+
+def docstring(path):
+    return ast.get_docstring(ast.parse(path.read_text()))
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=slow) if TINY[n][2] else n for n in sorted(TINY)])
+def test_script_runs_at_a_tiny_size(name, tmp_path):
+    argv, expected, _ = TINY[name]
+    if name == "model_fingerprint.py":
+        for name_ in ("a.npz", "b.npz"):
+            np.savez(tmp_path / name_, U=np.eye(2), w=np.zeros(2))
+        argv = [a.format(a=tmp_path / "a.npz", b=tmp_path / "b.npz") for a in argv]
+    done = run([str(BENCHMARKS / name), *argv], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expected in done.stdout
+    assert "Traceback" not in done.stderr
