@@ -24,10 +24,13 @@ slow = pytest.mark.slow
 
 #: Per script: a tiny command line, a text its output must hold, and whether the run is slow.
 TINY = {
+    "auto_k.py": (["--table", "under", "--families", "random", "--d", "5", "--k", "2", "--noise", "0.1", "--n", "3000",
+                   "--seeds", "1"], "under-specification reported", True),
     "biased_probe.py": (["--d", "4", "--k", "1", "--n", "2000", "--seeds", "0"], "excess/rate", False),
     "bench_contraction.py": (["--n", "2000", "--d", "5", "--repeats", "1"], "ratio to X.T @ X", False),
     "bench_gauss_newton.py": (["--quick", "--seeds", "1"], "vs LM", True),
     "bench_population_gd.py": (["--k", "2", "--restarts", "2", "--max-iter", "100"], "population-GD restarts", True),
+    "diagnostic_rates.py": (["--null-only", "--fits", "2", "--n", "3000"], "false alarms", True),
     "gaussianity_rates.py": (["--quick", "--n-max", "1e3"], "false alarms", False),
     "hostile_probes.py": (["--only", "cli demo"], "0 silent wrong results, 0 tracebacks, 0 hangs", False),
     "model_fingerprint.py": (["--compare", "{a}", "{b}"], "2 arrays; 0 differ", False),

@@ -5,6 +5,7 @@ from .baseline.estimator import GDReLURegressor
 from .conditioning import NonGaussianInputWarning
 from .hermite import hermite_e, relu_hermite_coefficient
 from .learner.estimator import MomentReLURegressor
+from .learner.refine.surplus import NeuronCountWarning
 from .learner.settings import LearnerSettings
 from .metrics import (
     MonteCarloEstimate,
@@ -31,6 +32,7 @@ __all__ = [
     "LearnerSettings",
     "MomentReLURegressor",
     "MonteCarloEstimate",
+    "NeuronCountWarning",
     "NonGaussianInputWarning",
     "ReLUNetwork",
     "Teacher",

@@ -17,7 +17,15 @@ from ..conditioning import check_numeric, condition
 from .dask.fit import check_dask_data, dask_oracle_source, is_dask_collection, predict_dask
 from .refine import refine_moment_solution
 from .rounds import fit_moments
-from .settings import LearnerSettings, MomentSettings, large_sample, refinement_rows
+from .neuron_count import neuron_count_report
+from .settings import (
+    LARGE_SAMPLE_ROWS_PER_PARAMETER,
+    LearnerSettings,
+    MomentSettings,
+    auto_neuron_limit,
+    large_sample,
+    refinement_rows,
+)
 from .sources import ArraySource, OracleSource
 from .sources.held_out import held_out_mask
 from .residual_diagnostic import residual_diagnostic, warn_misfit
@@ -45,11 +53,14 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     n_neurons : int or None, default=None
-        Number of hidden neurons :math:`k` (``1 <= k <= n_features``). ``None`` tries
-        ``k = 1, 2, ...`` up to ``min(n_features, max_auto_neurons)`` and keeps the best on
-        held-out rows (stopping once it stops improving).
-    max_auto_neurons : int, default=10
-        With ``n_neurons=None``, the largest :math:`k` tried.
+        Number of hidden neurons :math:`k` (``1 <= k <= n_features``); a surplus is merged or
+        removed (``surplus_``), a lack reported (``underfit_``), each with a ``NeuronCountWarning``.
+        ``None`` tries ``k = 1, 2, ...`` (each from the model of the one before) while a paired
+        held-out test finds :math:`k+1` better (z > 3), up to ``min(n_features, max_auto_neurons)``
+        and :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1` (docs/moment_learner.md).
+    max_auto_neurons : int or None, default=None
+        With ``n_neurons=None``, the largest :math:`k` tried (``None``: ``n_features`` and the rows
+        only); reached while still improving, a ``NeuronCountWarning`` names it.
     tol : float, default=1e-6
         Rounds stop once the held-out MSE of the moment solution is at most ``tol * Var(y)``:
         refinement converges from there, and each further round costs a pass.
@@ -87,7 +98,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     raw_network_ : ReLUNetwork
         The moment solution before refinement.
     n_neurons_ : int
-        The number of neurons used (resolved when ``n_neurons=None``).
+        The neurons of ``network_`` (the :math:`k` chosen; fewer than asked with a ``surplus_``).
+    surplus_ : list of str
+        The neurons merged or removed before the refinement, one line each.
+    residual_structure_ : ResidualStructure or None
+        The final residual's test for a missing neuron (``learner.refine.surplus``, standard units).
+    underfit_ : bool
+        Whether that test finds a neuron missing with every neuron allowed in use.
+    k_search_ : list of dict
+        ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's ``z``.
     n_features_in_ : int
         Number of input features seen in ``fit`` (or ``n_features`` of ``fit_oracle``).
     candidates_ : ndarray of shape (n_candidates, n_features)
@@ -136,7 +155,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
     _parameter_constraints = {
         "n_neurons": (Integer(1), Options(None)),
-        "max_auto_neurons": Integer(1),
+        "max_auto_neurons": (Integer(1), Options(None)),
         "tol": Real(0, 1, closed="left"),
         "validation_fraction": Real(0, 1, closed="neither"),
         "refine": Boolean(),
@@ -148,7 +167,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "settings": (InstanceOf(dict, LearnerSettings), Options(None)),
     }
 
-    def __init__(self, n_neurons=None, *, max_auto_neurons=10, tol=1e-6, validation_fraction=0.2, refine=True,
+    def __init__(self, n_neurons=None, *, max_auto_neurons=None, tol=1e-6, validation_fraction=0.2, refine=True,
                  whiten=False, chunk_size=65536, n_jobs=1, random_state=None, verbose=False, settings=None):
         self.n_neurons = n_neurons
         self.max_auto_neurons = max_auto_neurons
@@ -277,9 +296,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         return self.network_
 
     def required_samples(self, n_features):
-        """The fewest rows a fit accepts: :math:`d + k + 2` (with ``n_neurons=None``, :math:`k`
-        is the largest tried, ``min(d, max_auto_neurons)``), so that the training rows cover the
-        :math:`d + k + 1` coefficients of the output regression and one row is held out.
+        """The fewest rows a fit accepts: :math:`d + k + 2` (with ``n_neurons=None``,
+        :math:`k = 1`, the first tried; larger ones need ten rows per parameter), so that the
+        training rows cover the :math:`d + k + 1` coefficients of the output regression and one
+        row is held out.
 
         This makes the fit well posed, not accurate: the order-4 moments need many more rows
         (thousands at d = 20) before the neurons stand out from the noise.
@@ -299,8 +319,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         check_parameters(self)
         return LearnerSettings.from_parameter(self.settings)
 
-    def _max_neurons(self, n_features):
-        return self.n_neurons if self.n_neurons is not None else min(n_features, self.max_auto_neurons)
+    def _max_neurons(self, n_features, n_samples=1):
+        if self.n_neurons is not None:
+            return self.n_neurons
+        return auto_neuron_limit(n_features, n_samples, self.max_auto_neurons)
 
     def _check_size(self, n, d):
         if self.n_neurons is not None and self.n_neurons > d:
@@ -311,10 +333,12 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 f"too few samples for the moments asked: n_samples = {n} with n_features = {d} and "
                 f"n_neurons = {self._max_neurons(d)}; at least {need} are needed"
             )
-        warn_workload(n, d, list(range(1 if self.n_neurons is None else self.n_neurons, self._max_neurons(d) + 1)))
+        # with n_neurons=None the search's length depends on the data: the rows are checked, and
+        # the time estimated, for its first k
+        warn_workload(n, d, [1 if self.n_neurons is None else self.n_neurons])
 
     def _n_validation(self, n, d):
-        most = n - (d + self._max_neurons(d) + 1)
+        most = n - (d + self._max_neurons(d, n) + 1)
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
     def _fit_source(self, source, rng, knobs):
@@ -323,14 +347,17 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         row blocks, whose results are summed in a fixed order, so the model does not depend on
         the thread count."""
         n_jobs = resolve_n_jobs(self.n_jobs)
-        # the hand-over needs a known k: with n_neurons=None, k is chosen on the raw solutions
-        large = self.refine and self.n_neurons is not None and large_sample(source.n_samples, self.n_neurons,
-                                                                            source.n_features)
+        # with n_neurons=None the hand-over applies to each k tried where the sample is large for it
+        auto = self.refine and self.n_neurons is None
+        large = auto or (self.refine and large_sample(source.n_samples, self.n_neurons, source.n_features))
         settings = MomentSettings.from_knobs(knobs, n_neurons=self.n_neurons, tol=self.tol,
                                              max_auto_neurons=self.max_auto_neurons, n_jobs=n_jobs,
-                                             handoff=REFINE_HANDOFF if large else 0.0)
+                                             handoff=REFINE_HANDOFF if large else 0.0,
+                                             handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
+                                                                         if auto else 0.0))
         with threadpool_limits(limits=1, user_api="blas"):
-            with tqdm(total=settings.max_passes() * source.n_chunks(), disable=not self.verbose,
+            total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
+            with tqdm(total=total, disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:
                 moments = fit_moments(source, settings, rng, progress)
                 progress.total = progress.n
@@ -349,16 +376,22 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             start = time.perf_counter()
             diagnostic = residual_diagnostic(source, network)
             moments.timings["residual_diagnostic"] = time.perf_counter() - start
-        return LearnerFit(network=network, raw_network=moments.network, n_neurons=moments.n_neurons,
+        report = neuron_count_report(network, refinement, self.n_neurons, self.max_auto_neurons,
+                                     moments.limit_reached, source.n_features, source.n_samples)
+        return LearnerFit(network=network, raw_network=moments.network, n_neurons=report.n_neurons,
                           candidates=moments.candidates, subspace=moments.subspace,
                           validation_mse=moments.validation_mse, rounds=moments.rounds, refinement=refinement,
-                          timings=moments.timings, n_passes=moments.n_passes, residual_diagnostic=diagnostic)
+                          timings=moments.timings, n_passes=moments.n_passes, surplus=report.surplus,
+                          residual_structure=report.structure, underfit=report.underfit, k_search=moments.k_search,
+                          residual_diagnostic=diagnostic)
 
     def _set_fitted(self, fit, knobs):
         self.n_features_in_ = fit.network.n_features
         self.network_ = fit.network
         self.raw_network_ = fit.raw_network
         self.n_neurons_ = fit.n_neurons
+        self.surplus_, self.residual_structure_, self.underfit_ = fit.surplus, fit.residual_structure, fit.underfit
+        self.k_search_ = fit.k_search
         self.candidates_ = fit.candidates
         self.subspace_ = fit.subspace
         self.validation_mse_ = fit.validation_mse

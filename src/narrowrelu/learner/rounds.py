@@ -14,9 +14,14 @@
    sparse selection runs on the stored projections;
 4. rounds stop when the held-out MSE falls by less than a fraction of itself (``ROUND_IMPROVEMENT``,
    or, when a refinement follows, ``handoff`` times the parametric rate :math:`p/n` if that is
-   larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...``
-   and keeps the best ``k`` on held-out rows, stopping at the first ``k`` fitted to within
-   ``max(tol, AUTO_K_FITTED) * Var(y)`` (a larger one would only split a neuron);
+   larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...``,
+   each :math:`k+1` started from the model of :math:`k` and its span widened by the top
+   eigenvector of the residual's :math:`M_2` (no new pass), and keeps :math:`k+1` while a paired
+   test on the held-out rows says it fits better (:func:`paired_improvement`: the mean of
+   :math:`r_{k,i}^2 - r_{k+1,i}^2` over its standard error above ``AUTO_K_Z``), stopping at the
+   first ``k`` fitted to within ``max(tol, AUTO_K_FITTED) * Var(y)`` (a larger one would only
+   split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
+   ``max_auto_neurons`` when given);
 5. the final output weights of the selected model from all rows (training and held-out).
 
 The result is a :class:`MomentFit`; :class:`~narrowrelu.MomentReLURegressor` is a thin class
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..moments.model import network_hermite_contraction
 from ..network import ReLUNetwork
 from .candidates import round_candidates
 from .directions import in_span_coordinates, nearest_rows, novel_rows
@@ -42,6 +48,7 @@ from .passes import (
     projection_pass,
     second_moment_pass,
 )
+from .settings import auto_neuron_limit
 from .sources.projection_cache import ProjectionCache
 from .span import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
 
@@ -50,8 +57,10 @@ ORACLE_CACHE_BYTES = 2**28
 # training rows (and a quarter as many held-out ones) on which the output regression chooses
 # its directions; the chosen model is then fitted and scored on every row
 SELECTION_ROWS = 2**18
-# with n_neurons=None, a larger k is kept only if it lowers the held-out MSE by this fraction
-AUTO_K_IMPROVEMENT = 1e-3
+# with n_neurons=None, k + 1 neurons are kept when the mean over the held-out rows of
+# r_k^2 - r_{k+1}^2 is above this many standard errors: a one-sided false-alarm rate of
+# 1 - Phi(3) = 0.13 % per k tried when k + 1 fits no better
+AUTO_K_Z = 3.0
 # with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of
 # Var(y): a neuron that explained less would be below the resolution the method aims at
 AUTO_K_FITTED = 1e-4
@@ -116,6 +125,12 @@ class MomentFit:
         Passes made over the source.
     timings : dict
         Seconds per stage.
+    k_search : list of dict
+        With ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's
+        statistic against the :math:`k` before (``z``); empty otherwise.
+    limit_reached : bool
+        With ``n_neurons=None``: the search stopped at :func:`auto_neuron_limit` while the last
+        :math:`k` still improved significantly.
     """
 
     network: ReLUNetwork
@@ -128,6 +143,8 @@ class MomentFit:
     linear: object
     n_passes: int
     timings: dict
+    k_search: list = field(default_factory=list)
+    limit_reached: bool = False
 
 
 class _Timer:
@@ -185,16 +202,29 @@ def fit_moments(source, settings, rng, progress=None):
     base = ReLUNetwork(np.empty((0, d)), np.empty(0), lin.mean_yx, lin.mean_y)
     with timed("second_moment"):
         M2 = second_moment_pass(source, base, chunk, settings.n_jobs, progress)
-    counts = settings.neuron_counts(d)
+    counts = settings.neuron_counts(d, source.n_samples)
     cache = projection_cache_for(source, max(counts))
     best = None
+    search = []
+    limit_reached = False
     for k in counts:
-        result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)
-        if best is not None and result.fit.validation_mse >= best.fit.validation_mse * (1 - AUTO_K_IMPROVEMENT):
-            break
+        if best is None:
+            result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)
+        else:
+            start, P = _widened_start(best, M2)
+            result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y, start, P)
+        entry = {"k": k, "validation_mse": float(result.fit.validation_mse), "z": None}
+        search.append(entry)
+        if best is not None:
+            with timed("k_search"):
+                entry["z"] = paired_improvement(source, _selection_network(best), _selection_network(result), progress)
+            if not entry["z"] > AUTO_K_Z:
+                break
         best = result
         if best.fit.validation_mse <= max(settings.tol, AUTO_K_FITTED) * lin.var_y:
             break  # this k already fits the held-out rows: a larger one would only split a neuron
+    else:
+        limit_reached = settings.n_neurons is None and len(search) > 1
     del cache
     with timed("final_regression"):
         network = _final_network(best, source, progress)
@@ -209,20 +239,85 @@ def fit_moments(source, settings, rng, progress=None):
         linear=lin,
         n_passes=source.n_passes,
         timings=timings,
+        k_search=search if settings.n_neurons is None else [],
+        limit_reached=limit_reached,
     )
 
 
-def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y):
+def _selection_network(selection):
+    """The model of a :class:`_Selection`, output weights from the training rows."""
+    fit = selection.fit
+    return sign_free_to_relu_network(fit.intercept, selection.L @ fit.linear, selection.selected, fit.weights)
+
+
+def _widened_start(selection, M2):
+    """The start of :math:`k+1` from the selection of :math:`k`: its model, and its span
+    :math:`P` widened by the top eigenvector (largest :math:`|\\mu|`) of the residual's second
+    moment :math:`M_2 - a_2\\sum_j\\lambda_ju_ju_j^T` outside :math:`P` (the model's exact moment:
+    no pass)."""
+    network = _selection_network(selection)
+    d = network.n_features
+    residual = M2 - network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
+    P = selection.P
+    Q = np.eye(d) - P @ P.T
+    vals, vecs = np.linalg.eigh(Q @ residual @ Q)
+    e = Q @ vecs[:, int(np.argmax(np.abs(vals)))]
+    e /= np.linalg.norm(e)
+    return network, np.column_stack([P, e])
+
+
+class _PairedSums:
+    def __init__(self):
+        self.total = 0.0
+        self.squares = 0.0
+        self.rows = 0
+
+    def merge(self, other):
+        self.total += other.total
+        self.squares += other.squares
+        self.rows += other.rows
+        return self
+
+
+def paired_improvement(source, smaller, larger, progress=None):
+    """The paired test of ``larger`` against ``smaller`` on the held-out rows: with
+    :math:`D_i = (y_i - g_{\\text{smaller}}(x_i))^2 - (y_i - g_{\\text{larger}}(x_i))^2`, the
+    statistic :math:`\\bar D / (s_D/\\sqrt m)` over the :math:`m` held-out rows (approximately
+    standard normal when the larger model fits no better in expectation; positive when it fits
+    better). One pass (each model evaluated on the held-out rows only)."""
+
+    def chunk(acc, X, y, held):
+        if not np.any(held):
+            return
+        Xh = np.ascontiguousarray(X[held], dtype=np.float64)
+        yh = np.asarray(y, dtype=np.float64).reshape(-1)[held]
+        D = (yh - smaller.evaluate_trusted(Xh)) ** 2 - (yh - larger.evaluate_trusted(Xh)) ** 2
+        acc.total += float(D.sum())
+        acc.squares += float(D @ D)
+        acc.rows += D.size
+
+    acc = source.fold(_PairedSums(), chunk, progress)
+    m = acc.rows
+    if m < 2:
+        return 0.0
+    mean = acc.total / m
+    var = max(acc.squares / m - mean * mean, 0.0) * m / (m - 1)
+    if var == 0.0:
+        return 0.0 if mean == 0.0 else float(np.sign(mean) * np.inf)
+    return float(mean / np.sqrt(var / m))
+
+
+def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, start=None, P=None):
     d = source.n_features
     chunk = block_rows(d)
-    P = top_eigenvectors(M2, k)
-    current = base
+    P = top_eigenvectors(M2, k) if P is None else P
+    current = base if start is None else start
     sign_free = None
     best = None
     rounds = []
     orders = tuple(sorted(set(settings.tensor_orders)))
     min_count = max(2, int(np.ceil(settings.min_support * settings.n_contraction_pairs)))
-    improvement = settings.round_improvement(k, d, source.n_train)
+    improvement = settings.round_improvement(k, d, source.n_train, source.n_samples)
     for rnd in range(settings.max_rounds):
         extra = np.empty((0, d))
         if sign_free is not None:

@@ -23,6 +23,8 @@ DENSE_REFINE_ROWS = 200_000
 # a round is kept if it lowers the held-out MSE by more than this fraction; under label noise the
 # held-out MSE is mostly noise, so the excess error a round removes is a small fraction of it
 ROUND_IMPROVEMENT = 1e-5
+# with n_neurons=None, k is at most such that n_samples >= AUTO_ROWS_PER_PARAMETER p(k)
+AUTO_ROWS_PER_PARAMETER = 10
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,11 @@ class MomentSettings:
     min_support: float = 0.2
     max_rounds: int = 8
     tol: float = 1e-6
-    max_auto_neurons: int = 10
+    max_auto_neurons: int = None
     n_jobs: int = 1
     handoff: float = 0.0
+    # n_neurons=None: the hand-over applies at a k only beyond this many rows per parameter
+    handoff_rows_per_parameter: float = 0.0
     candidate_generators: tuple = ("jennrich", "cp_polish", "tensor_fit")
 
     @classmethod
@@ -138,7 +142,7 @@ class MomentSettings:
                       candidate_generators=tuple(knobs.candidate_generators))
         return cls(**shared, **own)
 
-    def round_improvement(self, k, n_features, n_train):
+    def round_improvement(self, k, n_features, n_train, n_samples=None):
         """The relative fall of the held-out MSE a round must bring to be kept.
 
         ``ROUND_IMPROVEMENT`` when the raw solution is the result. When a refinement follows
@@ -146,20 +150,39 @@ class MomentSettings:
         one, Gauss–Newton reaches the efficient estimate, whose excess MSE is
         :math:`\\sigma^2p/n`. Under noise the held-out MSE is about :math:`\\sigma^2`, so a round that
         lowers it by less than ``handoff`` :math:`\\cdot p/n` of itself changes the start by less
-        than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there."""
-        return max(ROUND_IMPROVEMENT, self.handoff * n_parameters(k, n_features) / max(n_train, 1))
+        than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there.
+        With ``handoff_rows_per_parameter`` (``n_neurons=None``), only where ``n_samples`` exceeds
+        that many rows per parameter of this ``k``."""
+        p = n_parameters(k, n_features)
+        if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
+            return ROUND_IMPROVEMENT
+        return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
 
-    def neuron_counts(self, n_features):
-        """The values of :math:`k` tried: ``n_neurons``, or ``1 .. min(d, max_auto_neurons)``."""
+    def neuron_counts(self, n_features, n_samples=None):
+        """The values of :math:`k` tried: ``n_neurons``, or ``1 ..`` :func:`auto_neuron_limit`."""
         if self.n_neurons is not None:
             return [self.n_neurons]
-        return list(range(1, min(n_features, self.max_auto_neurons) + 1))
+        return list(range(1, auto_neuron_limit(n_features, n_samples, self.max_auto_neurons) + 1))
 
-    def max_passes(self):
+    def max_passes(self, n_features=None, n_samples=None):
         """Passes at most: the linear one, :math:`M_2`, one in the first round and two in each
-        later one for every :math:`k` tried, and a final regression."""
+        later one for every :math:`k` tried (and one held-out pass per :math:`k` after the first
+        with ``n_neurons=None``), and a final regression."""
         per_k = 2 * self.max_rounds - 1
-        return 3 + per_k * (1 if self.n_neurons is not None else self.max_auto_neurons)
+        if self.n_neurons is not None:
+            return 3 + per_k
+        return 3 + (per_k + 1) * len(self.neuron_counts(n_features or 1, n_samples))
+
+
+def auto_neuron_limit(n_features, n_samples=None, max_auto_neurons=None):
+    """The largest :math:`k` that ``n_neurons=None`` tries: at most :math:`d`, at most
+    ``max_auto_neurons`` when given, and at most the :math:`k` whose :math:`p = k(d+1)+d+1` fits
+    ``AUTO_ROWS_PER_PARAMETER`` times in ``n_samples`` (at least 1)."""
+    limit = n_features if max_auto_neurons is None else min(n_features, max_auto_neurons)
+    if n_samples is not None:
+        by_rows = (n_samples // AUTO_ROWS_PER_PARAMETER - n_features - 1) // (n_features + 1)
+        limit = min(limit, max(1, int(by_rows)))
+    return max(1, limit)
 
 
 def large_sample(n_rows, n_neurons, n_features):

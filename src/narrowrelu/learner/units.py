@@ -25,7 +25,8 @@ class LearnerFit:
     """Everything a fit of :class:`~narrowrelu.MomentReLURegressor` learns (its ``_``
     attributes, without the trailing underscore): the final and raw networks, the :math:`k`
     used, the selected round's candidates and span estimate, the held-out MSE at selection, the
-    rounds, the refinement's summary (``None`` without one), seconds per stage, passes made and the
+    rounds, the refinement's summary (``None`` without one), seconds per stage, passes made, the
+    neuron count's report (:mod:`~narrowrelu.learner.neuron_count`) and search for k, and the
     residual diagnostic (:mod:`~narrowrelu.learner.residual_diagnostic`, unitless)."""
 
     network: object
@@ -39,6 +40,10 @@ class LearnerFit:
     timings: dict
     n_passes: int
     residual_diagnostic: dict = None
+    surplus: list = ()
+    residual_structure: object = None
+    underfit: bool = False
+    k_search: list = ()
 
 
 def warn_if_not_gaussian(X, whiten):

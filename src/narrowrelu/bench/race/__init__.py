@@ -5,7 +5,10 @@ For each size ``n:d:k`` a random teacher (:meth:`narrowrelu.teacher.Teacher.rand
 the same data and each on one thread:
 
 ``moment``
-    :class:`narrowrelu.MomentReLURegressor` with every default (refinement on), in this process;
+    :class:`narrowrelu.MomentReLURegressor` told ``k``, every other default (refinement on), in
+    this process;
+``moment_auto``
+    ``MomentReLURegressor()`` as a user calls it without ``k`` (``n_neurons=None``), in this process;
 ``gd_k``, ``gd_2k``
     :class:`narrowrelu.GDReLURegressor` with ``k`` and ``2k`` neurons, ``optimizer="lbfgs"``;
 ``mlp_4k``
@@ -28,10 +31,12 @@ import sys
 import numpy as np
 
 from .._args import count, integer, output_file_problem, real
+from ...teacher import FAMILIES
 from .contestants import RATE_FACTOR, _row_time, race_size
 
-METHODS = ("moment", "gd_k", "gd_2k", "mlp_4k", "mlp_default")
-PEERS = METHODS[1:]
+METHODS = ("moment", "moment_auto", "gd_k", "gd_2k", "mlp_4k", "mlp_default")
+OURS = ("moment", "moment_auto")
+PEERS = tuple(m for m in METHODS if m not in OURS)
 DEFAULT_SIZES = ("1e6:100:5", "5e4:200:3")
 SPEEDUP_GOAL = 3.0
 
@@ -68,11 +73,15 @@ def summarise(records):
     for n, d, k in sizes:
         rs = [r for r in records if (r["n"], r["d"], r["k"]) == (n, d, k)]
         moment = next((r for r in rs if r["method"] == "moment"), None)
-        ok_peers = [r for r in rs if r["method"] != "moment" and r["status"] == "ok" and r["reached"]]
+        auto = next((r for r in rs if r["method"] == "moment_auto"), None)
+        ok_peers = [r for r in rs if r["method"] in PEERS and r["status"] == "ok" and r["reached"]]
         best = min(ok_peers, key=lambda r: r["seconds"]) if ok_peers else None
         row = {"n": n, "d": d, "k": k, "fastest_peer": None, "peer_seconds": None, "moment_seconds": None,
                "moment_reached": None, "speedup": None, "goal": SPEEDUP_GOAL, "goal_met": None,
-               "timed_out": [r["method"] for r in rs if r["timed_out"]]}
+               "timed_out": [r["method"] for r in rs if r["timed_out"]], "auto_seconds": None,
+               "auto_reached": None, "auto_k": None, "auto_speedup": None}
+        if auto is not None and auto["status"] == "ok":
+            row.update(auto_seconds=auto["seconds"], auto_reached=auto["reached"], auto_k=auto["k_chosen"])
         if moment is not None and moment["status"] == "ok":
             row["moment_seconds"] = moment["seconds"]
             row["moment_reached"] = moment["reached"]
@@ -82,6 +91,8 @@ def summarise(records):
             if row["moment_seconds"]:
                 row["speedup"] = best["seconds"] / row["moment_seconds"]
                 row["goal_met"] = bool(row["speedup"] >= SPEEDUP_GOAL and row["moment_reached"])
+            if row["auto_seconds"]:
+                row["auto_speedup"] = best["seconds"] / row["auto_seconds"]
         out.append(row)
     return out
 
@@ -96,7 +107,8 @@ def format_table(records):
             key = (r["n"], r["d"], r["k"])
             if lines:
                 lines.append("")
-            lines.append(f"n={r['n']:.3g} d={r['d']} k={r['k']}  p={r['p']}  sigma={r['sigma']:.4g} "
+            lines.append(f"{r.get('family', 'random')} n={r['n']:.3g} d={r['d']} k={r['k']}  p={r['p']}  "
+                         f"sigma={r['sigma']:.4g} "
                          f"({r['noise']:g} std f)  rate sigma^2 p/n={r['rate']:.3e}  "
                          f"X.T@X={r['reference_seconds']:.4g} s (after the methods: {r['reference_seconds_after']:.4g} s)")
             lines += [head, "-" * len(head)]
@@ -111,8 +123,9 @@ def format_table(records):
         reached = "-" if r["status"] != "ok" else ("yes" if r["reached"] else "no")
         note = r["note"]
         if r["status"] == "ok":
-            if r["method"] == "moment":
-                note = (f"raw excess/rate {r['raw_excess_over_rate']:.3g}, refinement {r['refine_seconds']:.3g} s, "
+            if r["method"] in OURS:
+                note = (f"k {r['k_chosen']}, "
+                        f"raw excess/rate {r['raw_excess_over_rate']:.3g}, refinement {r['refine_seconds']:.3g} s, "
                         f"{r['rounds']} round(s)")
             elif "n_iter" in r:
                 note = f"{r['n_iter']}/{r['max_iter']} iterations"
@@ -137,6 +150,11 @@ def format_summary(rows):
                          f"{'' if s['moment_reached'] else ' (did NOT reach the rate)'}"
                          f", speed-up {s['speedup']:.1f}x (goal >= {SPEEDUP_GOAL:g}x: "
                          f"{'met' if s['goal_met'] else 'NOT met'})")
+        if s["auto_seconds"] is not None:
+            text += (f"; moment_auto {s['auto_seconds']:.2f} s, k = {s['auto_k']}"
+                     f"{'' if s['auto_reached'] else ' (did NOT reach the rate)'}")
+            if s["auto_speedup"] is not None:
+                text += f", speed-up {s['auto_speedup']:.1f}x"
         if s["timed_out"]:
             text += f" [timed out: {', '.join(s['timed_out'])}]"
         lines.append(head + text)
@@ -157,6 +175,8 @@ def add_parser(subparsers):
                    help=f"methods to run, from {', '.join(METHODS)} (default: all)")
     p.add_argument("--noise", type=real(0, closed="neither"), default=0.1, help="label noise std relative to std f (default: 0.1)")
     p.add_argument("--seed", type=integer(0), default=0, help="teacher and estimator seed (default: 0)")
+    p.add_argument("--family", choices=FAMILIES, default="random",
+                   help=f"teacher family, from {', '.join(FAMILIES)} (default: random)")
     p.add_argument("--max-peer-seconds", type=real(0, closed="neither"), default=600.0,
                    help="kill a peer's child process after this many seconds (default: 600)")
     p.add_argument("--max-iter", type=count(1), default=None,
@@ -194,7 +214,7 @@ def run(args, parser):
     records = []
     for n, d, k in sizes:
         records += race_size(n, d, k, args.seed, args.noise, methods, args.max_peer_seconds, args.max_iter,
-                             int(args.mc_samples), log)
+                             int(args.mc_samples), log, args.family)
     summary = summarise(records)
     print(format_table(records))
     print()

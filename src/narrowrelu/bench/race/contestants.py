@@ -27,10 +27,10 @@ def make_estimator(method, k, seed, max_iter=None):
     """The unfitted estimator of ``method``; ``max_iter`` (``None``: the estimator's default)
     applies to ``gd_k``, ``gd_2k`` and ``mlp_4k`` (``mlp_default`` is left as it comes)."""
     extra = {} if max_iter is None else {"max_iter": max_iter}
-    if method == "moment":
+    if method in ("moment", "moment_auto"):
         from ...learner.estimator import MomentReLURegressor
 
-        return MomentReLURegressor(n_neurons=k, random_state=seed)
+        return MomentReLURegressor(n_neurons=k if method == "moment" else None, random_state=seed)
     if method in ("gd_k", "gd_2k"):
         from ...baseline.estimator import GDReLURegressor
 
@@ -55,6 +55,7 @@ def fit_and_score(method, X, y, teacher, seed, max_iter=None, mc_samples=200_000
     model = make_estimator(method, k, seed, max_iter)
     with _one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
         t0 = time.perf_counter()
         model.fit(X, y)
         seconds = time.perf_counter() - t0
@@ -65,10 +66,10 @@ def fit_and_score(method, X, y, teacher, seed, max_iter=None, mc_samples=200_000
                        n_iter=int(model.n_iter_), max_iter=int(model.max_iter))
         else:
             out.update(excess=population_mse(model, teacher), excess_stderr=None, mse_kind="exact")
-        if method == "moment":
+        if method in ("moment", "moment_auto"):
             out.update(raw_excess=population_mse(model.raw_network_, teacher),
                        refine_seconds=float(model.timings_.get("refinement", 0.0)),
-                       rounds=len(model.rounds_))
+                       rounds=len(model.rounds_), k_chosen=int(model.n_neurons_))
         elif method.startswith("gd"):
             out.update(n_iter=int(model.n_iter_), max_iter=int(model.max_iter), converged=bool(model.converged_))
     return out
@@ -138,13 +139,14 @@ def _warm_up(d, k, seed, methods):
                     pass
 
 
-def race_size(n, d, k, seed, noise, methods, budget, max_iter=None, mc_samples=200_000, log=None):
-    """Every method in ``methods`` on one data set; returns the records."""
+def race_size(n, d, k, seed, noise, methods, budget, max_iter=None, mc_samples=200_000, log=None, family="random"):
+    """Every method in ``methods`` on one data set (a teacher of ``family``,
+    :func:`narrowrelu.teacher.make_teacher`); returns the records."""
     from ...metrics import population_variance
-    from ...teacher import Teacher
+    from ...teacher import make_teacher
 
     log = log or (lambda msg: None)
-    teacher = Teacher.random(d, k, random_state=seed)
+    teacher = make_teacher(family, d, k, seed)
     var = population_variance(teacher)
     sigma = noise * float(np.sqrt(var))
     log(f"n={n:.3g}, d={d}, k={k}: drawing the data")
@@ -156,25 +158,27 @@ def race_size(n, d, k, seed, noise, methods, budget, max_iter=None, mc_samples=2
         X.T @ X
         ref = best_time(lambda: X.T @ X, REFERENCE_REPEATS)
     log(f"X.T @ X: {ref:.4g} s (1 thread, best of {REFERENCE_REPEATS})")
-    base = {"n": n, "d": d, "k": k, "p": p, "seed": seed, "noise": noise, "sigma": sigma, "var_f": var,
+    base = {"family": family, "n": n, "d": d, "k": k, "p": p, "seed": seed, "noise": noise, "sigma": sigma,
+            "var_f": var,
             "rate": rate, "reference_seconds": ref}
     records = []
     for method in methods:
-        if method == "moment":
-            log("moment (this process)")
+        if method in ("moment", "moment_auto"):
+            log(f"{method} (this process)")
             status, payload = "ok", fit_and_score(method, X, y, teacher, seed, None, mc_samples)
         else:
             log(f"{method} (child process, budget {budget:g} s)")
             status, payload = run_in_child(method, X, y, teacher, seed, max_iter, mc_samples, budget)
         rec = {**base, "method": method, "status": status, "timed_out": status == "timed out",
-               "budget_seconds": None if method == "moment" else budget, "seconds": None, "ratio": None,
+               "budget_seconds": None if method in ("moment", "moment_auto") else budget, "seconds": None,
+               "ratio": None,
                "excess": None, "excess_stderr": None, "excess_over_rate": None, "reached": False, "note": ""}
         if status == "ok":
             rec.update(payload)
             rec["ratio"] = rec["seconds"] / ref
             rec["excess_over_rate"] = rec["excess"] / rate
             rec["reached"] = bool(rec["excess"] <= RATE_FACTOR * rate)
-            if method == "moment":
+            if method in ("moment", "moment_auto"):
                 rec["raw_excess_over_rate"] = rec["raw_excess"] / rate
         elif status == "timed out":
             rec["note"] = f"timed out after {budget:g} s"

@@ -61,6 +61,8 @@ METHODS = {
         MethodSpec("moment_raw", "moment", "MomentReLURegressor, moment solution before refinement (raw_network_)"),
         MethodSpec("moment_refined", "moment", "MomentReLURegressor with its default refinement, a streamed "
                    "Gauss-Newton (Fisher scoring) on the squared loss (network_)"),
+        MethodSpec("moment_auto", "moment_auto", "MomentReLURegressor() as a user calls it without k (n_neurons=None: "
+                   "k chosen by the paired held-out test), refined; width = the k chosen"),
         MethodSpec("gd_k", "gd_k", f"GDReLURegressor at width k, L-BFGS on the empirical loss (<= {GD_MAX_ITER} "
                    "iterations)", capped=True),
         MethodSpec("gd_2k", "gd_2k", f"GDReLURegressor at width 2k (over-parameterised), L-BFGS, <= {GD_MAX_ITER} "
@@ -158,6 +160,17 @@ def _fit_moment(methods, teacher, X, y, seed):
     return out
 
 
+def _fit_moment_auto(methods, teacher, X, y, seed):
+    """``moment_auto``: the default call, ``n_neurons=None``; its width is the :math:`k` chosen."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MomentReLURegressor(n_jobs=1, random_state=seed).fit(X, y)
+    seconds = time.perf_counter() - start
+    converged = bool(model.refinement_["converged"]) if model.refinement_ else True
+    return {methods[0]: _exact(model.network_, teacher, seconds, model.n_neurons_, converged)}
+
+
 def _fit_gd(width_factor):
     def fit(methods, teacher, X, y, seed):
 
@@ -222,7 +235,7 @@ def _exact(network, teacher, seconds, width, converged):
             "width": width, "converged": converged, "error": None}
 
 
-FITTERS = {"moment": _fit_moment, "gd_k": _fit_gd(1), "gd_2k": _fit_gd(2),
+FITTERS = {"moment": _fit_moment, "moment_auto": _fit_moment_auto, "gd_k": _fit_gd(1), "gd_2k": _fit_gd(2),
            **{name: _fit_mlp(build) for name, build in MLP_MODELS.items()}}
 
 
@@ -237,6 +250,7 @@ def _linear_memory(width, per_feature, per_unit, per_row, overhead=64 * 2**20):
 #: Monte Carlo scoring), rounded up from measurements (see :mod:`narrowrelu.bench._memory`).
 FIT_MEMORY = {
     "moment": moment_fit_bytes,
+    "moment_auto": moment_fit_bytes,
     "gd_k": _linear_memory(lambda k: k, 3.5, 3.5, 16),
     "gd_2k": _linear_memory(lambda k: 2 * k, 3.5, 3.5, 16),
     "mlp_k": _linear_memory(lambda k: k, 1.5, 3.5, 16),

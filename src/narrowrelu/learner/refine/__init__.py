@@ -11,28 +11,48 @@ r"""Local least-squares refinement of the moment solution on the empirical loss
   (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows;
   :mod:`~narrowrelu.learner.refine.result`: what every method returns.
 - :mod:`~narrowrelu.learner.refine.split_neurons`: out of a merged-neuron minimum, by splitting.
+- :mod:`~narrowrelu.learner.refine.surplus`: surplus neurons merged or removed before the
+  refinement (an over-specified ``n_neurons``), neurons added back while the residual's second
+  moment shows one missing, and that test itself (an under-specified ``n_neurons``).
 """
 
+import numpy as np
+
+from ...metrics import population_variance
 from ...network import n_parameters
 from ..settings import REFINE_METHODS, large_sample
-from .gauss_newton import GaussNewtonResult, gauss_newton
-from .quasi_newton import lbfgs
+from .gauss_newton import ABANDONED, GaussNewtonResult, gauss_newton
 from .normal_equations import levenberg_marquardt
+from .quasi_newton import lbfgs
 from .result import RefinementResult
 from .split_neurons import refine_with_splits
+from .surplus import grow_neurons, merge_surplus, residual_structure
 # Gauss-Newton iterations before the dense fallback: well-posed fits stop after 1-3 (noisy)
 # or 3-8 (noiseless)
 GN_MAX_ITER = 30
 # the dense fallback costs O(n p^2) per iteration: only for small problems held in memory
 DENSE_MAX_PARAMETERS = 300
+# and its iterations are bounded so that n p^2 summed over them stays below this (about the
+# multiply-adds of 1-10 s on one core), at least DENSE_MIN_ITER of them
+DENSE_MAX_WORK = 2e10
+DENSE_MIN_ITER = 3
+# it stops once a step gains less than this share of the parametric rate (Gauss-Newton's noise_tol)
+DENSE_NOISE_TOL = 1e-2
+# losses that differ by less than this share of the fitted variance are equal (Gauss-Newton stops
+# noiseless fits at 1e-14 of it)
+TIE_LEVEL = 1e-12
 
 
-def refine_network(method, network, source, max_iter=100, n_jobs=1):
+def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_above=None):
     """Refine ``network`` on every row of ``source`` (held-out masks ignored) by ``method``.
 
     ``"gn"`` streams over the source's blocks (any size, oracle mode included); when it has not
     converged after ``GN_MAX_ITER`` iterations and the rows are in memory with at most
-    ``DENSE_MAX_PARAMETERS`` parameters, Levenberg–Marquardt continues from its result.
+    ``DENSE_MAX_PARAMETERS`` parameters, Levenberg–Marquardt continues from its result, for at
+    most ``DENSE_MAX_WORK`` / :math:`np^2` iterations and until a step gains less than
+    ``DENSE_NOISE_TOL`` times the parametric rate. With ``abandon_above`` (a mean squared
+    residual, the best of earlier tries), Gauss–Newton gives up a try that will not beat it
+    (:func:`~narrowrelu.learner.refine.gauss_newton.gauss_newton`) and no fallback follows.
     ``"lm"`` and ``"lbfgs"`` take the rows of a source that holds them in memory
     (``source.rows_in_memory()``: an :class:`~narrowrelu.learner.sources.ArraySource`).
 
@@ -41,14 +61,17 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1):
     RefinementResult
     """
     if method == "gn":
-        result = gauss_newton(network, source, max_iter=min(max_iter, GN_MAX_ITER), n_jobs=n_jobs)
-        if result.converged or not _dense_affordable(result.network, source):
+        result = gauss_newton(network, source, max_iter=min(max_iter, GN_MAX_ITER), n_jobs=n_jobs,
+                              abandon_above=abandon_above)
+        if result.converged or result.stop_reason == ABANDONED or not _dense_affordable(result.network, source):
             return result
-        # Gauss-Newton did not settle: a degenerate fit (more neurons than the data need, two
-        # copies of one neuron), where J^TJ is singular beyond the gauge and the Fisher system
-        # gives poor steps; the damped dense method handles it when p is small
-        network = result.network
-        method = "lm"
+        # Gauss-Newton did not settle: a degenerate fit (two copies of one neuron, a dead one),
+        # where J^TJ is singular beyond the gauge and the Fisher system gives poor steps; the
+        # damped dense method continues, within a bounded budget
+        p = _n_parameters(result.network)
+        iters = min(max_iter, max(DENSE_MIN_ITER, int(DENSE_MAX_WORK / (source.n_samples * p * p))))
+        X, y = source.rows_in_memory()
+        return levenberg_marquardt(result.network, X, y, max_iter=iters, n_jobs=n_jobs, noise_tol=DENSE_NOISE_TOL)
     dense = {"lm": levenberg_marquardt, "lbfgs": lbfgs}[method]
     X, y = source.rows_in_memory()
     return dense(network, X, y, max_iter=max_iter, n_jobs=n_jobs)
@@ -70,12 +93,16 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
     summary: the start kept, every start's loss, the splits tried and kept, iterations,
     convergence, training MSE, rows, passes and the stop reason."""
     passes_before = source.n_passes
-    results = [(label, refine_network(method, network, source, max_iter, n_jobs)) for label, network in starts]
-    label, best = min(results, key=lambda item: item[1].loss)
+    results = []
+    for label, network in starts:
+        level = min((r.loss for _, r in results), default=None)
+        results.append((label, refine_network(method, network, source, max_iter, n_jobs, abandon_above=level)))
+    label, best = _smallest_adequate(results, source.n_samples)
     splits = {"split_tries": 0, "splits": 0}
     if split_neurons:
-        best, splits = refine_with_splits(lambda net: refine_network(method, net, source, max_iter, n_jobs), best,
-                                          source, n_jobs)
+        best, splits = refine_with_splits(
+            lambda net, level=None: refine_network(method, net, source, max_iter, n_jobs, abandon_above=level), best,
+            source, n_jobs, screened=True)
     return best, {
         **splits,
         "start": label,
@@ -93,10 +120,55 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
 def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
-    ``None`` when it is the one selected)."""
-    starts = [(label, net) for label, net in (("final round", final_round), ("first round", first_round)) if net is not None]
-    n_starts = refine_start_count(refine_starts, source.n_samples, final_round.n_neurons, final_round.n_features)
-    return refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True)
+    ``None`` when it is the one selected).
+
+    Surplus neurons are merged or removed from each start first
+    (:func:`~narrowrelu.learner.refine.surplus.merge_surplus`); when that left fewer neurons than
+    ``final_round`` has, neurons are added back while the residual's second moment shows one
+    missing (:func:`~narrowrelu.learner.refine.surplus.grow_neurons`). The summary also holds
+    ``surplus`` (what was merged or removed, one line each), ``grown`` (neurons added back) and
+    ``residual`` (the final residual's :class:`~narrowrelu.learner.refine.surplus.ResidualStructure`)."""
+    asked = final_round.n_neurons
+    merged, actions = merge_surplus(final_round)
+    if first_round is not None:
+        first_round, _ = merge_surplus(first_round)
+    starts = [(label, net) for label, net in (("final round", merged), ("first round", first_round)) if net is not None]
+    n_starts = refine_start_count(refine_starts, source.n_samples, asked, final_round.n_features)
+    best, summary = refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True)
+    passes_before = source.n_passes
+    grown = 0
+    if best.network.n_neurons < asked:
+        best, grown, structure = grow_neurons(
+            lambda net, level=None: refine_network(method, net, source, max_iter, n_jobs, abandon_above=level),
+            best, source, asked)
+    else:
+        structure = residual_structure(best.network, source)
+    summary.update(surplus=actions, grown=grown, residual=structure, n_iter=best.n_iter, converged=best.converged,
+                   train_mse=best.loss, n_passes=summary["n_passes"] + source.n_passes - passes_before,
+                   stop_reason=getattr(best, "stop_reason", ""))
+    return best, summary
+
+
+def _smallest_adequate(results, n):
+    """The ``(label, result)`` of lowest loss (ties to the earlier); when the starts differ in
+    size (one had surplus neurons merged), the smallest whose sum of squares is above the lowest
+    by no more than extra parameters fitted to noise would gain, :math:`\\hat\\sigma^2(q + 3\\sqrt{2q})`
+    for :math:`q` more parameters, or by a difference below ``TIE_LEVEL`` of the fitted variance
+    (rounding level on noiseless data)."""
+    label, best = min(results, key=lambda item: item[1].loss)
+    for other_label, other in sorted(results, key=lambda item: item[1].network.n_neurons):
+        q = _n_parameters(best.network) - _n_parameters(other.network)
+        if q <= 0:
+            break
+        sigma2 = best.loss * n / max(n - _n_parameters(best.network), 1)
+        allowance = max(sigma2 * (q + 3.0 * np.sqrt(2.0 * q)), TIE_LEVEL * population_variance(best.network) * n)
+        if (other.loss - best.loss) * n <= allowance:
+            return other_label, other
+    return label, best
+
+
+def _n_parameters(network):
+    return n_parameters(network.n_neurons, network.n_features)
 
 
 def _dense_affordable(network, source):
@@ -105,4 +177,5 @@ def _dense_affordable(network, source):
 
 
 __all__ = ["REFINE_METHODS", "GaussNewtonResult", "RefinementResult", "gauss_newton", "lbfgs", "levenberg_marquardt",
-           "large_sample", "refine_from_starts", "refine_moment_solution", "refine_network", "refine_start_count"]
+           "merge_surplus", "residual_structure", "large_sample",
+           "refine_from_starts", "refine_moment_solution", "refine_network", "refine_start_count"]

@@ -54,6 +54,11 @@ rate, well below the sampling spread of the excess itself (relative sd about
 stops noiseless fits at a relative population MSE of about 1e-14 (before reaching the rounding
 floor near 1e-31, where progress stalls); noiseless fits take 3-7 iterations.
 
+Abandoning (``abandon_above``): a start or a split try that is refined only to be compared with
+a best loss :math:`L^*` found before is given up once :math:`L - 4\\,(-g^T\\delta) > L^*` after its
+first step: the Gauss–Newton model predicts a remaining decrease of :math:`-g^T\\delta/2` to its
+local minimum, so the try ends above :math:`L^*` unless the model is off by more than a factor 8.
+
 Sums over row blocks are added in block order with BLAS pinned to one thread, so the result
 does not depend on ``n_jobs``.
 """
@@ -74,6 +79,9 @@ from .fisher import FisherPreconditioner
 
 DEFAULT_BLOCK_ROWS = 4096
 DEFAULT_CHUNK_SIZE = 65_536
+# a try is abandoned when its loss minus this many predicted decreases is above the best loss
+ABANDON_FACTOR = 4.0
+ABANDONED = "abandoned: above the best loss"
 
 
 @dataclass
@@ -217,6 +225,7 @@ def gauss_newton(
     ridge=1e-10,
     n_jobs=1,
     block_rows=DEFAULT_BLOCK_ROWS,
+    abandon_above=None,
 ):
     """Refine ``network`` on all rows of ``source`` (held-out masks are ignored).
 
@@ -251,6 +260,10 @@ def gauss_newton(
         Threads over row blocks; the result is bit-identical for every value.
     block_rows : int, default=4096
         Rows per kernel call.
+    abandon_above : float or None, default=None
+        A mean squared residual to beat: after the first step, stop (``stop_reason`` =
+        ``ABANDONED``, ``converged=False``) once the loss minus ``ABANDON_FACTOR`` predicted
+        decreases is above it (module docstring).
 
     Returns
     -------
@@ -273,12 +286,12 @@ def gauss_newton(
     with threadpool_limits(limits=1, user_api="blas"):
         return _solve(
             network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_iter, cg_tol,
-            auto_switch, max_halvings, ridge, n_jobs, block_rows,
+            auto_switch, max_halvings, ridge, n_jobs, block_rows, abandon_above,
         )
 
 
 def _solve(network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_iter, cg_tol,
-           auto_switch, max_halvings, ridge, n_jobs, block_rows):
+           auto_switch, max_halvings, ridge, n_jobs, block_rows, abandon_above):
     passes = _Passes(source, k, d, block_rows, n_jobs)
     theta = network.to_vector()
     loss, g, n = passes.gradient(theta)
@@ -324,6 +337,10 @@ def _solve(network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_i
         scale = n * _variance_scale(theta, k, d)
         if pred <= rtol * scale:
             converged, reason = True, "predicted decrease below rtol"
+            it -= 1
+            break
+        if abandon_above is not None and it > 1 and loss - ABANDON_FACTOR * pred > abandon_above * n:
+            reason = ABANDONED
             it -= 1
             break
         if method == "auto" and not use_cg and previous_pred is not None:

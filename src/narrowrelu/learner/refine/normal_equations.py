@@ -62,10 +62,15 @@ def loss_and_normal_equations(theta, X, y, k, with_hessian=True, n_jobs=1):
     return loss, Jtr, JtJ
 
 
-def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12, n_jobs=1):
-    """Refine ``network`` on ``(X, y)`` by Levenberg–Marquardt; see the module docstring."""
+def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12, n_jobs=1, noise_tol=None):
+    """Refine ``network`` on ``(X, y)`` by Levenberg–Marquardt; see the module docstring.
+
+    Stops when a step lowers the sum of squares by at most ``tol`` of it, or, with ``noise_tol``,
+    by at most ``noise_tol`` :math:`\\hat\\sigma^2p` (:math:`\\hat\\sigma^2 = L/(n-p)`: the step gained
+    less than ``noise_tol`` times the parametric rate), or after ``max_iter`` iterations."""
     k, d = network.n_neurons, network.n_features
     theta = network.to_vector()
+    p = theta.size
     loss, g, H = loss_and_normal_equations(theta, X, y, k, n_jobs=n_jobs)
     floor = 1e-30 * max(float(y @ y), 1e-300)
     mu = 1e-3
@@ -96,6 +101,9 @@ def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12, n_jobs=1):
             converged = True
             break
         if decrease <= tol * previous:
+            converged = True
+            break
+        if noise_tol is not None and decrease <= noise_tol * loss / max(X.shape[0] - p, 1) * p:
             converged = True
             break
     U, lam, w, b = unpack_parameters(theta, k, d)

@@ -128,12 +128,13 @@ def birth_starts(network, M2r):
             for sign in (1.0, -1.0)]
 
 
-def refine_with_splits(refine, result, source, n_jobs=1):
+def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
     """From the refined ``result``, while the model has a wasted neuron: free it, then from each
     split of another neuron (:func:`split_start`) and from each birth of a new one where the
     freed model's residual is largest (:func:`birth_starts`, for a pair the model has not
-    found at all), refine (``refine(network)``), and keep the best if it lowers the training
-    loss. Returns the best result and how many starts were tried and kept."""
+    found at all), refine (``refine(network)``; with ``screened``, ``refine(network, level)``,
+    which may give up a start that will not end below the loss ``level`` to beat), and keep the
+    best if it lowers the training loss. Returns the best result and how many starts were tried and kept."""
     tried = kept = 0
     for _ in range(result.network.n_neurons):
         freed = free_neuron(result.network)
@@ -146,7 +147,8 @@ def refine_with_splits(refine, result, source, n_jobs=1):
         best = None
         for start in starts:
             tried += 1
-            candidate = refine(start)
+            level = result.loss if best is None else min(result.loss, best.loss)
+            candidate = refine(start, level) if screened else refine(start)
             if best is None or candidate.loss < best.loss:
                 best = candidate
         if best is None or not best.loss < result.loss * (1 - SPLIT_GAIN):

@@ -1,0 +1,179 @@
+"""Auto k and wrong k, measured: what ``MomentReLURegressor`` does when k is not given or not right.
+
+Three tables (each row one fit on fresh data; times are ratios between fits of the same run):
+
+``--table auto``: the default call ``n_neurons=None`` against the fit told the true k, on teachers of
+the sweep's families; columns: the k chosen, the refined excess population MSE of each over the
+parametric rate sigma^2 p / n (p = k(d+1)+d+1 at the true k), and the time of the auto fit over the
+told fit's.
+
+``--table over``: ``n_neurons`` = a multiple of the true k; the neurons kept, the relative
+population MSE of both fits, and the time ratio.
+
+``--table under``: ``n_neurons`` below the true k: whether the under-specification is reported.
+
+Usage::
+
+    python benchmarks/auto_k.py --table auto --families random close_pair clusters --d 20 \
+        --k 2 4 6 8 --noise 0.1 0.3 --rows-per-parameter 30 300 --seeds 2
+    python benchmarks/auto_k.py --table over --d 20 --k 3 6 --factors 2 4 --noise 0 0.1 --n 2e5
+"""
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+from narrowrelu import MomentReLURegressor, population_mse, population_variance
+from narrowrelu.teacher import make_teacher
+
+
+def n_parameters(k, d):
+    return k * (d + 1) + d + 1
+
+
+def data(family, d, k, n, noise, seed):
+    teacher = make_teacher(family, d, k, seed)
+    X, y = teacher.sample(n, random_state=1000 + seed)
+    var = population_variance(teacher)
+    sigma = noise * np.sqrt(var)
+    y = y + sigma * np.random.default_rng([seed, 77]).standard_normal(n)
+    return teacher, X, y, var, sigma
+
+
+def timed_fit(X, y, **params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        model = MomentReLURegressor(**params).fit(X, y)
+        seconds = time.perf_counter() - start
+    return model, seconds, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+def table_auto(args):
+    print(f"{'family':<11}{'d':>4}{'k':>4}{'noise':>6}{'n':>8}{'seed':>5}{'k auto':>7}{'told/rate':>10}"
+          f"{'auto/rate':>10}{'t told':>8}{'t auto':>8}{'ratio':>7}")
+    right = total = 0
+    ratios, excess = [], []
+    for family in args.families:
+        for k in args.k:
+            if family == "clusters" and k % 2:
+                continue
+            if family == "close_pair" and k < 2:
+                continue
+            for noise in args.noise:
+                for mult in args.rows_per_parameter:
+                    n = int(mult * n_parameters(k, args.d))
+                    for seed in range(args.seed0, args.seed0 + args.seeds):
+                        teacher, X, y, var, sigma = data(family, args.d, k, n, noise, seed)
+                        rate = sigma**2 * n_parameters(k, args.d) / n
+                        told, t_told, _ = timed_fit(X, y, n_neurons=k, random_state=seed)
+                        auto, t_auto, _ = timed_fit(X, y, random_state=seed)
+                        e_told = population_mse(told, teacher) / rate
+                        e_auto = population_mse(auto, teacher) / rate
+                        total += 1
+                        right += auto.n_neurons_ == k
+                        if auto.n_neurons_ == k:
+                            excess.append(e_auto)
+                        ratios.append(t_auto / t_told)
+                        print(f"{family:<11}{args.d:>4}{k:>4}{noise:>6g}{n:>8}{seed:>5}{auto.n_neurons_:>7}"
+                              f"{e_told:>10.3g}{e_auto:>10.3g}{t_told:>8.2f}{t_auto:>8.2f}{t_auto / t_told:>7.2f}",
+                              flush=True)
+    print(f"true k chosen: {right}/{total}; where right, auto excess/rate median {np.median(excess):.3g}, "
+          f"max {np.max(excess):.3g}; time auto/told median {np.median(ratios):.2f}, max {np.max(ratios):.2f}")
+
+
+def table_over(args):
+    print(f"{'family':<11}{'d':>4}{'k':>4}{'asked':>6}{'noise':>6}{'n':>8}{'seed':>5}{'kept':>5}{'rel told':>10}"
+          f"{'rel asked':>10}{'t told':>8}{'t asked':>8}{'ratio':>7}")
+    ratios = []
+    for family in args.families:
+        for k in args.k:
+            for factor in args.factors:
+                asked = factor * k
+                if asked > args.d:
+                    continue
+                for noise in args.noise:
+                    for seed in range(args.seed0, args.seed0 + args.seeds):
+                        teacher, X, y, var, sigma = data(family, args.d, k, int(args.n), noise, seed)
+                        told, t_told, _ = timed_fit(X, y, n_neurons=k, random_state=seed)
+                        over, t_over, _ = timed_fit(X, y, n_neurons=asked, random_state=seed)
+                        ratios.append(t_over / t_told)
+                        print(f"{family:<11}{args.d:>4}{k:>4}{asked:>6}{noise:>6g}{int(args.n):>8}{seed:>5}"
+                              f"{over.n_neurons_:>5}{population_mse(told, teacher) / var:>10.2e}"
+                              f"{population_mse(over, teacher) / var:>10.2e}{t_told:>8.2f}{t_over:>8.2f}"
+                              f"{t_over / t_told:>7.2f}", flush=True)
+    print(f"time asked/told: median {np.median(ratios):.2f}, max {np.max(ratios):.2f}")
+
+
+def table_under(args):
+    print(f"{'family':<11}{'d':>4}{'k':>4}{'asked':>6}{'noise':>6}{'n':>8}{'seed':>5}{'reported':>9}")
+    flagged = total = 0
+    for family in args.families:
+        for k in args.k:
+            for asked in range(max(1, k - 2), k):
+                for noise in args.noise:
+                    for seed in range(args.seed0, args.seed0 + args.seeds):
+                        teacher, X, y, var, sigma = data(family, args.d, k, int(args.n), noise, seed)
+                        model, _, _ = timed_fit(X, y, n_neurons=asked, random_state=seed)
+                        hit = bool(model.underfit_)
+                        flagged += hit
+                        total += 1
+                        print(f"{family:<11}{args.d:>4}{k:>4}{asked:>6}{noise:>6g}{int(args.n):>8}{seed:>5}"
+                              f"{'yes' if hit else 'NO':>9}", flush=True)
+    print(f"under-specification reported: {flagged}/{total}")
+
+
+def compare_cells(before, after, target=1e-3):
+    """Cells of two sweeps' ``cells.jsonl`` (same command, two versions): on the cells both hold,
+    how many moment_refined excess MSEs are equal, and the successes (excess <= target Var f)."""
+    import json
+
+    def load(path):
+        out = {}
+        with open(path) as fh:
+            for line in fh:
+                rec = json.loads(line)
+                out[(rec["family"], rec["k"], rec["n"], rec["seed"], rec["method"])] = rec
+        return out
+
+    a, b = load(before), load(after)
+    common = sorted(set(a) & set(b))
+    same = sum(a[key]["mse"] == b[key]["mse"] for key in common)
+    ok_a = sum(a[key]["mse"] <= target * a[key]["var_f"] for key in common)
+    ok_b = sum(b[key]["mse"] <= target * b[key]["var_f"] for key in common)
+    ratios = [b[key]["mse"] / a[key]["mse"] for key in common if a[key]["mse"] > 0 and a[key]["mse"] != b[key]["mse"]]
+    t_a = np.median([a[key]["fit_seconds"] for key in common])
+    t_b = np.median([b[key]["fit_seconds"] for key in common])
+    print(f"{len(common)} common cells; excess MSE equal on {same}; successes (<= {target:g} Var f) before {ok_a}, "
+          f"after {ok_b}; median fit seconds before {t_a:.2f}, after {t_b:.2f}")
+    for key in common:
+        if a[key]["mse"] != b[key]["mse"]:
+            print(f"  {key}: before {a[key]['mse']:.3e}, after {b[key]['mse']:.3e}, seconds "
+                  f"{a[key]['fit_seconds']:.2f} -> {b[key]['fit_seconds']:.2f}")
+    if ratios:
+        print(f"changed cells: after/before excess MSE median {np.median(ratios):.3g}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", choices=("auto", "over", "under", "cells"), default="auto")
+    parser.add_argument("--cells", nargs=2, metavar=("BEFORE", "AFTER"), help="--table cells: two cells.jsonl files")
+    parser.add_argument("--families", nargs="+", default=["random", "close_pair", "clusters"])
+    parser.add_argument("--d", type=int, default=20)
+    parser.add_argument("--k", type=int, nargs="+", default=[2, 4, 6, 8])
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.1, 0.3])
+    parser.add_argument("--rows-per-parameter", type=float, nargs="+", default=[30, 300])
+    parser.add_argument("--factors", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--n", type=float, default=2e5)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seed0", type=int, default=100, help="first seed (fresh seeds: not the sweep's 0..4)")
+    args = parser.parse_args()
+    if args.table == "cells":
+        compare_cells(*args.cells)
+        return
+    {"auto": table_auto, "over": table_over, "under": table_under}[args.table](args)
+
+
+if __name__ == "__main__":
+    main()

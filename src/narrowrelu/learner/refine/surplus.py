@@ -1,0 +1,245 @@
+"""Surplus neurons: find them, remove or merge them, and test a residual for missing ones.
+
+A network asked for more neurons than the data need (``n_neurons`` above the true :math:`k`)
+comes out of the moment rounds with the surplus in one of three forms, all of which leave the
+least-squares problem degenerate (:math:`J^TJ` singular beyond the gauge), so that Gauss–Newton
+does not settle on it:
+
+* a neuron of negligible contribution :math:`|\\lambda_i|\\,\\|u_i\\|`;
+* two neurons along one direction (:math:`\\cos(u_a, u_b)\\approx 1`): with unit directions
+  :math:`\\lambda_a\\mathrm{relu}(e\\cdot x) + \\lambda_b\\mathrm{relu}(e\\cdot x) =
+  (\\lambda_a+\\lambda_b)\\,\\mathrm{relu}(e\\cdot x)`, one neuron;
+* two opposite neurons (:math:`\\cos\\approx -1`): since :math:`\\mathrm{relu}(-t) = \\mathrm{relu}(t) - t`,
+  :math:`\\lambda_a\\mathrm{relu}(e\\cdot x) + \\lambda_b\\mathrm{relu}(-e\\cdot x) =
+  (\\lambda_a+\\lambda_b)\\,\\mathrm{relu}(e\\cdot x) - \\lambda_b\\,e\\cdot x`: one neuron and a linear
+  term (none at all when :math:`\\lambda_a = -\\lambda_b`, a purely linear pair).
+
+:func:`merge_surplus` applies these identities (exact at :math:`|\\cos| = 1`) while a pair is
+within ``MERGE_COSINE`` or a neuron below ``NEGLIGIBLE_SHARE``. Whether the smaller model still
+misses a neuron is a question for its residual :math:`r = y - g(x)`: a neuron
+:math:`\\lambda\\,\\mathrm{relu}(e\\cdot x)` missing from :math:`g` leaves :math:`a_2\\lambda ee^T` in
+:math:`\\hat M_2 = \\frac1n\\sum_i r_i(x_ix_i^T - I)` (:math:`a_2 = E[\\mathrm{relu}(t)(t^2-1)] = 1/\\sqrt{2\\pi}`),
+while a residual independent of :math:`x` with variance
+:math:`s^2` gives a symmetric noise matrix whose entries have variance :math:`s^2/n` off the
+diagonal and :math:`2s^2/n` on it, hence (Wigner's semicircle, Tracy–Widom at the edge) a
+spectral norm of :math:`2\\sqrt{d}\\,s/\\sqrt n` to first order with fluctuations of order
+:math:`d^{-1/6}s/\\sqrt n`. :func:`residual_structure` compares the top :math:`|\\mu|` of
+:math:`\\hat M_2` with ``(2 sqrt(d) + EDGE_MARGIN d^{-1/6}) s / sqrt(n)``, ``s`` the residual's
+root mean square (which holds any missing signal too, so the test errs on the side of silence),
+and asks the neuron it implies to be resolvable: :math:`|\\mu|/a_2 > \\sqrt{\\text{RESOLUTION}}\\,\\mathrm{std}(y)`
+(a noiseless fit's residual at rounding level has structure, but no neuron is missing).
+``EDGE_MARGIN = 4`` lies beyond the 0.999 quantile of the Tracy–Widom law of the GOE (about 3.3),
+taken at both ends of the spectrum: a false alarm rate below 0.2 % under a pure-noise residual
+(checked by simulation in the tests).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...hermite import relu_hermite_coefficient
+from ...network import ReLUNetwork
+from .split_neurons import SPLIT_GAIN, birth_starts, split_start
+
+class NeuronCountWarning(UserWarning):
+    """The number of neurons asked for or searched is not the number the data support."""
+
+
+# two neurons are one when their directions are within this |cosine| (the close pair of the
+# sweep's families is at 0.99, and it is two neurons)
+MERGE_COSINE = 0.995
+# a neuron whose contribution |lambda| ||u|| is below this share of the largest adds nothing
+NEGLIGIBLE_SHARE = 1e-3
+# the residual's second moment carries a neuron when its top |eigenvalue| exceeds the noise
+# matrix's edge 2 sqrt(d) s / sqrt(n) by this many units d^(-1/6) s / sqrt(n) (Tracy-Widom scale)
+EDGE_MARGIN = 4.0
+# a neuron whose weight is below sqrt(RESOLUTION) std(y) is below what the method resolves
+RESOLUTION = 1e-6
+# rows on which the residual's second moment is computed at most (O(m d^2) work)
+STRUCTURE_ROWS = 2**16
+# a neuron added back is kept when it lowers the sum of squares by more than a neuron fitting
+# pure noise would: sigma^2 (q + GROW_Z sqrt(2q)), q = d + 1 parameters (a chi-square's mean
+# plus GROW_Z standard deviations)
+GROW_Z = 3.0
+
+
+def contributions(network):
+    """:math:`|\\lambda_i|\\,\\|u_i\\|`, each neuron's scale."""
+    return np.abs(network.output_weights) * np.linalg.norm(network.hidden_weights, axis=1)
+
+
+def merge_surplus(network, merge_cosine=MERGE_COSINE, negligible_share=NEGLIGIBLE_SHARE):
+    """``network`` without its surplus neurons, and what was done.
+
+    Repeatedly drops the neuron of smallest contribution while it is below ``negligible_share``
+    of the largest, and merges the pair of largest :math:`|\\cos|` while it is above
+    ``merge_cosine`` (module docstring: the merged direction is the contribution-weighted mean of
+    :math:`e_a` and :math:`\\pm e_b`, its weight :math:`\\lambda_a\\|u_a\\| + \\lambda_b\\|u_b\\|`, and an
+    opposite pair adds :math:`-\\lambda_b\\|u_b\\|\\,e` to the linear part). At least one neuron is kept.
+
+    Returns
+    -------
+    network : ReLUNetwork
+        The same network when nothing is surplus (the very object), else a new one.
+    actions : list of str
+        One line per neuron removed.
+    """
+    U = np.array(network.hidden_weights, dtype=float)
+    lam = np.array(network.output_weights, dtype=float)
+    w = np.array(network.linear_weights, dtype=float)
+    actions = []
+    while U.shape[0] > 1:
+        norms = np.linalg.norm(U, axis=1)
+        c = np.abs(lam) * norms
+        i = int(np.argmin(c))
+        if not c[i] > negligible_share * c.max():
+            actions.append(f"dropped a neuron of contribution {c[i]:.3g} (largest {c.max():.3g})")
+            U, lam = np.delete(U, i, axis=0), np.delete(lam, i)
+            continue
+        E = U / norms[:, None]
+        C = E @ E.T
+        np.fill_diagonal(C, 0.0)
+        a, b = np.unravel_index(int(np.argmax(np.abs(C))), C.shape)
+        cos = C[a, b]
+        if not abs(cos) > merge_cosine:
+            break
+        sign = np.sign(cos)
+        wa, wb = lam[a] * norms[a], lam[b] * norms[b]
+        e = abs(wa) * E[a] + abs(wb) * sign * E[b]
+        e /= np.linalg.norm(e)
+        if sign < 0:
+            w = w - wb * e
+            actions.append(f"merged an opposite pair (cos {cos:.4f}) into one neuron and a linear term")
+        else:
+            actions.append(f"merged a pair along one direction (cos {cos:.4f})")
+        keep = [j for j in range(U.shape[0]) if j not in (a, b)]
+        U = np.vstack([U[keep], e])
+        lam = np.concatenate([lam[keep], [wa + wb]])
+    if not actions:
+        return network, actions
+    return ReLUNetwork(U, lam, w, network.intercept), actions
+
+
+@dataclass
+class ResidualStructure:
+    """The top of the residual's second moment against its noise edge.
+
+    ``eigenvalue`` is the top :math:`|\\mu|` of :math:`\\hat M_2 = E_n[r(xx^T-I)]`, ``edge`` the level
+    a residual independent of :math:`x` stays below (module docstring), ``direction`` the unit
+    eigenvector, ``rms`` the residual's root mean square and ``n_rows`` the rows used."""
+
+    eigenvalue: float
+    edge: float
+    direction: np.ndarray
+    rms: float
+    n_rows: int
+    moment: np.ndarray
+    floor: float = 0.0
+
+    @property
+    def significant(self):
+        return bool(self.eigenvalue > max(self.edge, self.floor))
+
+    @property
+    def neuron_weight(self):
+        """The output weight of a unit neuron along ``direction`` that would leave this moment."""
+        return self.eigenvalue / relu_hermite_coefficient(2)
+
+
+class _ResidualSums:
+    def __init__(self, d, max_rows):
+        self.S = np.zeros((d, d))
+        self.sum_r = 0.0
+        self.sum_r2 = 0.0
+        self.sum_y = 0.0
+        self.sum_y2 = 0.0
+        self.rows = 0
+        self.max_rows = max_rows
+
+    def merge(self, other):
+        self.S += other.S
+        self.sum_r += other.sum_r
+        self.sum_r2 += other.sum_r2
+        self.sum_y += other.sum_y
+        self.sum_y2 += other.sum_y2
+        self.rows += other.rows
+        return self
+
+
+def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
+    """:class:`ResidualStructure` of ``network``'s residual on the first ``max_rows`` rows of
+    ``source`` (held-out masks ignored: the test is on the rows the network was refined on, where
+    the fitted directions' share of the residual is smallest, so it errs on the side of silence).
+
+    One pass over those rows, :math:`O(md^2)` (a distributed source sums every block's first
+    ``max_rows`` rows)."""
+    d = network.n_features
+
+    def chunk(acc, X, y, held):
+        room = acc.max_rows - acc.rows
+        if room <= 0:
+            return
+        X, y = X[:room], np.asarray(y[:room], dtype=float).reshape(-1)
+        r = y - network.evaluate_trusted(np.ascontiguousarray(X, dtype=float))
+        acc.S += (X * r[:, None]).T @ X
+        acc.sum_r += float(r.sum())
+        acc.sum_r2 += float(r @ r)
+        acc.sum_y += float(y.sum())
+        acc.sum_y2 += float(y @ y)
+        acc.rows += X.shape[0]
+
+    acc = source.fold(_ResidualSums(d, max_rows), chunk)
+    m = max(acc.rows, 1)
+    M2 = (acc.S - acc.sum_r * np.eye(d)) / m
+    vals, vecs = np.linalg.eigh((M2 + M2.T) / 2)
+    top = int(np.argmax(np.abs(vals)))
+    rms = float(np.sqrt(acc.sum_r2 / m))
+    edge = (2.0 * np.sqrt(d) + EDGE_MARGIN * d ** (-1.0 / 6.0)) * rms / np.sqrt(m)
+    std_y = np.sqrt(max(acc.sum_y2 / m - (acc.sum_y / m) ** 2, 0.0))
+    floor = relu_hermite_coefficient(2) * np.sqrt(RESOLUTION) * std_y
+    return ResidualStructure(float(abs(vals[top])), float(edge), vecs[:, top], rms, int(acc.rows), M2, float(floor))
+
+
+def grow_neurons(refine, result, source, max_neurons):
+    """Add neurons to the refined ``result`` while it has fewer than ``max_neurons`` and its
+    residual's second moment shows one missing (:func:`residual_structure`).
+
+    Each addition tries a birth along :math:`\\pm e` (the residual's top eigenvector) and a split of
+    every neuron along the top eigenvector orthogonal to it
+    (:func:`~narrowrelu.learner.refine.split_neurons.split_start`), refines each with
+    ``refine(network, level)`` (``level``: the loss to beat, so hopeless tries are given up), and
+    keeps the best when it lowers the sum of squares by more than
+    :math:`\\hat\\sigma^2(q + 3\\sqrt{2q})`, :math:`q = d+1`, what a neuron fitted to noise gains.
+
+    Returns
+    -------
+    result : RefinementResult
+    grown : int
+        Neurons added.
+    structure : ResidualStructure
+        The final model's residual test.
+    """
+    grown = 0
+    d = result.network.n_features
+    structure = residual_structure(result.network, source)
+    while result.network.n_neurons < max_neurons and structure.significant:
+        network = result.network
+        M2r = structure.moment
+        starts = birth_starts(network, M2r)
+        order = np.argsort(-contributions(network), kind="stable") if network.n_neurons else []
+        starts += [split_start(network, int(j), M2r) for j in order]
+        best = None
+        for start in starts:
+            candidate = refine(start, result.loss if best is None else min(result.loss, best.loss))
+            if best is None or candidate.loss < best.loss:
+                best = candidate
+        n = source.n_samples
+        p = network.n_neurons * (d + 1) + d + 1
+        sigma2 = result.loss * n / max(n - p, 1)
+        q = d + 1
+        needed = max(sigma2 * (q + GROW_Z * np.sqrt(2 * q)), SPLIT_GAIN * result.loss * n)
+        if best is None or not (result.loss - best.loss) * n > needed:
+            break
+        result, grown = best, grown + 1
+        structure = residual_structure(result.network, source)
+    return result, grown, structure

@@ -1,0 +1,147 @@
+"""Surplus neurons (an over-specified n_neurons), the residual test for missing ones (an
+under-specified n_neurons), and the screening of refinement tries."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
+from narrowrelu.learner.refine import refine_network
+from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
+from narrowrelu.learner.refine.surplus import NeuronCountWarning, merge_surplus, residual_structure
+from narrowrelu.learner.sources import ArraySource
+
+
+def _source(X, y):
+    return ArraySource(X, y, np.zeros(X.shape[0], dtype=bool), 4096)
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def test_merge_surplus_applies_the_exact_identities():
+    rng = np.random.default_rng(0)
+    d = 6
+    e, f, g = (_unit(rng.standard_normal(d)) for _ in range(3))
+    # a doubled neuron (same direction, two norms), an opposite pair, and a lone neuron
+    U = np.vstack([2.0 * e, 0.5 * e, f, -3.0 * f, g])
+    lam = np.array([0.7, -0.2, 1.1, 0.4, -0.9])
+    net = ReLUNetwork(U, lam, rng.standard_normal(d), 0.3)
+    merged, actions = merge_surplus(net)
+    assert merged.n_neurons == 3
+    assert len(actions) == 2
+    assert population_mse(merged, net) <= 1e-24 * population_variance(net)
+
+
+def test_merge_surplus_turns_a_cancelling_opposite_pair_into_a_linear_term_and_drops_it():
+    rng = np.random.default_rng(1)
+    d = 5
+    e, g = _unit(rng.standard_normal(d)), _unit(rng.standard_normal(d))
+    net = ReLUNetwork(np.vstack([e, -e, g]), np.array([0.8, -0.8, 1.0]), np.zeros(d), 0.0)
+    merged, actions = merge_surplus(net)
+    assert merged.n_neurons == 1
+    assert np.allclose(merged.linear_weights, 0.8 * e)  # 0.8 relu(t) - 0.8 relu(-t) = 0.8 t
+    assert population_mse(merged, net) <= 1e-24
+
+
+def test_merge_surplus_leaves_a_close_pair_and_returns_the_same_object():
+    teacher = Teacher.close_pair(n_features=10, n_neurons=4, random_state=0)
+    net = teacher.relu_network()
+    merged, actions = merge_surplus(net)
+    assert merged is net and actions == []
+
+
+@pytest.mark.parametrize("d, m", [(5, 2000), (12, 3000)])
+def test_residual_structure_false_alarm_rate_under_pure_noise(d, m):
+    # 200 pure-noise residuals (fixed seed): the edge test's false-alarm rate is below 0.2 %
+    # (Tracy-Widom margin of 4 units); 200 draws at a true rate 0.002 give 0 alarms with
+    # probability 0.67 and at most 2 with probability 0.999, so more than 2 fails the claim
+    rng = np.random.default_rng(d)
+    empty = ReLUNetwork(np.zeros((0, d)), np.zeros(0), np.zeros(d), 0.0)
+    alarms = 0
+    for _ in range(200):
+        X = rng.standard_normal((m, d))
+        y = 3.0 * rng.standard_normal(m)
+        alarms += residual_structure(empty, _source(X, y)).significant
+    assert alarms <= 2
+
+
+def test_residual_structure_finds_a_missing_neuron():
+    teacher = Teacher.random(n_features=10, n_neurons=3, random_state=2)
+    X, y = teacher.sample(20_000, random_state=3)
+    y = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng(4).standard_normal(y.size)
+    net = teacher.relu_network()
+    two = ReLUNetwork(net.hidden_weights[:2], net.output_weights[:2], net.linear_weights, net.intercept)
+    missing = residual_structure(two, _source(X, y))
+    assert missing.significant
+    missing_unit = _unit(net.hidden_weights[2])
+    assert abs(missing.direction @ missing_unit) > 0.95
+    assert not residual_structure(net, _source(X, y)).significant
+
+
+def _perturbed_teacher_problem(seed):
+    teacher = Teacher.random(n_features=8, n_neurons=2, random_state=seed)
+    X, y = teacher.sample(5000, random_state=seed + 1)
+    rng = np.random.default_rng(seed + 2)
+    y = y + 0.1 * rng.standard_normal(y.size)
+    net = teacher.relu_network()
+    start = ReLUNetwork(net.hidden_weights + 0.2 * rng.standard_normal((2, 8)), net.output_weights,
+                        net.linear_weights, net.intercept)
+    return start, _source(X, y)
+
+
+def test_gauss_newton_abandons_a_try_that_cannot_beat_the_level():
+    # the noise variance is 0.01: no fit gets below about 0.0099, so a level of 0.005 is hopeless
+    start, source = _perturbed_teacher_problem(5)
+    free = gauss_newton(start, source)
+    assert free.converged and free.loss > 0.009
+    screened = gauss_newton(start, source, abandon_above=0.005)
+    assert screened.stop_reason == ABANDONED
+    assert not screened.converged
+    assert screened.n_passes < free.n_passes
+    # a level the try beats at once is never reached: the same iterates as without one
+    same = gauss_newton(start, source, abandon_above=10 * free.losses[0])
+    assert same.loss == free.loss
+
+
+def test_refine_network_gives_an_abandoned_try_no_dense_fallback():
+    start, source = _perturbed_teacher_problem(8)
+    result = refine_network("gn", start, source, abandon_above=0.005)
+    assert getattr(result, "stop_reason", None) == ABANDONED
+
+
+@pytest.fixture(scope="module")
+def three_neurons():
+    teacher = Teacher.random(n_features=8, n_neurons=3, random_state=11)
+    X, y = teacher.sample(20_000, random_state=12)
+    return teacher, X, y
+
+
+def test_over_specified_noiseless_fit_recovers_the_teacher_with_the_true_k(three_neurons):
+    teacher, X, y = three_neurons
+    with pytest.warns(NeuronCountWarning, match="surplus"):
+        model = MomentReLURegressor(n_neurons=6, random_state=0).fit(X, y)
+    assert model.n_neurons_ == 3
+    assert model.network_.n_neurons == 3
+    assert len(model.surplus_) == 3
+    assert population_mse(model, teacher) / population_variance(teacher) < 1e-12
+    assert not model.underfit_
+
+
+def test_right_k_fit_gives_no_neuron_count_warning(three_neurons):
+    teacher, X, y = three_neurons
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuronCountWarning)
+        model = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
+    assert model.n_neurons_ == 3 and model.surplus_ == [] and not model.underfit_
+
+
+def test_under_specified_fit_warns_that_a_neuron_is_missing(three_neurons):
+    teacher, X, y = three_neurons
+    noisy = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng(13).standard_normal(y.size)
+    with pytest.warns(NeuronCountWarning, match="n_neurons = 2: the residual"):
+        model = MomentReLURegressor(n_neurons=2, random_state=0).fit(X, noisy)
+    assert model.underfit_
+    assert model.residual_structure_.eigenvalue > model.residual_structure_.edge

@@ -1,0 +1,89 @@
+"""Auto k: the paired held-out test, the search it stops, and the warning at an explicit cap."""
+
+import numpy as np
+import pytest
+
+from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_variance
+from narrowrelu.learner.refine.surplus import NeuronCountWarning
+from narrowrelu.learner.rounds import AUTO_K_Z, auto_neuron_limit, paired_improvement
+from narrowrelu.learner.sources import ArraySource
+
+
+def _held_out_source(teacher, n, sigma, seed):
+    X, y = teacher.sample(n, random_state=seed)
+    y = y + sigma * np.random.default_rng([seed, 1]).standard_normal(n)
+    held = np.zeros(n, dtype=bool)
+    held[::5] = True
+    return ArraySource(X, y, held, 1024)
+
+
+def test_paired_statistic_is_standard_normal_when_the_models_fit_equally_well():
+    # g1 = f + c relu(e.x) and g2 = f - c relu(e.x) have the same expected squared error: the
+    # statistic is then N(0, 1) up to the CLT; over 100 fixed seeds its mean is within 3 standard
+    # errors (3 / sqrt(100) = 0.3) of 0, its standard deviation within 0.25 of 1, and it
+    # exceeds AUTO_K_Z = 3 (probability 0.13 % each) at most twice
+    teacher = Teacher.random(n_features=6, n_neurons=2, random_state=0)
+    net = teacher.relu_network()
+    e = np.eye(6)[0]
+    plus = ReLUNetwork(np.vstack([net.hidden_weights, e]), np.r_[net.output_weights, 0.05], net.linear_weights,
+                       net.intercept)
+    minus = ReLUNetwork(plus.hidden_weights, np.r_[net.output_weights, -0.05], net.linear_weights, net.intercept)
+    z = np.array([paired_improvement(_held_out_source(teacher, 5000, 0.3, seed), plus, minus) for seed in range(100)])
+    assert abs(z.mean()) < 0.3
+    assert 0.75 < z.std() < 1.25
+    assert np.sum(z > AUTO_K_Z) <= 2
+
+
+def test_paired_statistic_sees_a_missing_neuron():
+    teacher = Teacher.random(n_features=6, n_neurons=2, random_state=1)
+    net = teacher.relu_network()
+    one = ReLUNetwork(net.hidden_weights[:1], net.output_weights[:1], net.linear_weights, net.intercept)
+    source = _held_out_source(teacher, 5000, 0.1 * np.sqrt(population_variance(teacher)), 7)
+    assert paired_improvement(source, one, net) > 10
+    assert paired_improvement(source, net, one) < -10
+
+
+def test_auto_neuron_limit_is_bounded_by_d_the_rows_and_the_cap():
+    assert auto_neuron_limit(20) == 20
+    assert auto_neuron_limit(20, 10_000) == 20
+    assert auto_neuron_limit(20, 2_000) == (200 - 21) // 21
+    assert auto_neuron_limit(20, 10_000, 4) == 4
+    assert auto_neuron_limit(20, 50) == 1
+
+
+@pytest.fixture(scope="module")
+def three_neuron_data():
+    teacher = Teacher.random(n_features=8, n_neurons=3, random_state=4)
+    X, y = teacher.sample(20_000, random_state=5)
+    y = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng(6).standard_normal(y.size)
+    return X, y
+
+
+def test_the_default_call_finds_k_and_records_the_search(three_neuron_data):
+    X, y = three_neuron_data
+    model = MomentReLURegressor(random_state=0).fit(X, y)
+    assert model.n_neurons_ == 3
+    ks = [entry["k"] for entry in model.k_search_]
+    assert ks[:3] == [1, 2, 3]
+    assert all(entry["z"] > AUTO_K_Z for entry in model.k_search_[1:3])
+    assert len(ks) == 3 or model.k_search_[3]["z"] <= AUTO_K_Z
+    assert not model.underfit_
+
+
+def test_an_explicit_cap_reached_while_improving_warns_naming_it(three_neuron_data):
+    X, y = three_neuron_data
+    with pytest.warns(NeuronCountWarning, match="max_auto_neurons = 2"):
+        model = MomentReLURegressor(max_auto_neurons=2, random_state=0).fit(X, y)
+    assert model.n_neurons_ == 2
+    assert model.underfit_
+
+
+def test_neuron_count_report_names_the_cap_only_when_it_stopped_the_search():
+    from narrowrelu.learner.neuron_count import neuron_count_report
+
+    net = Teacher.random(n_features=8, n_neurons=2, random_state=0).relu_network()
+    with pytest.warns(NeuronCountWarning, match="max_auto_neurons = 2"):
+        report = neuron_count_report(net, None, None, 2, True, 8, 100_000)
+    assert report.n_neurons == 2 and report.surplus == [] and not report.underfit
+    with pytest.warns(NeuronCountWarning, match="the limit of 8 neurons"):
+        neuron_count_report(net, None, None, None, True, 8, 100_000)
