@@ -230,7 +230,7 @@ class Conditioning:
                 f"the fitted network's {', '.join(bad)} overflow float64 in the units of X and y (X scale "
                 f"{self.x_scale:.3g}, y scale {self.y_scale:.3g}): rescale X or y towards 1 and fit again"
             )
-        return ReLUNetwork(U, lam, w, b)
+        return ReLUNetwork(U, lam, w, b, net.hidden_biases if net.has_biases else None)
 
     def directions_to_original(self, C):
         """Unit rows ``C`` (directions in the fit's coordinates) as unit rows in the original ones."""
