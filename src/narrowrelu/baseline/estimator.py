@@ -13,7 +13,8 @@ or on the exact population loss against a known teacher :math:`f`,
 present only when the output weights are trained.
 
 Parameters are handled as one flat vector :math:`\\theta = (\\mathrm{vec}\\,W, a, b)`, or
-:math:`(\\mathrm{vec}\\,W, a, c, b)` with hidden biases :math:`c` (:math:`g(x) = b + \\sum_j a_j\\mathrm{relu}(w_j\\cdot x + c_j)`);
+:math:`(\\mathrm{vec}\\,W, a, c,
+        b)` with hidden biases :math:`c` (:math:`g(x) = b + \\sum_j a_j\\mathrm{relu}(w_j\\cdot x + c_j)`);
 a mask keeps the untrained parts (fixed output weights, no intercept) at their initial values.
 """
 

@@ -129,8 +129,8 @@ class PopulationObjective:
         W, a, _, b = unpack_parameters(theta, self.m, self.d, linear=False)
         W_norm, W_hat, grad_W, grad_a = self.scratch
         loss, grad_b = population_loss_gradient_kernel(
-            np.ascontiguousarray(W), np.ascontiguousarray(a), b, *self.teacher_arguments(), W_norm, W_hat, grad_W, grad_a
-        )
+            np.ascontiguousarray(W), np.ascontiguousarray(a), b, *self.teacher_arguments(), W_norm, W_hat, grad_W,
+            grad_a)
         grad = pack_parameters(grad_W, grad_a, None, grad_b)
         return loss + 0.5 * float(self.decay @ (theta * theta)), grad + self.decay * theta
 
