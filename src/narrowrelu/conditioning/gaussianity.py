@@ -11,8 +11,8 @@ standard normal for a true :math:`N(0, I)` sample:
   :func:`scipy.stats.skewtest`, :func:`scipy.stats.kurtosistest`).
 
 A warning is raised when the largest :math:`|z|` of the :math:`N = 4d + d(d-1)/2` tests exceeds
-the Bonferroni bound at family-wise level :data:`FALSE_ALARM` (about 5.3 at :math:`d = 20`), so a
-Gaussian sample of any size almost never warns (measured in ``docs/reliability.md``). The message
+the Bonferroni bound at family-wise level :data:`FALSE_ALARM` (5.08 at :math:`d = 20`), so a
+Gaussian sample of any size almost never warns (measured in ``docs/guide/reliability.md``). The message
 tells non-Gaussian data (skewness, kurtosis: nothing fixes that, no scaler makes data Gaussian)
 from Gaussian data of another covariance (``whiten=True`` learns it exactly) and from a
 non-zero mean (which the model class has no bias for). Constant columns are named as such and

@@ -48,7 +48,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     refinement (:mod:`narrowrelu.learner.refine`). ``fit`` runs on standardised data
     (:mod:`narrowrelu.conditioning`) and maps the network back, so ``fit(X, c*y)`` is
     ``c * fit(X, y)`` for every ``c > 0`` (NumPy input; dask arrays are fitted where their blocks
-    live, see docs/distributed.md).
+    live, see docs/guide/distributed.md).
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         removed (``surplus_``), a lack reported (``underfit_``), each with a ``NeuronCountWarning``.
         ``None`` tries ``k = 1, 2, ...`` (each from the model of the one before) while a paired
         held-out test finds :math:`k+1` better (z > 3), up to ``min(n_features, max_auto_neurons)``
-        and :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1` (docs/moment_learner.md).
+        and :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1` (docs/guide/usage.md).
     max_auto_neurons : int or None, default=None
         With ``n_neurons=None``, the largest :math:`k` tried (``None``: ``n_features`` and the rows
         only); reached while still improving, a ``NeuronCountWarning`` names it.

@@ -5,7 +5,7 @@ Two warnings (:class:`FitWorkloadWarning`), raised by
 
 - the rows cannot support the neurons: fewer than :data:`ROWS_PER_PARAMETER` rows per parameter
   of the model, :math:`p = k(d+1) + d + 1`. Below :math:`p` rows the least-squares fit is not even
-  determined; the order-4 moments need far more (the sweeps of ``docs/results.md`` reach
+  determined; the order-4 moments need far more (the sweeps of ``docs/results/`` reach
   :math:`10^{-3}\\mathrm{Var} f` at tens to hundreds of rows per parameter);
 - the fit will be long: :func:`estimated_seconds` above :data:`LONG_FIT_SECONDS`.
 
