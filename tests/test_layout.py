@@ -1,6 +1,7 @@
 """The layout of the package and of its tests: every module of ``src/narrowrelu`` is imported by
 at least one test file; no module has over 400 lines of code (docstrings, comments and blank
-lines do not count); the modules of the package import each other without a cycle; ``tests/`` mirrors the package.
+lines do not count); no line of the source, tests or benchmarks is over 120 characters; the
+modules of the package import each other without a cycle; ``tests/`` mirrors the package.
 
 A module counts as imported by a test file when one of its ``import``/``from`` lines reads
 ``import narrowrelu.x``, ``from narrowrelu.x import ...``, or ``from narrowrelu.p import x`` with
@@ -23,6 +24,7 @@ TESTS = Path(__file__).parent
 PACKAGE = Path(narrowrelu.__file__).parent
 ROOT = TESTS.parent
 MAX_LINES = 400
+MAX_LINE_LENGTH = 120
 NOT_COUNTED = {"test_docstring_examples.py", "test_layout.py"}
 
 MODULES = sorted(["narrowrelu"] + [info.name for info in pkgutil.walk_packages(narrowrelu.__path__,
@@ -109,6 +111,16 @@ def test_code_lines_count_code_only():
 def test_no_module_is_over_400_code_lines(module):
     lines = code_lines(module_path(module).read_text())
     assert lines <= MAX_LINES, f"{module} has {lines} lines of code (at most {MAX_LINES})"
+
+
+def python_files():
+    return sorted(p for folder in ("src", "tests", "benchmarks") for p in (ROOT / folder).rglob("*.py"))
+
+
+def test_no_line_is_over_120_characters():
+    long = [f"{path.relative_to(ROOT)}:{i}" for path in python_files()
+            for i, line in enumerate(path.read_text().splitlines(), 1) if len(line) > MAX_LINE_LENGTH]
+    assert not long, f"lines over {MAX_LINE_LENGTH} characters: {', '.join(long)}"
 
 
 def imports_of(module):

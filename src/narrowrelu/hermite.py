@@ -14,6 +14,18 @@ For :math:`t\\sim N(0,1)`, :math:`\\mathrm{relu}(t) = \\sum_m \\frac{a_m}{m!} He
 
 so that for :math:`f(x)=\\sum_i\\lambda_i\\mathrm{relu}(u_i\\cdot x)` with unit :math:`u_i`,
 :math:`E[f(x)\\,He_m(x)] = a_m\\sum_i\\lambda_i u_i^{\\otimes m}` (tensor Hermite polynomial).
+
+With a bias, :math:`\\mathrm{relu}(t+\\beta)` has the coefficients (:func:`biased_relu_hermite_coefficient`)
+
+.. math::
+
+    c_0(\\beta) = \\beta\\Phi(\\beta) + \\varphi(\\beta),\\quad c_1(\\beta) = \\Phi(\\beta),\\quad
+    c_m(\\beta) = \\varphi(\\beta)\\,He_{m-2}(-\\beta)\\ (m\\ge2),
+
+by Stein's identity :math:`E[g(t)He_m(t)] = E[g^{(m)}(t)]` applied with :math:`g'' = \\delta_{-\\beta}` and
+:math:`E[\\delta^{(j)}_{-\\beta}(t)] = (-1)^j\\varphi^{(j)}(-\\beta) = \\varphi(\\beta)He_j(-\\beta)`;
+:math:`c_m(0) = a_m`. A neuron :math:`\\mathrm{relu}(u\\cdot x+\\beta)` has
+:math:`E[\\,\\cdot\\,He_m(x)] = \\|u\\|\\,c_m(\\beta/\\|u\\|)\\,\\hat u^{\\otimes m}`.
 """
 
 import math
@@ -41,6 +53,30 @@ def relu_hermite_coefficient(m):
         return 0.0
     sign = -1.0 if (m // 2) % 2 == 0 else 1.0
     return sign * _double_factorial(m - 3) / math.sqrt(2.0 * math.pi)
+
+
+def biased_relu_hermite_coefficient(m, beta):
+    """Exact :math:`c_m(\\beta) = E[\\mathrm{relu}(t+\\beta)He_m(t)]`, :math:`t\\sim N(0,1)`, for any
+    integer ``m >= 0`` and an array (or float) ``beta`` (formulas in the module docstring).
+
+    Examples
+    --------
+    >>> from narrowrelu.hermite import biased_relu_hermite_coefficient
+    >>> round(float(biased_relu_hermite_coefficient(4, 0.0)), 4)  # a_4
+    -0.3989
+    >>> float(biased_relu_hermite_coefficient(4, 1.0))  # He_2(-1) = 0: blind at order 4
+    0.0
+    """
+    from scipy.special import ndtr
+
+    m = check_positive_int(m, "m", minimum=0)
+    beta = np.asarray(beta, dtype=np.float64)
+    pdf = np.exp(-0.5 * beta * beta) / math.sqrt(2.0 * math.pi)
+    if m == 0:
+        return beta * ndtr(beta) + pdf
+    if m == 1:
+        return ndtr(beta)
+    return pdf * hermite_e(m - 2, -beta)
 
 
 def _double_factorial(n):
@@ -140,4 +176,5 @@ __all__ = [
     "hermite_tensor",
     "symmetric_outer_sum",
     "pairings",
+    "biased_relu_hermite_coefficient",
 ]

@@ -11,14 +11,19 @@ For :math:`x \\sim N(0, I_d)` and :math:`\\theta` the angle between :math:`u` an
     E[\\mathrm{relu}(u\\cdot x)\\,(v\\cdot x)] = \\frac{u\\cdot v}{2}.
 
 Every network :math:`b + w\\cdot x + \\sum_i \\lambda_i \\mathrm{relu}(u_i\\cdot x)` is linear in
-these features, so the mean squared difference of two networks is a closed-form quadratic.
+these features, so the mean squared difference of two networks is a closed-form quadratic. Networks
+with hidden biases, :math:`\\mathrm{relu}(u_i\\cdot x + \\beta_i)`, are scored the same way with the
+kernels of :mod:`narrowrelu.biased_kernel` (the bivariate normal CDF); networks without biases go
+through the formulas above, unchanged.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from ._validation import as_generator, check_positive_int
+from .biased_kernel import biased_relu_mean, kernel_from_parts, split_rows, standardised_biases
 from .network import ReLUNetwork, as_relu_network
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -67,14 +72,19 @@ def population_inner_product(a, b):
     a = as_relu_network(a)
     b = as_relu_network(b)
     _check_same_dimension(a, b)
-    (sa, *ta), (sb, *tb) = _normalised_terms(a), _normalised_terms(b)
+    biased = a.has_biases or b.has_biases
+    (sa, *ta), (sb, *tb) = _normalised_terms(a, biased), _normalised_terms(b, biased)
     return _rescaled(_unit_inner_product(ta, tb), sa + sb, "population_inner_product")
 
 
-def _normalised_terms(net):
-    """``log S`` and the network divided by :math:`S` as ``(b, w, amplitudes, unit rows)``, with
-    amplitudes :math:`\\lambda_i\\|u_i\\|` and :math:`S` the largest of :math:`|b|, |w_j|, |\\lambda_i|\\|u_i\\|`."""
-    U = net.hidden_weights
+def _normalised_terms(net, biased=False):
+    """``log S`` and the network divided by :math:`S` as ``(b, w, amplitudes, unit rows, biases)``,
+    with amplitudes :math:`\\lambda_i\\|u_i\\|` and :math:`S` the largest of :math:`|b|, |w_j|, |\\lambda_i|\\|u_i\\|`.
+
+    With ``biased``, each neuron is :math:`\\lambda_i r_i\\,\\mathrm{relu}(\\hat u_i\\cdot x + \\hat\\beta_i)` with
+    :math:`r_i = \\|(u_i, \\beta_i)\\|` and :math:`\\|(\\hat u_i, \\hat\\beta_i)\\| = 1`: the amplitudes are
+    :math:`\\lambda_i r_i` and ``biases`` are the :math:`\\hat\\beta_i`; without it ``biases`` is ``None``."""
+    U = np.column_stack([net.hidden_weights, net.hidden_biases]) if biased else net.hidden_weights
     top = np.max(np.abs(U), axis=1, initial=0.0) if U.size else np.zeros(0)
     safe = np.where(top > 0, top, 1.0)
     rel = np.linalg.norm(U / safe[:, None], axis=1) if U.size else np.zeros(0)
@@ -86,19 +96,45 @@ def _normalised_terms(net):
                 np.max(log_amp, initial=-np.inf)]
     log_s = max(logs)
     if not np.isfinite(log_s):
-        return 0.0, 0.0, np.zeros_like(net.linear_weights), np.zeros(0), np.zeros((0, net.n_features))
+        return (0.0, 0.0, np.zeros_like(net.linear_weights), np.zeros(0), np.zeros((0, net.n_features)),
+                np.zeros(0) if biased else None)
     amp = np.sign(lam) * np.exp(log_amp - log_s)
     unit = U / (safe * np.where(rel > 0, rel, 1.0))[:, None]
-    return log_s, net.intercept / np.exp(log_s), net.linear_weights / np.exp(log_s), amp, unit
+    if biased:
+        unit, unit_biases = unit[:, :-1], unit[:, -1]
+    else:
+        unit_biases = None
+    return log_s, net.intercept / np.exp(log_s), net.linear_weights / np.exp(log_s), amp, unit, unit_biases
 
 
 def _unit_inner_product(ta, tb):
-    ba, wa, la, Ua = ta
-    bb, wb, lb, Ub = tb
+    ba, wa, la, Ua, ca = ta
+    bb, wb, lb, Ub, cb = tb
+    if ca is not None or cb is not None:
+        return _biased_unit_inner_product(ta, tb)
     total = ba * bb + wa @ wb + ba * lb.sum() * _INV_SQRT_2PI + bb * la.sum() * _INV_SQRT_2PI
     total += 0.5 * (la @ (Ua @ wb)) + 0.5 * (lb @ (Ub @ wa))
     if la.size and lb.size:
         total += la @ relu_kernel(Ua, Ub) @ lb
+    return float(total)
+
+
+def _biased_unit_inner_product(ta, tb):
+    """:math:`E[a(x)b(x)]` of normalised terms with biases, from :math:`E[\\mathrm{relu}(u\\cdot x+\\beta)]`,
+    :math:`E[\\mathrm{relu}(u\\cdot x+\\beta)\\,x] = \\Phi(\\beta/\\|u\\|)u` and the kernel of
+    :mod:`narrowrelu.biased_kernel`."""
+    (ba, wa, la, Ua, ca), (bb, wb, lb, Ub, cb) = ta, tb
+    ca = np.zeros(la.shape) if ca is None else ca
+    cb = np.zeros(lb.shape) if cb is None else cb
+    na, Ha, flat_a = split_rows(Ua, ca)
+    nb, Hb, flat_b = split_rows(Ub, cb)
+    mean_a, mean_b = biased_relu_mean(na, ca, flat_a), biased_relu_mean(nb, cb, flat_b)
+    slope_a = np.where(flat_a, 0.0, ndtr(standardised_biases(na, ca, flat_a)))
+    slope_b = np.where(flat_b, 0.0, ndtr(standardised_biases(nb, cb, flat_b)))
+    total = ba * bb + wa @ wb + ba * (lb @ mean_b) + bb * (la @ mean_a)
+    total += (la * slope_a) @ (Ua @ wb) + (lb * slope_b) @ (Ub @ wa)
+    if la.size and lb.size:
+        total += la @ kernel_from_parts(na, Ha, ca, flat_a, nb, Hb, cb, flat_b) @ lb
     return float(total)
 
 
@@ -124,20 +160,30 @@ def difference_network(a, b):
             np.concatenate([a.output_weights, -b.output_weights]),
             a.linear_weights - b.linear_weights,
             a.intercept - b.intercept,
+            np.concatenate([a.hidden_biases, b.hidden_biases]) if a.has_biases or b.has_biases else None,
         )
 
 
 def population_mean(net):
-    """Exact :math:`E[f(x)] = b + \\sum_i \\lambda_i\\|u_i\\|/\\sqrt{2\\pi}`."""
-    log_s, b, _, amp, _ = _normalised_terms(as_relu_network(net))
-    return _rescaled(float(b + amp.sum() * _INV_SQRT_2PI), log_s, "population_mean")
+    """Exact :math:`E[f(x)] = b + \\sum_i \\lambda_i\\|u_i\\|/\\sqrt{2\\pi}`; with biases
+    :math:`b + \\sum_i\\lambda_i(\\|u_i\\|\\varphi(h_i) + \\beta_i\\Phi(h_i))`, :math:`h_i = \\beta_i/\\|u_i\\|`."""
+    net = as_relu_network(net)
+    log_s, *terms = _normalised_terms(net, net.has_biases)
+    return _rescaled(_unit_mean(terms), log_s, "population_mean")
+
+
+def _unit_mean(terms):
+    b, _, amp, unit, biases = terms
+    if biases is None:
+        return float(b + amp.sum() * _INV_SQRT_2PI)
+    return float(b + amp @ biased_relu_mean(np.linalg.norm(unit, axis=1), biases))
 
 
 def population_variance(net):
     """Exact :math:`\\mathrm{Var}\\,f(x)` for Gaussian ``x`` (``ValueError`` when it overflows float64)."""
-    log_s, *terms = _normalised_terms(as_relu_network(net))
-    mean = float(terms[0] + terms[2].sum() * _INV_SQRT_2PI)
-    var = max(_unit_inner_product(terms, terms) - mean**2, 0.0)
+    net = as_relu_network(net)
+    log_s, *terms = _normalised_terms(net, net.has_biases)
+    var = max(_unit_inner_product(terms, terms) - _unit_mean(terms) ** 2, 0.0)
     return _rescaled(var, 2 * log_s, "population_variance")
 
 
@@ -148,7 +194,8 @@ def population_mse(a, b):
 
         \\mathrm{MSE}(a, b) = E_{x\\sim N(0, I_d)}\\big[(a(x) - b(x))^2\\big]
 
-    computed in closed form from the kernels in the module docstring: no sampling.
+    computed in closed form from the kernels in the module docstring (and, for networks with hidden
+    biases, those of :mod:`narrowrelu.biased_kernel`): no sampling.
 
     Parameters
     ----------
@@ -174,7 +221,7 @@ def population_mse(a, b):
         diff = difference_network(a, b)
     except ValueError:
         raise ValueError("population_mse: the difference of the two networks overflows float64") from None
-    log_s, *terms = _normalised_terms(diff)
+    log_s, *terms = _normalised_terms(diff, diff.has_biases)
     return _rescaled(max(_unit_inner_product(terms, terms), 0.0), 2 * log_s, "population_mse")
 
 

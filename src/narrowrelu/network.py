@@ -2,9 +2,11 @@
 
 .. math::
 
-    f(x) = b + w \\cdot x + \\sum_{i=1}^{k} \\lambda_i \\,\\mathrm{relu}(u_i \\cdot x)
+    f(x) = b + w \\cdot x
+        + \\sum_{i=1}^{k} \\lambda_i \\,\\mathrm{relu}(u_i \\cdot x + \\beta_i)
 
-Teachers, fitted moment learners and GD students all export this one form, so that
+with hidden biases :math:`\\beta_i` (zero unless given). Teachers, fitted moment learners and GD
+students all export this one form, so that
 :func:`narrowrelu.population_mse` can score any of them against any other exactly.
 """
 
@@ -19,7 +21,7 @@ THIN_NEURONS = 32
 
 
 class ReLUNetwork:
-    """A network :math:`f(x) = b + w\\cdot x + \\sum_i \\lambda_i\\,\\mathrm{relu}(u_i\\cdot x)`.
+    """A network :math:`f(x) = b + w\\cdot x + \\sum_i \\lambda_i\\,\\mathrm{relu}(u_i\\cdot x + \\beta_i)`.
 
     Parameters
     ----------
@@ -32,11 +34,16 @@ class ReLUNetwork:
         The linear part :math:`w`; zero when ``None``.
     intercept : float, default=0.0
         The constant :math:`b`.
+    hidden_biases : array-like of shape (n_neurons,), default=None
+        The biases :math:`\\beta_i` inside the ReLUs; zero when ``None``.
 
     Attributes
     ----------
     n_neurons : int
     n_features : int
+    has_biases : bool
+        Whether some :math:`\\beta_i` is non-zero. A network without biases is evaluated, scored
+        and packed exactly as before biases existed.
 
     Notes
     -----
@@ -52,7 +59,7 @@ class ReLUNetwork:
     array([-1.])
     """
 
-    def __init__(self, hidden_weights, output_weights, linear_weights=None, intercept=0.0):
+    def __init__(self, hidden_weights, output_weights, linear_weights=None, intercept=0.0, hidden_biases=None):
         U = check_finite_array(hidden_weights, "hidden_weights", ndim=2).copy()
         lam = check_finite_array(output_weights, "output_weights", ndim=1).copy()
         if lam.shape[0] != U.shape[0]:
@@ -70,12 +77,20 @@ class ReLUNetwork:
             if w.shape[0] != d:
                 raise ValueError(f"linear_weights has length {w.shape[0]}, expected n_features = {d}")
         b = check_finite_array(intercept, "intercept", ndim=0)
-        for a in (U, lam, w):
+        if hidden_biases is None:
+            beta = np.zeros(U.shape[0])
+        else:
+            beta = check_finite_array(hidden_biases, "hidden_biases", ndim=1).copy()
+            if beta.shape[0] != U.shape[0]:
+                raise ValueError(f"hidden_biases has {beta.shape[0]} entries, expected one per neuron ({U.shape[0]})")
+        for a in (U, lam, w, beta):
             a.setflags(write=False)
         self.hidden_weights = U
         self.output_weights = lam
         self.linear_weights = w
         self.intercept = float(b)
+        self.hidden_biases = beta
+        self.has_biases = bool(np.any(beta != 0))
 
     @property
     def n_neurons(self):
@@ -103,10 +118,11 @@ class ReLUNetwork:
 
     def evaluate_projections(self, Z):
         """The network from the projections ``Z = X @ [w, u_1, ..., u_k]`` of its inputs
-        (the columns of ``_stacked_weights``): :math:`b + z_0 + \\sum_i\\lambda_i\\mathrm{relu}(z_i)`."""
+        (the columns of ``_stacked_weights``): :math:`b + z_0 + \\sum_i\\lambda_i\\mathrm{relu}(z_i + \\beta_i)`."""
         out = Z[:, 0] + self.intercept
         if self.n_neurons:
-            out += np.maximum(Z[:, 1:], 0.0) @ self.output_weights
+            hidden = Z[:, 1:] + self.hidden_biases if self.has_biases else Z[:, 1:]
+            out += np.maximum(hidden, 0.0) @ self.output_weights
         return out
 
     def _stacked_weights(self):
@@ -124,21 +140,31 @@ class ReLUNetwork:
             stacked_t = self.__dict__["_stacked_t"] = np.ascontiguousarray(self._stacked_weights().T)
         return stacked_t
 
-    def to_vector(self):
-        """The flat parameters :math:`(\\mathrm{vec}\\,U, \\lambda, w, b)` (:func:`pack_parameters`)."""
-        return pack_parameters(self.hidden_weights, self.output_weights, self.linear_weights, self.intercept)
+    def to_vector(self, biased=False):
+        """The flat parameters :math:`(\\mathrm{vec}\\,U, \\lambda, w, b)`, or with ``biased``
+        :math:`(\\mathrm{vec}\\,U, \\lambda, w, \\beta, b)` (:func:`pack_parameters`). A network
+        with non-zero biases needs ``biased=True``: its biases are never dropped silently."""
+        if not biased and self.has_biases:
+            raise ValueError("this network has non-zero hidden biases: pack it with to_vector(biased=True)")
+        return pack_parameters(self.hidden_weights, self.output_weights, self.linear_weights, self.intercept,
+                               self.hidden_biases if biased else None)
 
     @classmethod
-    def from_vector(cls, theta, n_neurons, n_features):
-        """The network of a vector made by :meth:`to_vector`."""
-        return cls(*unpack_parameters(theta, n_neurons, n_features))
+    def from_vector(cls, theta, n_neurons, n_features, biased=False):
+        """The network of a vector made by :meth:`to_vector` (with the same ``biased``)."""
+        expected = n_parameters(n_neurons, n_features, biased)
+        if np.shape(theta) != (expected,):
+            raise ValueError(f"theta has shape {np.shape(theta)}, expected ({expected},) for {n_neurons} neurons on "
+                             f"{n_features} features{' with biases' if biased else ''}")
+        return cls(*unpack_parameters(theta, n_neurons, n_features, biased=biased))
 
     def relu_network(self):
         """Return ``self``: the protocol by which scoring functions read a network."""
         return self
 
     def __repr__(self):
-        return f"{type(self).__name__}(n_neurons={self.n_neurons}, n_features={self.n_features})"
+        biases = ", biased" if self.has_biases else ""
+        return f"{type(self).__name__}(n_neurons={self.n_neurons}, n_features={self.n_features}{biases})"
 
 
 def as_relu_network(obj):
@@ -160,28 +186,39 @@ def as_relu_network(obj):
     )
 
 
-def n_parameters(n_neurons, n_features):
+def n_parameters(n_neurons, n_features, biased=False):
     """Free parameters of a network with ``n_neurons`` neurons on ``n_features`` inputs:
-    :math:`p = k(d+1)+d+1` (directions, output weights, linear part, intercept). The parametric
-    rate of a fit is :math:`\\sigma^2p/n`."""
-    return n_neurons * (n_features + 1) + n_features + 1
+    :math:`p = k(d+1)+d+1` (directions, output weights, linear part, intercept), and
+    :math:`p = k(d+2)+d+1` with hidden biases (``biased``). The parametric rate of a fit is
+    :math:`\\sigma^2p/n`."""
+    return n_neurons * (n_features + (2 if biased else 1)) + n_features + 1
 
 
-def pack_parameters(hidden_weights, output_weights, linear_weights, intercept):
+def pack_parameters(hidden_weights, output_weights, linear_weights, intercept, hidden_biases=None):
     """The flat parameter vector :math:`\\theta = (\\mathrm{vec}\\,U, \\lambda, w, b)` of a network, the
     layout every solver works in (the refinements and the GD baseline). ``linear_weights=None``
-    leaves :math:`w` out: :math:`(\\mathrm{vec}\\,U, \\lambda, b)` (the GD student has no linear part)."""
+    leaves :math:`w` out: :math:`(\\mathrm{vec}\\,U, \\lambda, b)` (the GD student has no linear part).
+
+    With ``hidden_biases`` the biases :math:`\\beta` go just before the intercept,
+    :math:`(\\mathrm{vec}\\,U, \\lambda, w, \\beta, b)`: every other block keeps its offset, so
+    :func:`unpack_parameters` without ``biased`` still reads :math:`U, \\lambda, w, b` of a biased vector.
+    """
     parts = [np.ravel(hidden_weights), output_weights]
     if linear_weights is not None:
         parts.append(linear_weights)
+    if hidden_biases is not None:
+        parts.append(hidden_biases)
     return np.concatenate(parts + [[intercept]])
 
 
-def unpack_parameters(theta, n_neurons, n_features, linear=True):
+def unpack_parameters(theta, n_neurons, n_features, linear=True, biased=False):
     """Views ``(U, lambda, w, b)`` into a vector made by :func:`pack_parameters` (``w`` is ``None``
-    when ``linear`` is false); ``b`` is a float."""
+    when ``linear`` is false); ``b`` is a float. With ``biased``, ``(U, lambda, w, b, beta)``, the
+    order of :class:`ReLUNetwork`'s arguments."""
     kd = n_neurons * n_features
     U = theta[:kd].reshape(n_neurons, n_features)
     lam = theta[kd:kd + n_neurons]
     w = theta[kd + n_neurons:kd + n_neurons + n_features] if linear else None
+    if biased:
+        return U, lam, w, float(theta[-1]), theta[-1 - n_neurons:-1]
     return U, lam, w, float(theta[-1])

@@ -14,7 +14,7 @@ DEFAULT_CHUNK_SIZE = 65_536
 
 
 class Teacher(ReLUNetwork):
-    """A planted network :math:`f(x) = b + w\\cdot x + \\sum_i \\lambda_i\\,\\mathrm{relu}(u_i\\cdot x)`
+    """A planted network :math:`f(x) = b + w\\cdot x + \\sum_i \\lambda_i\\,\\mathrm{relu}(u_i\\cdot x + \\beta_i)`
     observed as :math:`y = f(x) + \\xi`, :math:`x\\sim N(0, I_d)`, :math:`\\xi\\sim N(0,\\sigma^2)`.
 
     Parameters
@@ -26,6 +26,12 @@ class Teacher(ReLUNetwork):
     noise_std : float, default=0.0
         Standard deviation :math:`\\sigma` of the Gaussian label noise added by :meth:`sample`.
         Calling the teacher (``teacher(X)``) always returns the clean :math:`f(X)`.
+    hidden_biases : array-like of shape (n_neurons,), default=None
+        The biases :math:`\\beta_i` inside the ReLUs; zero when ``None``.
+
+    The families (:meth:`random`, :meth:`close_pair`, :meth:`clusters`) take ``bias_scale``:
+    :math:`\\beta_i\\sim N(0, \\texttt{bias\\_scale}^2)\\,\\|u_i\\|`, drawn after every other choice,
+    so that ``bias_scale=0`` (the default) gives the bias-free teacher of the same seed.
 
     Examples
     --------
@@ -36,8 +42,9 @@ class Teacher(ReLUNetwork):
     ((1000, 10), (1000,))
     """
 
-    def __init__(self, hidden_weights, output_weights, linear_weights=None, intercept=0.0, noise_std=0.0):
-        super().__init__(hidden_weights, output_weights, linear_weights, intercept)
+    def __init__(self, hidden_weights, output_weights, linear_weights=None, intercept=0.0, noise_std=0.0,
+                 hidden_biases=None):
+        super().__init__(hidden_weights, output_weights, linear_weights, intercept, hidden_biases)
         sigma = float(check_finite_array(noise_std, "noise_std", ndim=0))
         if sigma < 0:
             raise ValueError(f"noise_std must be >= 0, got {sigma}")
@@ -45,14 +52,16 @@ class Teacher(ReLUNetwork):
 
     # ----------------------------------------------------------------- families
     @classmethod
-    def random(cls, n_features, n_neurons, *, noise_std=0.0, random_state=None):
-        """Unit directions uniform on the sphere; :math:`|\\lambda_i|\\sim U(0.5, 1.5)` with random signs."""
+    def random(cls, n_features, n_neurons, *, noise_std=0.0, bias_scale=0.0, random_state=None):
+        """Unit directions uniform on the sphere; :math:`|\\lambda_i|\\sim U(0.5, 1.5)` with random signs;
+        biases :math:`N(0, \\texttt{bias\\_scale}^2)`."""
         d = check_positive_int(n_features, "n_features")
         k = check_positive_int(n_neurons, "n_neurons")
+        bias_scale = _check_bias_scale(bias_scale)
         rng = as_generator(random_state)
         U = check_unit_directions(rng.standard_normal((k, d)), "hidden_weights")
         lam = rng.uniform(0.5, 1.5, size=k) * rng.choice([-1.0, 1.0], size=k)
-        return cls(U, lam, noise_std=noise_std)
+        return cls(U, lam, noise_std=noise_std, hidden_biases=_draw_biases(rng, U, bias_scale))
 
     @classmethod
     def orthonormal(cls, n_neurons, *, noise_std=0.0):
@@ -61,10 +70,11 @@ class Teacher(ReLUNetwork):
         return cls(np.eye(k), np.ones(k), noise_std=noise_std)
 
     @classmethod
-    def close_pair(cls, n_features, cosine=0.99, n_neurons=2, *, noise_std=0.0, random_state=None):
+    def close_pair(cls, n_features, cosine=0.99, n_neurons=2, *, noise_std=0.0, bias_scale=0.0, random_state=None):
         """Two unit neurons at cosine ``cosine`` with output weights +1 and -1, plus
         ``n_neurons - 2`` random neurons as in :meth:`random`."""
         d = check_positive_int(n_features, "n_features", minimum=2)
+        bias_scale = _check_bias_scale(bias_scale)
         k = check_positive_int(n_neurons, "n_neurons", minimum=2)
         cosine = float(cosine)
         if not -1.0 < cosine < 1.0:
@@ -75,13 +85,17 @@ class Teacher(ReLUNetwork):
         pair = np.stack([base, cosine * base + sine * other])
         rest = check_unit_directions(rng.standard_normal((k - 2, d)), "hidden_weights") if k > 2 else np.empty((0, d))
         lam_rest = rng.uniform(0.5, 1.5, size=k - 2) * rng.choice([-1.0, 1.0], size=k - 2)
-        return cls(np.vstack([pair, rest]), np.concatenate([[1.0, -1.0], lam_rest]), noise_std=noise_std)
+        U = np.vstack([pair, rest])
+        return cls(U, np.concatenate([[1.0, -1.0], lam_rest]), noise_std=noise_std,
+                   hidden_biases=_draw_biases(rng, U, bias_scale))
 
     @classmethod
-    def clusters(cls, n_features, n_clusters, cluster_size=2, cosine=0.95, *, noise_std=0.0, random_state=None):
+    def clusters(cls, n_features, n_clusters, cluster_size=2, cosine=0.95, *, noise_std=0.0, bias_scale=0.0,
+                 random_state=None):
         """``n_clusters`` random centres, each with ``cluster_size`` unit neurons at cosine
         ``cosine`` to it; output weights as in :meth:`random`."""
         d = check_positive_int(n_features, "n_features", minimum=2)
+        bias_scale = _check_bias_scale(bias_scale)
         c = check_positive_int(n_clusters, "n_clusters")
         m = check_positive_int(cluster_size, "cluster_size")
         cosine = float(cosine)
@@ -99,12 +113,14 @@ class Teacher(ReLUNetwork):
                 rows.append(cosine * centre + sine * noise)
         k = c * m
         lam = rng.uniform(0.5, 1.5, size=k) * rng.choice([-1.0, 1.0], size=k)
-        return cls(np.array(rows), lam, noise_std=noise_std)
+        U = np.array(rows)
+        return cls(U, lam, noise_std=noise_std, hidden_biases=_draw_biases(rng, U, bias_scale))
 
     # ----------------------------------------------------------------- sampling
     def with_noise(self, noise_std):
         """A copy of this teacher with label noise ``noise_std``."""
-        return Teacher(self.hidden_weights, self.output_weights, self.linear_weights, self.intercept, noise_std)
+        return Teacher(self.hidden_weights, self.output_weights, self.linear_weights, self.intercept, noise_std,
+                       self.hidden_biases)
 
     def sample_chunks(self, n_samples, chunk_size=DEFAULT_CHUNK_SIZE, random_state=None):
         """Yield ``(X, y)`` chunks of at most ``chunk_size`` rows, ``n_samples`` rows in all.
@@ -137,9 +153,25 @@ class Teacher(ReLUNetwork):
         return chunks[0]
 
     def __repr__(self):
+        biases = ", biased" if self.has_biases else ""
         return (
-            f"Teacher(n_neurons={self.n_neurons}, n_features={self.n_features}, noise_std={self.noise_std:g})"
+            f"Teacher(n_neurons={self.n_neurons}, n_features={self.n_features}, noise_std={self.noise_std:g}{biases})"
         )
+
+
+def _check_bias_scale(bias_scale):
+    bias_scale = float(check_finite_array(bias_scale, "bias_scale", ndim=0))
+    if bias_scale < 0:
+        raise ValueError(f"bias_scale must be >= 0, got {bias_scale}")
+    return bias_scale
+
+
+def _draw_biases(rng, U, bias_scale):
+    """:math:`\\beta_i\\sim N(0, \\texttt{bias\\_scale}^2)\\|u_i\\|`, the last draw of a family; ``None``
+    (and no draw) at ``bias_scale = 0``."""
+    if bias_scale == 0:
+        return None
+    return bias_scale * np.linalg.norm(U, axis=1) * rng.standard_normal(U.shape[0])
 
 
 def _orthonormal_pair(rng, d):
@@ -147,11 +179,17 @@ def _orthonormal_pair(rng, d):
     return Q[:, 0], Q[:, 1]
 
 
-FAMILIES = ("random", "orthonormal", "close_pair", "clusters")
+FAMILIES = ("random", "orthonormal", "close_pair", "clusters", "biased")
+BIAS_FREE_FAMILIES = FAMILIES[:4]
 
 
 def make_teacher(family, n_features, n_neurons, seed):
-    """The planted teacher of a family, drawn from ``seed`` (orthonormal ignores ``n_features``)."""
+    """The planted teacher of a family, drawn from ``seed`` (orthonormal ignores ``n_features``).
+
+    ``biased`` is :meth:`Teacher.random` with ``bias_scale=1``: :math:`\\beta_i\\sim N(0, 1)` on unit
+    directions (its directions and output weights are those of ``random`` with the same seed)."""
+    if family == "biased":
+        return Teacher.random(n_features, n_neurons, bias_scale=1.0, random_state=seed)
     if family == "random":
         return Teacher.random(n_features, n_neurons, random_state=seed)
     if family == "orthonormal":

@@ -24,7 +24,7 @@ from narrowrelu.bench.sample_complexity.slopes import flat_label, slope_rows
 from narrowrelu.bench.sample_complexity.summary import format_per_n_table, mixed_versions_note
 from narrowrelu.bench.sample_complexity.sweep import CellStore, Job, run_job
 from narrowrelu.cli import build_parser, main
-from narrowrelu.teacher import FAMILIES
+from narrowrelu.teacher import BIAS_FREE_FAMILIES
 
 
 def sweep_argv(out, *extra):
@@ -280,7 +280,7 @@ def test_quick_default_and_full_preset():
                                                                      ["moment_refined", "gd_2k", "mlp_k"])
     assert quick.n_jobs == -1 and (quick.n_min, quick.n_max, quick.n_per_decade) == (1000.0, 10000.0, 2)
     full = parsed("--full")
-    assert (full.families, full.seeds, full.methods) == (list(FAMILIES), 3, list(METHODS)) == (
+    assert (full.families, full.seeds, full.methods) == (list(BIAS_FREE_FAMILIES), 3, list(METHODS)) == (
         FULL["families"], FULL["seeds"], FULL["methods"])
     mixed = parsed("--full", "--families", "random", "--seeds", "5")
     assert (mixed.families, mixed.seeds, mixed.methods) == (["random"], 5, list(METHODS))

@@ -12,8 +12,10 @@ or on the exact population loss against a known teacher :math:`f`,
 (closed form and gradient in :mod:`narrowrelu.baseline.population_loss`). The :math:`\\|a\\|^2` term is
 present only when the output weights are trained.
 
-Parameters are handled as one flat vector :math:`\\theta = (\\mathrm{vec}\\,W, a, b)`; a mask
-keeps the untrained parts (fixed output weights, no intercept) at their initial values.
+Parameters are handled as one flat vector :math:`\\theta = (\\mathrm{vec}\\,W, a, b)`, or
+:math:`(\\mathrm{vec}\\,W, a, c,
+        b)` with hidden biases :math:`c` (:math:`g(x) = b + \\sum_j a_j\\mathrm{relu}(w_j\\cdot x + c_j)`);
+a mask keeps the untrained parts (fixed output weights, no intercept) at their initial values.
 """
 
 import warnings
@@ -104,6 +106,12 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         loss in :meth:`fit_population`.
     validation_fraction : float, default=0.2
         Share of rows held out when ``n_restarts > 1`` in :meth:`fit`.
+    hidden_biases : bool, default=False
+        Learn a bias :math:`c_j` inside each ReLU, :math:`g(x) = b + \\sum_j a_j\\mathrm{relu}(w_j\\cdot x + c_j)`
+        (initialised at 0, no weight decay). :meth:`fit_population` then trains on the exact loss with
+        biases (:mod:`narrowrelu.baseline.biased_population_loss`), by L-BFGS, or GD and Adam steps on
+        the NumPy gradient. Without it, a teacher with biases is still fitted exactly by a bias-free
+        student.
     history_every : int, "log" or None, default=None
         Checkpoints of ``history_``: every this many steps (iterations of L-BFGS), at log-spaced
         steps (``"log"``: about 40 a decade, every step up to 17, see
@@ -121,6 +129,8 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         The output weights :math:`a_j` (the initial ones when not trained).
     intercept_ : float
         The intercept :math:`b` (0 when ``fit_intercept=False``).
+    hidden_biases_ : ndarray of shape (n_neurons,)
+        The biases :math:`c_j` (zero when ``hidden_biases=False``).
     n_iter_ : int
         Steps taken by the kept restart.
     loss_ : float
@@ -176,6 +186,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         "fit_intercept": Boolean(),
         "n_restarts": Integer(1),
         "validation_fraction": Real(0, 1, closed="neither"),
+        "hidden_biases": Boolean(),
         "history_every": (Integer(1), Options("log", None)),
         "random_state": RandomState(),
     }
@@ -195,6 +206,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         fit_intercept=True,
         n_restarts=1,
         validation_fraction=0.2,
+        hidden_biases=False,
         history_every=None,
         random_state=None,
     ):
@@ -210,6 +222,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.n_restarts = n_restarts
         self.validation_fraction = validation_fraction
+        self.hidden_biases = hidden_biases
         self.history_every = history_every
         self.random_state = random_state
 
@@ -246,8 +259,9 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             train, held = order[n_val:], order[:n_val]
         else:
             train = held = np.arange(n)
-        objective = EmpiricalObjective(X[train], y[train], self.n_neurons, decay)
-        held_out = EmpiricalObjective(X[held], y[held], self.n_neurons, np.zeros_like(objective.decay))
+        biased = self.hidden_biases
+        objective = EmpiricalObjective(X[train], y[train], self.n_neurons, decay, biased)
+        held_out = EmpiricalObjective(X[held], y[held], self.n_neurons, np.zeros_like(objective.decay), biased)
         batches = self.batch_size is not None and self.optimizer != "lbfgs"
         mean_target = float(np.mean(y[train]))
 
@@ -255,7 +269,9 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             mb = MiniBatches(len(train), min(self.batch_size, len(train)), rng) if batches else None
             return self._run(theta, objective, history, mb)
 
-        return self._fit_restarts(X.shape[1], rng, mean_target, run, held_out.data_loss, None, objective.decay)
+        return self._fit_restarts(
+            X.shape[1], rng, mean_target, run, held_out.data_loss, None, objective.decay, biased
+        )
 
     def fit_population(self, teacher, n_features=None):
         """Train on the exact population loss against ``teacher``; no samples are drawn.
@@ -280,13 +296,14 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         self._check_params(d, empirical=False)
         self.n_features_in_ = d
         rng = as_generator(self.random_state)
-        objective = PopulationObjective(terms, self.n_neurons, self._decay(d))
+        biased = self.hidden_biases or terms.has_biases
+        objective = PopulationObjective(terms, self.n_neurons, self._decay(d, biased), biased)
 
         def run(theta, history):
             return self._run(theta, objective, history, None)
 
         return self._fit_restarts(
-            d, rng, terms.intercept + terms.relu_mean, run, objective.data_loss, terms, objective.decay
+            d, rng, terms.intercept + terms.relu_mean, run, objective.data_loss, terms, objective.decay, biased
         )
 
     def predict(self, X):
@@ -303,12 +320,15 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "hidden_weights_")
         X = validate_data(self, X, dtype=np.float64, reset=False, order="C")
-        return np.maximum(X @ self.hidden_weights_.T, 0.0) @ self.output_weights_ + self.intercept_
+        pre = X @ self.hidden_weights_.T
+        if self.hidden_biases:
+            pre += self.hidden_biases_
+        return np.maximum(pre, 0.0) @ self.output_weights_ + self.intercept_
 
     def relu_network(self):
         """The fitted student as a :class:`narrowrelu.ReLUNetwork` (no linear part)."""
         check_is_fitted(self, "hidden_weights_")
-        return ReLUNetwork(self.hidden_weights_, self.output_weights_, None, self.intercept_)
+        return ReLUNetwork(self.hidden_weights_, self.output_weights_, None, self.intercept_, self.hidden_biases_)
 
     # ----------------------------------------------------------------- internals
     def _check_params(self, n_features, empirical):
@@ -320,13 +340,13 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             else float(self.learning_rate)
         )
 
-    def _decay(self, n_features):
-        return decay_vector(self.n_neurons, n_features, self.alpha, self.train_output_weights)
+    def _decay(self, n_features, biased=False):
+        return decay_vector(self.n_neurons, n_features, self.alpha, self.train_output_weights, biased)
 
     def _standard_decay(self, n_features, data):
         """The decay that makes the standardised objective the original one over ``y_scale**2``:
         :math:`W = W'/s_x` (times :math:`s_y` with fixed output weights), :math:`a = s_y a'`."""
-        decay = self._decay(n_features)
+        decay = self._decay(n_features, self.hidden_biases)
         if self.alpha == 0:
             return decay
         hidden = self.n_neurons * n_features
@@ -342,9 +362,10 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         """Map the network fitted on standardised data (:mod:`narrowrelu.conditioning`) back."""
         with np.errstate(over="ignore"):  # losses beyond float64 in the user's units read inf
             s2 = np.float64(data.y_scale) ** 2
-        net = data.to_original(ReLUNetwork(self.hidden_weights_, self.output_weights_, None, self.intercept_))
+        net = data.to_original(self.relu_network())
         scale = 1.0 if self.train_output_weights else data.y_scale
         self.hidden_weights_ = net.hidden_weights.copy() * scale
+        self.hidden_biases_ = net.hidden_biases.copy() * scale
         self.output_weights_ = net.output_weights.copy() / scale
         self.intercept_ = net.intercept
         if not np.all(np.isfinite(self.hidden_weights_)):
@@ -354,23 +375,27 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         self.history_ = rescale_history(self.history_, s2, scale / data.x_scale, data.y_scale / scale)
         return self
 
-    def _initial_theta(self, n_features, rng, mean_target):
+    def _initial_theta(self, n_features, rng, mean_target, biased=False):
         m = self.n_neurons
         W = xavier_init(n_features, m, rng, self.init_scale)
         a = rng.standard_normal(m) / np.sqrt(m) * self.init_scale if self.train_output_weights else np.ones(m)
-        return pack_parameters(W, a, None, mean_target if self.fit_intercept else 0.0)
+        b = mean_target if self.fit_intercept else 0.0
+        return pack_parameters(W, a, None, b, np.zeros(m) if biased else None)
 
     def _run(self, theta, objective, history, batches):
-        mask = trained_mask(self.n_neurons, objective.d, self.train_output_weights, self.fit_intercept)
+        mask = trained_mask(self.n_neurons, objective.d, self.train_output_weights, self.fit_intercept,
+                            objective.biased, self.hidden_biases)
         if self.optimizer == "lbfgs":
             return lbfgs_descent(theta, objective, mask, self.max_iter, self.tol, history)
-        if self.optimizer == "gd" and isinstance(objective, PopulationObjective):
-            return population_gradient_descent(theta, objective, mask, self.learning_rate_, self.max_iter, self.tol, history)
+        if self.optimizer == "gd" and isinstance(objective, PopulationObjective) and not objective.biased:
+            return population_gradient_descent(
+                theta, objective, mask, self.learning_rate_, self.max_iter, self.tol, history
+            )
         return first_order_descent(
             theta, objective, mask, self.optimizer, self.learning_rate_, self.max_iter, self.tol, history, batches
         )
 
-    def _fit_restarts(self, n_features, rng, mean_target, run, selection_loss, terms, decay):
+    def _fit_restarts(self, n_features, rng, mean_target, run, selection_loss, terms, decay, biased=False):
         best = None
         losses = []
         # a diverging run overflows on its way to the clear error below: no numpy warnings for it
@@ -378,7 +403,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
             for _ in range(self.n_restarts):
                 history = TrainingHistory(self.n_neurons, n_features, self.history_every, terms, decay)
                 try:
-                    result = run(self._initial_theta(n_features, rng, mean_target), history)
+                    result = run(self._initial_theta(n_features, rng, mean_target, biased), history)
                 except Diverged as exc:
                     raise ValueError(
                         f"{self.optimizer} diverged: the loss or the parameters became infinite or NaN at step "
@@ -389,6 +414,11 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
                     best = (len(losses) - 1, result)
         result = best[1]
         W, a, _, b = unpack_parameters(result.theta, self.n_neurons, n_features, linear=False)
+        if biased:
+            *_, c = unpack_parameters(result.theta, self.n_neurons, n_features, linear=False, biased=True)
+            self.hidden_biases_ = c.copy()
+        else:
+            self.hidden_biases_ = np.zeros(self.n_neurons)
         self.hidden_weights_ = W.copy()
         self.output_weights_ = a.copy()
         self.intercept_ = b

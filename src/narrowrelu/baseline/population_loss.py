@@ -43,8 +43,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_finite_array
+from ..biased_kernel import biased_relu_mean
 from ..metrics import population_inner_product, unit_row_angles
 from ..network import as_relu_network
+from .biased_population_loss import biased_loss_gradient_trusted
 
 _INV_2PI = 1.0 / (2.0 * np.pi)
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -69,6 +71,9 @@ class TeacherTerms:
         Rows scaled to unit norm (zero rows stay zero).
     all_nonzero : bool
         Whether every teacher row is non-zero.
+    hidden_biases : ndarray of shape (k,) or None
+        The teacher's biases :math:`\\gamma_i`; ``None`` for a teacher without biases (whose loss
+        the bias-free formulas and kernels compute).
     """
 
     hidden_weights: np.ndarray
@@ -80,10 +85,15 @@ class TeacherTerms:
     hidden_norms: np.ndarray
     unit_hidden_weights: np.ndarray
     all_nonzero: bool
+    hidden_biases: np.ndarray = None
 
     @property
     def n_features(self):
         return self.hidden_weights.shape[1]
+
+    @property
+    def has_biases(self):
+        return self.hidden_biases is not None
 
 
 def teacher_terms(teacher, n_features=None):
@@ -107,10 +117,15 @@ def teacher_terms(teacher, n_features=None):
     lam = np.ascontiguousarray(net.output_weights)
     norms = np.linalg.norm(U, axis=1)
     unit = U / np.where(norms > 0, norms, 1.0)[:, None]
+    biases = np.ascontiguousarray(net.hidden_biases) if net.has_biases else None
+    if net.has_biases:
+        relu_mean = float(lam @ biased_relu_mean(norms, biases))
+    else:
+        relu_mean = float(lam @ norms) * _INV_SQRT_2PI
     return TeacherTerms(
         U, lam, np.ascontiguousarray(net.linear_weights), float(net.intercept),
-        float(lam @ norms) * _INV_SQRT_2PI, population_inner_product(net, net),
-        norms, np.ascontiguousarray(unit), bool(np.all(norms > 0)),
+        relu_mean, population_inner_product(net, net),
+        norms, np.ascontiguousarray(unit), bool(np.all(norms > 0)), biases,
     )
 
 
@@ -164,12 +179,51 @@ def population_loss_gradient(hidden_weights, output_weights, intercept, teacher)
     True
     """
     W, a, b = check_student(hidden_weights, output_weights, intercept)
+    terms = _terms_for(teacher, W)
+    if terms.has_biases:
+        loss, grad_W, _, grad_a, grad_b = biased_loss_gradient_trusted(W, np.zeros(W.shape[0]), a, b, terms)
+        return loss, grad_W, grad_a, grad_b
+    return loss_gradient_trusted(W, a, b, terms)
+
+
+def _terms_for(teacher, W):
     terms = teacher if isinstance(teacher, TeacherTerms) else teacher_terms(teacher, W.shape[1])
     if terms.n_features != W.shape[1]:
         raise ValueError(
             f"the teacher has input dimension {terms.n_features} but the student has {W.shape[1]} features"
         )
-    return loss_gradient_trusted(W, a, b, terms)
+    return terms
+
+
+def biased_population_loss_gradient(hidden_weights, hidden_biases, output_weights, intercept, teacher):
+    """Exact :math:`L = \\tfrac12E[(g-f)^2]` and its gradient for a student with hidden biases,
+    :math:`g(x) = b + \\sum_j a_j\\mathrm{relu}(w_j\\cdot x + c_j)`, against any teacher (with or without
+    biases); formulas in :mod:`narrowrelu.baseline.biased_population_loss`.
+
+    Returns
+    -------
+    loss : float
+    grad_hidden : ndarray of shape (m, d)
+    grad_biases : ndarray of shape (m,)
+    grad_output : ndarray of shape (m,)
+    grad_intercept : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from narrowrelu import Teacher
+    >>> from narrowrelu.baseline.population_loss import biased_population_loss_gradient
+    >>> t = Teacher.random(3, 2, bias_scale=1.0, random_state=0)
+    >>> U, c, lam = t.hidden_weights, t.hidden_biases, t.output_weights
+    >>> loss, gW, gc, ga, gb = biased_population_loss_gradient(U, c, lam, 0.0, t)
+    >>> bool(loss < 1e-12 and np.abs(gW).max() < 1e-12 and np.abs(gc).max() < 1e-12)
+    True
+    """
+    W, a, b = check_student(hidden_weights, output_weights, intercept)
+    c = check_finite_array(hidden_biases, "hidden_biases", ndim=1)
+    if c.shape[0] != W.shape[0]:
+        raise ValueError(f"hidden_biases has {c.shape[0]} entries, expected one per neuron ({W.shape[0]})")
+    return biased_loss_gradient_trusted(W, c, a, b, _terms_for(teacher, W))
 
 
 def population_loss(hidden_weights, output_weights, intercept, teacher):

@@ -73,7 +73,8 @@ def check_numeric(a, name):
         if not bad:
             return
         raise ValueError(f"{name} must be numeric; it holds {type(bad[0]).__name__} values such as {bad[0]!r}")
-    what = "complex numbers: Complex data not supported" if kind == "c" else "strings" if kind in "USa" else f"dtype {arr.dtype}"
+    what = ("complex numbers: Complex data not supported" if kind == "c"
+            else "strings" if kind in "USa" else f"dtype {arr.dtype}")
     raise ValueError(f"{name} must be real numbers, got {what} (dtype {arr.dtype})")
 
 
@@ -230,7 +231,7 @@ class Conditioning:
                 f"the fitted network's {', '.join(bad)} overflow float64 in the units of X and y (X scale "
                 f"{self.x_scale:.3g}, y scale {self.y_scale:.3g}): rescale X or y towards 1 and fit again"
             )
-        return ReLUNetwork(U, lam, w, b)
+        return ReLUNetwork(U, lam, w, b, net.hidden_biases if net.has_biases else None)
 
     def directions_to_original(self, C):
         """Unit rows ``C`` (directions in the fit's coordinates) as unit rows in the original ones."""
@@ -275,7 +276,8 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
         shift = float(np.mean(y)) if center_y else 0.0
         return Conditioning(X, np.ascontiguousarray(y - shift), shift, 1.0, 1.0)
     if sd == 0 or sd * top == 0:
-        raise ValueError(f"y is constant (every value is {float(y[0])!r} to float64 precision): there is nothing to learn")
+        raise ValueError(f"y is constant (every value is {float(y[0])!r} to float64 precision): "
+                         "there is nothing to learn")
     y_shift = mu * top if center_y else 0.0
     y_scale = float(sd * top) if center_y else float(top * np.sqrt(np.mean((y / top) ** 2)))
     if not np.isfinite(y_scale):

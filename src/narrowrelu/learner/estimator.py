@@ -326,7 +326,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
     def _check_size(self, n, d):
         if self.n_neurons is not None and self.n_neurons > d:
-            raise ValueError(f"n_neurons = {self.n_neurons} exceeds n_features = {d}; need 1 <= n_neurons <= n_features")
+            raise ValueError(f"n_neurons = {self.n_neurons} exceeds n_features = {d}; "
+                             "need 1 <= n_neurons <= n_features")
         need = self.required_samples(d)
         if n < need:
             raise ValueError(

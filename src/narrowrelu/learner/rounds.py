@@ -331,7 +331,8 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
                 extra = directions[novel_rows(lifted, directions)]
                 current = sign_free_to_relu_network(intercept, linear, lifted, weights)
                 P, _ = stacked_subspace([M2P] + list(CP), k)
-        L = linear_basis(P, np.vstack([base.linear_weights[None], current.linear_weights[None], current.hidden_weights]))
+        L = linear_basis(P, np.vstack([base.linear_weights[None], current.linear_weights[None],
+                                       current.hidden_weights]))
         with timed("projections"):
             layout = projection_pass(source, current, extra, L, k, orders, cache, chunk, settings.n_jobs, progress)
         with timed("candidates"):
@@ -347,9 +348,11 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
         with timed("regression"):
             n_base = 1 + L.shape[1]
             sub_train = cached_gram_statistics(cache, layout, new_coords, max_rows=SELECTION_ROWS, parts=("train",))[0]
-            sub_validation = cached_gram_statistics(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4, parts=("validation",))[0]
+            sub_validation = cached_gram_statistics(cache, layout, new_coords, max_rows=SELECTION_ROWS // 4,
+                                                    parts=("validation",))[0]
             starts = [nearest_rows(pool, polished)] if polished.shape[0] else []
-            chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation, n_base).select(k, starts=starts).selected)
+            chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation,
+                                                       n_base).select(k, starts=starts).selected)
             train, validation = cached_gram_statistics(cache, layout, new_coords, columns=chosen)
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),

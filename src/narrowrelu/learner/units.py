@@ -71,7 +71,8 @@ def to_original_units(fit, data):
         validation_mse = float(fit.validation_mse * s2)
         if refinement is not None:
             refinement = {**refinement, "train_mse": float(refinement["train_mse"] * s2),
-                          "start_losses": {label: float(loss * s2) for label, loss in refinement["start_losses"].items()}}
+                          "start_losses": {label: float(loss * s2)
+                                           for label, loss in refinement["start_losses"].items()}}
     return replace(fit, network=network, raw_network=raw, validation_mse=validation_mse, refinement=refinement,
                    candidates=data.directions_to_original(fit.candidates),
                    subspace=data.subspace_to_original(fit.subspace))

@@ -33,8 +33,9 @@ PASS_SECONDS = 4e-9
 # 5e-4 k^4, and d = k = 30 with 100 rows 216 s (2 rounds): 3 rounds as a middle
 CANDIDATE_SECONDS = 1.1e-4
 EXPECTED_ROUNDS = 3
-# a fit estimated to take longer warns before it starts
-LONG_FIT_SECONDS = 60.0
+# a fit estimated to take longer warns before it starts (the estimate was 0.55 to 1.3 times the
+# measured time of fits over 10 s, so a fit of a minute or more is announced)
+LONG_FIT_SECONDS = 30.0
 
 
 class FitWorkloadWarning(UserWarning):
@@ -64,7 +65,8 @@ def workload_messages(n, d, neuron_counts):
     if seconds > LONG_FIT_SECONDS:
         top = max(neuron_counts)
         out.append(
-            f"this fit may take {'up to ' if len(neuron_counts) > 1 else ''}about {seconds / 60:.0f} minutes "
+            f"this fit may take {'up to ' if len(neuron_counts) > 1 else ''}about "
+            f"{f'{seconds:.0f} seconds' if seconds < 90 else f'{seconds / 60:.0f} minutes'} "
             f"(a rough estimate: the candidate stage grows like k^4, k = {top}, and the passes like n d (d + 10k), "
             f"n = {n}, d = {d}); verbose=True shows the progress")
     return out

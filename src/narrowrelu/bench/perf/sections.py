@@ -1,4 +1,5 @@
-"""Sections of the performance suite, each returning result records (see :func:`narrowrelu.bench.perf.measure.record`)."""
+"""Sections of the performance suite, each returning result records (see
+:func:`narrowrelu.bench.perf.measure.record`)."""
 
 import json
 import os
@@ -11,7 +12,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .measure import _direction, best_time, excess_over_rate, peak_rss_mb, planted_data, record, relative_mse, same_network, set_threads
+from .measure import (_direction, best_time, excess_over_rate, peak_rss_mb, planted_data, record, relative_mse,
+                      same_network, set_threads)
 
 STAGES = ("linear", "second_moment", "products", "projections", "candidates", "regression", "final_regression")
 EXCESS_TARGET = 1.1
@@ -168,7 +170,8 @@ def compile_section(n, d, k, seed, ref):
             rows.append(record(f"compile.{label}.import", ans["import_seconds"], ans["import_seconds"] / ref,
                                note="import narrowrelu (kernels with signatures compile here)"))
             rows.append(record(f"compile.{label}.first_fit", extra, extra / ref,
-                               note=f"first fit {ans['first_fit']:.2f} s - second {ans['second_fit']:.2f} s (n={n}, d={d})"))
+                               note=f"first fit {ans['first_fit']:.2f} s - second {ans['second_fit']:.2f} s "
+                                    f"(n={n}, d={d})"))
     cold, warm = answers["cold"], answers["warm"]
     cost = (cold["import_seconds"] - warm["import_seconds"]) + (cold["first_fit"] - cold["second_fit"])
     rows.append(record("compile.cold_cost", cost, cost / ref,

@@ -110,7 +110,8 @@ def format_table(records):
             lines.append(f"{r.get('family', 'random')} n={r['n']:.3g} d={r['d']} k={r['k']}  p={r['p']}  "
                          f"sigma={r['sigma']:.4g} "
                          f"({r['noise']:g} std f)  rate sigma^2 p/n={r['rate']:.3e}  "
-                         f"X.T@X={r['reference_seconds']:.4g} s (after the methods: {r['reference_seconds_after']:.4g} s)")
+                         f"X.T@X={r['reference_seconds']:.4g} s "
+                         f"(after the methods: {r['reference_seconds_after']:.4g} s)")
             lines += [head, "-" * len(head)]
         if r["timed_out"]:
             ratio = f"> {r['budget_seconds'] / r['reference_seconds']:.0f}"
@@ -131,7 +132,8 @@ def format_table(records):
                 note = f"{r['n_iter']}/{r['max_iter']} iterations"
                 if r.get("converged") is False:
                     note += ", not converged"
-        lines.append(f"{r['method']:<12}{_row_time(r):>10}{ratio:>10}{excess:>11}{err:>10}{over:>9}{reached:>7}  {note}")
+        lines.append(f"{r['method']:<12}{_row_time(r):>10}{ratio:>10}{excess:>11}{err:>10}{over:>9}{reached:>7}"
+                     f"  {note}")
     return "\n".join(lines)
 
 
@@ -142,7 +144,8 @@ def format_summary(rows):
         if s["fastest_peer"] is None:
             text = f"no peer reached {RATE_FACTOR:g}x the rate"
             if s["moment_seconds"] is not None:
-                text += f"; moment {s['moment_seconds']:.2f} s ({'reached' if s['moment_reached'] else 'did NOT reach'} it)"
+                reached = "reached" if s["moment_reached"] else "did NOT reach"
+                text += f"; moment {s['moment_seconds']:.2f} s ({reached} it)"
         else:
             text = f"fastest peer at <= {RATE_FACTOR:g}x the rate: {s['fastest_peer']} {s['peer_seconds']:.2f} s"
             if s["speedup"] is not None:
@@ -166,14 +169,16 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "race",
         help="time to accuracy: the moment learner against GD (L-BFGS) and scikit-learn's MLPRegressor",
-        description="Time to accuracy, side by side, in one run. Each method on the same data and one thread; wall time as a ratio to X.T @ X, excess MSE "
-        "against the parametric rate sigma^2 p / n; peers in child processes with a time budget.",
+        description="Time to accuracy, side by side, in one run. Each method on the same data and one thread; "
+        "wall time as a ratio to X.T @ X, excess MSE against the parametric rate sigma^2 p / n; peers in child "
+        "processes with a time budget.",
     )
     p.add_argument("--sizes", nargs="+", default=list(DEFAULT_SIZES), metavar="N:D:K",
                    help=f"sizes n:d:k (default: {' '.join(DEFAULT_SIZES)})")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD",
                    help=f"methods to run, from {', '.join(METHODS)} (default: all)")
-    p.add_argument("--noise", type=real(0, closed="neither"), default=0.1, help="label noise std relative to std f (default: 0.1)")
+    p.add_argument("--noise", type=real(0, closed="neither"), default=0.1,
+                   help="label noise std relative to std f (default: 0.1)")
     p.add_argument("--seed", type=integer(0), default=0, help="teacher and estimator seed (default: 0)")
     p.add_argument("--family", choices=FAMILIES, default="random",
                    help=f"teacher family, from {', '.join(FAMILIES)} (default: random)")

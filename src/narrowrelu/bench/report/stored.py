@@ -60,7 +60,6 @@ class StoredSweep:
     cells: list = field(default_factory=list)
 
 
-
 def sweep_problem(directory):
     """Why ``directory`` cannot be read as a sweep (``None`` when it can)."""
     if not os.path.isdir(directory):

@@ -9,9 +9,10 @@ by its excess population risk over the Bayes risk :math:`\\sigma^2`,
     \\mathcal{E}(g) = E_{x\\sim N(0, I_d)}\\big[(g(x) - f(x))^2\\big],
 
 against the clean teacher :math:`f`: exactly (closed form, :func:`narrowrelu.population_mse`)
-for every model of the form :math:`b + w\\cdot x + \\sum_j a_j\\,\\mathrm{relu}(u_j\\cdot x)`, and by
+for every model of the form :math:`b + w\\cdot x + \\sum_j a_j\\,\\mathrm{relu}(u_j\\cdot x + \\beta_j)`, and by
 Monte Carlo with a standard error for scikit-learn's ``MLPRegressor`` (``mlp_k``, ``mlp_4k``,
-``mlp_default``), whose hidden units carry biases that the closed form does not cover.
+``mlp_default``). The GD baselines learn hidden biases on the teachers that have them (the
+``biased`` family).
 
 The GD and MLP methods are ``capped``: ``--n-max-gd`` limits the n at which they run, since
 their fits are much slower than the moment learner's at large n.
@@ -178,7 +179,8 @@ def _fit_gd(width_factor):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = GDReLURegressor(n_neurons=width, optimizer="lbfgs", max_iter=GD_MAX_ITER, tol=GD_TOL,
-                                    history_every=None, random_state=seed).fit(X, y)
+                                    hidden_biases=teacher.has_biases, history_every=None, random_state=seed)
+            model.fit(X, y)
         seconds = time.perf_counter() - start
         converged = bool(getattr(model, "converged_", True))
         return {methods[0]: _exact(model.relu_network(), teacher, seconds, width, converged)}

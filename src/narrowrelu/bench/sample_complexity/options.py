@@ -10,18 +10,19 @@ import argparse
 import os
 import shlex
 
-from ...teacher import FAMILIES
+from ...teacher import BIAS_FREE_FAMILIES, FAMILIES
 from .._args import count, integer, real
 from .methods import METHODS, capped_methods, fitters_for
 from .sweep import check_scheduler, grid_size, teacher_sizes
 
 #: The quick default: random teachers, the refined moment learner against GD at width 2k and the
-#: MLP at width k, two seeds, three n (about 37 s of CPU in a fresh environment, numba's
+#: MLP at width k, two seeds, three n (about 40 s of CPU in a fresh environment, numba's
 #: compilation included; close pairs cost the moment learner 2-5 times more per fit).
 QUICK = {"families": ["random"], "k": [1, 2, 4], "d": 20, "n_min": 1000.0, "n_max": 10000.0,
          "n_per_decade": 2, "seeds": 2, "methods": ["moment_refined", "gd_2k", "mlp_k"]}
-#: ``--full``: every family and every method, three seeds.
-FULL = {**QUICK, "families": list(FAMILIES), "seeds": 3, "methods": list(METHODS)}
+#: ``--full``: every bias-free family and every method, three seeds (``--families biased`` adds the
+#: teachers with hidden biases).
+FULL = {**QUICK, "families": list(BIAS_FREE_FAMILIES), "seeds": 3, "methods": list(METHODS)}
 #: Most seeds per (family, k, n): n* is the share of seeds reaching the target, which 10 000
 #: seeds already resolve to 0.01 %, and every seed is one more fit per method.
 MAX_SEEDS = 10_000
@@ -51,17 +52,19 @@ def add_parser(commands, run):
             "smallest n. Writes the tables to stdout and cells.csv, per_n.csv, nstar.csv, slopes.csv, "
             "results.json, meta.json, table.txt, success_rate.png and nstar.png to --out. Each finished fit is "
             "stored in --out/cells.jsonl at once: rerunning a killed sweep computes only the missing cells. "
-            "The defaults are a quick comparison (about 30 s on two cores); --full runs every method on every "
-            "family. Methods: " + method_lines + "."
+            "The defaults are a quick comparison (about 40 s of CPU, numba's compilation in a fresh environment "
+            "included, spread over the cores); --full runs every method on every family (about 420 s of CPU). "
+            "Methods: " + method_lines + "."
         ),
     )
     p.add_argument("--full", action="store_true",
-                   help="the full comparison: every family, every method, 3 seeds (several minutes on two cores); "
-                   "options given explicitly still apply")
+                   help="the full comparison: every family, every method, 3 seeds (about 420 s of CPU); options given "
+                   "explicitly still apply")
     p.add_argument("--families", nargs="+", default=None, choices=FAMILIES, metavar="FAMILY",
                    help=f"teacher families, from {', '.join(FAMILIES)} {_preset_help('families')}. close_pair has at "
                    "least 2 neurons and clusters is built from pairs (k // 2 of them), so some k map to the same "
-                   "teacher; orthonormal uses d = k")
+                   "teacher; orthonormal uses d = k; biased is random with hidden biases beta ~ N(0, 1), fitted by "
+                   "the GD baselines with biases and rated with p = k(d+2)+d+1")
     p.add_argument("--k", nargs="+", type=count(1), default=None, metavar="K",
                    help=f"numbers of teacher neurons, each 1 <= K <= --d {_preset_help('k')}")
     p.add_argument("--d", type=count(1), default=None, help=f"input dimension {_preset_help('d')}")

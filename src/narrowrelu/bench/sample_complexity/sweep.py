@@ -167,7 +167,7 @@ def run_job(job, parent_pid=None):
             results = error_results(job.methods, refusal or f"MemoryError: drawing {job.n} rows of {job.d} "
                                     f"features ({format_bytes(8 * job.n * job.d)}) failed: {exc}")
     d, k = teacher.n_features, teacher.n_neurons
-    p = n_parameters(k, d)
+    p = n_parameters(k, d, biased=teacher.has_biases)
     rate = sigma**2 * p / job.n
     records = []
     for method in job.methods:
