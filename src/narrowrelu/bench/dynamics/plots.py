@@ -56,27 +56,36 @@ def _t(history):
     return history["step"][keep], keep
 
 
-def plot_loss(plt, runs, path):
+def _teacher_width_panels(plt, runs):
+    """The figure of one panel per teacher (rows) and width (columns), and per panel its axes, the
+    teacher ``(family, k, d)``, the width factor and the runs shown, each with its colour."""
     teachers, widths = _cells(runs)
     fig, axes = _grid(plt, len(teachers), len(widths))
+    panels = []
     for row, (family, k, d) in enumerate(teachers):
         for col, factor in enumerate(widths):
-            ax = axes[row, col]
             chosen = _select(runs, family, k, factor)
-            for color, (r, h) in zip(_colors(len(chosen)), chosen):
-                t, keep = _t(h)
-                loss = h["data_loss"][keep]
-                ax.loglog(t, loss, color=color, lw=1, label=f"s = {r['init_scale']:.0e}")
-                for p in r["plateaus"]:
-                    on = (t >= p["start"]) & (t <= p["end"])
-                    ax.loglog(t[on], loss[on], color=color, lw=5, alpha=0.35, solid_capstyle="butt")
-                    if p["escape"] is not None:
-                        ax.plot(p["escape"], 0.5 * p["level"], "x", color=color, ms=7, mew=2)
-            ax.set_title(f"{teacher_label(family, k)}, d={d}, width {factor * k}", fontsize=10)
-            ax.set_xlabel("iteration")
-            ax.set_ylabel("population loss ½E[(g−f)²]")
-            ax.set_ylim(bottom=max(ax.get_ylim()[0], 1e-12))
-            ax.legend(fontsize=7, loc="lower left")
+            panels.append((axes[row, col], (family, k, d), factor, list(zip(_colors(len(chosen)), chosen))))
+    return fig, panels
+
+
+def plot_loss(plt, runs, path):
+    fig, panels = _teacher_width_panels(plt, runs)
+    for ax, (family, k, d), factor, coloured in panels:
+        for color, (r, h) in coloured:
+            t, keep = _t(h)
+            loss = h["data_loss"][keep]
+            ax.loglog(t, loss, color=color, lw=1, label=f"s = {r['init_scale']:.0e}")
+            for p in r["plateaus"]:
+                on = (t >= p["start"]) & (t <= p["end"])
+                ax.loglog(t[on], loss[on], color=color, lw=5, alpha=0.35, solid_capstyle="butt")
+                if p["escape"] is not None:
+                    ax.plot(p["escape"], 0.5 * p["level"], "x", color=color, ms=7, mew=2)
+        ax.set_title(f"{teacher_label(family, k)}, d={d}, width {factor * k}", fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("population loss ½E[(g−f)²]")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], 1e-12))
+        ax.legend(fontsize=7, loc="lower left")
     fig.suptitle("Loss against iteration: plateaus thick, escapes (loss ≤ ½ plateau level) as crosses", fontsize=11)
     _save(fig, path)
 
@@ -111,27 +120,23 @@ def plot_singular_values(plt, runs, path):
 
 
 def plot_sigma_ratio(plt, runs, path):
-    teachers, widths = _cells(runs)
-    fig, axes = _grid(plt, len(teachers), len(widths))
-    for row, (family, k, d) in enumerate(teachers):
-        for col, factor in enumerate(widths):
-            ax = axes[row, col]
-            chosen = _select(runs, family, k, factor)
-            for color, (r, h) in zip(_colors(len(chosen)), chosen):
-                t, keep = _t(h)
-                sv = h["singular_values"][keep]
-                if sv.shape[1] < 2:
-                    continue
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = sv[:, 0] / sv[:, 1]
-                ax.loglog(t, ratio, color=color, lw=1, label=f"s = {r['init_scale']:.0e}")
-                if r["escapes"][0] is not None:
-                    ax.plot(r["escapes"][0], r["sigma_ratio_escape1"], "o", color=color, ms=6)
-            ax.axhline(RATIO_TARGET, color="k", ls="--", lw=0.8)
-            ax.set_title(f"{teacher_label(family, k)}, width {factor * k}", fontsize=10)
-            ax.set_xlabel("iteration")
-            ax.set_ylabel("σ1/σ2 of W")
-            ax.legend(fontsize=7, loc="upper right")
+    fig, panels = _teacher_width_panels(plt, runs)
+    for ax, (family, k, d), factor, coloured in panels:
+        for color, (r, h) in coloured:
+            t, keep = _t(h)
+            sv = h["singular_values"][keep]
+            if sv.shape[1] < 2:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = sv[:, 0] / sv[:, 1]
+            ax.loglog(t, ratio, color=color, lw=1, label=f"s = {r['init_scale']:.0e}")
+            if r["escapes"][0] is not None:
+                ax.plot(r["escapes"][0], r["sigma_ratio_escape1"], "o", color=color, ms=6)
+        ax.axhline(RATIO_TARGET, color="k", ls="--", lw=0.8)
+        ax.set_title(f"{teacher_label(family, k)}, width {factor * k}", fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("σ1/σ2 of W")
+        ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"σ1/σ2 against iteration; dots: at the first escape; dashed: {RATIO_TARGET:g}", fontsize=11)
     _save(fig, path)
 
