@@ -219,7 +219,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             conditioner = condition
         n, d = X.shape
         self._check_size(n, d)
-        data = conditioner(X, y, whiten=self.whiten)
+        data = conditioner(X, y, whiten=self.whiten, center_x=self.hidden_biases)
         warn_if_not_gaussian(data.X, self.whiten)
         rng = as_generator(self.random_state)
         seed = np.random.SeedSequence(int(rng.integers(2**63)))
