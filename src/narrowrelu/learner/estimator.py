@@ -88,11 +88,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     verbose : bool, default=False
         Show a progress bar over the passes.
     hidden_biases : bool, default=False
-        Learn a bias inside each unit, :math:`\mathrm{relu}(u_i\cdot x+\beta_i)`: the directions
-        come from the same moments, each :math:`\beta_i` from the ratio of its order-3 and order-2
+        Learn a bias inside each unit, :math:`\\mathrm{relu}(u_i\\cdot x+\\beta_i)`: the directions
+        come from the same moments, each :math:`\\beta_i` from the ratio of its order-3 and order-2
         moments, and the refinement is Levenberg–Marquardt on every parameter, biases included
         (:mod:`narrowrelu.learner.biases`). With ``whiten=True`` the inputs are also centred, so
-        :math:`x\sim N(\mu,\Sigma)` is learned. ``False`` keeps the paper's model, every unit through 0.
+        :math:`x\\sim N(\\mu,\\Sigma)` is learned. ``False`` keeps the paper's model, every unit through 0.
     settings : LearnerSettings, dict or None, default=None
         The research knobs (:class:`~narrowrelu.learner.settings.LearnerSettings`: tensor orders,
         contraction pairs, candidate generators, clustering scales, rounds, the refinement's

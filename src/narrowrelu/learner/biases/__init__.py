@@ -28,12 +28,12 @@ NOISE_TOL = 1e-2
 
 def biased_start(network, source, progress=None):
     """The raw biased network on the directions of ``network`` (a moment solution): unit
-    directions, :math:`\\beta` from the moment ratios, then the output fit (two passes). Neurons
-    with a zero direction are dropped."""
+    directions, :math:`\\beta` from the moment ratios (the residual of ``network``'s affine part),
+    then the output fit (two passes). Neurons with a zero direction are dropped."""
     U = network.hidden_weights
     norms = np.linalg.norm(U, axis=1)
     directions = U[norms > 0] / norms[norms > 0, None]
-    moments = projected_hermite_pass(source, directions, progress=progress)
+    moments = projected_hermite_pass(source, directions, (network.linear_weights, network.intercept), progress)
     biases, _ = biases_from_moments(directions, moments)
     return biased_output_pass(source, directions, biases, progress)
 
