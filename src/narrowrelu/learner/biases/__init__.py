@@ -33,7 +33,8 @@ def biased_start(network, source, progress=None):
     U = network.hidden_weights
     norms = np.linalg.norm(U, axis=1)
     directions = U[norms > 0] / norms[norms > 0, None]
-    moments = projected_hermite_pass(source, directions, (network.linear_weights, network.intercept), progress)
+    affine = (network.linear_weights, network.intercept)
+    moments = projected_hermite_pass(source, directions, affine, progress)
     biases, _ = biases_from_moments(directions, moments)
     return biased_output_pass(source, directions, biases, progress)
 
@@ -81,5 +82,5 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
     return raw, result.network, summary
 
 
-__all__ = ["fit_biased", "BIAS_LIMIT", "biased_output_pass", "biased_start", "biases_from_moments", "projected_hermite_pass",
-           "refine_biased"]
+__all__ = ["BIAS_LIMIT", "biased_output_pass", "biased_start", "biases_from_moments", "fit_biased",
+           "projected_hermite_pass", "refine_biased"]
