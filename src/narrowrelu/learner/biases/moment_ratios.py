@@ -63,17 +63,20 @@ class ProjectedHermiteSums:
         return self
 
 
-def projected_hermite_pass(source, directions, affine=None, progress=None):
+def projected_hermite_pass(source, directions, affine=None, progress=None, train_only=False):
     """:math:`a_m = \\frac1n\\sum_i (r_i - \\bar r)He_m(u_j\\cdot x_i)` for :math:`m = 2, 3` over every
     row (held-out rows included) of ``source``, ``directions`` unit rows :math:`u_j`, with
     :math:`r = y - b - w\\cdot x` for ``affine`` :math:`(w, b)` (``None``: :math:`r = y`). Any affine
     function has no Hermite moment of order 2 or more, so :math:`E[a_m]` does not depend on it
     (up to the :math:`O(1/n)` of centring), while removing the model's linear part and mean
-    removes their share of the variance. Returns an array of shape ``(2, k)``."""
+    removes their share of the variance. ``train_only``: the training rows only. Returns an
+    array of shape ``(2, k)``."""
     Ut = np.ascontiguousarray(directions)
     w, b = (np.zeros(directions.shape[1]), 0.0) if affine is None else affine
 
-    def chunk(sums, X, y, _):
+    def chunk(sums, X, y, held):
+        if train_only:
+            X, y = X[~held], y[~held]
         sums.add(thin_projection(X, Ut), y - X @ w - b)
 
     sums = source.fold(ProjectedHermiteSums(directions.shape[0]), chunk, progress)
