@@ -80,3 +80,23 @@ def test_without_refinement_the_raw_network_is_returned():
     assert model.refinement_ is None
     assert model.network_ is model.raw_network_ or model.network_ == model.raw_network_
     assert model.network_.has_biases
+
+
+def test_fit_oracle_learns_biases():
+    """Oracle mode: the biased stage's passes over the regenerated stream, the refinement on a
+    fresh draw held in memory."""
+    teacher = biased_teacher(6, 2, 4)
+    model = MomentReLURegressor(n_neurons=2, hidden_biases=True, random_state=0, chunk_size=5000)
+    model.fit_oracle(teacher, n_samples=30_000)
+    assert model.refinement_["method"] == "lm"
+    assert population_mse(model.network_, teacher) / population_variance(teacher) < 1e-10
+
+
+def test_auto_k_with_biases_finds_k():
+    teacher = biased_teacher(8, 3, 6)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    X, y = teacher.with_noise(sigma).sample(40_000, random_state=7)
+    model = MomentReLURegressor(hidden_biases=True, random_state=0).fit(X, y)
+    assert model.n_neurons_ == 3
+    assert [entry["k"] for entry in model.k_search_] == [1, 2, 3, 4]
+    assert model.k_search_[-1]["z"] <= 3 < min(entry["z"] for entry in model.k_search_[1:-1])
