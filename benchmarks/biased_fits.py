@@ -4,10 +4,11 @@ MLPRegressor and GD with biases, on the same data.
 Usage::
 
     python benchmarks/biased_fits.py [--d 20 30] [--k 4 6] [--bias-scale 0.5 1] [--n 100000] \
-        [--noise 0.1] [--seeds 0 1 2] [--methods moment moment_auto mlp_4k gd_2k]
+        [--noise 0.1] [--seeds 0 1 2] [--beta-one] [--methods moment moment_auto mlp_4k gd_2k]
 
 Teacher: ``Teacher.random(d, k, bias_scale=s, random_state=seed)`` (unit directions,
-beta ~ N(0, s^2)); data: n draws with label noise sigma = noise * std f. Methods:
+beta ~ N(0, s^2); with ``--beta-one`` the first neuron's bias is exactly 1, where its order-4
+Hermite weight vanishes); data: n draws with label noise sigma = noise * std f. Methods:
 
 - ``moment``: ``MomentReLURegressor(n_neurons=k, hidden_biases=True)``;
 - ``moment_auto``: the same with ``n_neurons=None`` (k not given);
@@ -69,8 +70,28 @@ def fitted_network(model):
     return model.network_ if isinstance(model, MomentReLURegressor) else model.relu_network()
 
 
-def run_teacher(d, k, scale, seed, args):
+def raw_cosine(model, teacher):
+    """The smallest over the teacher's neurons of the largest |cosine| with a direction of the raw
+    moment solution (``nan`` for other methods)."""
+    if not isinstance(model, MomentReLURegressor):
+        return float("nan")
+    T, R = teacher.hidden_weights, model.raw_network_.hidden_weights
+    C = np.abs((T / np.linalg.norm(T, axis=1, keepdims=True)) @ (R / np.linalg.norm(R, axis=1, keepdims=True)).T)
+    return float(C.max(axis=1).min())
+
+
+def make_biased_teacher(d, k, scale, seed, beta_one):
     teacher = Teacher.random(d, k, bias_scale=scale, random_state=seed)
+    if not beta_one:
+        return teacher
+    beta = teacher.hidden_biases.copy()
+    beta[0] = np.linalg.norm(teacher.hidden_weights[0])  # |beta| = 1 on the unit direction: c_4(1) = 0
+    return Teacher(teacher.hidden_weights, teacher.output_weights, teacher.linear_weights, teacher.intercept,
+                   hidden_biases=beta)
+
+
+def run_teacher(d, k, scale, seed, args):
+    teacher = make_biased_teacher(d, k, scale, seed, args.beta_one)
     var = population_variance(teacher)
     sigma = args.noise * np.sqrt(var)
     X, y = teacher.with_noise(sigma).sample(args.n, random_state=10_000 + seed)
@@ -89,7 +110,7 @@ def run_teacher(d, k, scale, seed, args):
         score = mse / rate if rate > 0 else mse / var
         scores[name] = (score, seconds)
         print(f"{d:>3} {k:>3} {scale:>5.2f} {seed:>4} {name:>11} {net.n_neurons:>5} {mse / var:>10.3e} {score:>11.3g} "
-              f"{seconds:>8.2f} {seconds / ref:>8.0f}", flush=True)
+              f"{raw_cosine(model, teacher):>8.5f} {seconds:>8.2f} {seconds / ref:>8.0f}", flush=True)
     return scores
 
 
@@ -101,12 +122,14 @@ def main():
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--noise", type=float, default=0.1)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--beta-one", action="store_true",
+                   help="set the first neuron's bias to exactly 1 (its order-4 weight c_4(1) vanishes)")
     p.add_argument("--methods", nargs="+", default=["moment", "moment_auto", "mlp_4k"], choices=sorted(BUILDERS))
     args = p.parse_args()
     measure = "excess/rate" if args.noise > 0 else "rel MSE"
     print(f"biased teachers, n={args.n}, noise {args.noise} std f, rate sigma^2 p/n with p = k(d+2)+d+1")
     print(f"{'d':>3} {'k':>3} {'beta':>5} {'seed':>4} {'method':>11} {'width':>5} {'rel MSE':>10} {measure:>11} "
-          f"{'seconds':>8} {'x ref':>8}")
+          f"{'raw cos':>8} {'seconds':>8} {'x ref':>8}")
     worst_error, worst_speedup = [], []
     for d in args.d:
         for k in args.k:

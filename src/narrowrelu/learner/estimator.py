@@ -16,7 +16,7 @@ from .._params import Boolean, InstanceOf, Integer, Options, RandomState, Real, 
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric, condition
 from .dask.fit import check_dask_data, dask_oracle_source, is_dask_collection, predict_dask
-from .biases import fit_biased
+from .biases import biased_selection_model, fit_biased
 from .refine import refine_moment_solution
 from .rounds import fit_moments
 from .neuron_count import neuron_count_report
@@ -378,7 +378,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:
-                moments = fit_moments(source, settings, rng, progress)
+                moments = fit_moments(source, settings, rng, progress,
+                                      biased_selection_model if self.hidden_biases else None)
                 progress.total = progress.n
                 progress.refresh()
             network, refinement = moments.network, None

@@ -24,18 +24,60 @@ from .output import biased_output_pass
 # Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
 # Gauss-Newton does (refine.gauss_newton's noise_tol)
 NOISE_TOL = 1e-2
+# the search for k refines each candidate model on at most this many training rows, for at most
+# this many Levenberg-Marquardt steps
+SELECTION_ROWS = 2**17
+SELECTION_ITER = 20
 
 
-def biased_start(network, source, progress=None):
+def biased_start(network, source, progress=None, train_only=False):
     """The raw biased network on the directions of ``network`` (a moment solution): unit
-    directions, :math:`\\beta` from the moment ratios, then the output fit (two passes). Neurons
-    with a zero direction are dropped."""
+    directions, :math:`\\beta` from the moment ratios (the residual of ``network``'s affine part),
+    then the output fit (two passes), on the training rows only with ``train_only``. Neurons with a
+    zero direction are dropped."""
     U = network.hidden_weights
     norms = np.linalg.norm(U, axis=1)
     directions = U[norms > 0] / norms[norms > 0, None]
-    moments = projected_hermite_pass(source, directions, progress=progress)
+    affine = (network.linear_weights, network.intercept)
+    moments = projected_hermite_pass(source, directions, affine, progress, train_only)
     biases, _ = biases_from_moments(directions, moments)
-    return biased_output_pass(source, directions, biases, progress)
+    return biased_output_pass(source, directions, biases, progress, train_only)
+
+
+class _TrainingRows:
+    """The training rows of a pass, up to ``limit`` of them (an accumulator for ``source.fold``)."""
+
+    def __init__(self, limit):
+        self.limit, self.X, self.y, self.n = limit, [], [], 0
+
+    def add(self, X, y):
+        take = min(self.limit - self.n, X.shape[0])
+        if take > 0:
+            self.X.append(X[:take])
+            self.y.append(y[:take])
+            self.n += take
+
+    def merge(self, other):
+        for X, y in zip(other.X, other.y):
+            self.add(X, y)
+        return self
+
+
+def training_rows(source, limit, progress=None):
+    """The first ``limit`` training rows of ``source`` as arrays ``(X, y)`` (one pass)."""
+    acc = source.fold(_TrainingRows(limit), lambda acc, X, y, held: acc.add(X[~held], y[~held]), progress)
+    return np.concatenate(acc.X), np.concatenate(acc.y)
+
+
+def biased_selection_model(network, source, progress=None):
+    """The model of a moment solution that the search for :math:`k` scores on the held-out rows
+    (:func:`narrowrelu.learner.rounds.fit_moments`): :func:`biased_start` on the training rows, refined
+    by Levenberg–Marquardt on up to ``SELECTION_ROWS`` of them (at most ``SELECTION_ITER`` steps).
+    Comparing refined models keeps a direction the moment solution found poorly from making
+    :math:`k+1` look better than :math:`k` when only :math:`k` neurons are there."""
+    start = biased_start(network, source, progress, train_only=True)
+    X, y = training_rows(source, SELECTION_ROWS, progress)
+    return levenberg_marquardt(start, X, y, max_iter=SELECTION_ITER, noise_tol=NOISE_TOL, biased=True).network
 
 
 def refine_biased(network, source, max_iter=100, n_jobs=1):
@@ -81,5 +123,5 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
     return raw, result.network, summary
 
 
-__all__ = ["fit_biased", "BIAS_LIMIT", "biased_output_pass", "biased_start", "biases_from_moments", "projected_hermite_pass",
-           "refine_biased"]
+__all__ = ["BIAS_LIMIT", "biased_output_pass", "biased_selection_model", "biased_start", "biases_from_moments", "fit_biased",
+           "projected_hermite_pass", "refine_biased"]

@@ -36,38 +36,52 @@ BIAS_LIMIT = 4.0
 
 
 class ProjectedHermiteSums:
-    """Running :math:`\\sum_i y_i He_m(z_i)` for :math:`m = 2, 3` and each column of the
-    projections :math:`Z = XU^T` (an accumulator for ``source.fold``)."""
+    """Running sums over rows of :math:`r_iHe_m(z_{ij})` and :math:`He_m(z_{ij})` for :math:`m = 2, 3`
+    and each column of the projections :math:`Z = XU^T`, and of :math:`r_i` (an accumulator for
+    ``source.fold``)."""
 
     def __init__(self, k):
-        self.sums = np.zeros((2, k))
+        self.weighted = np.zeros((2, k))
+        self.plain = np.zeros((2, k))
+        self.total = 0.0
         self.n = 0
 
-    def add(self, Z, y):
+    def add(self, Z, r):
         Z2 = Z * Z
-        self.sums[0] += y @ (Z2 - 1.0)
-        self.sums[1] += y @ (Z * (Z2 - 3.0))
+        for m, H in enumerate((Z2 - 1.0, Z * (Z2 - 3.0))):
+            self.weighted[m] += r @ H
+            self.plain[m] += H.sum(axis=0)
+        self.total += float(r.sum())
         self.n += Z.shape[0]
         return self
 
     def merge(self, other):
-        self.sums += other.sums
+        self.weighted += other.weighted
+        self.plain += other.plain
+        self.total += other.total
         self.n += other.n
         return self
 
 
-def projected_hermite_pass(source, directions, y_shift=0.0, progress=None):
-    """:math:`a_m = \\frac1n\\sum_i (y_i - s)He_m(u_j\\cdot x_i)` for :math:`m = 2, 3` over every
-    row (held-out rows included) of ``source``, ``directions`` unit rows :math:`u_j`; ``s`` =
-    ``y_shift`` (a constant shift leaves the expectation unchanged and lowers its variance).
-    Returns an array of shape ``(2, k)``."""
+def projected_hermite_pass(source, directions, affine=None, progress=None, train_only=False):
+    """:math:`a_m = \\frac1n\\sum_i (r_i - \\bar r)He_m(u_j\\cdot x_i)` for :math:`m = 2, 3` over every
+    row (held-out rows included) of ``source``, ``directions`` unit rows :math:`u_j`, with
+    :math:`r = y - b - w\\cdot x` for ``affine`` :math:`(w, b)` (``None``: :math:`r = y`). Any affine
+    function has no Hermite moment of order 2 or more, so :math:`E[a_m]` does not depend on it
+    (up to the :math:`O(1/n)` of centring), while removing the model's linear part and mean
+    removes their share of the variance. ``train_only``: the training rows only. Returns an
+    array of shape ``(2, k)``."""
     Ut = np.ascontiguousarray(directions)
+    w, b = (np.zeros(directions.shape[1]), 0.0) if affine is None else affine
 
-    def chunk(sums, X, y, _):
-        sums.add(thin_projection(X, Ut), y - y_shift)
+    def chunk(sums, X, y, held):
+        if train_only:
+            X, y = X[~held], y[~held]
+        sums.add(thin_projection(X, Ut), y - X @ w - b)
 
     sums = source.fold(ProjectedHermiteSums(directions.shape[0]), chunk, progress)
-    return sums.sums / max(sums.n, 1)
+    n = max(sums.n, 1)
+    return (sums.weighted - sums.total / n * sums.plain) / n
 
 
 def biases_from_moments(directions, moments):

@@ -12,13 +12,16 @@ from ..output.sparse_regression import GramStatistics
 RIDGE = 1e-12
 
 
-def biased_output_pass(source, directions, biases, progress=None):
+def biased_output_pass(source, directions, biases, progress=None, train_only=False):
     """The :class:`~narrowrelu.network.ReLUNetwork` with hidden weights ``directions``, hidden
-    biases ``biases`` and the least-squares :math:`\\lambda, w, b` on every row of ``source``."""
+    biases ``biases`` and the least-squares :math:`\\lambda, w, b` on every row of ``source`` (on
+    its training rows with ``train_only``)."""
     k, d = directions.shape
     Ut = np.ascontiguousarray(directions)
 
-    def chunk(stats, X, y, _):
+    def chunk(stats, X, y, held):
+        if train_only:
+            X, y = X[~held], y[~held]
         F = np.empty((X.shape[0], d + k))
         F[:, :d] = X
         F[:, d:] = np.maximum(thin_projection(X, Ut) + biases, 0.0)

@@ -8,13 +8,18 @@ Minimises the empirical loss :math:`L(\\theta) = \\sum_i (f_\\theta(x_i) - y_i)^
 
     \\partial f/\\partial u_j = \\lambda_j\\,1[u_j\\cdot x > 0]\\,x,\\quad
     \\partial f/\\partial\\lambda_j = \\mathrm{relu}(u_j\\cdot x),\\quad
-    \\partial f/\\partial w = x,\\quad \\partial f/\\partial b = 1.
+    \\partial f/\\partial w = x,\\quad \\partial f/\\partial b = 1,
+
+and with hidden biases (``biased``: units :math:`\\mathrm{relu}(u_j\\cdot x+\\beta_j)`, the indicators
+then at :math:`u_j\\cdot x+\\beta_j > 0`) also
+:math:`\\partial f/\\partial\\beta_j = \\lambda_j\\,1[u_j\\cdot x+\\beta_j > 0]`.
 
 Levenberg–Marquardt solves :math:`(J^TJ + \\mu\\,\\mathrm{diag}(J^TJ))\\,\\delta = -J^Tr` and adapts
 :math:`\\mu`; :math:`J^TJ` and :math:`J^Tr` are accumulated over row chunks, so memory is
-:math:`O(p^2)` with :math:`p = k(d+1)+d+1` (:math:`k(d+2)+d+1` with biases), not :math:`O(np)`. Near a well-specified solution the
-residual is small, the problem is close to linear, and Gauss–Newton steps converge in a few
-iterations where first-order methods crawl along ill-conditioned directions (close neurons).
+:math:`O(p^2)` with :math:`p = k(d+1)+d+1` (:math:`k(d+2)+d+1` with biases), not :math:`O(np)`.
+Near a well-specified solution the residual is small, the problem is close to linear, and
+Gauss–Newton steps converge in a few iterations where first-order methods crawl along
+ill-conditioned directions (close neurons).
 """
 
 import numpy as np
