@@ -12,7 +12,7 @@ With ``center_x=True`` (and ``whiten=True``) the sums are taken about the mean :
 strided subsample, already on the client: the covariance
 :math:`\\frac1n\\sum_i(x_i - c)(x_i - c)^T - (\\hat\\mu - c)(\\hat\\mu - c)^T` then loses no
 digits to a mean large against the spread (:math:`\\hat\\mu - c` is of the order of the spread
-over :math:`\\sqrt{m}`), and the centring costs no further read.
+over the square root of the subsample's rows), and the centring costs no further read.
 
 Every product of a block runs on an aligned float64 copy when the block is not aligned (a block
 received from another worker may not be, and numpy's matmul then skips BLAS, with other

@@ -16,8 +16,9 @@ Gaussian sample of any size almost never warns (measured in ``docs/guide/reliabi
 tells non-Gaussian data (skewness, kurtosis: nothing fixes that, no scaler makes data Gaussian)
 from Gaussian data of another covariance (``whiten=True`` learns it exactly) and from a
 non-zero mean (``whiten=True, hidden_biases=True`` centres it and learns the biases it implies).
-Constant columns are named as such and left out of the tests, and rows repeated exactly (which i.i.d. Gaussian draws never are) are
-reported and counted once, so that copies do not pass for a shifted mean.
+Constant columns are named as such and left out of the tests, and rows repeated exactly (which
+i.i.d. Gaussian draws never are) are reported and counted once, so that copies do not pass for a
+shifted mean.
 """
 
 import warnings
