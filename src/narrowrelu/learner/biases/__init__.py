@@ -136,5 +136,4 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
 
 
 __all__ = ["BIAS_LIMIT", "biased_output_pass", "biased_selection_model", "biased_start", "biases_from_moments",
-           "fit_biased",
-           "projected_hermite_pass", "refine_biased"]
+           "fit_biased", "projected_hermite_pass", "refine_biased"]
