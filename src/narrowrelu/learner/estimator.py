@@ -388,7 +388,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 rows = refinement_rows("lm", source.n_samples, knobs.refine_max_samples,
                                        source.rows_in_memory() is not None)
                 raw, network, refinement = fit_biased(moments.network, source, self.refine, rows,
-                                                      knobs.refine_max_iter, n_jobs)
+                                                      knobs.refine_max_iter, n_jobs, pool=moments.candidates)
                 moments = replace(moments, network=raw)
                 moments.timings["biases"] = time.perf_counter() - start
             elif self.refine:

@@ -7,7 +7,9 @@ per unit and order; so the span, contractions and candidate generators find the 
 unchanged (:mod:`narrowrelu.learner.rounds`). Then:
 
 1. :mod:`~narrowrelu.learner.biases.moment_ratios`: :math:`\beta_j` from the ratio of the
-   order-3 and order-2 moments along each direction (one pass);
+   order-3 and order-2 moments along each direction (one pass); with the rounds' candidate pool,
+   :mod:`~narrowrelu.learner.biases.selection` first chooses the directions again on biased units
+   (one more pass);
 2. :mod:`~narrowrelu.learner.biases.output`: :math:`\lambda, w, b` by least squares on the
    biased units (one pass): the raw biased solution;
 3. :func:`refine_biased`: Levenberg–Marquardt on every parameter, biases included
@@ -20,6 +22,7 @@ from ..refine.normal_equations import levenberg_marquardt
 from ..refine.surplus import residual_structure
 from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass
 from .output import biased_output_pass
+from .selection import select_biased_units, single_biases
 
 # Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
 # Gauss-Newton does (refine.gauss_newton's noise_tol)
@@ -30,16 +33,24 @@ SELECTION_ROWS = 2**17
 SELECTION_ITER = 20
 
 
-def biased_start(network, source, progress=None, train_only=False):
+def biased_start(network, source, progress=None, train_only=False, pool=None):
     """The raw biased network on the directions of ``network`` (a moment solution): unit
     directions, :math:`\\beta` from the moment ratios (the residual of ``network``'s affine part),
     then the output fit (two passes), on the training rows only with ``train_only``. Neurons with a
-    zero direction are dropped."""
+    zero direction are dropped. With ``pool`` (the rounds' candidate directions, unit rows), the
+    directions are chosen again among ``network``'s and the pool's by a subset regression on
+    biased units (:mod:`~narrowrelu.learner.biases.selection`: one more pass)."""
     U = network.hidden_weights
     norms = np.linalg.norm(U, axis=1)
     directions = U[norms > 0] / norms[norms > 0, None]
+    k = directions.shape[0]
     affine = (network.linear_weights, network.intercept)
-    moments = projected_hermite_pass(source, directions, affine, progress, train_only)
+    if pool is not None and len(pool) and k:
+        directions = np.vstack([directions, pool])
+    moments = projected_hermite_pass(source, directions, affine, progress, train_only or directions.shape[0] > k)
+    if directions.shape[0] > k:
+        chosen = select_biased_units(source, directions, single_biases(moments), k, [list(range(k))], progress)
+        directions, moments = directions[chosen], moments[:, chosen]
     biases, _ = biases_from_moments(directions, moments)
     return biased_output_pass(source, directions, biases, progress, train_only)
 
@@ -93,9 +104,10 @@ def refine_biased(network, source, max_iter=100, n_jobs=1):
     return levenberg_marquardt(network, X, y, max_iter=max_iter, n_jobs=n_jobs, noise_tol=NOISE_TOL, biased=True)
 
 
-def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, progress=None):
+def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, progress=None,
+               pool=None):
     """The biased stage after the moment rounds: :func:`biased_start` from ``moment_network``
-    on every row of ``source``, then, with ``refine``, :func:`refine_biased` on
+    (and the candidate ``pool``) on ``source``, then, with ``refine``, :func:`refine_biased` on
     ``source.head(rows)`` (every row when ``rows`` is ``None``).
 
     Returns
@@ -108,7 +120,7 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
         The refinement's summary, with the keys of
         :func:`~narrowrelu.learner.refine.refine_moment_solution`'s.
     """
-    raw = biased_start(moment_network, source, progress)
+    raw = biased_start(moment_network, source, progress, pool=pool)
     if not refine:
         return raw, raw, None
     on = source if rows is None else source.head(rows, into_memory=True)
@@ -123,5 +135,5 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
     return raw, result.network, summary
 
 
-__all__ = ["BIAS_LIMIT", "biased_output_pass", "biased_selection_model", "biased_start", "biases_from_moments", "fit_biased",
-           "projected_hermite_pass", "refine_biased"]
+__all__ = ["BIAS_LIMIT", "biased_output_pass", "biased_selection_model", "biased_start", "biases_from_moments",
+           "fit_biased", "projected_hermite_pass", "refine_biased"]
