@@ -31,9 +31,9 @@ from .selection import select_biased_units, single_biases
 # Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
 # Gauss-Newton does (refine.gauss_newton's noise_tol)
 NOISE_TOL = 1e-2
-# the search for k refines each candidate model on at most this many training rows, for at most
-# this many Levenberg-Marquardt steps
-SELECTION_ROWS = 2**17
+# the search for k refines each candidate model on at most this many training rows per parameter,
+# for at most this many Levenberg-Marquardt steps
+SELECTION_ROWS_PER_PARAMETER = 200
 SELECTION_ITER = 20
 # the refinement's first steps run on this many rows per parameter
 WARM_ROWS_PER_PARAMETER = 100
@@ -89,11 +89,14 @@ def training_rows(source, limit, progress=None):
 def biased_selection_model(network, source, progress=None):
     """The model of a moment solution that the search for :math:`k` scores on the held-out rows
     (:func:`narrowrelu.learner.rounds.fit_moments`): :func:`biased_start` on the training rows, refined
-    by Levenberg–Marquardt on up to ``SELECTION_ROWS`` of them (at most ``SELECTION_ITER`` steps).
+    by Levenberg–Marquardt on up to ``SELECTION_ROWS_PER_PARAMETER`` per parameter of them (at most
+    ``SELECTION_ITER`` steps: a model fitted on fewer rows only looks worse on the held-out rows,
+    by :math:`\\sigma^2p/m`, so a neuron kept on them is kept on every row).
     Comparing refined models keeps a direction the moment solution found poorly from making
     :math:`k+1` look better than :math:`k` when only :math:`k` neurons are there."""
     start = biased_start(network, source, progress, train_only=True)
-    X, y = training_rows(source, SELECTION_ROWS, progress)
+    p = n_parameters(start.n_neurons, start.n_features, biased=True)
+    X, y = training_rows(source, SELECTION_ROWS_PER_PARAMETER * p, progress)
     return levenberg_marquardt(start, X, y, max_iter=SELECTION_ITER, noise_tol=NOISE_TOL, biased=True).network
 
 
