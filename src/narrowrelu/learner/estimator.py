@@ -392,8 +392,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 start = time.perf_counter()
                 rows = refinement_rows("lm", source.n_samples, knobs.refine_max_samples,
                                        source.rows_in_memory() is not None)
+                most = None if self.n_neurons is not None else self._max_neurons(source.n_features, source.n_samples)
                 raw, network, refinement = fit_biased(moments.network, source, self.refine, rows,
-                                                      knobs.refine_max_iter, n_jobs, pool=moments.candidates)
+                                                      knobs.refine_max_iter, n_jobs, pool=moments.candidates,
+                                                      max_units=most)
                 moments = replace(moments, network=raw)
                 moments.timings["biases"] = time.perf_counter() - start
             elif self.refine:

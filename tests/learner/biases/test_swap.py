@@ -4,7 +4,7 @@ import numpy as np
 
 from narrowrelu import ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.learner.biases import refine_biased
-from narrowrelu.learner.biases.swap import residual_moments, swap_misplaced_units, unit_along
+from narrowrelu.learner.biases.swap import grow_units, residual_moments, swap_misplaced_units, unit_along
 from narrowrelu.learner.sources import ArraySource
 
 
@@ -51,3 +51,19 @@ def test_unit_along_reads_a_single_neuron():
     source = source_of(target, 200_000, 5)
     u, lam, h = unit_along(ReLUNetwork(np.zeros((0, d)), np.zeros(0)), source, e)
     assert abs(h + 0.7) < 0.05 and abs(lam - 1.5) < 0.1
+
+
+def test_a_missing_unit_is_grown_up_to_the_limit():
+    """A one-unit fit of a two-neuron biased teacher (noise 0.1): the residual shows the second
+    neuron, a unit is added along it and kept (it gains far more than a unit fitted to noise), and
+    growth stops there, below the limit of 4, once the residual shows nothing."""
+    teacher = Teacher.random(6, 2, bias_scale=1.0, random_state=3)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    X, y = teacher.with_noise(sigma).sample(20_000, random_state=5)
+    source = ArraySource(X, y, np.zeros(len(y), dtype=bool), 4096)
+    one = ReLUNetwork(teacher.hidden_weights[:1], teacher.output_weights[:1], teacher.linear_weights,
+                      teacher.intercept, teacher.hidden_biases[:1])
+    start = refine_biased(one, source)
+    result, grown, structure = grow_units(start, source, lambda net: refine_biased(net, source), max_units=4)
+    assert grown == 1 and result.network.n_neurons == 2 and not structure.significant
+    assert population_mse(result.network, teacher) < 3 * sigma**2 * 22 / 20_000

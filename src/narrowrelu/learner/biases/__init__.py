@@ -29,7 +29,7 @@ from ..refine.surplus import residual_structure
 from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass
 from .output import biased_output_pass
 from .selection import select_biased_units, single_biases
-from .swap import swap_misplaced_units
+from .swap import grow_units, swap_misplaced_units
 
 # Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
 # Gauss-Newton does (refine.gauss_newton's noise_tol)
@@ -126,10 +126,12 @@ def refine_biased(network, source, max_iter=100, n_jobs=1):
 
 
 def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, progress=None,
-               pool=None):
+               pool=None, max_units=None):
     """The biased stage after the moment rounds: :func:`biased_start` from ``moment_network``
     (and the candidate ``pool``) on ``source``, then, with ``refine``, :func:`refine_biased` on
-    ``source.head(rows)`` (every row when ``rows`` is ``None``).
+    ``source.head(rows)`` (every row when ``rows`` is ``None``), the swap of misplaced units and,
+    when ``max_units`` is given (:math:`k` was searched), units added up to it while the residual
+    shows one missing (:mod:`~narrowrelu.learner.biases.swap`).
 
     Returns
     -------
@@ -149,12 +151,18 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
     X, y = on.rows_in_memory()
     start_mse = float(np.mean((raw.evaluate_trusted(X) - y) ** 2))
     result = refine_biased(raw, on, max_iter, n_jobs)
-    result, swaps, structure = swap_misplaced_units(result, on, lambda net: refine_biased(net, on, max_iter, n_jobs))
+    def again(network):
+        return refine_biased(network, on, max_iter, n_jobs)
+
+    result, swaps, structure = swap_misplaced_units(result, on, again)
+    grown = 0
+    if max_units is not None:
+        result, grown, structure = grow_units(result, on, again, max_units)
     summary = {"split_tries": 0, "splits": 0, "swaps": swaps, "start": "biased moment solution",
                "start_losses": {"biased moment solution": start_mse},
                "method": "lm", "n_iter": result.n_iter, "converged": result.converged, "train_mse": result.loss,
                "n_samples": on.n_samples, "n_passes": on.n_passes - passes_before + result.n_iter,
-               "stop_reason": "converged" if result.converged else "max_iter", "surplus": [], "grown": 0,
+               "stop_reason": "converged" if result.converged else "max_iter", "surplus": [], "grown": grown,
                "residual": structure}
     return raw, result.network, summary
 

@@ -10,16 +10,23 @@ by the unit :math:`\lambda\,\mathrm{relu}(e\cdot x + h)`, with :math:`h = -a_3/a
 :math:`\lambda = a_2/\varphi(h)` from the residual's Hermite moments :math:`a_m = E_n[r\,He_m(e\cdot x)]`
 (:mod:`~narrowrelu.learner.biases.moment_ratios`), refines each try, and keeps the best when it
 lowers the loss; at most ``MAX_SWAPS`` swaps, each while the residual still shows a neuron.
+
+When :math:`k` was chosen by the search (``n_neurons=None``), a neuron the search missed is
+*added* the same way (:func:`grow_units`): the new unit is appended, the network refined, and
+the unit kept when the sum of squares falls by more than a unit fitted to noise would take,
+:math:`\hat\sigma^2(q + 3\sqrt{2q})`, :math:`q = d + 2`.
 """
 
 import numpy as np
 
-from ...network import ReLUNetwork
+from ...network import ReLUNetwork, n_parameters
 from ..refine.surplus import contributions, residual_structure
 from .moment_ratios import BIAS_LIMIT, ProjectedHermiteSums
 
 SWAP_TRIES = 2
 MAX_SWAPS = 2
+# an added unit is kept when it lowers the sum of squares by more than sigma^2 (q + GROW_Z sqrt(2q))
+GROW_Z = 3.0
 # a swap is kept when it lowers the loss by more than this share of it (rounding ties)
 TIE_LEVEL = 1e-12
 
@@ -71,3 +78,37 @@ def swap_misplaced_units(result, source, refine):
         result, swaps = best, swaps + 1
         structure = residual_structure(result.network, source)
     return result, swaps, structure
+
+
+def with_unit_added(network, unit):
+    u, lam, h = unit
+    return ReLUNetwork(np.vstack([network.hidden_weights, u]), np.append(network.output_weights, lam),
+                       network.linear_weights, network.intercept, np.append(network.hidden_biases, h))
+
+
+def grow_units(result, source, refine, max_units):
+    """Add units to the refined ``result`` while it has fewer than ``max_units`` and its residual
+    shows a neuron missing (module docstring); ``refine(network)`` refines a try.
+
+    Returns
+    -------
+    result : RefinementResult
+    grown : int
+        Units added.
+    structure : ResidualStructure
+        The final network's residual test.
+    """
+    grown = 0
+    n, d = source.n_samples, result.network.n_features
+    structure = residual_structure(result.network, source)
+    while result.network.n_neurons < max_units and structure.significant:
+        network = result.network
+        trial = refine(with_unit_added(network, unit_along(network, source, structure.direction)))
+        p = n_parameters(network.n_neurons, d, biased=True)
+        sigma2 = result.loss * n / max(n - p, 1)
+        q = d + 2
+        if not (result.loss - trial.loss) * n > sigma2 * (q + GROW_Z * np.sqrt(2 * q)):
+            break
+        result, grown = trial, grown + 1
+        structure = residual_structure(result.network, source)
+    return result, grown, structure
