@@ -48,6 +48,7 @@ from .passes import (
     projection_pass,
     second_moment_pass,
 )
+from .refine.surplus import merge_surplus
 from .settings import auto_neuron_limit
 from .sources.projection_cache import ProjectionCache
 from .span import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
@@ -369,6 +370,8 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             break
         sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
         current = sign_free_to_relu_network(*sign_free)
+        if settings.surplus_handoff and merge_surplus(current)[1]:
+            break
     best.rounds = rounds
     return best
 

@@ -160,7 +160,7 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     if first_round is not None:
         first_round, start_actions["first round"] = merge_surplus(first_round)
     starts = [(label, net) for label, net in (("final round", merged), ("first round", first_round)) if net is not None]
-    n_starts = refine_start_count(refine_starts, source.n_samples, final_round.n_neurons, final_round.n_features)
+    n_starts = refine_start_count(refine_starts, source.n_samples, merged.n_neurons, final_round.n_features)
     best, summary = refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True)
     actions = start_actions[summary["start"]] + summary["pruned"]
     passes_before = source.n_passes

@@ -252,11 +252,11 @@ def grow_neurons(refine, result, source, max_neurons):
 
 
 def prune_surplus(refine, result, source, floor=0.0):
-    """Remove from the refined ``result`` the neurons the data do not need: while the model has a
-    wasted neuron or a doubled pair (:func:`~narrowrelu.learner.refine.split_neurons.free_neuron`),
-    refine the model without it (``refine(network, level)``, given up once it cannot end below
-    ``level``) and keep that smaller model when its sum of squares is above the current one by
-    no more than a neuron fitted to noise gains (:func:`noise_gain`, :math:`q = d + 1`; at least
+    """Remove from the refined ``result`` the neurons the data do not need: while the model has
+    small neurons, a wasted one or a doubled pair (:func:`_smaller_models`), refine the model
+    without them (``refine(network, level)``, given up once it cannot end below ``level``) and
+    keep that smaller model when its sum of squares is above the current one by no more than
+    the removed parameters must gain (:func:`noise_gain`, :math:`q = d + 1` per neuron; at least
     ``floor`` times :math:`n`, the rounding level of a noiseless fit) and its residual shows no
     neuron missing (:func:`residual_structure`: a wasted neuron in a merged-neuron minimum is
     needed elsewhere, which the split tries look for).
@@ -290,14 +290,15 @@ def prune_surplus(refine, result, source, floor=0.0):
 
 
 def _smaller_models(network):
-    """The models :func:`prune_surplus` tries: ``network`` without its wasted neuron (or with its
-    doubled pair merged), then without all its neurons of contribution below ``WASTED_SHARE`` of
-    the largest's (two wasted neurons can fit together what neither fits alone)."""
-    freed = free_neuron(network)
-    if freed is not None:
-        yield freed
+    """The models :func:`prune_surplus` tries: ``network`` without all its neurons of contribution
+    below ``WASTED_SHARE`` of the largest's when there are two or more (together they can fit
+    what neither fits alone), then without its wasted neuron (or with its doubled pair merged,
+    :func:`~narrowrelu.learner.refine.split_neurons.free_neuron`)."""
     c = contributions(network)
     small = c < WASTED_SHARE * c.max()
     if 2 <= small.sum() < c.size:
         yield ReLUNetwork(network.hidden_weights[~small], network.output_weights[~small], network.linear_weights,
                           network.intercept)
+    freed = free_neuron(network)
+    if freed is not None:
+        yield freed
