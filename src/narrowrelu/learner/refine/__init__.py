@@ -36,6 +36,9 @@ DENSE_MAX_PARAMETERS = 300
 # multiply-adds of 1-10 s on one core), at least DENSE_MIN_ITER of them
 DENSE_MAX_WORK = 2e10
 DENSE_MIN_ITER = 3
+# Gauss-Newton iterations before surplus neurons are pruned from a start known to hold some:
+# enough to fit the others (well-posed fits settle in 1-8), not to chase the degenerate ones
+SURPLUS_GN_ITER = 8
 # it stops once a step gains less than this share of the parametric rate (Gauss-Newton's noise_tol)
 DENSE_NOISE_TOL = 1e-2
 # losses that differ by less than this share of the fitted variance are equal (Gauss-Newton stops
@@ -93,7 +96,7 @@ def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
     return 1 if large_sample(n_rows, n_neurons, n_features) else 2
 
 
-def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neurons=False):
+def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neurons=False, surplus=()):
     """Refine each ``(label, network)`` of ``starts`` on ``source`` and keep the lowest training
     loss (ties to the earlier start); with ``split_neurons``, each refined start is first rid of
     the neurons the data do not need (:func:`~narrowrelu.learner.refine.surplus.prune_surplus`,
@@ -102,21 +105,26 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
     (:func:`~narrowrelu.learner.refine.split_neurons.refine_with_splits`). Returns the result and a
     summary: the start kept, every start's loss, the neurons removed from it (``pruned``, one
     line each), the splits tried and kept, iterations, convergence, training MSE, rows, passes
-    and the stop reason."""
+    and the stop reason. A start whose label is in ``surplus`` (surplus neurons were merged out
+    of it: more are likely) makes ``SURPLUS_GN_ITER`` Gauss–Newton iterations before the prune,
+    the rest after it."""
     passes_before = source.n_passes
     results, pruned = [], {}
 
-    def quick(net, level=None):
-        return refine_network(method, net, source, max_iter, n_jobs, abandon_above=level, dense_fallback=False)
+    def quick(net, level=None, iters=max_iter):
+        return refine_network(method, net, source, iters, n_jobs, abandon_above=level, dense_fallback=False)
 
     for label, network in starts:
         level = min((r.loss for _, r in results), default=None)
-        result = refine_network(method, network, source, max_iter, n_jobs, abandon_above=level,
-                                dense_fallback=not split_neurons)
+        early = split_neurons and label in surplus and method == "gn"
+        result = refine_network(method, network, source, SURPLUS_GN_ITER if early else max_iter, n_jobs,
+                                abandon_above=level, dense_fallback=not split_neurons)
         pruned[label] = []
         if split_neurons and getattr(result, "stop_reason", "") != ABANDONED:
             result, pruned[label] = prune_surplus(quick, result, source,
                                                   TIE_LEVEL * population_variance(result.network))
+            if early and not result.converged:
+                result = quick(result.network)
             result = dense_continuation(result, source, max_iter, n_jobs)
         results.append((label, result))
     label, best = _smallest_adequate(results, source.n_samples)
@@ -161,7 +169,8 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
         first_round, start_actions["first round"] = merge_surplus(first_round)
     starts = [(label, net) for label, net in (("final round", merged), ("first round", first_round)) if net is not None]
     n_starts = refine_start_count(refine_starts, source.n_samples, merged.n_neurons, final_round.n_features)
-    best, summary = refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True)
+    best, summary = refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True,
+                                       surplus=[label for label, done in start_actions.items() if done])
     actions = start_actions[summary["start"]] + summary["pruned"]
     passes_before = source.n_passes
     grown = 0

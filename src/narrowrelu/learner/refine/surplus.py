@@ -268,6 +268,7 @@ def prune_surplus(refine, result, source, floor=0.0):
         One line per neuron removed.
     """
     actions = []
+    allowance = 0.0
     n = source.n_samples
     d = result.network.n_features
     while result.network.n_neurons > 1:
@@ -282,9 +283,9 @@ def prune_surplus(refine, result, source, floor=0.0):
                 break
         if kept is None:
             break
-        actions.append(f"removed {result.network.n_neurons - kept.network.n_neurons} neuron(s): without them the mean "
-                       f"squared residual rises by {kept.loss - result.loss:.3g}, less than neurons fitted to noise "
-                       f"lower it ({allowance:.3g})")
+        removed = result.network.n_neurons - kept.network.n_neurons
+        actions += [f"removed a neuron ({removed} together): without them the mean squared residual rises by "
+                    f"{kept.loss - result.loss:.3g}, less than they must lower it ({allowance:.3g})"] * removed
         result = kept
     return result, actions
 
