@@ -64,9 +64,10 @@ def noise_gain(sigma2, q, n):
     rows with noise variance ``sigma2``: :math:`\\sigma^2q\\ln n`, the penalty of the Bayesian
     information criterion. Parameters fitted to noise lower the sum of squares by a bounded
     multiple of :math:`\\sigma^2q` (a :math:`\\chi^2_q` for linear ones; more for a neuron, whose
-    direction is chosen among all of :math:`\\mathbb R^d`), below :math:`\\ln n` times it at any useful :math:`n`, while a neuron of the target
-    lowers it in proportion to :math:`n`: the choice is consistent. What a dropped neuron of the target
-    could have explained is below :math:`\\ln n` times its share of the parametric rate."""
+    direction is chosen among all of :math:`\\mathbb R^d`), below :math:`\\ln n` times it at any
+    useful :math:`n`, while a neuron of the target lowers it in proportion to :math:`n`: the choice
+    is consistent. What a dropped neuron of the target could have explained is below
+    :math:`\\ln n` times its share of the parametric rate."""
     return sigma2 * q * np.log(max(n, 2))
 
 
@@ -278,7 +279,8 @@ def prune_surplus(refine, result, source, floor=0.0):
             p = result.network.n_neurons * (d + 1) + d + 1
             allowance = max(noise_gain(result.loss * n / max(n - p, 1), q, n), floor * n) / n
             candidate = refine(smaller, result.loss + allowance)
-            if candidate.loss <= result.loss + allowance and not residual_structure(candidate.network, source).significant:
+            close = candidate.loss <= result.loss + allowance
+            if close and not residual_structure(candidate.network, source).significant:
                 kept = candidate
                 break
         if kept is None:
