@@ -26,7 +26,7 @@ slow = pytest.mark.slow
 TINY = {
     "auto_k.py": (["--table", "under", "--families", "random", "--d", "5", "--k", "2", "--noise", "0.1", "--n", "3000",
                    "--seeds", "1"], "under-specification reported", True),
-    "biased_probe.py": (["--d", "4", "--k", "1", "--n", "2000", "--seeds", "0"], "excess/rate", False),
+    "biased_fits.py": (["--d", "4", "--k", "1", "--n", "2000", "--seeds", "0"], "moment vs mlp_4k", False),
     "bench_contraction.py": (["--n", "2000", "--d", "5", "--repeats", "1"], "ratio to X.T @ X", False),
     "bench_gauss_newton.py": (["--quick", "--seeds", "1"], "vs LM", True),
     "bench_population_gd.py": (["--k", "2", "--restarts", "2", "--max-iter", "100"], "population-GD restarts", True),

@@ -3,6 +3,7 @@ a thin scikit-learn class around :func:`narrowrelu.learner.rounds.fit_moments` a
 refinement (:mod:`narrowrelu.learner.refine`)."""
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -15,6 +16,7 @@ from .._params import Boolean, InstanceOf, Integer, Options, RandomState, Real, 
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric, condition
 from .dask.fit import check_dask_data, dask_oracle_source, is_dask_collection, predict_dask
+from .biases import biased_selection_model, fit_biased
 from .refine import refine_moment_solution
 from .rounds import fit_moments
 from .neuron_count import neuron_count_report
@@ -85,6 +87,12 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Drives every random choice: held-out split, contraction directions, oracle inputs.
     verbose : bool, default=False
         Show a progress bar over the passes.
+    hidden_biases : bool, default=False
+        Learn a bias inside each unit, :math:`\\mathrm{relu}(u_i\\cdot x+\\beta_i)`: the directions
+        come from the same moments, each :math:`\\beta_i` from the ratio of its order-3 and order-2
+        moments, and the refinement is Levenberg–Marquardt on every parameter, biases included
+        (:mod:`narrowrelu.learner.biases`). With ``whiten=True`` the inputs are also centred, so
+        :math:`x\\sim N(\\mu,\\Sigma)` is learned. ``False`` keeps the paper's model, every unit through 0.
     settings : LearnerSettings, dict or None, default=None
         The research knobs (:class:`~narrowrelu.learner.settings.LearnerSettings`: tensor orders,
         contraction pairs, candidate generators, clustering scales, rounds, the refinement's
@@ -164,11 +172,13 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         "n_jobs": N_JOBS_CONSTRAINT,
         "random_state": RandomState(),
         "verbose": Boolean(),
+        "hidden_biases": Boolean(),
         "settings": (InstanceOf(dict, LearnerSettings), Options(None)),
     }
 
     def __init__(self, n_neurons=None, *, max_auto_neurons=None, tol=1e-6, validation_fraction=0.2, refine=True,
-                 whiten=False, chunk_size=65536, n_jobs=1, random_state=None, verbose=False, settings=None):
+                 whiten=False, chunk_size=65536, n_jobs=1, random_state=None, verbose=False, hidden_biases=False,
+                 settings=None):
         self.n_neurons = n_neurons
         self.max_auto_neurons = max_auto_neurons
         self.tol = tol
@@ -179,6 +189,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.hidden_biases = hidden_biases
         self.settings = settings
 
     def fit(self, X, y):
@@ -361,11 +372,20 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:
-                moments = fit_moments(source, settings, rng, progress)
+                moments = fit_moments(source, settings, rng, progress,
+                                      biased_selection_model if self.hidden_biases else None)
                 progress.total = progress.n
                 progress.refresh()
             network, refinement = moments.network, None
-            if self.refine:
+            if self.hidden_biases:
+                start = time.perf_counter()
+                rows = refinement_rows("lm", source.n_samples, knobs.refine_max_samples,
+                                       source.rows_in_memory() is not None)
+                raw, network, refinement = fit_biased(moments.network, source, self.refine, rows,
+                                                      knobs.refine_max_iter, n_jobs, pool=moments.candidates)
+                moments = replace(moments, network=raw)
+                moments.timings["biases"] = time.perf_counter() - start
+            elif self.refine:
                 start = time.perf_counter()
                 rows = refinement_rows(knobs.refine_method, source.n_samples, knobs.refine_max_samples,
                                        source.rows_in_memory() is not None)

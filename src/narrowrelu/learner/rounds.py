@@ -179,7 +179,7 @@ def projection_cache_for(source, max_neurons):
     return source.projection_cache(min(source.n_train, rows - n_val), n_val, width)
 
 
-def fit_moments(source, settings, rng, progress=None):
+def fit_moments(source, settings, rng, progress=None, selection_model=None):
     """Run the moment pipeline on ``source`` (see the module docstring).
 
     Parameters
@@ -192,6 +192,11 @@ def fit_moments(source, settings, rng, progress=None):
         Draws the contraction directions.
     progress : tqdm or None
         Ticked once per chunk of every pass.
+    selection_model : callable or None
+        With ``n_neurons=None``, ``selection_model(network, source, progress)`` is the model of each
+        :math:`k`'s moment solution that the paired test compares (fitted on the training rows
+        only); ``None``: the moment solution itself. The biased learner passes its biased start
+        (:func:`narrowrelu.learner.biases.biased_start`).
 
     Returns
     -------
@@ -210,7 +215,8 @@ def fit_moments(source, settings, rng, progress=None):
         M2 = second_moment_pass(source, base, chunk, settings.n_jobs, progress)
     counts = settings.neuron_counts(d, source.n_samples)
     cache = projection_cache_for(source, max(counts))
-    best = None
+    best = best_model = None
+    model_of = selection_model or (lambda network, *_: network)
     search = []
     limit_reached = False
     for k in counts:
@@ -223,9 +229,12 @@ def fit_moments(source, settings, rng, progress=None):
         search.append(entry)
         if best is not None:
             with timed("k_search"):
-                entry["z"] = paired_improvement(source, _selection_network(best), _selection_network(result), progress)
+                best_model = best_model or model_of(_selection_network(best), source, progress)
+                model = model_of(_selection_network(result), source, progress)
+                entry["z"] = paired_improvement(source, best_model, model, progress)
             if not entry["z"] > AUTO_K_Z:
                 break
+            best_model = model
         best = result
         if best.fit.validation_mse <= max(settings.tol, AUTO_K_FITTED) * lin.var_y:
             break  # this k already fits the held-out rows: a larger one would only split a neuron

@@ -189,3 +189,21 @@ def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend must be one of"):
         MomentReLURegressor(n_neurons=2).fit_oracle(teacher(), 10_000, backend="ray")
     assert BACKENDS == ("local", "dask")
+
+
+@pytest.mark.parametrize("n_neurons", [2, pytest.param(None, marks=pytest.mark.slow)])
+def test_biased_fit_of_a_dask_array_equals_the_numpy_fit(n_neurons):
+    """hidden_biases=True on a dask array (synchronous scheduler): the same held-out split, the
+    biased stage's passes as folds, the refinement on the rows brought into memory; the model
+    equals the NumPy fit to 1e-8 relative (sums in another order) and recovers the teacher."""
+    biased = Teacher.random(6, 2, bias_scale=1.0, random_state=5)
+    X, y = biased.sample(12_000, random_state=6)
+    settings = {"n_neurons": n_neurons, "random_state": 0, "hidden_biases": True}
+    reference = MomentReLURegressor(**settings).fit(X, y)
+    with dask.config.set(scheduler="sync"):
+        model = MomentReLURegressor(**settings).fit(da.from_array(X, chunks=(2500, 6)), da.from_array(y, chunks=2500))
+    assert model.n_neurons_ == reference.n_neurons_ == 2
+    assert model.network_.has_biases
+    expected = reference.predict(X)
+    assert np.abs(model.predict(X) - expected).max() <= 1e-8 * np.abs(expected).max()
+    assert population_mse(model, biased) < 1e-10 * np.var(y)

@@ -84,6 +84,64 @@ def test_chunked_normal_equations_equal_dense_jacobian(seed, n, d, k, chunk, wit
         assert JtJ is None
 
 
+def biased_dense_reference(theta, X, y, k):
+    """Residual and Jacobian with hidden biases, theta = (vec U, lam, w, beta, b): the columns
+    df/du_j = lam_j 1[u_j.x + beta_j > 0] x, df/dlam_j = relu(u_j.x + beta_j), df/dw = x,
+    df/dbeta_j = lam_j 1[u_j.x + beta_j > 0], df/db = 1."""
+    n, d = X.shape
+    U, lam, w, b, beta = unpack_parameters(theta, k, d, biased=True)
+    pre = X @ U.T + beta
+    gate = (pre > 0) * lam
+    columns = [gate[:, j:j + 1] * X for j in range(k)] + [np.maximum(pre, 0.0), X, gate, np.ones((n, 1))]
+    return np.maximum(pre, 0.0) @ lam + X @ w + b - y, np.hstack(columns)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 60), d=st.integers(1, 5), k=st.integers(1, 3),
+       chunk=st.integers(1, 70))
+def test_biased_normal_equations_equal_dense_jacobian(seed, n, d, k, chunk):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, d, k)
+    theta = ReLUNetwork(net.hidden_weights, net.output_weights, net.linear_weights, net.intercept,
+                        rng.standard_normal(k)).to_vector(biased=True)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    with mock.patch.object(refine, "_chunk_rows", lambda p: chunk):
+        loss, Jtr, JtJ = loss_and_normal_equations(theta, X, y, k, biased=True)
+    r, J = biased_dense_reference(theta, X, y, k)
+    aJ, ar = np.abs(J), np.abs(r)
+    assert loss == pytest.approx(r @ r, rel=1e-12, abs=1e-300)
+    assert np.all(np.abs(Jtr - J.T @ r) <= 1e-12 * (aJ.T @ ar) + 1e-300)
+    assert np.all(np.abs(JtJ - J.T @ J) <= 1e-12 * (aJ.T @ aJ) + 1e-300)
+
+
+def test_biased_jacobian_is_the_derivative():
+    """Central differences of the loss along random directions match 2 J^T r (away from kinks:
+    steps of 1e-6 cross a gate with probability ~1e-6 per row)."""
+    rng = np.random.default_rng(7)
+    d, k = 4, 2
+    net = random_network(rng, d, k)
+    theta = ReLUNetwork(net.hidden_weights, net.output_weights, net.linear_weights, net.intercept,
+                        rng.standard_normal(k)).to_vector(biased=True)
+    X, y = rng.standard_normal((200, d)), rng.standard_normal(200)
+    _, Jtr, _ = loss_and_normal_equations(theta, X, y, k, biased=True)
+    for _ in range(5):
+        v = rng.standard_normal(theta.size)
+        h = 1e-6
+        plus = loss_and_normal_equations(theta + h * v, X, y, k, with_hessian=False, biased=True)[0]
+        minus = loss_and_normal_equations(theta - h * v, X, y, k, with_hessian=False, biased=True)[0]
+        assert (plus - minus) / (2 * h) == pytest.approx(2 * Jtr @ v, rel=1e-5)
+
+
+def test_levenberg_marquardt_learns_biases():
+    teacher = Teacher.random(n_features=5, n_neurons=2, bias_scale=1.0, random_state=8)
+    X, y = teacher.sample(4000, random_state=9)
+    start = perturbed(teacher, np.random.default_rng(10), 0.05)
+    start = ReLUNetwork(start.hidden_weights, start.output_weights, start.linear_weights, start.intercept,
+                        teacher.hidden_biases + 0.1)
+    result = levenberg_marquardt(start, X, y)
+    assert result.network.has_biases
+    assert relative_mse(result.network, teacher) < 1e-20
+
+
 @pytest.fixture(scope="module")
 def noiseless():
     teacher = Teacher.random(n_features=5, n_neurons=3, random_state=2)

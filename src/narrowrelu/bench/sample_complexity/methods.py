@@ -11,8 +11,8 @@ by its excess population risk over the Bayes risk :math:`\\sigma^2`,
 against the clean teacher :math:`f`: exactly (closed form, :func:`narrowrelu.population_mse`)
 for every model of the form :math:`b + w\\cdot x + \\sum_j a_j\\,\\mathrm{relu}(u_j\\cdot x + \\beta_j)`, and by
 Monte Carlo with a standard error for scikit-learn's ``MLPRegressor`` (``mlp_k``, ``mlp_4k``,
-``mlp_default``). The GD baselines learn hidden biases on the teachers that have them (the
-``biased`` family).
+``mlp_default``). The moment learner and the GD baselines learn hidden biases on the teachers that
+have them (the ``biased`` family: ``hidden_biases=True``).
 
 The GD and MLP methods are ``capped``: ``--n-max-gd`` limits the n at which they run, since
 their fits are much slower than the moment learner's at large n.
@@ -153,7 +153,8 @@ def _fit_moment(methods, teacher, X, y, seed):
         if name not in methods:
             continue
         start = time.perf_counter()
-        model = MomentReLURegressor(n_neurons=k, refine=refine, n_jobs=1, random_state=seed).fit(X, y)
+        model = MomentReLURegressor(n_neurons=k, refine=refine, n_jobs=1, random_state=seed,
+                                    hidden_biases=teacher.has_biases).fit(X, y)
         seconds = time.perf_counter() - start
         converged = bool(model.refinement_["converged"]) if model.refinement_ else True
         out[name] = _exact(model.network_, teacher, seconds, k, converged)
@@ -165,7 +166,7 @@ def _fit_moment_auto(methods, teacher, X, y, seed):
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = MomentReLURegressor(n_jobs=1, random_state=seed).fit(X, y)
+        model = MomentReLURegressor(n_jobs=1, random_state=seed, hidden_biases=teacher.has_biases).fit(X, y)
     seconds = time.perf_counter() - start
     converged = bool(model.refinement_["converged"]) if model.refinement_ else True
     return {methods[0]: _exact(model.network_, teacher, seconds, model.n_neurons_, converged)}

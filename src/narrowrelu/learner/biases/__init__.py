@@ -1,0 +1,139 @@
+r"""Hidden biases, :math:`f(x) = b + w\cdot x + \sum_j\lambda_j\mathrm{relu}(u_j\cdot x+\beta_j)`: the
+stage that turns the moment solution's directions into a biased network, and its refinement.
+
+The even-order Hermite moments of a biased network are the same rank-:math:`k` symmetric tensors
+as without biases, :math:`E[f\,He_m] = \sum_j\lambda_jc_m(\beta_j)u_j^{\otimes m}`, with one weight
+per unit and order; so the span, contractions and candidate generators find the directions
+unchanged (:mod:`narrowrelu.learner.rounds`). Then:
+
+1. :mod:`~narrowrelu.learner.biases.moment_ratios`: :math:`\beta_j` from the ratio of the
+   order-3 and order-2 moments along each direction (one pass); with the rounds' candidate pool,
+   :mod:`~narrowrelu.learner.biases.selection` first chooses the directions again on biased units
+   (one more pass);
+2. :mod:`~narrowrelu.learner.biases.output`: :math:`\lambda, w, b` by least squares on the
+   biased units (one pass): the raw biased solution;
+3. :func:`refine_biased`: Levenberg–Marquardt on every parameter, biases included
+   (:func:`~narrowrelu.learner.refine.normal_equations.levenberg_marquardt`), on the rows in memory.
+"""
+
+import numpy as np
+
+from ..refine.normal_equations import levenberg_marquardt
+from ..refine.surplus import residual_structure
+from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass
+from .output import biased_output_pass
+from .selection import select_biased_units, single_biases
+
+# Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
+# Gauss-Newton does (refine.gauss_newton's noise_tol)
+NOISE_TOL = 1e-2
+# the search for k refines each candidate model on at most this many training rows, for at most
+# this many Levenberg-Marquardt steps
+SELECTION_ROWS = 2**17
+SELECTION_ITER = 20
+
+
+def biased_start(network, source, progress=None, train_only=False, pool=None):
+    """The raw biased network on the directions of ``network`` (a moment solution): unit
+    directions, :math:`\\beta` from the moment ratios (the residual of ``network``'s affine part),
+    then the output fit (two passes), on the training rows only with ``train_only``. Neurons with a
+    zero direction are dropped. With ``pool`` (the rounds' candidate directions, unit rows), the
+    directions are chosen again among ``network``'s and the pool's by a subset regression on
+    biased units (:mod:`~narrowrelu.learner.biases.selection`: one more pass)."""
+    U = network.hidden_weights
+    norms = np.linalg.norm(U, axis=1)
+    directions = U[norms > 0] / norms[norms > 0, None]
+    k = directions.shape[0]
+    affine = (network.linear_weights, network.intercept)
+    if pool is not None and len(pool) and k:
+        directions = np.vstack([directions, pool])
+    moments = projected_hermite_pass(source, directions, affine, progress, train_only or directions.shape[0] > k)
+    if directions.shape[0] > k:
+        chosen = select_biased_units(source, directions, single_biases(moments), k, [list(range(k))], progress)
+        directions, moments = directions[chosen], moments[:, chosen]
+    biases, _ = biases_from_moments(directions, moments)
+    return biased_output_pass(source, directions, biases, progress, train_only)
+
+
+class _TrainingRows:
+    """The training rows of a pass, up to ``limit`` of them (an accumulator for ``source.fold``)."""
+
+    def __init__(self, limit):
+        self.limit, self.X, self.y, self.n = limit, [], [], 0
+
+    def add(self, X, y):
+        take = min(self.limit - self.n, X.shape[0])
+        if take > 0:
+            self.X.append(X[:take])
+            self.y.append(y[:take])
+            self.n += take
+
+    def merge(self, other):
+        for X, y in zip(other.X, other.y):
+            self.add(X, y)
+        return self
+
+
+def training_rows(source, limit, progress=None):
+    """The first ``limit`` training rows of ``source`` as arrays ``(X, y)`` (one pass)."""
+    acc = source.fold(_TrainingRows(limit), lambda acc, X, y, held: acc.add(X[~held], y[~held]), progress)
+    return np.concatenate(acc.X), np.concatenate(acc.y)
+
+
+def biased_selection_model(network, source, progress=None):
+    """The model of a moment solution that the search for :math:`k` scores on the held-out rows
+    (:func:`narrowrelu.learner.rounds.fit_moments`): :func:`biased_start` on the training rows, refined
+    by Levenberg–Marquardt on up to ``SELECTION_ROWS`` of them (at most ``SELECTION_ITER`` steps).
+    Comparing refined models keeps a direction the moment solution found poorly from making
+    :math:`k+1` look better than :math:`k` when only :math:`k` neurons are there."""
+    start = biased_start(network, source, progress, train_only=True)
+    X, y = training_rows(source, SELECTION_ROWS, progress)
+    return levenberg_marquardt(start, X, y, max_iter=SELECTION_ITER, noise_tol=NOISE_TOL, biased=True).network
+
+
+def refine_biased(network, source, max_iter=100, n_jobs=1):
+    """Levenberg–Marquardt with the hidden biases free, on the rows of ``source`` (in memory:
+    ``source.rows_in_memory()``), stopping when a step gains less than ``NOISE_TOL`` times the
+    parametric rate or on noiseless data at rounding level.
+
+    Returns
+    -------
+    RefinementResult
+    """
+    X, y = source.rows_in_memory()
+    return levenberg_marquardt(network, X, y, max_iter=max_iter, n_jobs=n_jobs, noise_tol=NOISE_TOL, biased=True)
+
+
+def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, progress=None,
+               pool=None):
+    """The biased stage after the moment rounds: :func:`biased_start` from ``moment_network``
+    (and the candidate ``pool``) on ``source``, then, with ``refine``, :func:`refine_biased` on
+    ``source.head(rows)`` (every row when ``rows`` is ``None``).
+
+    Returns
+    -------
+    raw : ReLUNetwork
+        The biased moment solution.
+    network : ReLUNetwork
+        The refined network (``raw`` without ``refine``).
+    refinement : dict or None
+        The refinement's summary, with the keys of
+        :func:`~narrowrelu.learner.refine.refine_moment_solution`'s.
+    """
+    raw = biased_start(moment_network, source, progress, pool=pool)
+    if not refine:
+        return raw, raw, None
+    on = source if rows is None else source.head(rows, into_memory=True)
+    passes_before = on.n_passes
+    result = refine_biased(raw, on, max_iter, n_jobs)
+    summary = {"split_tries": 0, "splits": 0, "start": "biased moment solution",
+               "start_losses": {"biased moment solution": float(result.losses[0] / on.n_samples)},
+               "method": "lm", "n_iter": result.n_iter, "converged": result.converged, "train_mse": result.loss,
+               "n_samples": on.n_samples, "n_passes": on.n_passes - passes_before + result.n_iter,
+               "stop_reason": "converged" if result.converged else "max_iter", "surplus": [], "grown": 0,
+               "residual": residual_structure(result.network, on)}
+    return raw, result.network, summary
+
+
+__all__ = ["BIAS_LIMIT", "biased_output_pass", "biased_selection_model", "biased_start", "biases_from_moments",
+           "fit_biased", "projected_hermite_pass", "refine_biased"]

@@ -1,0 +1,102 @@
+"""The biased stage end to end (narrowrelu.learner.biases): the raw biased start from exact
+directions, and MomentReLURegressor(hidden_biases=True) on noiseless and noisy biased teachers."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from narrowrelu import MomentReLURegressor, Teacher, population_mse, population_variance
+from narrowrelu.learner.biases import biased_start, fit_biased
+from narrowrelu.learner.sources import ArraySource
+from narrowrelu.network import ReLUNetwork, n_parameters
+
+
+def biased_teacher(d, k, seed, scale=1.0):
+    return Teacher.random(d, k, bias_scale=scale, random_state=seed)
+
+
+def test_start_from_the_true_directions_is_close():
+    """Given the teacher's directions (scaled, one flipped), the start recovers biases and weights
+    to sampling error: relative MSE below 1e-3 on 1e5 noiseless rows."""
+    teacher = biased_teacher(6, 3, 0)
+    X, y = teacher.sample(100_000, random_state=1)
+    U = teacher.hidden_weights * np.array([[2.0], [-1.0], [0.5]])
+    start = biased_start(ReLUNetwork(U, np.ones(3)), ArraySource(X, y, np.zeros(len(y), bool), 8192))
+    assert start.has_biases
+    assert population_mse(start, teacher) / population_variance(teacher) < 1e-3
+
+
+def test_refined_noiseless_teacher_is_exact():
+    teacher = biased_teacher(6, 2, 1)
+    X, y = teacher.sample(20_000, random_state=2)
+    source = ArraySource(X, y, np.zeros(len(y), bool), 4096)
+    moment = ReLUNetwork(teacher.hidden_weights + 0.05, np.ones(2))
+    raw, net, summary = fit_biased(moment, source, refine=True, rows=None)
+    assert population_mse(net, teacher) / population_variance(teacher) < 1e-12
+    assert summary["method"] == "lm" and summary["converged"]
+    assert summary["train_mse"] < summary["start_losses"]["biased moment solution"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_estimator_learns_a_noiseless_biased_teacher(seed):
+    teacher = biased_teacher(8, 2, seed)
+    X, y = teacher.sample(30_000, random_state=seed + 5)
+    model = MomentReLURegressor(n_neurons=2, hidden_biases=True, random_state=0).fit(X, y)
+    assert model.network_.has_biases and model.raw_network_.has_biases
+    assert population_mse(model.network_, teacher) / population_variance(teacher) < 1e-10
+    np.testing.assert_allclose(model.predict(X[:50]), teacher(X[:50]), atol=1e-4 * np.std(y))
+
+
+def test_estimator_at_the_parametric_rate_with_noise():
+    """Noise 0.1 std f: the refined excess within 1 + 5 sqrt(2/p) of sigma^2 p/n (the excess of an
+    efficient fit is sigma^2/n times a chi-square with p degrees of freedom: relative sd sqrt(2/p),
+    here 5 standard deviations)."""
+    d, k, n = 8, 2, 40_000
+    teacher = biased_teacher(d, k, 3)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    X, y = teacher.with_noise(sigma).sample(n, random_state=4)
+    model = MomentReLURegressor(n_neurons=k, hidden_biases=True, random_state=0).fit(X, y)
+    p = n_parameters(k, d, biased=True)
+    excess = population_mse(model.network_, teacher) / (sigma**2 * p / n)
+    assert excess < 1 + 5 * np.sqrt(2 / p)
+
+
+def test_bias_free_fit_of_a_biased_teacher_is_much_worse():
+    """The stage matters: without hidden_biases the same data fit at least 100 times worse."""
+    teacher = biased_teacher(8, 2, 0)
+    X, y = teacher.sample(30_000, random_state=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        free = MomentReLURegressor(n_neurons=2, random_state=0).fit(X, y)
+    biased = MomentReLURegressor(n_neurons=2, hidden_biases=True, random_state=0).fit(X, y)
+    assert population_mse(free.network_, teacher) > 100 * population_mse(biased.network_, teacher)
+
+
+def test_without_refinement_the_raw_network_is_returned():
+    teacher = biased_teacher(6, 2, 2)
+    X, y = teacher.sample(20_000, random_state=6)
+    model = MomentReLURegressor(n_neurons=2, hidden_biases=True, refine=False, random_state=0).fit(X, y)
+    assert model.refinement_ is None
+    assert model.network_ is model.raw_network_ or model.network_ == model.raw_network_
+    assert model.network_.has_biases
+
+
+def test_fit_oracle_learns_biases():
+    """Oracle mode: the biased stage's passes over the regenerated stream, the refinement on a
+    fresh draw held in memory."""
+    teacher = biased_teacher(6, 2, 4)
+    model = MomentReLURegressor(n_neurons=2, hidden_biases=True, random_state=0, chunk_size=5000)
+    model.fit_oracle(teacher, n_samples=30_000)
+    assert model.refinement_["method"] == "lm"
+    assert population_mse(model.network_, teacher) / population_variance(teacher) < 1e-10
+
+
+def test_auto_k_with_biases_finds_k():
+    teacher = biased_teacher(8, 3, 6)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    X, y = teacher.with_noise(sigma).sample(40_000, random_state=7)
+    model = MomentReLURegressor(hidden_biases=True, random_state=0).fit(X, y)
+    assert model.n_neurons_ == 3
+    assert [entry["k"] for entry in model.k_search_] == [1, 2, 3, 4]
+    assert model.k_search_[-1]["z"] <= 3 < min(entry["z"] for entry in model.k_search_[1:-1])
