@@ -122,8 +122,8 @@ def table_over(args):
                                   f"{t_over:>8.2f}{t_over / t_told:>7.2f}{cpu_ratios[-1]:>10.2f}", flush=True)
     print(f"kept the true k: {kept_right}/{total}; rel MSE asked/told (floored at 1e-12): median "
           f"{np.median(mse_ratios):.2f}, max {np.max(mse_ratios):.2f}; time asked/told: median "
-          f"{np.median(ratios):.2f}, max {np.max(ratios):.2f}; CPU time asked/told: median {np.median(cpu_ratios):.2f}, "
-          f"max {np.max(cpu_ratios):.2f}")
+          f"{np.median(ratios):.2f}, max {np.max(ratios):.2f}; CPU time asked/told: median "
+          f"{np.median(cpu_ratios):.2f}, max {np.max(cpu_ratios):.2f}")
 
 
 def table_under(args):

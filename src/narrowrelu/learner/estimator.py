@@ -364,7 +364,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         large = auto or (self.refine and large_sample(source.n_samples, self.n_neurons, source.n_features))
         settings = MomentSettings.from_knobs(knobs, n_neurons=self.n_neurons, tol=self.tol,
                                              max_auto_neurons=self.max_auto_neurons, n_jobs=n_jobs,
-                                             surplus_handoff=self.refine and self.n_neurons is not None,
+                                             surplus_handoff=(self.refine and self.n_neurons is not None
+                                                              and not self.hidden_biases),
                                              handoff=REFINE_HANDOFF if large else 0.0,
                                              handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
                                                                          if auto else 0.0))
