@@ -9,7 +9,8 @@ import pytest
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.learner.refine import refine_network
 from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
-from narrowrelu.learner.refine.surplus import NeuronCountWarning, merge_surplus, residual_structure
+from narrowrelu.learner.refine.surplus import (NeuronCountWarning, merge_surplus, noise_gain, prune_surplus,
+                                               residual_structure)
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.teacher import make_teacher
 
@@ -111,6 +112,41 @@ def test_refine_network_gives_an_abandoned_try_no_dense_fallback():
     start, source = _perturbed_teacher_problem(8)
     result = refine_network("gn", start, source, abandon_above=0.005)
     assert getattr(result, "stop_reason", None) == ABANDONED
+
+
+def _prune_problem(weights, extra, seed=3, n=8000, d=6):
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((len(weights), d))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    teacher = ReLUNetwork(U, np.asarray(weights, dtype=float), np.zeros(d), 0.0)
+    X = rng.standard_normal((n, d))
+    y = teacher.evaluate_trusted(X) + 0.1 * rng.standard_normal(n)
+    source = _source(X, y)
+    start = teacher if extra is None else ReLUNetwork(np.vstack([U, extra]), np.append(weights, 0.02),
+                                                      np.zeros(d), 0.0)
+
+    def refine(net, level=None):
+        return refine_network("gn", net, source, abandon_above=level, dense_fallback=False)
+
+    return refine, refine(start), source
+
+
+def test_prune_surplus_removes_a_neuron_fitted_to_noise():
+    refine, result, source = _prune_problem([1.0, -0.8], extra=_unit(np.arange(1.0, 7.0)))
+    assert result.network.n_neurons == 3
+    pruned, actions = prune_surplus(refine, result, source)
+    assert pruned.network.n_neurons == 2 and len(actions) == 1
+    # the neuron fitted to noise lowered the sum of squares by less than the BIC penalty
+    n = source.n_samples
+    assert 0 <= (pruned.loss - result.loss) * n <= noise_gain(result.loss, 7, n) * n / (n - 28)
+
+
+def test_prune_surplus_keeps_a_small_neuron_the_target_has():
+    # contribution 0.25 against 1: a wasted neuron by its weight, but without it the sum of squares
+    # rises by about 0.25^2 E[relu^2] n = 250, the BIC penalty of its 7 parameters is 0.01 * 7 * ln 8000 = 0.6
+    refine, result, source = _prune_problem([1.0, -1.0, 0.25], extra=None)
+    pruned, actions = prune_surplus(refine, result, source)
+    assert pruned is result and actions == []
 
 
 @pytest.fixture(scope="module")
