@@ -293,15 +293,19 @@ def prune_surplus(refine, result, source, floor=0.0):
 
 
 def _smaller_models(network):
-    """The models :func:`prune_surplus` tries: ``network`` without all its neurons of contribution
-    below ``WASTED_SHARE`` of the largest's when there are two or more (together they can fit
-    what neither fits alone), then without its wasted neuron (or with its doubled pair merged,
+    """The models :func:`prune_surplus` tries: ``network`` without its ``m`` neurons of smallest
+    contribution, for ``m`` = the number below ``WASTED_SHARE`` of the largest's, then half as
+    many, down to 2 (together they can fit what neither fits alone; one refinement can remove
+    many), then without its wasted neuron (or with its doubled pair merged,
     :func:`~narrowrelu.learner.refine.split_neurons.free_neuron`)."""
     c = contributions(network)
-    small = c < WASTED_SHARE * c.max()
-    if 2 <= small.sum() < c.size:
-        yield ReLUNetwork(network.hidden_weights[~small], network.output_weights[~small], network.linear_weights,
+    order = np.argsort(c, kind="stable")
+    m = min(int((c < WASTED_SHARE * c.max()).sum()), c.size - 1)
+    while m >= 2:
+        keep = np.sort(order[m:])
+        yield ReLUNetwork(network.hidden_weights[keep], network.output_weights[keep], network.linear_weights,
                           network.intercept)
+        m //= 2
     freed = free_neuron(network)
     if freed is not None:
         yield freed
