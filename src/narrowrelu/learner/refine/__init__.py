@@ -152,8 +152,7 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
                            max_neurons=None):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
-    ``None`` when it is the one selected; not with ``refine_starts="auto"`` when surplus neurons
-    were merged out of ``final_round``).
+    ``None`` when it is the one selected).
 
     Surplus neurons are merged or removed from each start first
     (:func:`~narrowrelu.learner.refine.surplus.merge_surplus`); when the model kept has fewer
@@ -169,10 +168,7 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     if first_round is not None:
         first_round, start_actions["first round"] = merge_surplus(first_round)
     starts = [(label, net) for label, net in (("final round", merged), ("first round", first_round)) if net is not None]
-    # a second start guards against a wrong basin at the right k; with surplus neurons merged out
-    # of the first, the neurons that remain give that freedom, and the prune takes what is spare
-    n_starts = 1 if actions and refine_starts == "auto" else refine_start_count(refine_starts, source.n_samples, merged.n_neurons,
-                                                    final_round.n_features)
+    n_starts = refine_start_count(refine_starts, source.n_samples, final_round.n_neurons, final_round.n_features)
     best, summary = refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True,
                                        surplus=[label for label, done in start_actions.items() if done])
     actions = start_actions[summary["start"]] + summary["pruned"]
