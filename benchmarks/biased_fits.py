@@ -12,6 +12,8 @@ Hermite weight vanishes); data: n draws with label noise sigma = noise * std f. 
 
 - ``moment``: ``MomentReLURegressor(n_neurons=k, hidden_biases=True)``;
 - ``moment_auto``: the same with ``n_neurons=None`` (k not given);
+- ``moment_nobias``: the default ``MomentReLURegressor(n_neurons=k)``, without biases (with
+  ``--bias-scale 0``: what ``hidden_biases=True`` costs on a bias-free teacher);
 - ``mlp_4k``: ``MLPRegressor`` of width 4k (relu, lbfgs, at most 2000 iterations, tol 1e-8: the
   sweep's ``mlp_4k``);
 - ``gd_k``, ``gd_2k``: ``GDReLURegressor(hidden_biases=True)`` (L-BFGS, at most 1000 iterations).
@@ -55,6 +57,7 @@ def reference_seconds(X, repeats=3):
 BUILDERS = {
     "moment": lambda k, seed: MomentReLURegressor(n_neurons=k, hidden_biases=True, random_state=seed),
     "moment_auto": lambda k, seed: MomentReLURegressor(hidden_biases=True, random_state=seed),
+    "moment_nobias": lambda k, seed: MomentReLURegressor(n_neurons=k, random_state=seed),
     "mlp_4k": lambda k, seed: MLPRegressor(hidden_layer_sizes=(4 * k,), activation="relu", solver="lbfgs",
                                            max_iter=2000, tol=1e-8, random_state=seed),
     "gd_k": lambda k, seed: GDReLURegressor(n_neurons=k, hidden_biases=True, max_iter=1000, history_every=None,

@@ -100,7 +100,7 @@ def explicit_projected_tensor(Z, r, order):
     n, k = Z.shape
     letters = "abcdefgh"
     raw = {0: np.asarray(r.mean())}
-    for j in range(2, order + 1, 2):
+    for j in range(2 - order % 2, order + 1, 2):
         spec = "n," + ",".join(f"n{letters[i]}" for i in range(j)) + "->" + letters[:j]
         raw[j] = np.einsum(spec, r, *([Z] * j)) / n
     return hermite_from_raw_moments(raw, order)

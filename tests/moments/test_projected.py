@@ -68,6 +68,25 @@ def test_projected_hermite_tensors_symmetric_and_equal_explicit(seed, k, order):
         np.testing.assert_allclose(T, expected, rtol=0, atol=1e-13 * max(terms, np.max(np.abs(expected))))
 
 
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 4), order=st.sampled_from([3, 5]), n_blocks=st.integers(1, 3))
+def test_odd_orders_equal_explicit(seed, k, order, n_blocks):
+    """With ``odd=True`` the odd raw moments (degree-q by degree-(q+1) monomials) give E[y He_m(z)]
+    for odd m, in blocks too, and the even orders are unchanged."""
+    rng = np.random.default_rng(seed)
+    Z, y = rng.standard_normal((19, k)), rng.standard_normal(19)
+    acc, even = ProjectedRawMoments(k, order, odd=True), ProjectedRawMoments(k, order - 1)
+    cuts = np.linspace(0, 19, n_blocks + 1).astype(int)
+    for s, e in zip(cuts[:-1], cuts[1:]):
+        acc.update(Z[s:e], y[s:e])
+        even.update(Z[s:e], y[s:e])
+    T = acc.hermite_tensors([order, order - 1])
+    terms = float(np.mean(np.abs(y) * (1.0 + np.linalg.norm(Z, axis=1)) ** order))
+    np.testing.assert_allclose(T[order], explicit_projected_tensor(Z, y, order), rtol=0, atol=1e-13 * terms)
+    np.testing.assert_array_equal(T[order - 1], even.hermite_tensors([order - 1])[order - 1])
+    for perm in itertools.permutations(range(order)):
+        np.testing.assert_allclose(np.transpose(T[order], perm), T[order], rtol=0, atol=1e-13 * terms)
+
+
 @pytest.mark.parametrize("order", [2, 4, 6])
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_projected_tensor_equals_explicit(order, k):

@@ -369,6 +369,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                                              handoff=REFINE_HANDOFF if large else 0.0,
                                              handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
                                                                          if auto else 0.0))
+        if self.hidden_biases:
+            # order 3 carries every biased unit, order 4 every unit with |beta| != 1; one round, as a
+            # later one would lean on the bias-free model of the first (docs/design/algorithm.md)
+            settings = replace(settings, tensor_orders=tuple(sorted(set(settings.tensor_orders) | {3})), max_rounds=1)
         with threadpool_limits(limits=1, user_api="blas"):
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,

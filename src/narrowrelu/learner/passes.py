@@ -190,7 +190,7 @@ def projection_pass(source, network, extra, L, k, orders, cache, chunk_size, n_j
     St = np.ascontiguousarray(np.hstack([extra.T, L]).T)
     e = extra.shape[0]
     lin = slice(e, e + L.shape[1])
-    raw = ProjectedRawMoments(k, max(orders))
+    raw = ProjectedRawMoments(k, max(orders), odd=any(m % 2 for m in orders))
     cache.start(St.shape[0])
 
     def chunk(raw, X, y, held, keep):

@@ -34,7 +34,8 @@ class LearnerSettings:
     Parameters
     ----------
     tensor_orders : tuple of int, default=(4,)
-        Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views).
+        Orders of the projected Hermite tensors used for candidates (4, and 6 for extra views; 3
+        is added with ``hidden_biases=True``, where it carries the units that order 4 is blind to).
     n_contraction_pairs : int, default=64
         Random pairs of contractions (Jennrich), each a source of up to :math:`k` candidates.
     candidate_generators : tuple of str, default=("jennrich", "cp_polish", "tensor_fit")
@@ -80,7 +81,7 @@ class LearnerSettings:
     refine_starts: object = "auto"
 
     _parameter_constraints = {
-        "tensor_orders": Sequence(Options(4, 6), unique=True),
+        "tensor_orders": Sequence(Options(3, 4, 6), unique=True),
         "n_contraction_pairs": Integer(1),
         "candidate_generators": Sequence(Options(*GENERATORS), unique=True),
         "n_subspace_directions": Integer(1),

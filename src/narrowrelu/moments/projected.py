@@ -33,26 +33,33 @@ def projected_hermite_tensor(Z, y, order=4, chunk_size=DEFAULT_CHUNK_SIZE):
 
 class ProjectedRawMoments:
     """Running :math:`\\sum_i y_i z_i^{\\otimes j}` for even :math:`j \\le m` of low-dimensional
-    rows; :meth:`hermite_tensors` assembles :math:`E[y\\,He_m(z)]`
+    rows (and odd :math:`j` with ``odd``); :meth:`hermite_tensors` assembles :math:`E[y\\,He_m(z)]`
     (:func:`narrowrelu.hermite.hermite_from_raw_moments`).
 
     The tensor is symmetric, so only its distinct entries are summed: with :math:`a(z)` the
     monomials :math:`z_{i_1}\\cdots z_{i_q}` of degree :math:`q = j/2` over multisets
     :math:`i_1\\le\\dots\\le i_q`, every entry of :math:`z^{\\otimes j}` is an entry of
     :math:`a(z)a(z)^T`, and :math:`\\sum_iy_ia(z_i)a(z_i)^T` is one product per block of rows
-    (:math:`\\binom{k+1}{2}` columns at order 4 instead of :math:`k^2`).
+    (:math:`\\binom{k+1}{2}` columns at order 4 instead of :math:`k^2`). An odd :math:`j = 2q+1`
+    pairs the monomials of degree :math:`q` with those of degree :math:`q+1`,
+    :math:`\\sum_iy_ia_q(z_i)a_{q+1}(z_i)^T` (order 3: :math:`k\\binom{k+1}{2}` entries).
     """
 
-    def __init__(self, k, max_order):
+    def __init__(self, k, max_order, odd=False):
         self.k = k
         self.max_order = max_order
         self.n = 0
         self.sums = {0: 0.0}
         self._monomials = {}
         for j in range(2, max_order + 1, 2):
-            combos = np.array(list(itertools.combinations_with_replacement(range(k), j // 2)), dtype=np.int64)
-            self._monomials[j] = combos.reshape(-1, j // 2)
+            combos = _combinations(k, j // 2)
+            self._monomials[j] = combos
             self.sums[j] = np.zeros((combos.shape[0], combos.shape[0]))
+        self._odd = {}
+        for j in range(1, max_order + 1, 2) if odd else ():
+            low, high = _combinations(k, j // 2), _combinations(k, j // 2 + 1)
+            self._odd[j] = (low, high)
+            self.sums[j] = np.zeros((low.shape[0], high.shape[0]))
 
     def update(self, Z, y):
         """Add validated rows ``Z`` (shape ``(n, k)``) with weights ``y``."""
@@ -67,6 +74,8 @@ class ProjectedRawMoments:
             out = np.zeros((combos.shape[0], combos.shape[0]))
             monomial_moment_pass(Z, y, combos, out)
             sums[j] = _mirror_upper(out)
+        for j, (low, high) in self._odd.items():
+            sums[j] = (_monomial_values(Z, low) * y[:, None]).T @ _monomial_values(Z, high)
         return sums
 
     def add(self, sums, n_rows):
@@ -90,9 +99,34 @@ class ProjectedRawMoments:
             flat = np.array([index[tuple(sorted(t))] for t in itertools.product(range(self.k), repeat=q)],
                             dtype=np.intp)
             raw[j] = (self.sums[j][np.ix_(flat, flat)] / self.n).reshape((self.k,) * j)
+        for j, (low, high) in self._odd.items():
+            q = j // 2
+            rows = _flat_index(low, self.k, q)
+            cols = _flat_index(high, self.k, q + 1)
+            raw[j] = (self.sums[j][np.ix_(rows, cols)] / self.n).reshape((self.k,) * j)
         return raw
 
     def hermite_tensors(self, orders):
-        """``{m: E[y He_m(z)]}`` for the even ``orders`` (each at most ``max_order``)."""
+        """``{m: E[y He_m(z)]}`` for the ``orders`` (each at most ``max_order``; odd ones need ``odd``)."""
         raw = self.raw_moments()
         return {m: hermite_from_raw_moments(raw, m) for m in orders}
+
+
+def _combinations(k, degree):
+    """The multisets :math:`i_1\\le\\dots\\le i_q` of ``degree`` indices below ``k``, one per row."""
+    combos = list(itertools.combinations_with_replacement(range(k), degree))
+    return np.array(combos, dtype=np.int64).reshape(len(combos), degree)
+
+
+def _monomial_values(Z, combos):
+    """:math:`z_{i_1}\\cdots z_{i_q}` for each row of ``Z`` and each multiset of ``combos``."""
+    out = np.ones((Z.shape[0], combos.shape[0]))
+    for slot in range(combos.shape[1]):
+        out *= Z[:, combos[:, slot]]
+    return out
+
+
+def _flat_index(combos, k, degree):
+    """For every index tuple of length ``degree``, the row of ``combos`` holding its sorted form."""
+    index = {tuple(c): i for i, c in enumerate(combos)}
+    return np.array([index[tuple(sorted(t))] for t in itertools.product(range(k), repeat=degree)], dtype=np.intp)

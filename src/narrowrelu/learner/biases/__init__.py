@@ -16,7 +16,11 @@ unchanged (:mod:`narrowrelu.learner.rounds`). Then:
    (:func:`~narrowrelu.learner.refine.normal_equations.levenberg_marquardt`), on the rows in memory.
 """
 
+from dataclasses import replace
+
 import numpy as np
+
+from ...network import n_parameters
 
 from ..refine.normal_equations import levenberg_marquardt
 from ..refine.surplus import residual_structure
@@ -27,10 +31,12 @@ from .selection import select_biased_units, single_biases
 # Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
 # Gauss-Newton does (refine.gauss_newton's noise_tol)
 NOISE_TOL = 1e-2
-# the search for k refines each candidate model on at most this many training rows, for at most
-# this many Levenberg-Marquardt steps
-SELECTION_ROWS = 2**17
+# the search for k refines each candidate model on at most this many training rows per parameter,
+# for at most this many Levenberg-Marquardt steps
+SELECTION_ROWS_PER_PARAMETER = 200
 SELECTION_ITER = 20
+# the refinement's first steps run on this many rows per parameter
+WARM_ROWS_PER_PARAMETER = 100
 
 
 def biased_start(network, source, progress=None, train_only=False, pool=None):
@@ -83,25 +89,37 @@ def training_rows(source, limit, progress=None):
 def biased_selection_model(network, source, progress=None):
     """The model of a moment solution that the search for :math:`k` scores on the held-out rows
     (:func:`narrowrelu.learner.rounds.fit_moments`): :func:`biased_start` on the training rows, refined
-    by Levenberg–Marquardt on up to ``SELECTION_ROWS`` of them (at most ``SELECTION_ITER`` steps).
+    by Levenberg–Marquardt on up to ``SELECTION_ROWS_PER_PARAMETER`` per parameter of them (at most
+    ``SELECTION_ITER`` steps: a model fitted on fewer rows only looks worse on the held-out rows,
+    by :math:`\\sigma^2p/m`, so a neuron kept on them is kept on every row).
     Comparing refined models keeps a direction the moment solution found poorly from making
     :math:`k+1` look better than :math:`k` when only :math:`k` neurons are there."""
     start = biased_start(network, source, progress, train_only=True)
-    X, y = training_rows(source, SELECTION_ROWS, progress)
+    p = n_parameters(start.n_neurons, start.n_features, biased=True)
+    X, y = training_rows(source, SELECTION_ROWS_PER_PARAMETER * p, progress)
     return levenberg_marquardt(start, X, y, max_iter=SELECTION_ITER, noise_tol=NOISE_TOL, biased=True).network
 
 
 def refine_biased(network, source, max_iter=100, n_jobs=1):
     """Levenberg–Marquardt with the hidden biases free, on the rows of ``source`` (in memory:
     ``source.rows_in_memory()``), stopping when a step gains less than ``NOISE_TOL`` times the
-    parametric rate or on noiseless data at rounding level.
+    parametric rate or on noiseless data at rounding level. On more than ``WARM_ROWS_PER_PARAMETER``
+    rows per parameter, it first runs on that many rows: the steps from a distant start need no
+    more, and the steps on every row then start near the minimum (2 to 4 of them instead of 7 to 11).
 
     Returns
     -------
     RefinementResult
     """
     X, y = source.rows_in_memory()
-    return levenberg_marquardt(network, X, y, max_iter=max_iter, n_jobs=n_jobs, noise_tol=NOISE_TOL, biased=True)
+    warm = WARM_ROWS_PER_PARAMETER * n_parameters(network.n_neurons, network.n_features, biased=True)
+    warm_iter = 0
+    if X.shape[0] > 2 * warm:
+        first = levenberg_marquardt(network, X[:warm], y[:warm], max_iter=max_iter, n_jobs=n_jobs,
+                                    noise_tol=NOISE_TOL, biased=True)
+        network, warm_iter = first.network, first.n_iter
+    result = levenberg_marquardt(network, X, y, max_iter=max_iter, n_jobs=n_jobs, noise_tol=NOISE_TOL, biased=True)
+    return replace(result, n_iter=result.n_iter + warm_iter)
 
 
 def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, progress=None,
@@ -125,9 +143,11 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
         return raw, raw, None
     on = source if rows is None else source.head(rows, into_memory=True)
     passes_before = on.n_passes
+    X, y = on.rows_in_memory()
+    start_mse = float(np.mean((raw.evaluate_trusted(X) - y) ** 2))
     result = refine_biased(raw, on, max_iter, n_jobs)
     summary = {"split_tries": 0, "splits": 0, "start": "biased moment solution",
-               "start_losses": {"biased moment solution": float(result.losses[0] / on.n_samples)},
+               "start_losses": {"biased moment solution": start_mse},
                "method": "lm", "n_iter": result.n_iter, "converged": result.converged, "train_mse": result.loss,
                "n_samples": on.n_samples, "n_passes": on.n_passes - passes_before + result.n_iter,
                "stop_reason": "converged" if result.converged else "max_iter", "surplus": [], "grown": 0,

@@ -8,7 +8,8 @@ candidate :math:`c` gets its own bias :math:`h_c = -a_{3,c}/a_{2,c}` from its or
 moments (:mod:`~narrowrelu.learner.biases.moment_ratios`, one pass; cross terms between
 candidates ignored here), and the directions are selected again by the same subset regression
 (:class:`~narrowrelu.learner.output.sparse_regression.SparseDirectionRegression`: forward
-selection sized by held-out error, then swaps, and swaps from the rounds' own selection) on the
+selection to as many units as the moment solution has, then swaps, and swaps from the rounds' own
+selection) on the
 units :math:`\mathrm{relu}(c\cdot x + h_c)` (one pass for the training and held-out Gram matrices).
 """
 
@@ -40,10 +41,12 @@ def single_biases(moments):
     return np.clip(np.nan_to_num(h), -BIAS_LIMIT, BIAS_LIMIT)
 
 
-def select_biased_units(source, pool, biases, max_units, starts=(), progress=None):
-    """The indices into ``pool`` (unit rows) of the units :math:`\\mathrm{relu}(c\\cdot x + h_c)`,
-    ``biases`` :math:`h`, that the subset regression on :math:`[1, x, \\text{units}]` selects, at most
-    ``max_units`` of them; ``starts``: subsets to swap from as well."""
+def select_biased_units(source, pool, biases, n_units, starts=(), progress=None):
+    """The indices into ``pool`` (unit rows) of the ``n_units`` units
+    :math:`\\mathrm{relu}(c\\cdot x + h_c)`, ``biases`` :math:`h`, that the subset regression on
+    :math:`[1, x, \\text{units}]` selects (forward path to ``n_units``, then swaps); ``starts``: subsets
+    to swap from as well. The count is the moment solution's: a unit whose bias the single ratio
+    estimates poorly may look useless here and still be one the refinement needs."""
     d = pool.shape[1]
     Ct = np.ascontiguousarray(pool)
 
@@ -56,4 +59,4 @@ def select_biased_units(source, pool, biases, max_units, starts=(), progress=Non
 
     grams = source.fold(_SplitGrams(1 + d + pool.shape[0]), chunk, progress)
     regression = SparseDirectionRegression(grams.train, grams.validation, 1 + d)
-    return regression.select(max_units, starts=starts).selected
+    return regression.select(n_units, starts=starts, size=n_units).selected

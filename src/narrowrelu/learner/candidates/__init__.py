@@ -99,7 +99,8 @@ def cp_polish_generator(state, rng):
 def tensor_fit_generator(state, rng):
     """The joint weighted fit of the tensors of every order, order 2 included."""
     state, starts = state.polish_from(rng)
-    polished, _ = fit_hermite_tensors({2: state.second, **state.tensors}, starts)
+    even = {m: T for m, T in state.tensors.items() if m % 2 == 0}
+    polished, _ = fit_hermite_tensors({2: state.second, **even}, starts)
     return replace(state, polished=polished)
 
 

@@ -135,11 +135,11 @@ class SparseDirectionRegression:
         sse = self.validation.yy - 2.0 * beta @ m + beta @ G @ beta
         return max(sse, 0.0) / max(self.validation.n, 1)
 
-    def select(self, max_terms, max_swap_sweeps=5, starts=()):
-        """Forward selection up to ``max_terms``, size by held-out error, then swaps; and swaps
-        from each subset of ``starts`` (for example a coherent set of directions found
-        together, which single swaps from the forward path may not reach: two coupled
-        directions each look worse alone).
+    def select(self, max_terms, max_swap_sweeps=5, starts=(), size=None):
+        """Forward selection up to ``max_terms``, size by held-out error (or ``size`` terms when
+        given), then swaps; and swaps from each subset of ``starts`` (for example a coherent set
+        of directions found together, which single swaps from the forward path may not reach:
+        two coupled directions each look worse alone).
 
         Returns the :class:`SparseFit` of smallest held-out error among these (the forward
         path's on ties).
@@ -153,7 +153,7 @@ class SparseDirectionRegression:
             current = current + [best]
             path.append(current)
         scores = [self.validation_mse(s) for s in path]
-        best_size = int(np.argmin(scores))
+        best_size = int(np.argmin(scores)) if size is None else min(size, len(path) - 1)
         fits = [self.fit_subset(self._swap(list(path[best_size]), max_swap_sweeps))]
         for start in starts:
             start = list(dict.fromkeys(int(j) for j in start))[:max_terms]
