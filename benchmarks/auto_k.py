@@ -87,11 +87,24 @@ def table_auto(args):
           f"max {np.max(excess):.3g}; time auto/told median {np.median(ratios):.2f}, max {np.max(ratios):.2f}")
 
 
+def best_of(repeats, X, y, **params):
+    """:func:`timed_fit` ``repeats`` times: the last model, with the least wall and CPU seconds of
+    them (the fit is deterministic; the least time is the one least slowed by other jobs)."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        model, seconds, _ = timed_fit(X, y, **params)
+        walls.append(seconds)
+        cpus.append(model.cpu_seconds_)
+    model.cpu_seconds_ = min(cpus)
+    return model, min(walls)
+
+
 def table_over(args):
     """``--table over``: for each d of ``--d``, true k of ``--k`` and factor of ``--factors`` (asked
     = factor k, at most d), the fit told k and the fit asked; rows at ``--n`` or, with
     ``--rows-per-asked-parameter``, at that many rows per parameter of the asked model. The
-    ratio columns are the asked fit's wall and CPU seconds over the told fit's (same data, same run)."""
+    ratio columns are the asked fit's wall and CPU seconds over the told fit's (same data, same
+    run; with ``--repeats``, the least of that many fits each)."""
     print(f"{'family':<11}{'d':>4}{'k':>4}{'asked':>6}{'noise':>6}{'n':>8}{'seed':>5}{'kept':>5}{'rel told':>10}"
           f"{'rel asked':>10}{'mse ratio':>10}{'t told':>8}{'t asked':>8}{'ratio':>7}{'cpu ratio':>10}")
     ratios, cpu_ratios, mse_ratios, kept_right, total = [], [], [], 0, 0
@@ -107,8 +120,8 @@ def table_over(args):
                     for noise in args.noise:
                         for seed in range(args.seed0, args.seed0 + args.seeds):
                             teacher, X, y, var, sigma = data(family, d, k, n, noise, seed)
-                            told, t_told, _ = timed_fit(X, y, n_neurons=k, random_state=seed)
-                            over, t_over, _ = timed_fit(X, y, n_neurons=asked, random_state=seed)
+                            told, t_told = best_of(args.repeats, X, y, n_neurons=k, random_state=seed)
+                            over, t_over = best_of(args.repeats, X, y, n_neurons=asked, random_state=seed)
                             e_told, e_over = population_mse(told, teacher) / var, population_mse(over, teacher) / var
                             # noiseless fits are exact to rounding: errors below 1e-12 Var f are equal
                             mse_ratio = max(e_over, 1e-12) / max(e_told, 1e-12)
@@ -190,6 +203,7 @@ def main():
     parser.add_argument("--factors", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--n", type=float, default=2e5)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="--table over: time each fit this many times, keep the least")
     parser.add_argument("--seed0", type=int, default=100, help="first seed (fresh seeds: not the sweep's 0..4)")
     args = parser.parse_args()
     args.d = args.d_values[0]
