@@ -203,7 +203,8 @@ def main():
     parser.add_argument("--factors", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--n", type=float, default=2e5)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="--table over: time each fit this many times, keep the least")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="--table over: time each fit this many times, keep the least")
     parser.add_argument("--seed0", type=int, default=100, help="first seed (fresh seeds: not the sweep's 0..4)")
     args = parser.parse_args()
     args.d = args.d_values[0]
