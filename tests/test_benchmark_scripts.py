@@ -93,3 +93,13 @@ def test_script_runs_at_a_tiny_size(name, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert expected in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_whiten_correlated_with_a_mean_runs_at_a_tiny_size(tmp_path):
+    # the --mean table (x ~ N(mu, Sigma), whiten=True, hidden_biases=True): noiseless, the fit is exact
+    argv = ["--mean", "1", "--noise", "0", "--d", "5", "--k", "2", "--n", "3000", "--seeds", "1"]
+    done = run([str(BENCHMARKS / "whiten_correlated.py"), *argv], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, row = done.stdout.splitlines()[1:3]
+    assert "whiten=True, hidden_biases=True" in header
+    assert float(row.split()[3]) <= 1e-6

@@ -143,12 +143,56 @@ def test_whitening_learns_correlated_gaussian_inputs():
     assert np.allclose(np.linalg.norm(model.candidates_, axis=1), 1.0)
 
 
+def shifted_view(net, mu, root):
+    """The network of z computing ``net`` at x = mu + root z (biases absorb the mean)."""
+    return ReLUNetwork(net.hidden_weights @ root, net.output_weights, net.linear_weights @ root,
+                       net.intercept + net.linear_weights @ mu, net.hidden_biases + net.hidden_weights @ mu)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_whitening_with_hidden_biases_learns_inputs_with_a_mean(seed):
+    # the issue's must-show at small size: x ~ N(mu, Sigma), mu of entries +-1, condition number
+    # 10, a bias-free teacher of x, noiseless; scored exactly in z (x = mu + Sigma^{1/2} z)
+    d, k = 5, 2
+    rng = np.random.default_rng(10 + seed)
+    teacher = Teacher.random(n_features=d, n_neurons=k, random_state=seed)
+    Q = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    root = (Q * np.sqrt(np.geomspace(1, 10, d))) @ Q.T
+    mu = rng.choice([-1.0, 1.0], d)
+    X = mu + rng.standard_normal((4000, d)) @ root
+    y = teacher(X)
+    model = MomentReLURegressor(n_neurons=k, whiten=True, hidden_biases=True, random_state=0, **FAST).fit(X, y)
+    seen = shifted_view(teacher.relu_network(), mu, root)
+    assert seen.has_biases  # in z the teacher has biases: a bias-free learner cannot fit it
+    assert population_mse(shifted_view(model.network_, mu, root), seen) <= 1e-6 * population_variance(seen)
+    np.testing.assert_allclose(model.scaling_["x_mean"], X.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(model.predict(X), y, atol=1e-6 * np.sqrt(np.mean(y**2)))  # raw x in, y out
+
+
 def test_whitening_refuses_a_mean_and_a_singular_covariance():
-    with pytest.raises(ValueError, match="bias inside the ReLU"):
+    with pytest.raises(ValueError, match="bias inside the ReLU.*Pass hidden_biases=True to learn inputs with a mean"):
         MomentReLURegressor(n_neurons=2, whiten=True).fit(X0 + 0.5, Y0)
     X = np.hstack([X0, X0[:, :1]])
     with pytest.raises(ValueError, match="singular"):
         MomentReLURegressor(n_neurons=2, whiten=True).fit(X, Y0)
+    with pytest.raises(ValueError, match="singular"):
+        MomentReLURegressor(n_neurons=2, whiten=True, hidden_biases=True).fit(X + 0.5, Y0)
+
+
+def test_without_whitening_inputs_are_never_centred():
+    model = MomentReLURegressor(n_neurons=2, hidden_biases=True, random_state=0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Gaussianity diagnostic names the mean
+        model.fit(X0 + 0.5, Y0)
+    assert model.scaling_["x_mean"] is None and model.scaling_["whitener"] is None
+
+
+def test_fit_oracle_draws_standard_inputs_whatever_whiten():
+    # the oracle's inputs are N(0, I): nothing to whiten or centre, with or without hidden biases
+    model = MomentReLURegressor(n_neurons=2, whiten=True, hidden_biases=True, random_state=0, **FAST)
+    model.fit_oracle(TEACHER, n_samples=3000)
+    assert model.scaling_["x_mean"] is None and model.scaling_["whitener"] is None
+    assert population_mse(model, TEACHER) <= 1e-6 * VAR
 
 
 def test_counts_accept_integral_floats_and_n_jobs_minus_one():

@@ -44,20 +44,26 @@ def assert_close(got, expected, rtol=1e-12):
     assert np.abs(got - expected).max(initial=0.0) <= rtol * np.abs(expected).max(initial=0.0)
 
 
-@pytest.mark.parametrize("whiten", [False, True])
+@pytest.mark.parametrize("whiten, center_x, offset", [(False, False, 0.0), (True, False, 0.0), (True, True, 0.0),
+                                                     (True, True, 0.7), (False, True, 0.7)])
 @pytest.mark.parametrize("scale, n", [(1.0, 6000), (3.0, 6000), (1.0, 45_001), (1e-120, 6000), (1e150, 6000)])
-def test_same_maps_and_data_as_the_numpy_conditioning(whiten, scale, n):
+def test_same_maps_and_data_as_the_numpy_conditioning(whiten, center_x, offset, scale, n):
     # 45 001 rows: the outlier check reads every 2nd row; 1e-120 and 1e150: X's sums of squares
-    # are taken on X / max|X| (beyond SAFE_SQUARE)
+    # are taken on X / max|X| (beyond SAFE_SQUARE); offset: a mean, centred with center_x (and
+    # left alone without whitening)
     X, y = data(n=n, d=4)
-    X = X * scale
+    X = (X + offset) * scale
     X0, y0 = X.copy(), y.copy()
-    expected = condition(X, y, whiten=whiten)
-    got = condition_dask(*chunked(X, y), whiten=whiten)
+    expected = condition(X, y, whiten=whiten, center_x=center_x)
+    got = condition_dask(*chunked(X, y), whiten=whiten, center_x=center_x)
+    if whiten and center_x:
+        assert_close(got.x_mean, expected.x_mean)
+    else:
+        assert got.x_mean is None and expected.x_mean is None
     assert isinstance(got.X, da.Array) and isinstance(got.y, da.Array)  # lazy, block by block
     for name in ("y_shift", "y_scale", "x_scale"):
         assert getattr(got, name) == pytest.approx(getattr(expected, name), rel=1e-12, abs=0), name
-    assert (got.x_scale == 1.0) == (scale == 1.0)  # standard normal X is fitted as given
+    assert (got.x_scale == 1.0) == (scale == 1.0 and offset == 0.0)  # standard normal X is fitted as given
     if whiten:
         assert_close(got.whitener, expected.whitener)
     else:
@@ -127,6 +133,7 @@ def test_whitening_refuses_a_mean_and_a_singular_covariance_as_in_numpy():
     shifted = X + 0.5
     message = refusal(lambda: condition_dask(*chunked(shifted, y), whiten=True))
     assert "whiten=True: column" in message and "bias inside the ReLU" in message
+    assert "Pass hidden_biases=True to learn inputs with a mean" in message
     assert message == refusal(lambda: condition(shifted, y, whiten=True))
     assert refusal(lambda: MomentReLURegressor(n_neurons=2, whiten=True).fit(*chunked(shifted, y))) == message
     # without whitening the mean is not refused (the fit warns instead)
@@ -152,3 +159,31 @@ def test_non_gaussian_inputs_warn_as_in_numpy():
     assert len(messages[0]) == 1 and "excess kurtosis" in messages[0][0]
     assert messages[1] == messages[0]
     np.testing.assert_array_equal(uniform, X0)
+
+
+def test_a_mean_far_larger_than_the_spread_is_centred_without_losing_the_covariance():
+    # mean 1e6 against a spread of 1: the sums are taken about the subsample's mean, so the
+    # covariance keeps its digits (E[xx^T] - mu mu^T would keep 4 of 16) and X' is white to 1e-9
+    X, y = data(n=6000)
+    got = condition_dask(*chunked(X + 1e6, y), whiten=True, center_x=True)
+    Xc = got.X.compute()
+    np.testing.assert_allclose(Xc.T @ Xc / Xc.shape[0], np.eye(X.shape[1]), atol=1e-9)
+    np.testing.assert_allclose(got.x_mean, (X + 1e6).mean(axis=0), rtol=1e-14)
+
+
+def test_inputs_with_a_mean_are_learned_on_dask_arrays_with_hidden_biases():
+    # noiseless, x = mu + Sigma^{1/2} z: the dask fit is the NumPy fit up to rounding
+    teacher = Teacher.random(n_features=4, n_neurons=2, random_state=3)
+    rng = np.random.default_rng(4)
+    Q = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    X = rng.choice([-1.0, 1.0], 4) + rng.standard_normal((6000, 4)) @ ((Q * np.sqrt(np.geomspace(1, 10, 4))) @ Q.T)
+    y = teacher(X)
+    settings = dict(n_neurons=2, whiten=True, hidden_biases=True, random_state=0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = MomentReLURegressor(**settings).fit(X, y)
+        remote = MomentReLURegressor(**settings).fit(*chunked(X, y))
+    np.testing.assert_allclose(remote.scaling_["x_mean"], X.mean(axis=0), rtol=1e-13)
+    scale = np.sqrt(np.mean(y**2))
+    assert np.max(np.abs(remote.predict(X) - y)) <= 1e-6 * scale
+    assert np.max(np.abs(remote.predict(X) - local.predict(X))) <= 1e-6 * scale

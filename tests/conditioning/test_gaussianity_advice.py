@@ -56,3 +56,9 @@ def test_repeated_rows_are_said_plainly():
 def test_gaussian_inputs_still_pass():
     for seed in range(5):
         assert non_gaussian_message(np.random.default_rng(seed).standard_normal((20_000, 8))) is None
+
+
+def test_a_mean_gets_the_advice_to_centre_with_hidden_biases():
+    message = non_gaussian_message(X + 0.5)
+    assert "has mean" in message and "standard errors from 0" in message
+    assert "fit with whiten=True, hidden_biases=True" in message and "N(mu, Sigma)" in message

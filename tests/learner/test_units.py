@@ -28,7 +28,8 @@ def test_a_fit_in_standard_units_maps_back_to_the_data_units():
     expected = data.y_shift + data.y_scale * model.network_(data.X[:50])
     np.testing.assert_allclose(mapped.network(s * X[:50]), expected, rtol=1e-10, atol=1e-10)
     assert data.x_scale != 1.0
-    assert set(scaling_of(data)) == {"y_shift", "y_scale", "x_scale", "whitener"}
+    assert set(scaling_of(data)) == {"y_shift", "y_scale", "x_scale", "whitener", "x_mean"}
+    assert scaling_of(data)["x_mean"] is None
 
 
 def test_without_refinement_the_network_is_the_raw_one():

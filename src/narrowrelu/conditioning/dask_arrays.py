@@ -8,6 +8,12 @@ medians and quartiles (:data:`~narrowrelu.conditioning.standard_units.SUBSAMPLE_
 and with ``whiten=True`` the column sums and the :math:`d\\times d` Gram matrix. ``X`` is read
 twice (extremes, then the root mean square and the whitening sums), ``y`` three times.
 
+With ``center_x=True`` (and ``whiten=True``) the sums are taken about the mean :math:`c` of the
+strided subsample, already on the client: the covariance
+:math:`\\frac1n\\sum_i(x_i - c)(x_i - c)^T - (\\hat\\mu - c)(\\hat\\mu - c)^T` then loses no
+digits to a mean large against the spread (:math:`\\hat\\mu - c` is of the order of the spread
+over the square root of the subsample's rows), and the centring costs no further read.
+
 Every product of a block runs on an aligned float64 copy when the block is not aligned (a block
 received from another worker may not be, and numpy's matmul then skips BLAS, with other
 roundings) and on one BLAS thread, so the maps do not depend on where the blocks were.
@@ -36,19 +42,23 @@ def _aligned(B):
     return np.require(B, dtype=np.float64, requirements=["C", "A"])
 
 
-def _scale_block(B, x_scale, whitener):
+def _scale_block(B, x_scale, whitener, mean=None):
     B = _aligned(B)
     Bs = B / x_scale if x_scale != 1.0 else B
+    if mean is not None:
+        Bs = Bs - mean
     if whitener is None:
         return np.ascontiguousarray(Bs)
     with one_blas_thread():
         return Bs @ whitener
 
 
-def _block_moments(B, unit):
-    """The column sums and the Gram matrix of one block of ``X / unit``, stacked: ``(1, d + 1, d)``."""
+def _block_moments(B, unit, shift=None):
+    """The column sums and the Gram matrix of one block of ``X / unit - shift``, stacked: ``(1, d + 1, d)``."""
     B = _aligned(B)
     Bs = B / unit if unit != 1.0 else B
+    if shift is not None:
+        Bs = Bs - shift
     with one_blas_thread():
         gram = Bs.T @ Bs
     return np.concatenate([Bs.sum(axis=0)[None], gram])[None]
@@ -56,7 +66,7 @@ def _block_moments(B, unit):
 
 def _extremes_and_samples(X, y):
     """One read of ``X`` and ``y``: non-finite values refused, outliers refused; returns
-    :math:`\\max|X|` and :math:`\\max|y|`."""
+    :math:`\\max|X|`, :math:`\\max|y|` and the column means of the strided subsample of ``X``."""
     import dask
     import dask.array as da
 
@@ -77,16 +87,16 @@ def _extremes_and_samples(X, y):
     y_top = refuse_outliers(y_sub.reshape(-1, 1), np.atleast_1d(y_hi), np.atleast_1d(y_lo), "y", locator(y),
                             one_column=True)
     x_top = refuse_outliers(x_sub, x_hi, x_lo, "X", locator(X))
-    return x_top, y_top
+    return x_top, y_top, x_sub.mean(axis=0)
 
 
-def condition_dask(X, y, whiten=False):
+def condition_dask(X, y, whiten=False, center_x=False):
     """:func:`narrowrelu.conditioning.condition` (``center_y=True``) for dask arrays ``X`` (rows in
     chunks, one column chunk) and ``y`` (the same row chunks): a
     :class:`~narrowrelu.conditioning.Conditioning` whose ``X`` and ``y`` are lazy dask arrays."""
     import dask
 
-    x_top, top = _extremes_and_samples(X, y)
+    x_top, top, x_sub_mean = _extremes_and_samples(X, y)
     if top == 0:
         raise ValueError("y is constant (every value is 0.0 to float64 precision): there is nothing to learn")
     u = y / top
@@ -107,17 +117,27 @@ def condition_dask(X, y, whiten=False):
     safe = 1.0 / SAFE_SQUARE <= x_top <= SAFE_SQUARE
     sums = {"squares": (sub * sub).sum() if safe else ((sub / x_top) ** 2).sum()}
     unit = 1.0 if safe else x_top
+    center = whiten and center_x
+    shift = x_sub_mean / unit if center else None
     if whiten:
-        sums["moments"] = X.map_blocks(_block_moments, unit, new_axis=2, dtype=np.float64,
+        sums["moments"] = X.map_blocks(_block_moments, unit, shift, new_axis=2, dtype=np.float64,
                                        chunks=((1,) * X.numblocks[0], (d + 1,), (d,))).sum(axis=0)
     (sums,) = dask.compute(sums)
     size = sub.shape[0] * d
     rms = np.sqrt(sums["squares"] / size) if safe else x_top * np.sqrt(sums["squares"] / size)
     x_scale = x_scale_from_rms(rms, size, x_top)
-    whitener = None
+    whitener = mean = x_mean = None
     if whiten:
         columns, gram = sums["moments"][0], sums["moments"][1:]
-        whitener = whitener_from_moments(columns * (unit / x_scale) / n, gram * (unit / x_scale) ** 2 / n, n)
-    Xc = X if x_scale == 1.0 and whitener is None else X.map_blocks(_scale_block, x_scale, whitener,
+        ratio = unit / x_scale
+        if center:
+            offset = columns / n  # the mean of X / unit - shift
+            covariance = (gram / n - np.outer(offset, offset)) * ratio**2
+            mean = (shift + offset) * ratio
+            whitener = whitener_from_moments(mean, covariance, n, centred=True)
+            x_mean = mean * x_scale
+        else:
+            whitener = whitener_from_moments(columns * ratio / n, gram * ratio**2 / n, n)
+    Xc = X if x_scale == 1.0 and whitener is None else X.map_blocks(_scale_block, x_scale, whitener, mean,
                                                                      dtype=np.float64)
-    return Conditioning(Xc, yc, mu * top, y_scale, x_scale, whitener)
+    return Conditioning(Xc, yc, mu * top, y_scale, x_scale, whitener, x_mean)

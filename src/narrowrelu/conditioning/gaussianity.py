@@ -15,9 +15,10 @@ the Bonferroni bound at family-wise level :data:`FALSE_ALARM` (5.08 at :math:`d 
 Gaussian sample of any size almost never warns (measured in ``docs/guide/reliability.md``). The message
 tells non-Gaussian data (skewness, kurtosis: nothing fixes that, no scaler makes data Gaussian)
 from Gaussian data of another covariance (``whiten=True`` learns it exactly) and from a
-non-zero mean (which the model class has no bias for). Constant columns are named as such and
-left out of the tests, and rows repeated exactly (which i.i.d. Gaussian draws never are) are
-reported and counted once, so that copies do not pass for a shifted mean.
+non-zero mean (``whiten=True, hidden_biases=True`` centres it and learns the biases it implies).
+Constant columns are named as such and left out of the tests, and rows repeated exactly (which
+i.i.d. Gaussian draws never are) are reported and counted once, so that copies do not pass for a
+shifted mean.
 """
 
 import warnings
@@ -158,9 +159,11 @@ def _shape_messages(failed, whitened):
     if "mean" in failed:
         z, j, stat = failed["mean"]
         out.append(
-            f"column {j} has mean {stat:.3g} ({z:.1f} of its standard errors from 0). The model "
-            "b + w.x + sum lambda relu(u.x) has no bias inside the ReLU, so the method needs centred inputs; "
-            "centring X (as a scaler does) changes the function the network must express, so expect a poor fit")
+            f"column {j} has mean {stat:.3g} ({z:.1f} of its standard errors from 0). The moments need centred "
+            "inputs, and once x is centred a unit relu(u.x) becomes relu(u.(x - mu)), a bias inside the ReLU: "
+            "fit with whiten=True, hidden_biases=True, which centres and whitens X and learns x ~ N(mu, Sigma) "
+            "exactly (centring X yourself, as a scaler does, changes the function a bias-free network must "
+            "express, so expect a poor fit without hidden biases)")
     return out
 
 

@@ -18,6 +18,14 @@ are fitted as given);
 significantly away from zero is refused, see :func:`condition`). Hence ``fit(X, c*y)`` is
 ``c * fit(X, y)`` up to rounding, for any :math:`c` float64 holds, and likewise for ``X``.
 
+A model with hidden biases, :math:`\\mathrm{relu}(u_i\\cdot x + \\beta_i)`, is also closed under
+the shift :math:`x \\mapsto x - \\mu`: with ``whiten=True, center_x=True`` the fit sees
+:math:`x' = A(x - \\hat\\mu)`, :math:`A = W/s_x`, :math:`W` from the covariance of the centred
+rows, and a unit :math:`\\mathrm{relu}(u'\\cdot x' + \\beta')` is
+:math:`\\mathrm{relu}((A^Tu')\\cdot x + \\beta' - (A^Tu')\\cdot\\hat\\mu)` in the original
+coordinates (:meth:`Conditioning.to_original`). So :math:`x \\sim N(\\mu, \\Sigma)` is learned
+exactly: a bias-free network of :math:`x` is a biased one of :math:`x' \\sim N(0, I)`.
+
 Values that cannot be standardised are refused with a ``ValueError`` naming the input: a
 constant ``y``, entries more than :data:`OUTLIER_FACTOR` robust standard deviations from the
 median (a corrupted value, not a draw from a ReLU network of Gaussian inputs), and results that
@@ -208,30 +216,43 @@ class Conditioning:
     y_shift: float
     y_scale: float
     x_scale: float
-    whitener: np.ndarray = None  # symmetric W: x' = W x / x_scale
+    whitener: np.ndarray = None  # symmetric W: x' = W (x - x_mean) / x_scale
+    x_mean: np.ndarray = None  # the column means subtracted (original units); None: not centred
 
     def input_map(self):
-        """The matrix :math:`A` with :math:`x' = A x`."""
+        """The matrix :math:`A` with :math:`x' = A(x - \\hat\\mu)` (:math:`\\hat\\mu` = ``x_mean``, or 0)."""
         d = self.X.shape[1]
         W = np.eye(d) if self.whitener is None else self.whitener
         return W / self.x_scale
 
     def to_original(self, net):
-        """The network :math:`m_y + s_y f'(Ax)` in the original units; ``ValueError`` if it overflows."""
+        """The network :math:`m_y + s_y f'(A(x - \\hat\\mu))` in the original units; ``ValueError`` if it
+        overflows.
+
+        With :math:`x' = A(x - \\hat\\mu)`, :math:`u'\\cdot x' + \\beta' = (A^Tu')\\cdot x + \\beta' -
+        (A^Tu')\\cdot\\hat\\mu` and :math:`w'\\cdot x' = (A^Tw')\\cdot x - (A^Tw')\\cdot\\hat\\mu`: hidden rows
+        :math:`A^Tu'`, biases :math:`\\beta' - (A^Tu')\\cdot\\hat\\mu`, linear part :math:`s_yA^Tw'` and
+        intercept :math:`m_y + s_y(b' - (A^Tw')\\cdot\\hat\\mu)`.
+        """
         A = self.input_map()
         with np.errstate(over="ignore", invalid="ignore"):
             U = net.hidden_weights @ A
             lam = self.y_scale * net.output_weights
             w = self.y_scale * (net.linear_weights @ A)
             b = self.y_shift + self.y_scale * net.intercept
-        bad = [n for n, v in (("hidden weights", U), ("output weights", lam), ("linear weights", w), ("intercept", b))
+            beta = net.hidden_biases if net.has_biases else None
+            if self.x_mean is not None:
+                beta = (np.zeros(net.n_neurons) if beta is None else beta) - U @ self.x_mean
+                b = self.y_shift + self.y_scale * (net.intercept - (net.linear_weights @ A) @ self.x_mean)
+        bad = [n for n, v in (("hidden weights", U), ("output weights", lam), ("linear weights", w), ("intercept", b),
+                              ("hidden biases", 0.0 if beta is None else beta))
                if not np.all(np.isfinite(v))]
         if bad:
             raise ValueError(
                 f"the fitted network's {', '.join(bad)} overflow float64 in the units of X and y (X scale "
                 f"{self.x_scale:.3g}, y scale {self.y_scale:.3g}): rescale X or y towards 1 and fit again"
             )
-        return ReLUNetwork(U, lam, w, b, net.hidden_biases if net.has_biases else None)
+        return ReLUNetwork(U, lam, w, b, beta)
 
     def directions_to_original(self, C):
         """Unit rows ``C`` (directions in the fit's coordinates) as unit rows in the original ones."""
@@ -247,7 +268,7 @@ class Conditioning:
         return np.linalg.qr(self.whitener @ P)[0]
 
 
-def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
+def condition(X, y, *, center_y=True, whiten=False, center_x=False, allow_constant=False):
     """Check and standardise ``(X, y)`` (float64 arrays already validated finite).
 
     Parameters
@@ -256,9 +277,14 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
         Subtract the mean of ``y`` (only when the model has a free intercept).
     whiten : bool, default=False
         Fit on :math:`\\hat\\Sigma^{-1/2}x` with :math:`\\hat\\Sigma = \\frac1n\\sum_i x_ix_i^T`.
-        A mean significantly away from zero (largest :math:`|z|` of a column mean above a
-        Bonferroni bound at family-wise level 1e-6) is refused: a network of centred inputs has a
-        bias inside each ReLU, which the model class cannot express.
+        Without ``center_x``, a mean significantly away from zero (largest :math:`|z|` of a column
+        mean above a Bonferroni bound at family-wise level 1e-6) is refused: a network of centred
+        inputs has a bias inside each ReLU, which a model without hidden biases cannot express.
+    center_x : bool, default=False
+        With ``whiten``, fit on :math:`x' = \\hat\\Sigma^{-1/2}(x - \\hat\\mu)` instead, :math:`\\hat\\mu`
+        the column means and :math:`\\hat\\Sigma` the covariance of the centred rows (for a model
+        with hidden biases, which absorb the mean; ``x_mean`` of the result holds :math:`\\hat\\mu`).
+        Ignored without ``whiten``: X is then never centred.
     allow_constant : bool, default=False
         Accept a constant ``y`` and an all-zero ``X`` (left unscaled) instead of refusing them.
 
@@ -298,13 +324,19 @@ def condition(X, y, *, center_y=True, whiten=False, allow_constant=False):
         rms = x_top * np.sqrt(np.mean((sub / x_top) ** 2))
     x_scale = x_scale_from_rms(rms, sub.size, x_top)
     Xs = X / x_scale if x_scale != 1.0 else X
-    whitener = None
-    if whiten:
+    whitener = x_mean = None
+    if whiten and center_x:
+        mean = Xs.mean(axis=0)
+        Xs = Xs - mean
+        whitener = whitener_from_moments(mean, (Xs.T @ Xs) / n, n, centred=True)
+        x_mean = mean * x_scale
+        Xs = np.ascontiguousarray(Xs @ whitener)
+    elif whiten:
         whitener = _whitener(Xs)
         Xs = np.ascontiguousarray(Xs @ whitener)
     elif x_scale != 1.0:
         Xs = np.ascontiguousarray(Xs)
-    return Conditioning(Xs, np.ascontiguousarray(yc), float(y_shift), y_scale, x_scale, whitener)
+    return Conditioning(Xs, np.ascontiguousarray(yc), float(y_shift), y_scale, x_scale, whitener, x_mean)
 
 
 def x_scale_from_rms(rms, size, x_top):
@@ -325,20 +357,24 @@ def _whitener(X):
     return whitener_from_moments(X.mean(axis=0), (X.T @ X) / X.shape[0], X.shape[0])
 
 
-def whitener_from_moments(mean, M, n):
+def whitener_from_moments(mean, M, n, centred=False):
     """:math:`W = M^{-1/2}` from the column means and the second moment :math:`M = \\frac1n X^TX`
-    of ``n`` rows; ``ValueError`` for a mean significantly away from zero or a singular ``M``."""
+    of ``n`` rows; ``ValueError`` for a mean significantly away from zero or a singular ``M``.
+    With ``centred``, ``M`` is the covariance about ``mean`` and the mean is not tested."""
     d = M.shape[0]
-    sd = np.sqrt(np.maximum(np.diag(M) - mean**2, 0.0))
-    z = np.abs(mean) / np.maximum(sd, 1e-300) * np.sqrt(n)
-    if np.max(z) > mean_z_threshold(d):
-        j = int(np.argmax(z))
-        raise ValueError(
-            f"whiten=True: column {j} of X has mean {mean[j]:.3g} ({z[j]:.1f} standard errors from 0). Whitening "
-            "handles x ~ N(0, Sigma) exactly; with a non-zero mean the hidden units of the centred inputs become "
-            "relu(u.(x - mu)), a bias inside the ReLU that the model b + w.x + sum lambda relu(u.x) cannot express. "
-            "Centre X yourself (and predict on centred inputs) if the offset is not part of the data's meaning"
-        )
+    if not centred:
+        sd = np.sqrt(np.maximum(np.diag(M) - mean**2, 0.0))
+        z = np.abs(mean) / np.maximum(sd, 1e-300) * np.sqrt(n)
+        if np.max(z) > mean_z_threshold(d):
+            j = int(np.argmax(z))
+            raise ValueError(
+                f"whiten=True: column {j} of X has mean {mean[j]:.3g} ({z[j]:.1f} standard errors from 0). "
+                "Without hidden biases, whitening handles x ~ N(0, Sigma) only: once x is centred, each hidden "
+                "unit becomes relu(u.(x - mu)), a bias inside the ReLU that b + w.x + sum lambda relu(u.x) cannot "
+                "express. Pass hidden_biases=True to learn inputs with a mean (X is then centred and whitened, and "
+                "the network mapped back to X's coordinates), or centre X yourself (and predict on centred "
+                "inputs) if the offset is not part of the data's meaning"
+            )
     evals, V = np.linalg.eigh(M)
     if evals[0] <= evals[-1] / MAX_CONDITION:
         raise ValueError(

@@ -75,9 +75,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     whiten : bool, default=False
         Fit on :math:`\\hat\\Sigma^{-1/2}x` (:math:`\\hat\\Sigma` the inputs' second moment) and
         return the network in the original coordinates, so inputs :math:`x\\sim N(0,\\Sigma)` of
-        any covariance are learned exactly. A mean significantly away from zero is refused: the
-        hidden units of centred inputs would need a bias inside the ReLU, which the model class
-        lacks. See :mod:`narrowrelu.conditioning`.
+        any covariance are learned exactly. With ``hidden_biases=True`` the inputs are centred too,
+        :math:`x' = \\hat\\Sigma^{-1/2}(x-\\hat\\mu)` (:math:`\\hat\\Sigma` the covariance), so
+        :math:`x\\sim N(\\mu,\\Sigma)` is learned exactly (a unit :math:`\\mathrm{relu}(u\\cdot x)` is a
+        biased unit of :math:`x'`); without, a mean significantly away from zero is refused with a
+        ``ValueError`` saying so. See :mod:`narrowrelu.conditioning`.
     chunk_size : int, default=65536
         Rows per chunk of every pass (bounds memory in oracle mode).
     n_jobs : int, default=1
@@ -92,7 +94,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         come from the same moments, each :math:`\\beta_i` from the ratio of its order-3 and order-2
         moments, and the refinement is Levenberg–Marquardt on every parameter, biases included
         (:mod:`narrowrelu.learner.biases`). With ``whiten=True`` the inputs are also centred, so
-        :math:`x\\sim N(\\mu,\\Sigma)` is learned. ``False`` keeps the paper's model, every unit through 0.
+        :math:`x\\sim N(\\mu,\\Sigma)` is learned and mapped back to x exactly (a unit
+        :math:`\\mathrm{relu}(u'\\cdot x'+\\beta')` of :math:`x' = A(x-\\hat\\mu)` is
+        :math:`\\mathrm{relu}(u\\cdot x+\\beta'-u\\cdot\\hat\\mu)`, :math:`u = A^Tu'`). ``False`` keeps the
+        paper's model, every unit through 0.
     settings : LearnerSettings, dict or None, default=None
         The research knobs (:class:`~narrowrelu.learner.settings.LearnerSettings`: tensor orders,
         contraction pairs, candidate generators, clustering scales, rounds, the refinement's
@@ -134,8 +139,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     n_passes_ : int
         Passes made over the data (or over the oracle's regenerated stream).
     scaling_ : dict
-        The maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener`` (``fit_oracle``:
-        a power of two near the outputs' scale, and a shift only for a large offset).
+        The maps to standard units, ``y_shift``, ``y_scale``, ``x_scale``, ``whitener``, ``x_mean``
+        (the column means subtracted before whitening with ``hidden_biases=True``; ``None`` when X was
+        not centred) (``fit_oracle``: a power of two near the outputs' scale, and a shift only for a
+        large offset).
     residual_diagnostic_ : dict
         Low-order Hermite moments of the final model's residual on the held-out rows
         (:mod:`narrowrelu.learner.residual_diagnostic`): ``statistics`` (per order 1-4, the
@@ -219,7 +226,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             conditioner = condition
         n, d = X.shape
         self._check_size(n, d)
-        data = conditioner(X, y, whiten=self.whiten)
+        data = conditioner(X, y, whiten=self.whiten, center_x=self.hidden_biases)
         warn_if_not_gaussian(data.X, self.whiten)
         rng = as_generator(self.random_state)
         seed = np.random.SeedSequence(int(rng.integers(2**63)))

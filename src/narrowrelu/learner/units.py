@@ -80,8 +80,10 @@ def to_original_units(fit, data):
 
 def scaling_of(data):
     """The maps of ``data`` (a :class:`~narrowrelu.conditioning.Conditioning`) as the estimator
-    reports them in ``scaling_``."""
-    return {"y_shift": data.y_shift, "y_scale": data.y_scale, "x_scale": data.x_scale, "whitener": data.whitener}
+    reports them in ``scaling_`` (``x_mean``: the column means subtracted before whitening, ``None``
+    when X was not centred)."""
+    return {"y_shift": data.y_shift, "y_scale": data.y_scale, "x_scale": data.x_scale, "whitener": data.whitener,
+            "x_mean": data.x_mean}
 
 
 def oracle_in_standard_units(oracle, n_samples, n_features, chunk_size, seed):

@@ -13,7 +13,9 @@ unchanged (:mod:`narrowrelu.learner.rounds`). Then:
 2. :mod:`~narrowrelu.learner.biases.output`: :math:`\lambda, w, b` by least squares on the
    biased units (one pass): the raw biased solution;
 3. :func:`refine_biased`: Levenberg–Marquardt on every parameter, biases included
-   (:func:`~narrowrelu.learner.refine.normal_equations.levenberg_marquardt`), on the rows in memory.
+   (:func:`~narrowrelu.learner.refine.normal_equations.levenberg_marquardt`), on the rows in memory,
+   then a unit left away from its neuron is moved to where the residual shows one missing
+   (:mod:`~narrowrelu.learner.biases.swap`).
 """
 
 from dataclasses import replace
@@ -27,6 +29,7 @@ from ..refine.surplus import residual_structure
 from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass
 from .output import biased_output_pass
 from .selection import select_biased_units, single_biases
+from .swap import swap_misplaced_units
 
 # Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
 # Gauss-Newton does (refine.gauss_newton's noise_tol)
@@ -146,12 +149,13 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
     X, y = on.rows_in_memory()
     start_mse = float(np.mean((raw.evaluate_trusted(X) - y) ** 2))
     result = refine_biased(raw, on, max_iter, n_jobs)
-    summary = {"split_tries": 0, "splits": 0, "start": "biased moment solution",
+    result, swaps, structure = swap_misplaced_units(result, on, lambda net: refine_biased(net, on, max_iter, n_jobs))
+    summary = {"split_tries": 0, "splits": 0, "swaps": swaps, "start": "biased moment solution",
                "start_losses": {"biased moment solution": start_mse},
                "method": "lm", "n_iter": result.n_iter, "converged": result.converged, "train_mse": result.loss,
                "n_samples": on.n_samples, "n_passes": on.n_passes - passes_before + result.n_iter,
                "stop_reason": "converged" if result.converged else "max_iter", "surplus": [], "grown": 0,
-               "residual": residual_structure(result.network, on)}
+               "residual": structure}
     return raw, result.network, summary
 
 
