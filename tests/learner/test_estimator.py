@@ -136,7 +136,7 @@ def test_oracle_mode_recovers_and_streams_in_chunks():
         ({"n_neurons": 9}, "n_neurons = 9 exceeds n_features = 8"),
         ({"n_neurons": 2, "validation_fraction": 1.5}, "validation_fraction"),
         ({"n_neurons": 2, "settings": {"refine_method": "newton"}}, "settings.refine_method must be one of"),
-        ({"n_neurons": 2, "settings": {"tensor_orders": (3,)}}, "settings.tensor_orders"),
+        ({"n_neurons": 2, "settings": {"tensor_orders": (2,)}}, "settings.tensor_orders"),
         ({"n_neurons": 2, "tol": 2.0}, r"tol must be a real number in \[0, 1\), got 2.0"),
         ({"n_neurons": 2, "validation_fraction": "x"},
          r"validation_fraction must be a real number in \(0, 1\), got 'x'"),

@@ -201,7 +201,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit on data ``X`` (rows assumed drawn from :math:`N(0, I)`, or :math:`N(0, \\Sigma)`
-        with ``whiten=True``) and targets ``y``.
+        with ``whiten=True``, or :math:`N(\\mu, \\Sigma)` with ``whiten=True, hidden_biases=True``)
+        and targets ``y``.
 
         Parameters
         ----------
