@@ -372,6 +372,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         large = auto or (self.refine and large_sample(source.n_samples, self.n_neurons, source.n_features))
         settings = MomentSettings.from_knobs(knobs, n_neurons=self.n_neurons, tol=self.tol,
                                              max_auto_neurons=self.max_auto_neurons, n_jobs=n_jobs,
+                                             surplus_handoff=(self.refine and self.n_neurons is not None
+                                                              and not self.hidden_biases),
                                              handoff=REFINE_HANDOFF if large else 0.0,
                                              handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
                                                                          if auto else 0.0))
@@ -405,7 +407,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 on = source if rows is None else source.head(rows, into_memory=knobs.refine_method != "gn")
                 refined, refinement = refine_moment_solution(knobs.refine_method, moments.network,
                                                              moments.first_round_network, on, knobs.refine_starts,
-                                                             knobs.refine_max_iter, n_jobs)
+                                                             knobs.refine_max_iter, n_jobs, self.n_neurons)
                 network = refined.network
                 moments.timings["refinement"] = time.perf_counter() - start
             start = time.perf_counter()

@@ -24,14 +24,14 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
                         stacklevel=5):
     """The :class:`NeuronCountReport` of a fitted ``network`` asked for ``asked`` neurons
     (``None``: searched, up to ``max_auto_neurons``), issuing a ``NeuronCountWarning`` when
-    neurons were surplus, when the search stopped at its limit while still improving
-    (``limit_reached``), or when the residual shows a neuron missing."""
+    it keeps fewer than asked (the surplus merged or removed), when the search stopped at its
+    limit while still improving (``limit_reached``), or when the residual shows a neuron missing."""
     summary = refinement or {}
     kept = network.n_neurons
     surplus = list(summary.get("surplus", []))
     structure = summary.get("residual")
-    if surplus:
-        warnings.warn(f"n_neurons = {asked}: {len(surplus)} neuron(s) were surplus and the model keeps {kept} "
+    if asked is not None and kept < asked:
+        warnings.warn(f"n_neurons = {asked}: {asked - kept} neuron(s) were surplus and the model keeps {kept} "
                       f"({'; '.join(surplus)}); see surplus_", NeuronCountWarning, stacklevel=stacklevel)
     largest = auto_neuron_limit(n_features, n_samples, max_auto_neurons)
     if limit_reached:

@@ -48,6 +48,7 @@ from .passes import (
     projection_pass,
     second_moment_pass,
 )
+from .refine.surplus import merge_surplus
 from .settings import auto_neuron_limit
 from .sources.projection_cache import ProjectionCache
 from .span import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
@@ -61,6 +62,11 @@ SELECTION_ROWS = 2**18
 # r_k^2 - r_{k+1}^2 is above this many standard errors: a one-sided false-alarm rate of
 # 1 - Phi(3) = 0.13 % per k tried when k + 1 fits no better
 AUTO_K_Z = 3.0
+# with surplus_handoff, rounds stop after SURPLUS_ROUNDS in a row whose model has at least
+# SURPLUS_NEURONS surplus neurons (merge_surplus merges or drops that many): a model of the right
+# k can show one (a close pair, or a cluster, comes out of a round as one direction twice)
+SURPLUS_ROUNDS = 2
+SURPLUS_NEURONS = 2
 # with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of
 # Var(y): a neuron that explained less would be below the resolution the method aims at
 AUTO_K_FITTED = 1e-4
@@ -327,6 +333,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
     orders = tuple(sorted(set(settings.tensor_orders)))
     min_count = max(2, int(np.ceil(settings.min_support * settings.n_contraction_pairs)))
     improvement = settings.round_improvement(k, d, source.n_train, source.n_samples)
+    surplus_rounds = 0
     for rnd in range(settings.max_rounds):
         extra = np.empty((0, d))
         if sign_free is not None:
@@ -378,6 +385,10 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             break
         sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
         current = sign_free_to_relu_network(*sign_free)
+        surplus = settings.surplus_handoff and len(merge_surplus(current)[1]) >= SURPLUS_NEURONS
+        surplus_rounds = surplus_rounds + 1 if surplus else 0
+        if surplus_rounds >= SURPLUS_ROUNDS:
+            break
     best.rounds = rounds
     return best
 

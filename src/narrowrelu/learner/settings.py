@@ -134,6 +134,9 @@ class MomentSettings:
     # n_neurons=None: the hand-over applies at a k only beyond this many rows per parameter
     handoff_rows_per_parameter: float = 0.0
     candidate_generators: tuple = ("jennrich", "cp_polish", "tensor_fit")
+    # rounds stop at a model with surplus neurons (merge_surplus acts on it): the refinement
+    # that follows merges and prunes them, where further rounds would fit them to noise
+    surplus_handoff: bool = False
 
     @classmethod
     def from_knobs(cls, knobs, **own):

@@ -9,8 +9,10 @@ import pytest
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.learner.refine import refine_network
 from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
-from narrowrelu.learner.refine.surplus import NeuronCountWarning, merge_surplus, residual_structure
+from narrowrelu.learner.refine.surplus import (NeuronCountWarning, merge_surplus, noise_gain, prune_surplus,
+                                               residual_structure)
 from narrowrelu.learner.sources import ArraySource
+from narrowrelu.teacher import make_teacher
 
 
 def _source(X, y):
@@ -112,6 +114,41 @@ def test_refine_network_gives_an_abandoned_try_no_dense_fallback():
     assert getattr(result, "stop_reason", None) == ABANDONED
 
 
+def _prune_problem(weights, extra, seed=3, n=8000, d=6):
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((len(weights), d))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    teacher = ReLUNetwork(U, np.asarray(weights, dtype=float), np.zeros(d), 0.0)
+    X = rng.standard_normal((n, d))
+    y = teacher.evaluate_trusted(X) + 0.1 * rng.standard_normal(n)
+    source = _source(X, y)
+    start = teacher if extra is None else ReLUNetwork(np.vstack([U, extra]), np.append(weights, 0.02),
+                                                      np.zeros(d), 0.0)
+
+    def refine(net, level=None):
+        return refine_network("gn", net, source, abandon_above=level, dense_fallback=False)
+
+    return refine, refine(start), source
+
+
+def test_prune_surplus_removes_a_neuron_fitted_to_noise():
+    refine, result, source = _prune_problem([1.0, -0.8], extra=_unit(np.arange(1.0, 7.0)))
+    assert result.network.n_neurons == 3
+    pruned, actions = prune_surplus(refine, result, source)
+    assert pruned.network.n_neurons == 2 and len(actions) == 1
+    # the neuron fitted to noise lowered the sum of squares by less than the BIC penalty
+    n = source.n_samples
+    assert 0 <= (pruned.loss - result.loss) * n <= noise_gain(result.loss, 7, n) * n / (n - 28)
+
+
+def test_prune_surplus_keeps_a_small_neuron_the_target_has():
+    # contribution 0.25 against 1: a wasted neuron by its weight, but without it the sum of squares
+    # rises by about 0.25^2 E[relu^2] n = 250, the BIC penalty of its 7 parameters is 0.01 * 7 * ln 8000 = 0.6
+    refine, result, source = _prune_problem([1.0, -1.0, 0.25], extra=None)
+    pruned, actions = prune_surplus(refine, result, source)
+    assert pruned is result and actions == []
+
+
 @pytest.fixture(scope="module")
 def three_neurons():
     teacher = Teacher.random(n_features=8, n_neurons=3, random_state=11)
@@ -128,6 +165,23 @@ def test_over_specified_noiseless_fit_recovers_the_teacher_with_the_true_k(three
     assert len(model.surplus_) == 3
     assert population_mse(model, teacher) / population_variance(teacher) < 1e-12
     assert not model.underfit_
+
+
+def test_over_specified_noisy_fit_keeps_the_true_k_and_the_right_k_accuracy():
+    # d = 10, k = 3, n = 2e4, noise 0.1 std f, n_neurons = 6 (the recipe of benchmarks/auto_k.py, seed 13):
+    # the refinement used to keep the unmerged first-round start, 6 neurons fitted partly to noise
+    # (relative MSE 5.9e-5 against 1.8e-5 told k = 3) while the warning reported 3 merged
+    teacher = make_teacher("random", 10, 3, 13)
+    X, y = teacher.sample(20_000, random_state=1013)
+    y = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng([13, 77]).standard_normal(y.size)
+    right = MomentReLURegressor(n_neurons=3, random_state=13).fit(X, y)
+    with pytest.warns(NeuronCountWarning, match=r"n_neurons = 6: 3 neuron\(s\) were surplus and the model keeps 3"):
+        over = MomentReLURegressor(n_neurons=6, random_state=13).fit(X, y)
+    assert over.n_neurons_ == 3 and over.network_.n_neurons == 3 and len(over.surplus_) == 3
+    assert over.refinement_["grown"] == 0
+    # both fits reach the parametric rate sigma^2 p / n, p = 44; one neuron fitted to noise would add
+    # d + 1 = 11 parameters, 1.25 times the error: the over-specified fit must stay below that
+    assert population_mse(over, teacher) <= 1.25 * population_mse(right, teacher)
 
 
 def test_right_k_fit_gives_no_neuron_count_warning(three_neurons):

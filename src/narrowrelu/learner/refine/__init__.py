@@ -26,7 +26,7 @@ from .normal_equations import levenberg_marquardt
 from .quasi_newton import lbfgs
 from .result import RefinementResult
 from .split_neurons import refine_with_splits
-from .surplus import grow_neurons, merge_surplus, residual_structure
+from .surplus import grow_neurons, merge_surplus, prune_surplus, residual_structure
 # Gauss-Newton iterations before the dense fallback: well-posed fits stop after 1-3 (noisy)
 # or 3-8 (noiseless)
 GN_MAX_ITER = 30
@@ -36,6 +36,9 @@ DENSE_MAX_PARAMETERS = 300
 # multiply-adds of 1-10 s on one core), at least DENSE_MIN_ITER of them
 DENSE_MAX_WORK = 2e10
 DENSE_MIN_ITER = 3
+# Gauss-Newton iterations before surplus neurons are pruned from a start known to hold some:
+# enough to fit the others (well-posed fits settle in 1-8), not to chase the degenerate ones
+SURPLUS_GN_ITER = 8
 # it stops once a step gains less than this share of the parametric rate (Gauss-Newton's noise_tol)
 DENSE_NOISE_TOL = 1e-2
 # losses that differ by less than this share of the fitted variance are equal (Gauss-Newton stops
@@ -43,7 +46,7 @@ DENSE_NOISE_TOL = 1e-2
 TIE_LEVEL = 1e-12
 
 
-def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_above=None):
+def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_above=None, dense_fallback=True):
     """Refine ``network`` on every row of ``source`` (held-out masks ignored) by ``method``.
 
     ``"gn"`` streams over the source's blocks (any size, oracle mode included); when it has not
@@ -52,7 +55,8 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_abov
     most ``DENSE_MAX_WORK`` / :math:`np^2` iterations and until a step gains less than
     ``DENSE_NOISE_TOL`` times the parametric rate. With ``abandon_above`` (a mean squared
     residual, the best of earlier tries), Gauss–Newton gives up a try that will not beat it
-    (:func:`~narrowrelu.learner.refine.gauss_newton.gauss_newton`) and no fallback follows.
+    (:func:`~narrowrelu.learner.refine.gauss_newton.gauss_newton`) and no fallback follows; without
+    ``dense_fallback`` none follows either (:func:`dense_continuation` can run it later).
     ``"lm"`` and ``"lbfgs"`` take the rows of a source that holds them in memory
     (``source.rows_in_memory()``: an :class:`~narrowrelu.learner.sources.ArraySource`).
 
@@ -63,18 +67,25 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_abov
     if method == "gn":
         result = gauss_newton(network, source, max_iter=min(max_iter, GN_MAX_ITER), n_jobs=n_jobs,
                               abandon_above=abandon_above)
-        if result.converged or result.stop_reason == ABANDONED or not _dense_affordable(result.network, source):
-            return result
-        # Gauss-Newton did not settle: a degenerate fit (two copies of one neuron, a dead one),
-        # where J^TJ is singular beyond the gauge and the Fisher system gives poor steps; the
-        # damped dense method continues, within a bounded budget
-        p = _n_parameters(result.network)
-        iters = min(max_iter, max(DENSE_MIN_ITER, int(DENSE_MAX_WORK / (source.n_samples * p * p))))
-        X, y = source.rows_in_memory()
-        return levenberg_marquardt(result.network, X, y, max_iter=iters, n_jobs=n_jobs, noise_tol=DENSE_NOISE_TOL)
+        return dense_continuation(result, source, max_iter, n_jobs) if dense_fallback else result
     dense = {"lm": levenberg_marquardt, "lbfgs": lbfgs}[method]
     X, y = source.rows_in_memory()
     return dense(network, X, y, max_iter=max_iter, n_jobs=n_jobs)
+
+
+def dense_continuation(result, source, max_iter=100, n_jobs=1):
+    """Levenberg–Marquardt from the Gauss–Newton ``result`` when that did not converge (and was not
+    abandoned) and the dense method is affordable (:func:`refine_network`), else ``result``."""
+    if (not isinstance(result, GaussNewtonResult) or result.converged or result.stop_reason == ABANDONED
+            or not _dense_affordable(result.network, source)):
+        return result
+    # Gauss-Newton did not settle: a degenerate fit (two copies of one neuron, a dead one),
+    # where J^TJ is singular beyond the gauge and the Fisher system gives poor steps; the
+    # damped dense method continues, within a bounded budget
+    p = _n_parameters(result.network)
+    iters = min(max_iter, max(DENSE_MIN_ITER, int(DENSE_MAX_WORK / (source.n_samples * p * p))))
+    X, y = source.rows_in_memory()
+    return levenberg_marquardt(result.network, X, y, max_iter=iters, n_jobs=n_jobs, noise_tol=DENSE_NOISE_TOL)
 
 
 def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
@@ -85,18 +96,37 @@ def refine_start_count(refine_starts, n_rows, n_neurons, n_features):
     return 1 if large_sample(n_rows, n_neurons, n_features) else 2
 
 
-def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neurons=False):
+def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neurons=False, surplus=()):
     """Refine each ``(label, network)`` of ``starts`` on ``source`` and keep the lowest training
-    loss (ties to the earlier start); with ``split_neurons``, then move a wasted neuron by
+    loss (ties to the earlier start); with ``split_neurons``, each refined start is first rid of
+    the neurons the data do not need (:func:`~narrowrelu.learner.refine.surplus.prune_surplus`,
+    before any dense continuation), and the start kept then moves a wasted neuron by
     splitting a loaded one while that lowers the loss
     (:func:`~narrowrelu.learner.refine.split_neurons.refine_with_splits`). Returns the result and a
-    summary: the start kept, every start's loss, the splits tried and kept, iterations,
-    convergence, training MSE, rows, passes and the stop reason."""
+    summary: the start kept, every start's loss, the neurons removed from it (``pruned``, one
+    line each), the splits tried and kept, iterations, convergence, training MSE, rows, passes
+    and the stop reason. A start whose label is in ``surplus`` (surplus neurons were merged out
+    of it: more are likely) makes ``SURPLUS_GN_ITER`` Gauss–Newton iterations before the prune,
+    the rest after it."""
     passes_before = source.n_passes
-    results = []
+    results, pruned = [], {}
+
+    def quick(net, level=None, iters=max_iter):
+        return refine_network(method, net, source, iters, n_jobs, abandon_above=level, dense_fallback=False)
+
     for label, network in starts:
         level = min((r.loss for _, r in results), default=None)
-        results.append((label, refine_network(method, network, source, max_iter, n_jobs, abandon_above=level)))
+        early = split_neurons and label in surplus and method == "gn"
+        result = refine_network(method, network, source, SURPLUS_GN_ITER if early else max_iter, n_jobs,
+                                abandon_above=level, dense_fallback=not split_neurons)
+        pruned[label] = []
+        if split_neurons and getattr(result, "stop_reason", "") != ABANDONED:
+            result, pruned[label] = prune_surplus(quick, result, source,
+                                                  TIE_LEVEL * population_variance(result.network))
+            if early and not result.converged:
+                result = quick(result.network)
+            result = dense_continuation(result, source, max_iter, n_jobs)
+        results.append((label, result))
     label, best = _smallest_adequate(results, source.n_samples)
     splits = {"split_tries": 0, "splits": 0}
     if split_neurons:
@@ -106,6 +136,7 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
     return best, {
         **splits,
         "start": label,
+        "pruned": pruned[label],
         "start_losses": {lab: float(r.loss) for lab, r in results},
         "method": method,
         "n_iter": best.n_iter,
@@ -117,24 +148,30 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
     }
 
 
-def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1):
+def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1,
+                           max_neurons=None):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
     ``None`` when it is the one selected).
 
     Surplus neurons are merged or removed from each start first
-    (:func:`~narrowrelu.learner.refine.surplus.merge_surplus`); when that left fewer neurons than
-    ``final_round`` has, neurons are added back while the residual's second moment shows one
-    missing (:func:`~narrowrelu.learner.refine.surplus.grow_neurons`). The summary also holds
-    ``surplus`` (what was merged or removed, one line each), ``grown`` (neurons added back) and
-    ``residual`` (the final residual's :class:`~narrowrelu.learner.refine.surplus.ResidualStructure`)."""
-    asked = final_round.n_neurons
+    (:func:`~narrowrelu.learner.refine.surplus.merge_surplus`); when the model kept has fewer
+    neurons than ``max_neurons`` (``None``: ``final_round``'s), neurons are added back while the
+    residual's second moment shows one missing
+    (:func:`~narrowrelu.learner.refine.surplus.grow_neurons`). The summary also holds ``surplus``
+    (what was merged or removed from the start kept, one line each), ``grown`` (neurons added
+    back) and ``residual`` (the final residual's
+    :class:`~narrowrelu.learner.refine.surplus.ResidualStructure`)."""
+    asked = max(final_round.n_neurons, max_neurons or 0)
     merged, actions = merge_surplus(final_round)
+    start_actions = {"final round": actions}
     if first_round is not None:
-        first_round, _ = merge_surplus(first_round)
+        first_round, start_actions["first round"] = merge_surplus(first_round)
     starts = [(label, net) for label, net in (("final round", merged), ("first round", first_round)) if net is not None]
-    n_starts = refine_start_count(refine_starts, source.n_samples, asked, final_round.n_features)
-    best, summary = refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True)
+    n_starts = refine_start_count(refine_starts, source.n_samples, final_round.n_neurons, final_round.n_features)
+    best, summary = refine_from_starts(method, starts[:n_starts], source, max_iter, n_jobs, True,
+                                       surplus=[label for label, done in start_actions.items() if done])
+    actions = start_actions[summary["start"]] + summary["pruned"]
     passes_before = source.n_passes
     grown = 0
     if best.network.n_neurons < asked:

@@ -39,7 +39,7 @@ import numpy as np
 
 from ...hermite import relu_hermite_coefficient
 from ...network import ReLUNetwork
-from .split_neurons import SPLIT_GAIN, birth_starts, split_start
+from .split_neurons import SPLIT_GAIN, WASTED_SHARE, birth_starts, free_neuron, split_start
 
 class NeuronCountWarning(UserWarning):
     """The number of neurons asked for or searched is not the number the data support."""
@@ -57,10 +57,18 @@ EDGE_MARGIN = 4.0
 RESOLUTION = 1e-6
 # rows on which the residual's second moment is computed at most (O(m d^2) work)
 STRUCTURE_ROWS = 2**16
-# a neuron added back is kept when it lowers the sum of squares by more than a neuron fitting
-# pure noise would: sigma^2 (q + GROW_Z sqrt(2q)), q = d + 1 parameters (a chi-square's mean
-# plus GROW_Z standard deviations)
-GROW_Z = 3.0
+
+
+def noise_gain(sigma2, q, n):
+    """The fall of a sum of squares that ``q`` more parameters must bring to be kept, on ``n``
+    rows with noise variance ``sigma2``: :math:`\\sigma^2q\\ln n`, the penalty of the Bayesian
+    information criterion. Parameters fitted to noise lower the sum of squares by a bounded
+    multiple of :math:`\\sigma^2q` (a :math:`\\chi^2_q` for linear ones; more for a neuron, whose
+    direction is chosen among all of :math:`\\mathbb R^d`), below :math:`\\ln n` times it at any
+    useful :math:`n`, while a neuron of the target lowers it in proportion to :math:`n`: the choice
+    is consistent. What a dropped neuron of the target could have explained is below
+    :math:`\\ln n` times its share of the parametric rate."""
+    return sigma2 * q * np.log(max(n, 2))
 
 
 def contributions(network):
@@ -209,7 +217,7 @@ def grow_neurons(refine, result, source, max_neurons):
     (:func:`~narrowrelu.learner.refine.split_neurons.split_start`), refines each with
     ``refine(network, level)`` (``level``: the loss to beat, so hopeless tries are given up), and
     keeps the best when it lowers the sum of squares by more than
-    :math:`\\hat\\sigma^2(q + 3\\sqrt{2q})`, :math:`q = d+1`, what a neuron fitted to noise gains.
+    :func:`noise_gain` with :math:`q = d+1`, more than a neuron fitted to noise gains.
 
     Returns
     -------
@@ -236,10 +244,68 @@ def grow_neurons(refine, result, source, max_neurons):
         n = source.n_samples
         p = network.n_neurons * (d + 1) + d + 1
         sigma2 = result.loss * n / max(n - p, 1)
-        q = d + 1
-        needed = max(sigma2 * (q + GROW_Z * np.sqrt(2 * q)), SPLIT_GAIN * result.loss * n)
+        needed = max(noise_gain(sigma2, d + 1, n), SPLIT_GAIN * result.loss * n)
         if best is None or not (result.loss - best.loss) * n > needed:
             break
         result, grown = best, grown + 1
         structure = residual_structure(result.network, source)
     return result, grown, structure
+
+
+def prune_surplus(refine, result, source, floor=0.0):
+    """Remove from the refined ``result`` the neurons the data do not need: while the model has
+    small neurons, a wasted one or a doubled pair (:func:`_smaller_models`), refine the model
+    without them (``refine(network, level)``, given up once it cannot end below ``level``) and
+    keep that smaller model when its sum of squares is above the current one by no more than
+    the removed parameters must gain (:func:`noise_gain`, :math:`q = d + 1` per neuron; at least
+    ``floor`` times :math:`n`, the rounding level of a noiseless fit) and its residual shows no
+    neuron missing (:func:`residual_structure`: a wasted neuron in a merged-neuron minimum is
+    needed elsewhere, which the split tries look for).
+
+    Returns
+    -------
+    result : RefinementResult
+    actions : list of str
+        One line per neuron removed.
+    """
+    actions = []
+    allowance = 0.0
+    n = source.n_samples
+    d = result.network.n_features
+    while result.network.n_neurons > 1:
+        kept = None
+        for smaller in _smaller_models(result.network):
+            q = (result.network.n_neurons - smaller.n_neurons) * (d + 1)
+            p = result.network.n_neurons * (d + 1) + d + 1
+            allowance = max(noise_gain(result.loss * n / max(n - p, 1), q, n), floor * n) / n
+            candidate = refine(smaller, result.loss + allowance)
+            close = candidate.loss <= result.loss + allowance
+            if close and not residual_structure(candidate.network, source).significant:
+                kept = candidate
+                break
+        if kept is None:
+            break
+        removed = result.network.n_neurons - kept.network.n_neurons
+        actions += [f"removed a neuron ({removed} together): without them the mean squared residual rises by "
+                    f"{kept.loss - result.loss:.3g}, less than they must lower it ({allowance:.3g})"] * removed
+        result = kept
+    return result, actions
+
+
+def _smaller_models(network):
+    """The models :func:`prune_surplus` tries: ``network`` without its ``m`` neurons of smallest
+    contribution, for ``m`` = the number below ``WASTED_SHARE`` of the largest's, then half as
+    many, down to 2 (together they can fit what neither fits alone; one refinement can remove
+    many), then without its wasted neuron (or with its doubled pair merged,
+    :func:`~narrowrelu.learner.refine.split_neurons.free_neuron`)."""
+    c = contributions(network)
+    order = np.argsort(c, kind="stable")
+    m = min(int((c < WASTED_SHARE * c.max()).sum()), c.size - 1)
+    while m >= 2:
+        keep = np.sort(order[m:])
+        yield ReLUNetwork(network.hidden_weights[keep], network.output_weights[keep], network.linear_weights,
+                          network.intercept)
+        m //= 2
+    freed = free_neuron(network)
+    if freed is not None:
+        yield freed
