@@ -64,7 +64,7 @@ def add_parser(commands, run):
                    help=f"teacher families, from {', '.join(FAMILIES)} {_preset_help('families')}. close_pair has at "
                    "least 2 neurons and clusters is built from pairs (k // 2 of them), so some k map to the same "
                    "teacher; orthonormal uses d = k; biased is random with hidden biases beta ~ N(0, 1), fitted by "
-                   "the GD baselines with biases and rated with p = k(d+2)+d+1")
+                   "the moment learner and the GD baselines with biases and rated with p = k(d+2)+d+1")
     p.add_argument("--k", nargs="+", type=count(1), default=None, metavar="K",
                    help=f"numbers of teacher neurons, each 1 <= K <= --d {_preset_help('k')}")
     p.add_argument("--d", type=count(1), default=None, help=f"input dimension {_preset_help('d')}")
