@@ -72,16 +72,21 @@ def test_chunked_normal_equations_equal_dense_jacobian(seed, n, d, k, chunk, wit
     X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
     with mock.patch.object(refine, "_chunk_rows", lambda p: chunk):
         loss, Jtr, JtJ = loss_and_normal_equations(theta, X, y, k, with_hessian=with_hessian)
-    r, J = dense_reference(theta, X, y, k)
-    # rounding of sums over rows, relative to the sums of absolute values
-    aJ, ar = np.abs(J), np.abs(r)
-    assert loss == pytest.approx(r @ r, rel=1e-12, abs=1e-300)
-    assert np.all(np.abs(Jtr - J.T @ r) <= 1e-12 * (aJ.T @ ar) + 1e-300)
+    assert_normal_equations(loss, Jtr, JtJ, *dense_reference(theta, X, y, k))
     if with_hessian:
-        assert np.all(np.abs(JtJ - J.T @ J) <= 1e-12 * (aJ.T @ aJ) + 1e-300)
         assert np.array_equal(JtJ, JtJ.T)
     else:
         assert JtJ is None
+
+
+def assert_normal_equations(loss, Jtr, JtJ, r, J):
+    """The chunked sums against the dense residual ``r`` and Jacobian ``J``, to the rounding of
+    sums over rows relative to the sums of absolute values (``JtJ`` when computed)."""
+    aJ, ar = np.abs(J), np.abs(r)
+    assert loss == pytest.approx(r @ r, rel=1e-12, abs=1e-300)
+    assert np.all(np.abs(Jtr - J.T @ r) <= 1e-12 * (aJ.T @ ar) + 1e-300)
+    if JtJ is not None:
+        assert np.all(np.abs(JtJ - J.T @ J) <= 1e-12 * (aJ.T @ aJ) + 1e-300)
 
 
 def biased_dense_reference(theta, X, y, k):
@@ -106,11 +111,8 @@ def test_biased_normal_equations_equal_dense_jacobian(seed, n, d, k, chunk):
     X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
     with mock.patch.object(refine, "_chunk_rows", lambda p: chunk):
         loss, Jtr, JtJ = loss_and_normal_equations(theta, X, y, k, biased=True)
-    r, J = biased_dense_reference(theta, X, y, k)
-    aJ, ar = np.abs(J), np.abs(r)
-    assert loss == pytest.approx(r @ r, rel=1e-12, abs=1e-300)
-    assert np.all(np.abs(Jtr - J.T @ r) <= 1e-12 * (aJ.T @ ar) + 1e-300)
-    assert np.all(np.abs(JtJ - J.T @ J) <= 1e-12 * (aJ.T @ aJ) + 1e-300)
+    assert JtJ is not None
+    assert_normal_equations(loss, Jtr, JtJ, *biased_dense_reference(theta, X, y, k))
 
 
 def test_biased_jacobian_is_the_derivative():
