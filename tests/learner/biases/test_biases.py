@@ -32,7 +32,7 @@ def test_refined_noiseless_teacher_is_exact():
     X, y = teacher.sample(20_000, random_state=2)
     source = ArraySource(X, y, np.zeros(len(y), bool), 4096)
     moment = ReLUNetwork(teacher.hidden_weights + 0.05, np.ones(2))
-    raw, net, summary = fit_biased(moment, source, refine=True, rows=None)
+    _, net, summary = fit_biased(moment, source, refine=True, rows=None)
     assert population_mse(net, teacher) / population_variance(teacher) < 1e-12
     assert summary["method"] == "lm" and summary["converged"]
     assert summary["train_mse"] < summary["start_losses"]["biased moment solution"]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from narrowrelu import Teacher
+from narrowrelu import ReLUNetwork, Teacher
 from narrowrelu.hermite import biased_relu_hermite_coefficient
 from narrowrelu.learner.biases.moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass
 from narrowrelu.learner.sources import ArraySource
@@ -25,7 +25,8 @@ def test_pass_equals_numpy_reference():
     held = np.zeros(1000, dtype=bool)
     held[::7] = True
     w, b = rng.standard_normal(5), 0.3
-    got = projected_hermite_pass(ArraySource(X, y, held, 128), D, (w, b))
+    affine = ReLUNetwork(np.empty((0, 5)), np.empty(0), w, b)
+    got = projected_hermite_pass(ArraySource(X, y, held, 128), D, affine)
     Z = X @ D.T
     r = y - X @ w - b
     r -= r.mean()

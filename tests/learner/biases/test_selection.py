@@ -3,13 +3,13 @@
 import numpy as np
 
 from narrowrelu import Teacher
-from narrowrelu.learner.biases.moment_ratios import BIAS_LIMIT, projected_hermite_pass
-from narrowrelu.learner.biases.selection import select_biased_units, single_biases
+from narrowrelu.learner.biases.moment_ratios import BIAS_LIMIT, projected_hermite_pass, ratio_biases
+from narrowrelu.learner.biases.selection import select_biased_units
 from narrowrelu.learner.sources import ArraySource
 
 
-def test_single_biases():
-    got = single_biases(np.array([[2.0, 0.0, 1.0], [1.0, 3.0, -10.0]]))
+def test_ratio_biases():
+    got = ratio_biases(np.array([[2.0, 0.0, 1.0], [1.0, 3.0, -10.0]]))
     np.testing.assert_array_equal(got, [-0.5, 0.0, BIAS_LIMIT])
 
 
@@ -28,6 +28,6 @@ def test_the_teacher_directions_are_chosen_out_of_a_pool():
     pool = np.vstack([copies, noise, true])
     pool /= np.linalg.norm(pool, axis=1, keepdims=True)
     source = ArraySource(X, y, held, 4096)
-    biases = single_biases(projected_hermite_pass(source, pool, train_only=True))
+    biases = ratio_biases(projected_hermite_pass(source, pool, train_only=True))
     chosen = select_biased_units(source, pool, biases, 2, starts=[[0, 1]])
     assert sorted(chosen.tolist()) == [6, 7]

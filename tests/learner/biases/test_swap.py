@@ -4,7 +4,8 @@ import numpy as np
 
 from narrowrelu import ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.learner.biases import refine_biased
-from narrowrelu.learner.biases.swap import grow_units, residual_moments, swap_misplaced_units, unit_along
+from narrowrelu.learner.biases.moment_ratios import projected_hermite_pass
+from narrowrelu.learner.biases.swap import grow_units, swap_misplaced_units, unit_along
 from narrowrelu.learner.sources import ArraySource
 
 
@@ -14,6 +15,7 @@ def source_of(teacher, n, seed):
 
 
 def test_residual_moments_equal_numpy():
+    """The pass with a model: the centred Hermite moments of its residual y - g(x)."""
     teacher = Teacher.random(5, 2, bias_scale=1.0, random_state=0)
     source = source_of(teacher, 3000, 1)
     X, y = source.rows_in_memory()
@@ -22,8 +24,8 @@ def test_residual_moments_equal_numpy():
     r = y - net(X)
     r = r - r.mean()
     z = X @ e
-    np.testing.assert_allclose(residual_moments(net, source, e), [r @ (z**2 - 1) / 3000, r @ (z**3 - 3 * z) / 3000],
-                               rtol=1e-10, atol=1e-14)
+    want = [r @ (z**2 - 1) / 3000, r @ (z**3 - 3 * z) / 3000]
+    np.testing.assert_allclose(projected_hermite_pass(source, e[None], net)[:, 0], want, rtol=1e-10, atol=1e-14)
 
 
 def test_a_unit_is_moved_to_the_missing_neuron():
@@ -49,7 +51,7 @@ def test_unit_along_reads_a_single_neuron():
     e = np.eye(d)[2]
     target = Teacher(e[None], np.array([1.5]), hidden_biases=np.array([-0.7]))
     source = source_of(target, 200_000, 5)
-    u, lam, h = unit_along(ReLUNetwork(np.zeros((0, d)), np.zeros(0)), source, e)
+    _, lam, h = unit_along(ReLUNetwork(np.zeros((0, d)), np.zeros(0)), source, e)
     assert abs(h + 0.7) < 0.05 and abs(lam - 1.5) < 0.1
 
 

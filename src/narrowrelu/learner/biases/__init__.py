@@ -22,13 +22,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ...network import n_parameters
-
+from ...network import ReLUNetwork, n_parameters
 from ..refine.normal_equations import levenberg_marquardt
-from ..refine.surplus import residual_structure
-from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass
+from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass, ratio_biases
 from .output import biased_output_pass
-from .selection import select_biased_units, single_biases
+from .selection import select_biased_units
 from .swap import grow_units, swap_misplaced_units
 
 # Levenberg-Marquardt stops once a step gains less than this share of the parametric rate, as
@@ -53,12 +51,12 @@ def biased_start(network, source, progress=None, train_only=False, pool=None):
     norms = np.linalg.norm(U, axis=1)
     directions = U[norms > 0] / norms[norms > 0, None]
     k = directions.shape[0]
-    affine = (network.linear_weights, network.intercept)
+    affine = ReLUNetwork(np.empty((0, U.shape[1])), np.empty(0), network.linear_weights, network.intercept)
     if pool is not None and len(pool) and k:
         directions = np.vstack([directions, pool])
     moments = projected_hermite_pass(source, directions, affine, progress, train_only or directions.shape[0] > k)
     if directions.shape[0] > k:
-        chosen = select_biased_units(source, directions, single_biases(moments), k, [list(range(k))], progress)
+        chosen = select_biased_units(source, directions, ratio_biases(moments), k, [list(range(k))], progress)
         directions, moments = directions[chosen], moments[:, chosen]
     biases, _ = biases_from_moments(directions, moments)
     return biased_output_pass(source, directions, biases, progress, train_only)
@@ -150,14 +148,14 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
     passes_before = on.n_passes
     X, y = on.rows_in_memory()
     start_mse = float(np.mean((raw.evaluate_trusted(X) - y) ** 2))
-    result = refine_biased(raw, on, max_iter, n_jobs)
+
     def again(network):
         return refine_biased(network, on, max_iter, n_jobs)
 
-    result, swaps, structure = swap_misplaced_units(result, on, again)
+    result, swaps, structure = swap_misplaced_units(again(raw), on, again)
     grown = 0
     if max_units is not None:
-        result, grown, structure = grow_units(result, on, again, max_units)
+        result, grown, structure = grow_units(result, on, again, max_units, structure)
     summary = {"split_tries": 0, "splits": 0, "swaps": swaps, "start": "biased moment solution",
                "start_losses": {"biased moment solution": start_mse},
                "method": "lm", "n_iter": result.n_iter, "converged": result.converged, "train_mse": result.loss,

@@ -63,25 +63,34 @@ class ProjectedHermiteSums:
         return self
 
 
-def projected_hermite_pass(source, directions, affine=None, progress=None, train_only=False):
+def projected_hermite_pass(source, directions, model=None, progress=None, train_only=False):
     """:math:`a_m = \\frac1n\\sum_i (r_i - \\bar r)He_m(u_j\\cdot x_i)` for :math:`m = 2, 3` over every
     row (held-out rows included) of ``source``, ``directions`` unit rows :math:`u_j`, with
-    :math:`r = y - b - w\\cdot x` for ``affine`` :math:`(w, b)` (``None``: :math:`r = y`). Any affine
-    function has no Hermite moment of order 2 or more, so :math:`E[a_m]` does not depend on it
-    (up to the :math:`O(1/n)` of centring), while removing the model's linear part and mean
-    removes their share of the variance. ``train_only``: the training rows only. Returns an
-    array of shape ``(2, k)``."""
+    :math:`r = y - g(x)` for the network ``model`` :math:`g` (``None``: :math:`r = y`). An affine
+    :math:`g` (no neurons) has no Hermite moment of order 2 or more, so :math:`E[a_m]` does not
+    depend on it (up to the :math:`O(1/n)` of centring), while removing the model's linear part
+    and mean removes their share of the variance; with neurons, :math:`a_m` are the moments of
+    the model's residual. ``train_only``: the training rows only. Returns an array of shape
+    ``(2, k)``."""
     Ut = np.ascontiguousarray(directions)
-    w, b = (np.zeros(directions.shape[1]), 0.0) if affine is None else affine
 
     def chunk(sums, X, y, held):
         if train_only:
             X, y = X[~held], y[~held]
-        sums.add(thin_projection(X, Ut), y - X @ w - b)
+        r = y if model is None else y - model.evaluate_trusted(np.ascontiguousarray(X, dtype=float))
+        sums.add(thin_projection(X, Ut), r)
 
     sums = source.fold(ProjectedHermiteSums(directions.shape[0]), chunk, progress)
     n = max(sums.n, 1)
     return (sums.weighted - sums.total / n * sums.plain) / n
+
+
+def ratio_biases(weights):
+    """:math:`-\\mu_3/\\mu_2` per column of ``weights`` :math:`(\\mu_2, \\mu_3)`, clipped to
+    :math:`\\pm` ``BIAS_LIMIT``; 0 where :math:`\\mu_2` is 0 (a unit that carries no weight)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(weights[0] != 0.0, -weights[1] / weights[0], 0.0)
+    return np.clip(np.nan_to_num(h), -BIAS_LIMIT, BIAS_LIMIT)
 
 
 def biases_from_moments(directions, moments):
@@ -97,6 +106,4 @@ def biases_from_moments(directions, moments):
         two directions that coincide)."""
     G = directions @ directions.T
     mu = np.array([np.linalg.lstsq(G**m, a, rcond=1e-12)[0] for m, a in zip((2, 3), moments)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        beta = np.where(mu[0] != 0.0, -mu[1] / mu[0], 0.0)
-    return np.clip(np.nan_to_num(beta), -BIAS_LIMIT, BIAS_LIMIT), mu
+    return ratio_biases(mu), mu

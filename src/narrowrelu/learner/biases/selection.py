@@ -5,8 +5,8 @@ The rounds select their directions by an output regression on bias-free units
 better direction than the one selected (on a k = 4 teacher with :math:`\beta\sim N(0,1)`, a
 direction at cosine 0.63 selected while the pool held one at 0.996). So, with biases, each
 candidate :math:`c` gets its own bias :math:`h_c = -a_{3,c}/a_{2,c}` from its order-3 and order-2
-moments (:mod:`~narrowrelu.learner.biases.moment_ratios`, one pass; cross terms between
-candidates ignored here), and the directions are selected again by the same subset regression
+moments (:func:`~narrowrelu.learner.biases.moment_ratios.ratio_biases`, one pass; cross terms
+between candidates ignored here), and the directions are selected again by the same subset regression
 (:class:`~narrowrelu.learner.output.sparse_regression.SparseDirectionRegression`: forward
 selection to as many units as the moment solution has, then swaps, and swaps from the rounds' own
 selection) on the
@@ -17,7 +17,6 @@ import numpy as np
 
 from ...moments.thin import thin_projection
 from ..output.sparse_regression import GramStatistics, SparseDirectionRegression
-from .moment_ratios import BIAS_LIMIT
 
 
 class _SplitGrams:
@@ -31,14 +30,6 @@ class _SplitGrams:
         self.train.merge(other.train)
         self.validation.merge(other.validation)
         return self
-
-
-def single_biases(moments):
-    """:math:`h_c = -a_{3,c}/a_{2,c}` per candidate, clipped to :math:`\\pm` ``BIAS_LIMIT`` (0 where
-    :math:`a_{2,c} = 0`)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.where(moments[0] != 0.0, -moments[1] / moments[0], 0.0)
-    return np.clip(np.nan_to_num(h), -BIAS_LIMIT, BIAS_LIMIT)
 
 
 def select_biased_units(source, pool, biases, n_units, starts=(), progress=None):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...network import ReLUNetwork, n_parameters
 from ..refine.surplus import contributions, residual_structure
-from .moment_ratios import BIAS_LIMIT, ProjectedHermiteSums
+from .moment_ratios import projected_hermite_pass, ratio_biases
 
 SWAP_TRIES = 2
 MAX_SWAPS = 2
@@ -31,21 +31,12 @@ GROW_Z = 3.0
 TIE_LEVEL = 1e-12
 
 
-def residual_moments(network, source, direction):
-    """:math:`a_2, a_3` of the residual :math:`y - f(x)` along the unit ``direction`` (one pass)."""
-    def chunk(sums, X, y, _):
-        sums.add((X @ direction)[:, None], y - network.evaluate_trusted(np.ascontiguousarray(X, dtype=float)))
-
-    sums = source.fold(ProjectedHermiteSums(1), chunk)
-    n = max(sums.n, 1)
-    return ((sums.weighted - sums.total / n * sums.plain) / n)[:, 0]
-
-
 def unit_along(network, source, direction):
-    """``(u, lambda, beta)`` of the unit that the residual's moments along ``direction`` suggest."""
-    a2, a3 = residual_moments(network, source, direction)
-    h = float(np.clip(-a3 / a2, -BIAS_LIMIT, BIAS_LIMIT)) if a2 != 0 else 0.0
-    return direction, a2 / (np.exp(-h * h / 2) / np.sqrt(2 * np.pi)), h
+    """``(u, lambda, beta)`` of the unit that the moments of ``network``'s residual along the unit
+    ``direction`` suggest (one pass)."""
+    a = projected_hermite_pass(source, direction[None], network)
+    h = float(ratio_biases(a)[0])
+    return direction, a[0, 0] / (np.exp(-h * h / 2) / np.sqrt(2 * np.pi)), h
 
 
 def with_unit_replaced(network, j, unit):
@@ -86,9 +77,10 @@ def with_unit_added(network, unit):
                        network.linear_weights, network.intercept, np.append(network.hidden_biases, h))
 
 
-def grow_units(result, source, refine, max_units):
+def grow_units(result, source, refine, max_units, structure=None):
     """Add units to the refined ``result`` while it has fewer than ``max_units`` and its residual
-    shows a neuron missing (module docstring); ``refine(network)`` refines a try.
+    shows a neuron missing (module docstring); ``refine(network)`` refines a try; ``structure``:
+    ``result``'s residual test when already made.
 
     Returns
     -------
@@ -100,7 +92,8 @@ def grow_units(result, source, refine, max_units):
     """
     grown = 0
     n, d = source.n_samples, result.network.n_features
-    structure = residual_structure(result.network, source)
+    if structure is None:
+        structure = residual_structure(result.network, source)
     while result.network.n_neurons < max_units and structure.significant:
         network = result.network
         trial = refine(with_unit_added(network, unit_along(network, source, structure.direction)))
