@@ -195,8 +195,8 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     selection_model : callable or None
         With ``n_neurons=None``, ``selection_model(network, source, progress)`` is the model of each
         :math:`k`'s moment solution that the paired test compares (fitted on the training rows
-        only); ``None``: the moment solution itself. The biased learner passes its biased start
-        (:func:`narrowrelu.learner.biases.biased_start`).
+        only); ``None``: the moment solution itself. The biased learner passes its refined biased
+        start (:func:`narrowrelu.learner.biases.biased_selection_model`).
 
     Returns
     -------
