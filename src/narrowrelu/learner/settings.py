@@ -41,7 +41,7 @@ class LearnerSettings:
     candidate_generators : tuple of str, default=("jennrich", "cp_polish", "tensor_fit")
         The candidate generators of a round, run in order
         (:data:`narrowrelu.learner.candidates.GENERATORS`): Jennrich pairs and their clustering,
-        the CP polish of the order-4 tensor (tensorly's ALS), the joint weighted fit of the
+        the CP polish of the order-4 tensor (alternating least squares), the joint weighted fit of the
         tensors of orders 2 and 4.
     n_subspace_directions : int, default=2
         Random order-4 contractions :math:`C_j` whose products :math:`C_jP` are stacked with

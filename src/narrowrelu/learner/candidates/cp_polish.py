@@ -1,5 +1,4 @@
-"""A CP polish of candidate directions on the projected moment tensor (alternating least squares,
-tensorly).
+"""A CP polish of candidate directions on the projected moment tensor (alternating least squares).
 
 Jennrich's pairs (:mod:`narrowrelu.learner.candidates.jennrich`) read the tensor
 :math:`T = a_m\\sum_i\\lambda_iv_i^{\\otimes m}` through two contractions at a time; with many
@@ -8,7 +7,8 @@ eigenvectors mix, so few candidates agree across pairs. The polish fits all of :
 once: from starts :math:`v_i^{(0)}` (the current model's directions in the tensor's coordinates,
 completed by the best-supported cluster centres), weights by least squares on
 :math:`\\mathrm{vec}\\,T`, then the rank-:math:`k` CP decomposition by alternating least squares
-(:func:`tensorly.decomposition.parafac`), each component's :math:`m` factors symmetrised into
+(:func:`~narrowrelu.learner.candidates._als_kernels.als_sweeps`, the algorithm of
+:func:`tensorly.decomposition.parafac` compiled), each component's :math:`m` factors symmetrised into
 one unit direction (the top eigenvector of the sum of their outer products). The polished
 directions join the candidate pool; the output regression chooses among them on held-out rows,
 so they can replace a candidate only where they fit better.
@@ -17,6 +17,7 @@ so they can replace a candidate only where they fit better.
 import numpy as np
 
 from ..directions import nonzero_unit_rows, novel_rows, unit_rows
+from ._als_kernels import BREAKDOWN, als_sweeps
 
 # ALS sweeps at most, and the change of the relative reconstruction error that stops them
 POLISH_ITERATIONS = 500
@@ -37,25 +38,20 @@ def cp_polish(T, starts, n_iter=POLISH_ITERATIONS, tol=POLISH_TOL):
     """Unit directions (rows) of the rank-``r`` CP decomposition of the symmetric tensor ``T``
     (order :math:`m\\ge 3`, dimension :math:`k`) by alternating least squares from the ``r``
     rows of ``starts``. Returns an empty ``(0, k)`` array when ALS breaks down (a singular step)."""
-    import tensorly as tl
-    from tensorly.cp_tensor import CPTensor
-    from tensorly.decomposition import parafac
-
     k, order = T.shape[0], T.ndim
     V = nonzero_unit_rows(starts)
     if V.shape[0] == 0:
         return np.empty((0, k))
     weights = np.linalg.lstsq(_rank_one_columns(V, order), T.ravel(), rcond=None)[0]
-    init = CPTensor((weights, [V.T.copy() for _ in range(order)]))
-    try:
-        with np.errstate(all="ignore"):
-            cp = parafac(tl.tensor(T), rank=V.shape[0], init=init, n_iter_max=n_iter, tol=tol,
-                         normalize_factors=False)
-    except (np.linalg.LinAlgError, ValueError):
+    factors = np.ascontiguousarray(np.broadcast_to(V.T, (order,) + V.T.shape), dtype=np.float64)
+    factors[-1] *= weights
+    with np.errstate(all="ignore"):
+        sweeps = als_sweeps(np.ascontiguousarray(T, dtype=np.float64).ravel(), factors, n_iter, tol)
+    if sweeps == BREAKDOWN:
         return np.empty((0, k))
     out = []
     for i in range(V.shape[0]):
-        F = np.stack([np.asarray(f)[:, i] for f in cp.factors])
+        F = factors[:, :, i]
         lengths = np.linalg.norm(F, axis=1)
         if not np.all(np.isfinite(F)) or np.any(lengths == 0):
             continue
