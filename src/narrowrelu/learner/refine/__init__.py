@@ -149,7 +149,7 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
 
 
 def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1,
-                           max_neurons=None):
+                           max_neurons=None, probe=False):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
     ``None`` when it is the one selected).
@@ -157,7 +157,8 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     Surplus neurons are merged or removed from each start first
     (:func:`~narrowrelu.learner.refine.surplus.merge_surplus`); when the model kept has fewer
     neurons than ``max_neurons`` (``None``: ``final_round``'s), neurons are added back while the
-    residual's second moment shows one missing
+    residual's second moment shows one missing, or, with ``probe`` (the search for :math:`k`,
+    ``max_neurons`` its limit), while one added is kept
     (:func:`~narrowrelu.learner.refine.surplus.grow_neurons`). The summary also holds ``surplus``
     (what was merged or removed from the start kept, one line each), ``grown`` (neurons added
     back) and ``residual`` (the final residual's
@@ -175,9 +176,11 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     passes_before = source.n_passes
     grown = 0
     if best.network.n_neurons < asked:
-        best, grown, structure = grow_neurons(
-            lambda net, level=None: refine_network(method, net, source, max_iter, n_jobs, abandon_above=level),
-            best, source, asked)
+        def grow_refine(net, level=None, iters=None):
+            return refine_network(method, net, source, iters or max_iter, n_jobs, abandon_above=level,
+                                  dense_fallback=iters is None)
+
+        best, grown, structure = grow_neurons(grow_refine, best, source, asked, probe=probe)
     else:
         structure = residual_structure(best.network, source)
     summary.update(surplus=actions, grown=grown, residual=structure, n_iter=best.n_iter, converged=best.converged,

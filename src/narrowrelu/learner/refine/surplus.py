@@ -57,6 +57,9 @@ EDGE_MARGIN = 4.0
 RESOLUTION = 1e-6
 # rows on which the residual's second moment is computed at most (O(m d^2) work)
 STRUCTURE_ROWS = 2**16
+# iterations of each try of a neuron added (a birth, a split of each neuron) before the best is
+# refined to the end: a try's first steps show most of its gain, and there are k + 2 of them
+GROW_SCREEN_ITER = 2
 
 
 def noise_gain(sigma2, q, n):
@@ -208,16 +211,20 @@ def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
     return ResidualStructure(float(abs(vals[top])), float(edge), vecs[:, top], rms, int(acc.rows), M2, float(floor))
 
 
-def grow_neurons(refine, result, source, max_neurons):
+def grow_neurons(refine, result, source, max_neurons, probe=False):
     """Add neurons to the refined ``result`` while it has fewer than ``max_neurons`` and its
-    residual's second moment shows one missing (:func:`residual_structure`).
+    residual's second moment shows one missing (:func:`residual_structure`), or, with ``probe``,
+    while an added neuron is kept.
 
-    Each addition tries a birth along :math:`\\pm e` (the residual's top eigenvector) and a split of
-    every neuron along the top eigenvector orthogonal to it
-    (:func:`~narrowrelu.learner.refine.split_neurons.split_start`), refines each with
-    ``refine(network, level)`` (``level``: the loss to beat, so hopeless tries are given up), and
-    keeps the best when it lowers the sum of squares by more than
-    :func:`noise_gain` with :math:`q = d+1`, more than a neuron fitted to noise gains.
+    An addition is kept when it lowers the sum of squares by more than :func:`noise_gain` with
+    :math:`q = d+1`, more than a neuron fitted to noise gains. Its tries, each screened with
+    ``GROW_SCREEN_ITER`` iterations of ``refine(network, level, max_iter)``: a birth along
+    :math:`\\pm e` (the residual's top eigenvector); then, unless a birth already gained enough, a
+    split of every neuron along the top eigenvector orthogonal to it
+    (:func:`~narrowrelu.learner.refine.split_neurons.split_start`: two fitted neurons where the
+    model has merged them). The best screened try is refined to the end (``refine(network,
+    level)``). ``level`` is the loss to beat: that gain below the current loss (or a screened
+    try's, when lower), so a try that cannot be kept is given up after a step.
 
     Returns
     -------
@@ -229,27 +236,35 @@ def grow_neurons(refine, result, source, max_neurons):
     """
     grown = 0
     d = result.network.n_features
+    n = source.n_samples
     structure = residual_structure(result.network, source)
-    while result.network.n_neurons < max_neurons and structure.significant:
+    while result.network.n_neurons < max_neurons and (structure.significant or probe):
         network = result.network
-        M2r = structure.moment
-        starts = birth_starts(network, M2r)
-        order = np.argsort(-contributions(network), kind="stable") if network.n_neurons else []
-        starts += [split_start(network, int(j), M2r) for j in order]
-        best = None
-        for start in starts:
-            candidate = refine(start, result.loss if best is None else min(result.loss, best.loss))
-            if best is None or candidate.loss < best.loss:
-                best = candidate
-        n = source.n_samples
         p = network.n_neurons * (d + 1) + d + 1
-        sigma2 = result.loss * n / max(n - p, 1)
-        needed = max(noise_gain(sigma2, d + 1, n), SPLIT_GAIN * result.loss * n)
-        if best is None or not (result.loss - best.loss) * n > needed:
+        needed = max(noise_gain(result.loss * n / max(n - p, 1), d + 1, n), SPLIT_GAIN * result.loss * n)
+        level = result.loss - needed / n
+        best = _best_screened(refine, birth_starts(network, structure.moment), level)
+        if best.loss > level and network.n_neurons:
+            order = np.argsort(-contributions(network), kind="stable")
+            splits = [split_start(network, int(j), structure.moment) for j in order]
+            best = min(best, _best_screened(refine, splits, min(level, best.loss)), key=lambda r: r.loss)
+        best = refine(best.network, level)
+        if not (result.loss - best.loss) * n > needed:
             break
         result, grown = best, grown + 1
         structure = residual_structure(result.network, source)
     return result, grown, structure
+
+
+def _best_screened(refine, starts, level):
+    """The lowest-loss result of ``GROW_SCREEN_ITER`` iterations from each of ``starts`` (each
+    given up once it cannot end below ``level`` or the best before it)."""
+    best = None
+    for start in starts:
+        candidate = refine(start, level if best is None else min(level, best.loss), GROW_SCREEN_ITER)
+        if best is None or candidate.loss < best.loss:
+            best = candidate
+    return best
 
 
 def prune_surplus(refine, result, source, floor=0.0):
