@@ -48,7 +48,7 @@ from .passes import (
     projection_pass,
     second_moment_pass,
 )
-from .refine.surplus import merge_surplus
+from .refine.surplus import merge_surplus, visible_neurons
 from .settings import auto_neuron_limit
 from .sources.projection_cache import ProjectionCache
 from .span import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
@@ -214,6 +214,10 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     with timed("second_moment"):
         M2 = second_moment_pass(source, base, chunk, settings.n_jobs, progress)
     counts = settings.neuron_counts(d, source.n_samples)
+    if settings.n_neurons is None:
+        rms = np.sqrt(max(lin.var_y - float(lin.mean_yx @ lin.mean_yx), 0.0))
+        first = min(max(1, visible_neurons(M2, rms, lin.n_train)), counts[-1])
+        counts = [k for k in counts if k >= first]
     cache = projection_cache_for(source, max(counts))
     best = best_model = None
     model_of = selection_model or (lambda network, *_: network)

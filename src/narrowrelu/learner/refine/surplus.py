@@ -177,6 +177,22 @@ class _ResidualSums:
         return self
 
 
+def noise_edge(d, rms, m):
+    """The level :math:`(2\\sqrt d + \\text{EDGE_MARGIN}\\,d^{-1/6})\\,s/\\sqrt m` that the top
+    :math:`|\\mu|` of :math:`E_m[r(xx^T-I)]` stays below when :math:`r` (root mean square ``rms``)
+    carries no neuron (module docstring)."""
+    return (2.0 * np.sqrt(d) + EDGE_MARGIN * d ** (-1.0 / 6.0)) * rms / np.sqrt(max(m, 1))
+
+
+def visible_neurons(M2, rms, m):
+    """How many eigenvalues of the residual's second moment ``M2`` (on ``m`` rows, residual root
+    mean square ``rms``) stand beyond :func:`noise_edge`: a lower estimate of the neurons missing
+    from the model, since :math:`a_2\\sum_i\\lambda_iu_iu_i^T` has one eigenvalue per neuron when the
+    :math:`u_i` are independent, fewer where a close pair of opposite weights nearly cancels or a
+    cluster's directions nearly coincide."""
+    return int(np.count_nonzero(np.abs(np.linalg.eigvalsh((M2 + M2.T) / 2)) > noise_edge(M2.shape[0], rms, m)))
+
+
 def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
     """:class:`ResidualStructure` of ``network``'s residual on the first ``max_rows`` rows of
     ``source`` (held-out masks ignored: the test is on the rows the network was refined on, where
@@ -205,7 +221,7 @@ def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
     vals, vecs = np.linalg.eigh((M2 + M2.T) / 2)
     top = int(np.argmax(np.abs(vals)))
     rms = float(np.sqrt(acc.sum_r2 / m))
-    edge = (2.0 * np.sqrt(d) + EDGE_MARGIN * d ** (-1.0 / 6.0)) * rms / np.sqrt(m)
+    edge = noise_edge(d, rms, m)
     std_y = np.sqrt(max(acc.sum_y2 / m - (acc.sum_y / m) ** 2, 0.0))
     floor = relu_hermite_coefficient(2) * np.sqrt(RESOLUTION) * std_y
     return ResidualStructure(float(abs(vals[top])), float(edge), vecs[:, top], rms, int(acc.rows), M2, float(floor))
