@@ -64,9 +64,12 @@ def test_the_default_call_finds_k_and_records_the_search(three_neuron_data):
     model = MomentReLURegressor(random_state=0).fit(X, y)
     assert model.n_neurons_ == 3
     ks = [entry["k"] for entry in model.k_search_]
-    assert ks[:3] == [1, 2, 3]
-    assert all(entry["z"] > AUTO_K_Z for entry in model.k_search_[1:3])
-    assert len(ks) == 3 or model.k_search_[3]["z"] <= AUTO_K_Z
+    # the search starts at the neurons visible in M2 (never more than there are), goes up one
+    # at a time while the paired test passes and stops at the first k + 1 that fails it
+    assert 1 <= ks[0] <= 3 and ks == list(range(ks[0], ks[0] + len(ks)))
+    assert model.k_search_[0]["z"] is None
+    assert all(entry["z"] > AUTO_K_Z for entry in model.k_search_[1:ks.index(3) + 1])
+    assert ks[-1] == 3 or model.k_search_[-1]["z"] <= AUTO_K_Z
     assert not model.underfit_
 
 

@@ -14,8 +14,10 @@
    sparse selection runs on the stored projections;
 4. rounds stop when the held-out MSE falls by less than a fraction of itself (``ROUND_IMPROVEMENT``,
    or, when a refinement follows, ``handoff`` times the parametric rate :math:`p/n` if that is
-   larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for ``k = 1, 2, ...``,
-   each :math:`k+1` started from the model of :math:`k` and its span widened by the top
+   larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for
+   ``k = k0, k0 + 1, ...``, :math:`k_0` the number of eigenvalues of :math:`M_2` beyond the noise
+   edge (:func:`~narrowrelu.learner.refine.surplus.visible_neurons`, at least 1), the first
+   :math:`k` fitted as a fit told it, each :math:`k+1` started from the model of :math:`k` and its span widened by the top
    eigenvector of the residual's :math:`M_2` (no new pass), and keeps :math:`k+1` while a paired
    test on the held-out rows says it fits better (:func:`paired_improvement`: the mean of
    :math:`r_{k,i}^2 - r_{k+1,i}^2` over its standard error above ``AUTO_K_Z``), stopping at the
@@ -136,7 +138,8 @@ class MomentFit:
         statistic against the :math:`k` before (``z``); empty otherwise.
     limit_reached : bool
         With ``n_neurons=None``: the search stopped at :func:`auto_neuron_limit` while the last
-        :math:`k` still improved significantly.
+        :math:`k` still improved significantly, or started there with more neurons visible in
+        :math:`M_2`.
     """
 
     network: ReLUNetwork
@@ -214,10 +217,10 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     with timed("second_moment"):
         M2 = second_moment_pass(source, base, chunk, settings.n_jobs, progress)
     counts = settings.neuron_counts(d, source.n_samples)
+    visible = 0
     if settings.n_neurons is None:
-        rms = np.sqrt(max(lin.var_y - float(lin.mean_yx @ lin.mean_yx), 0.0))
-        first = min(max(1, visible_neurons(M2, rms, lin.n_train)), counts[-1])
-        counts = [k for k in counts if k >= first]
+        visible = visible_neurons(M2, np.sqrt(max(lin.var_y - float(lin.mean_yx @ lin.mean_yx), 0.0)), lin.n_train)
+        counts = [k for k in counts if k >= min(max(1, visible), counts[-1])]
     cache = projection_cache_for(source, max(counts))
     best = best_model = None
     model_of = selection_model or (lambda network, *_: network)
@@ -243,7 +246,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         if best.fit.validation_mse <= max(settings.tol, AUTO_K_FITTED) * lin.var_y:
             break  # this k already fits the held-out rows: a larger one would only split a neuron
     else:
-        limit_reached = settings.n_neurons is None and len(search) > 1
+        limit_reached = settings.n_neurons is None and (len(search) > 1 or visible > best.k)
     del cache
     with timed("final_regression"):
         network = _final_network(best, source, progress)

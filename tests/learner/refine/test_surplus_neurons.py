@@ -10,7 +10,7 @@ from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse
 from narrowrelu.learner.refine import refine_network
 from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
 from narrowrelu.learner.refine.surplus import (NeuronCountWarning, merge_surplus, noise_gain, prune_surplus,
-                                               residual_structure)
+                                               residual_structure, visible_neurons)
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.teacher import make_teacher
 
@@ -81,6 +81,42 @@ def test_residual_structure_finds_a_missing_neuron():
     missing_unit = _unit(net.hidden_weights[2])
     assert abs(missing.direction @ missing_unit) > 0.95
     assert not residual_structure(net, _source(X, y)).significant
+
+
+def _linear_residual_moment(X, y):
+    """E_m[r(xx^T - I)] of the residual of the least-squares affine fit, its RMS and m."""
+    A = np.column_stack([np.ones(len(y)), X])
+    r = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    M2 = (X * r[:, None]).T @ X / len(y) - r.mean() * np.eye(X.shape[1])
+    return M2, float(np.sqrt(np.mean(r**2))), len(y)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_visible_neurons_counts_the_independent_neurons_of_a_target(k):
+    """Random teachers (directions independent, |lambda| >= 0.5) on 20 000 rows: one eigenvalue of the
+    linear residual's M2 per neuron beyond the noise edge, no more."""
+    teacher = Teacher.random(n_features=10, n_neurons=k, random_state=k)
+    X, y = teacher.sample(20_000, random_state=k + 1)
+    y = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng(k).standard_normal(y.size)
+    assert visible_neurons(*_linear_residual_moment(X, y)) == k
+
+
+def test_visible_neurons_sees_none_in_pure_noise_and_a_cancelling_pair_only_above_the_noise():
+    """Pure noise: none beyond the edge (the edge test's false-alarm rate, 200 draws as above). A
+    close pair at cosine 0.99 with weights +1 and -1 leaves a_2 (uu^T - vv^T), eigenvalues
+    +-a_2 sin(theta) = +-0.056: both seen under noise 0.01 (edge 0.004), neither under noise 2
+    (edge 0.12), where the count is below the neurons."""
+    rng = np.random.default_rng(5)
+    alarms = sum(visible_neurons(*_linear_residual_moment(rng.standard_normal((3000, 8)), rng.standard_normal(3000)))
+                 for _ in range(200))
+    assert alarms <= 2
+    u = np.eye(8)[0]
+    v = 0.99 * u + np.sqrt(1 - 0.99**2) * np.eye(8)[1]
+    pair = ReLUNetwork(np.vstack([u, v]), np.array([1.0, -1.0]), np.zeros(8), 0.0)
+    X = rng.standard_normal((20_000, 8))
+    noise = rng.standard_normal(20_000)
+    assert visible_neurons(*_linear_residual_moment(X, pair.evaluate_trusted(X) + 0.01 * noise)) == 2
+    assert visible_neurons(*_linear_residual_moment(X, pair.evaluate_trusted(X) + 2.0 * noise)) == 0
 
 
 def _perturbed_teacher_problem(seed):

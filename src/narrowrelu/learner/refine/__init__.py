@@ -180,7 +180,8 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
             return refine_network(method, net, source, iters or max_iter, n_jobs, abandon_above=level,
                                   dense_fallback=iters is None)
 
-        best, grown, structure = grow_neurons(grow_refine, best, source, asked, probe=probe)
+        best, grown, structure = grow_neurons(grow_refine, best, source, asked, probe=probe,
+                                              floor=TIE_LEVEL * population_variance(best.network))
     else:
         structure = residual_structure(best.network, source)
     summary.update(surplus=actions, grown=grown, residual=structure, n_iter=best.n_iter, converged=best.converged,

@@ -227,13 +227,14 @@ def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
     return ResidualStructure(float(abs(vals[top])), float(edge), vecs[:, top], rms, int(acc.rows), M2, float(floor))
 
 
-def grow_neurons(refine, result, source, max_neurons, probe=False):
+def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
     """Add neurons to the refined ``result`` while it has fewer than ``max_neurons`` and its
     residual's second moment shows one missing (:func:`residual_structure`), or, with ``probe``,
     while an added neuron is kept.
 
     An addition is kept when it lowers the sum of squares by more than :func:`noise_gain` with
-    :math:`q = d+1`, more than a neuron fitted to noise gains. Its tries, each screened with
+    :math:`q = d+1`, more than a neuron fitted to noise gains, and by more than ``floor`` times
+    :math:`n` (the rounding level of a noiseless fit). Its tries, each screened with
     ``GROW_SCREEN_ITER`` iterations of ``refine(network, level, max_iter)``: a birth along
     :math:`\\pm e` (the residual's top eigenvector); then, unless a birth already gained enough, a
     split of every neuron along the top eigenvector orthogonal to it
@@ -257,7 +258,7 @@ def grow_neurons(refine, result, source, max_neurons, probe=False):
     while result.network.n_neurons < max_neurons and (structure.significant or probe):
         network = result.network
         p = network.n_neurons * (d + 1) + d + 1
-        needed = max(noise_gain(result.loss * n / max(n - p, 1), d + 1, n), SPLIT_GAIN * result.loss * n)
+        needed = max(noise_gain(result.loss * n / max(n - p, 1), d + 1, n), SPLIT_GAIN * result.loss * n, floor * n)
         level = result.loss - needed / n
         best = _best_screened(refine, birth_starts(network, structure.moment), level)
         if best.loss > level and network.n_neurons:
