@@ -17,8 +17,8 @@
    larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for
    ``k = k0, k0 + 1, ...``, :math:`k_0` the number of eigenvalues of :math:`M_2` beyond the noise
    edge (:func:`~narrowrelu.learner.refine.surplus.visible_neurons`, at least 1), the first
-   :math:`k` fitted as a fit told it, each :math:`k+1` started from the model of :math:`k` and its span widened by the top
-   eigenvector of the residual's :math:`M_2` (no new pass), and keeps :math:`k+1` while a paired
+   :math:`k` fitted as a fit told it, each :math:`k+1` started from the model of :math:`k` and its
+   span widened by the top eigenvector of the residual's :math:`M_2` (no new pass), and keeps :math:`k+1` while a paired
    test on the held-out rows says it fits better (:func:`paired_improvement`: the mean of
    :math:`r_{k,i}^2 - r_{k+1,i}^2` over its standard error above ``AUTO_K_Z``), stopping at the
    first ``k`` fitted to within ``max(tol, AUTO_K_FITTED) * Var(y)`` (a larger one would only

@@ -1,6 +1,8 @@
 """The joint weighted fit of the projected Hermite tensors (narrowrelu.learner.candidates.tensor_fit): its
 criterion against a sum over distinct entries, its gradient and Gauss–Newton matrix against
-NumPy references, exact recovery, and the accuracy the second-order tensor adds under noise."""
+NumPy references, exact recovery, and the accuracy the second-order tensor adds under noise; the compiled kernels
+(narrowrelu.learner.candidates._tensor_fit_kernels) against NumPy: the partial contraction against einsum, the
+best weights against lstsq, and the Levenberg–Marquardt loop against the same loop written in NumPy."""
 
 import itertools
 import math
@@ -10,7 +12,8 @@ import pytest
 
 from _helpers import unsigned_match
 from narrowrelu.hermite import relu_hermite_coefficient, symmetric_outer_sum
-from narrowrelu.learner.candidates.tensor_fit import _Criterion, fit_hermite_tensors
+from narrowrelu.learner.candidates._tensor_fit_kernels import _partial, best_weights, levenberg_marquardt
+from narrowrelu.learner.candidates.tensor_fit import FIT_ITERATIONS, FIT_TOL, _Criterion, fit_hermite_tensors
 from narrowrelu.moments.projected import projected_hermite_tensor
 
 
@@ -123,3 +126,74 @@ def test_the_second_order_tensor_makes_the_directions_more_accurate():
     errors = np.array([_direction_errors(seed) for seed in range(60)])
     gain = errors[:, 1] - errors[:, 0]
     assert gain.mean() > 3 * gain.std(ddof=1) / np.sqrt(gain.size)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_partial_contraction_matches_einsum(m):
+    rng = np.random.default_rng(m)
+    k = 5
+    T = rng.standard_normal((k,) * m)
+    v = rng.standard_normal(k)
+    out = np.empty(k)
+    _partial(np.concatenate([np.zeros(3), T.ravel()]), m, 3, k, v, out)
+    expected = T
+    for _ in range(m - 1):
+        expected = expected @ v
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_best_weights_match_least_squares_on_the_normal_matrix():
+    V, _, tensors = problem(seed=3, k=5, r=4, orders=(2, 4), noise=0.02)
+    crit = _Criterion(tensors)
+    G = V @ V.T
+    A = sum(c * c * w * G ** int(m) for m, _, c, w, _ in crit.terms)
+    b = sum(c * w * np.array([np.einsum("abcd,a,b,c,d->", T, v, v, v, v) if T.ndim == 4 else v @ T @ v for v in V])
+            for (m, _, c, w, _), T in zip(crit.terms, [tensors[2], tensors[4]]))
+    np.testing.assert_allclose(best_weights(crit.flat, crit.terms, V), np.linalg.lstsq(A, b, rcond=None)[0],
+                               rtol=1e-10, atol=1e-12)
+
+
+def numpy_levenberg_marquardt(crit, V, beta, n_iter, tol):
+    """The loop of the kernel in NumPy, on the compiled criterion (damping, scaling and stops alike)."""
+    q = crit.value(V, beta)
+    damping = 1e-3
+    r, k = V.shape
+    for _ in range(n_iter):
+        grad, H = crit.gradient_and_matrix(V, beta)
+        scale = np.diag(H).copy()
+        scale[scale <= 0] = 1.0
+        improved = False
+        while damping < 1e12:
+            step = np.linalg.solve(H + damping * np.diag(scale), -grad)
+            V_new, beta_new = V + step[: r * k].reshape(r, k), beta + step[r * k:]
+            q_new = crit.value(V_new, beta_new)
+            if np.isfinite(q_new) and q_new <= q:
+                improved = True
+                break
+            damping *= 10
+        if not improved:
+            break
+        fall = q - q_new
+        V, beta, q = V_new, beta_new, q_new
+        damping = max(damping / 10, 1e-12)
+        if fall <= tol * max(abs(q), 1e-300) or fall <= tol * crit.terms[0][4]:
+            break
+    return V, beta
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_levenberg_marquardt_matches_the_numpy_loop(seed):
+    """From 0.1-perturbed directions of noisy tensors, the compiled loop ends where the NumPy loop does,
+    to 1e-7 (both stop on a relative fall of 1e-12, where rounding can move the stop by an iteration)."""
+    rng = np.random.default_rng(seed)
+    V0, _, tensors = problem(seed=seed, k=int(rng.integers(3, 7)), r=3, orders=(2, 4), noise=0.02)
+    starts = V0 + 0.1 * rng.standard_normal(V0.shape)
+    starts /= np.linalg.norm(starts, axis=1, keepdims=True)
+    crit = _Criterion(tensors)
+    beta = crit.best_weights(starts)
+    V_ref, beta_ref = numpy_levenberg_marquardt(crit, starts.copy(), beta.copy(), FIT_ITERATIONS, FIT_TOL)
+    V, b = starts.copy(), beta.copy()
+    iterations = levenberg_marquardt(crit.flat, crit.terms, V, b, FIT_ITERATIONS, FIT_TOL)
+    assert 1 <= iterations <= FIT_ITERATIONS
+    np.testing.assert_allclose(V, V_ref, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(b, beta_ref, rtol=0, atol=1e-7)

@@ -25,8 +25,9 @@ precision of a second moment, six times that of the fourth (whose entries have :
 the variance); a fit of :math:`T_4` alone reads all of them from the noisier tensor.
 
 :func:`fit_hermite_tensors` minimises :math:`Q` by Levenberg–Marquardt with the exact
-Gauss–Newton matrix, which for symmetric rank-one terms has a closed form in the Gram matrix
-:math:`G = VV^T`: with :math:`w_m = (a_m/a_2)^2/m!`,
+Gauss–Newton matrix (compiled: :mod:`~narrowrelu.learner.candidates._tensor_fit_kernels`), which
+for symmetric rank-one terms has a closed form in the Gram matrix :math:`G = VV^T`: with
+:math:`w_m = (a_m/a_2)^2/m!`,
 
 .. math::
 
@@ -43,73 +44,50 @@ import numpy as np
 
 from ...hermite import relu_hermite_coefficient
 from ..directions import nonzero_unit_rows
+from ._tensor_fit_kernels import best_weights, criterion_derivatives, criterion_value, levenberg_marquardt
 
 # Levenberg–Marquardt iterations at most, and the relative fall of Q below which they stop
 FIT_ITERATIONS = 200
 FIT_TOL = 1e-12
 
 
-def _contract(T, V, times):
-    """Row ``l`` is :math:`T(v_l, \\dots, v_l, \\cdot, \\dots)` with ``times`` copies of :math:`v_l`."""
-    out = np.broadcast_to(T, (V.shape[0],) + T.shape)
-    for _ in range(times):
-        out = np.einsum("l...a,la->l...", out, V)
-    return out
-
-
 class _Criterion:
-    """:math:`Q`, its gradient and Gauss–Newton matrix for the tensors ``{m: T_m}``."""
+    """:math:`Q`, its gradient and Gauss–Newton matrix for the tensors ``{m: T_m}``, by the compiled
+    kernels of :mod:`~narrowrelu.learner.candidates._tensor_fit_kernels` (the tensors packed once)."""
 
     def __init__(self, tensors):
         a2 = relu_hermite_coefficient(2)
-        self.terms = []
+        rows, parts, offset = [], [], 0
         for m, T in sorted(tensors.items()):
-            c = relu_hermite_coefficient(m) / a2
+            T = np.ascontiguousarray(T, dtype=np.float64)
             weight = 1.0 / math.factorial(m)
-            self.terms.append((m, T, c, weight, weight * float(np.sum(T * T))))
+            rows.append((m, offset, relu_hermite_coefficient(m) / a2, weight, weight * float(np.sum(T * T))))
+            parts.append(T.ravel())
+            offset += T.size
+        self.flat = np.concatenate(parts)
+        self.terms = np.array(rows, dtype=np.float64)
 
     def value(self, V, beta):
-        G = V @ V.T
-        q = 0.0
-        for m, T, c, w, norm in self.terms:
-            fit = _contract(T, V, m)
-            q += norm - 2 * w * c * (beta @ fit) + w * c * c * (beta @ (G**m) @ beta)
-        return q
+        return criterion_value(self.flat, self.terms, _rows(V), _vector(beta))
 
     def gradient_and_matrix(self, V, beta):
-        r, k = V.shape
-        G = V @ V.T
-        grad_v = np.zeros((r, k))
-        grad_b = np.zeros(r)
-        H_vv = np.zeros((r, k, r, k))
-        H_vb = np.zeros((r, k, r))
-        H_bb = np.zeros((r, r))
-        eye = np.eye(k)
-        for m, T, c, w, _ in self.terms:
-            partial = _contract(T, V, m - 1)
-            fit = np.einsum("la,la->l", partial, V)
-            model_partial = c * (G ** (m - 1) * beta[None, :]) @ V
-            grad_v += 2 * w * c * m * beta[:, None] * (model_partial - partial)
-            grad_b += 2 * w * c * ((G**m) @ (c * beta) - fit)
-            bb = np.outer(beta, beta) * c * c * w
-            H_vv += np.einsum("lm,pq->lpmq", bb * m * G ** (m - 1), eye)
-            H_vv += np.einsum("lm,mp,lq->lpmq", bb * m * (m - 1) * G ** (m - 2), V, V)
-            H_vb += np.einsum("l,lm,mp->lpm", beta, c * c * w * m * G ** (m - 1), V)
-            H_bb += c * c * w * G**m
-        n_v = r * k
-        H = np.zeros((n_v + r, n_v + r))
-        H[:n_v, :n_v] = H_vv.reshape(n_v, n_v)
-        H[:n_v, n_v:] = H_vb.reshape(n_v, r)
-        H[n_v:, :n_v] = H[:n_v, n_v:].T
-        H[n_v:, n_v:] = H_bb
-        return np.concatenate([grad_v.ravel(), grad_b]), 2 * H
+        V = _rows(V)
+        size = V.size + V.shape[0]
+        grad, H = np.empty(size), np.empty((size, size))
+        criterion_derivatives(self.flat, self.terms, V, _vector(beta), grad, H)
+        return grad, H
 
     def best_weights(self, V):
         """The :math:`\\beta` minimising :math:`Q` for fixed directions (linear least squares)."""
-        G = V @ V.T
-        H = sum(c * c * w * G**m for m, _, c, w, _ in self.terms)
-        b = sum(c * w * _contract(T, V, m) for m, T, c, w, _ in self.terms)
-        return np.linalg.lstsq(H, b, rcond=None)[0]
+        return best_weights(self.flat, self.terms, _rows(V))
+
+
+def _rows(V):
+    return np.ascontiguousarray(V, dtype=np.float64)
+
+
+def _vector(beta):
+    return np.ascontiguousarray(beta, dtype=np.float64).reshape(-1)
 
 
 def fit_hermite_tensors(tensors, starts, n_iter=FIT_ITERATIONS, tol=FIT_TOL):
@@ -135,36 +113,9 @@ def fit_hermite_tensors(tensors, starts, n_iter=FIT_ITERATIONS, tol=FIT_TOL):
     if V.shape[0] == 0:
         return np.empty((0, k)), np.empty(0)
     criterion = _Criterion(tensors)
-    with np.errstate(all="ignore"):
-        beta = criterion.best_weights(V)
-        q = criterion.value(V, beta)
-        damping = 1e-3
-        r = V.shape[0]
-        for _ in range(n_iter):
-            grad, H = criterion.gradient_and_matrix(V, beta)
-            scale = np.diag(H).copy()
-            scale[scale <= 0] = 1.0
-            improved = False
-            while damping < 1e12:
-                try:
-                    step = np.linalg.solve(H + damping * np.diag(scale), -grad)
-                except np.linalg.LinAlgError:
-                    damping *= 10
-                    continue
-                V_new = V + step[: r * k].reshape(r, k)
-                beta_new = beta + step[r * k:]
-                q_new = criterion.value(V_new, beta_new)
-                if np.isfinite(q_new) and q_new <= q:
-                    improved = True
-                    break
-                damping *= 10
-            if not improved:
-                break
-            fall = q - q_new
-            V, beta, q = V_new, beta_new, q_new
-            damping = max(damping / 10, 1e-12)
-            if fall <= tol * max(abs(q), 1e-300) or fall <= tol * criterion.terms[0][4]:
-                break
+    V = V.copy()
+    beta = criterion.best_weights(V)
+    levenberg_marquardt(criterion.flat, criterion.terms, V, beta, n_iter, tol)
     if not (np.all(np.isfinite(V)) and np.all(np.isfinite(beta))):
         return np.empty((0, k)), np.empty(0)
     return V, beta
