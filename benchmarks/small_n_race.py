@@ -1,0 +1,69 @@
+"""The default fit against ``MLPRegressor(4k, lbfgs)`` at small n, teacher by teacher.
+
+For each family, k, n and seed, ``narrowrelu bench race``'s ``race_size`` fits ``moment_auto``
+(``MomentReLURegressor()`` as a user calls it, ``n_neurons=None``), ``moment`` (told k) and
+``mlp_4k`` on the same data, each on one thread (the MLP in a child process), and scores each
+exactly (the MLP by Monte Carlo). One row per teacher: the excess MSE of each over the parametric
+rate, the default fit's error over the MLP's, and the MLP's time over the default fit's. The
+issue's target per teacher: the default fit within ``ERROR_FACTOR`` times the MLP's error and at
+least ``SPEEDUP_TARGET`` times faster.
+
+Usage::
+
+    python benchmarks/small_n_race.py --families random close_pair clusters --k 2 4 6 8 --n 1e4 3e4 --seeds 0 1 2
+"""
+import argparse
+
+import numpy as np
+
+from narrowrelu.bench.race.contestants import race_size
+
+ERROR_FACTOR = 1.2
+SPEEDUP_TARGET = 2.0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=["random", "close_pair", "clusters"])
+    parser.add_argument("--d", type=int, default=20)
+    parser.add_argument("--k", type=int, nargs="+", default=[2, 4, 6, 8])
+    parser.add_argument("--n", type=float, nargs="+", default=[1e4, 3e4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--noise", type=float, default=0.1, help="label noise std relative to std f")
+    parser.add_argument("--budget", type=float, default=600, help="seconds before the MLP's child is killed")
+    args = parser.parse_args(argv)
+    print(f"{'family':<11}{'k':>3}{'n':>7}{'seed':>5}{'k auto':>7}{'auto/rate':>10}{'told/rate':>10}"
+          f"{'mlp/rate':>9}{'err ratio':>10}{'t auto':>8}{'t told':>8}{'t mlp':>8}{'speedup':>8}  met")
+    met = total = 0
+    speedups, errors = [], []
+    for family in args.families:
+        for k in args.k:
+            for n in args.n:
+                for seed in args.seeds:
+                    records = race_size(int(n), args.d, k, seed, args.noise, ("moment_auto", "moment", "mlp_4k"),
+                                        args.budget, family=family)
+                    by = {r["method"]: r for r in records}
+                    auto, told, mlp = by["moment_auto"], by["moment"], by["mlp_4k"]
+                    rate = auto["rate"]
+                    if mlp["status"] != "ok":
+                        print(f"{family:<11}{k:>3}{int(n):>7}{seed:>5}  mlp_4k {mlp['status']}")
+                        continue
+                    error_ratio = auto["excess"] / mlp["excess"]
+                    speedup = mlp["seconds"] / auto["seconds"]
+                    ok = error_ratio <= ERROR_FACTOR and speedup >= SPEEDUP_TARGET
+                    met += ok
+                    total += 1
+                    speedups.append(speedup)
+                    errors.append(error_ratio)
+                    print(f"{family:<11}{k:>3}{int(n):>7}{seed:>5}{auto['k_chosen']:>7}"
+                          f"{auto['excess'] / rate:>10.3g}{told['excess'] / rate:>10.3g}{mlp['excess'] / rate:>9.3g}"
+                          f"{error_ratio:>10.3g}{auto['seconds']:>8.2f}{told['seconds']:>8.2f}{mlp['seconds']:>8.2f}"
+                          f"{speedup:>8.2f}  {'yes' if ok else 'no'}", flush=True)
+    if total:
+        print(f"met (error <= {ERROR_FACTOR}x the MLP's and >= {SPEEDUP_TARGET}x faster): {met}/{total}; "
+              f"error ratio median {np.median(errors):.3g}, max {np.max(errors):.3g}; "
+              f"speed-up over the MLP median {np.median(speedups):.2f}, min {np.min(speedups):.2f}")
+
+
+if __name__ == "__main__":
+    main()
