@@ -57,9 +57,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     n_neurons : int or None, default=None
         Number of hidden neurons :math:`k` (``1 <= k <= n_features``); a surplus is merged or
         removed (``surplus_``), a lack reported (``underfit_``), each with a ``NeuronCountWarning``.
-        ``None`` tries ``k = 1, 2, ...`` (each from the model of the one before) while a paired
-        held-out test finds :math:`k+1` better (z > 3), up to ``min(n_features, max_auto_neurons)``
-        and :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1` (docs/guide/usage.md).
+        ``None`` tries ``k = k0, k0 + 1, ...`` (``k0`` the neurons the residual's second moment
+        shows; each from the model of the one before) while a paired held-out test finds
+        :math:`k+1` better (z > 3), up to ``min(n_features, max_auto_neurons)`` and
+        :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1`, then, after the refinement, adds neurons while
+        each lowers the sum of squares by more than the BIC penalty (docs/guide/usage.md).
     max_auto_neurons : int or None, default=None
         With ``n_neurons=None``, the largest :math:`k` tried (``None``: ``n_features`` and the rows
         only); reached while still improving, a ``NeuronCountWarning`` names it.
@@ -132,8 +134,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     rounds_ : list of RoundResult
         Per round of the selected :math:`k`: candidates found, held-out error, directions selected.
     refinement_ : dict or None
-        The refinement's method, starts, neuron splits tried and kept, iterations, convergence,
-        final training MSE, rows, passes and the reason it stopped (``None`` if ``refine=False``).
+        The refinement's method, starts, neuron splits tried and kept, neurons removed
+        (``surplus``) and added (``grown``: with ``n_neurons=None``, those the moment search
+        missed), iterations, convergence, final training MSE, rows, passes and the reason it
+        stopped (``None`` if ``refine=False``).
     timings_ : dict
         Seconds spent per stage.
     n_passes_ : int
