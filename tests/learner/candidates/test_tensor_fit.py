@@ -135,7 +135,7 @@ def test_partial_contraction_matches_einsum(m):
     T = rng.standard_normal((k,) * m)
     v = rng.standard_normal(k)
     out = np.empty(k)
-    _partial(np.concatenate([np.zeros(3), T.ravel()]), m, 3, k, v, out)
+    _partial(np.concatenate([np.zeros(3), T.ravel()]), m, 3, k, v, out, np.empty(2 * k ** (m - 1)))
     expected = T
     for _ in range(m - 1):
         expected = expected @ v

@@ -16,26 +16,30 @@ BREAKDOWN = -1
 
 
 @njit(cache=True)
-def _partial(flat, m, offset, k, v, out):
+def _partial(flat, m, offset, k, v, out, work):
     """``out[a]`` = :math:`\\hat T_m(\\cdot, v, \\dots, v)_a`: the tensor contracted with ``v`` on
-    every axis but the first."""
-    out[:] = 0.0
-    size = k**m
-    for index in range(size):
-        rest = index
-        value = flat[offset + index]
-        for _ in range(m - 1):
-            value *= v[rest % k]
-            rest //= k
-        out[rest] += value
+    every axis but the first, the last axis first (``work``: at least :math:`2k^{m-1}` scratch)."""
+    length = k ** (m - 1)
+    source = flat[offset:offset + length * k]
+    for step in range(m - 1):
+        target = work[(step % 2) * k ** (m - 1):(step % 2) * k ** (m - 1) + length]
+        for i in range(length):
+            total = 0.0
+            for j in range(k):
+                total += source[i * k + j] * v[j]
+            target[i] = total
+        source = target
+        length //= k
+    out[:] = source[:k]
 
 
 @njit(cache=True)
 def _contractions(flat, term, k, V, partial, fit):
     """Rows of ``partial``: each direction's :func:`_partial`; ``fit[l]`` = :math:`\\hat T_m(v_l, \\dots, v_l)`."""
     m, offset = int(term[0]), int(term[1])
+    work = np.empty(2 * k ** (m - 1))
     for l in range(V.shape[0]):
-        _partial(flat, m, offset, k, V[l], partial[l])
+        _partial(flat, m, offset, k, V[l], partial[l], work)
         fit[l] = partial[l] @ V[l]
 
 
