@@ -107,7 +107,8 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
     line each), the splits tried and kept, iterations, convergence, training MSE, rows, passes
     and the stop reason. A start whose label is in ``surplus`` (surplus neurons were merged out
     of it: more are likely) makes ``SURPLUS_GN_ITER`` Gauss–Newton iterations before the prune,
-    the rest after it."""
+    the rest after it; so does every start after one that had neurons pruned (the asked
+    :math:`k` was too large for that one: likely for the next too)."""
     passes_before = source.n_passes
     results, pruned = [], {}
 
@@ -116,7 +117,7 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
 
     for label, network in starts:
         level = min((r.loss for _, r in results), default=None)
-        early = split_neurons and label in surplus and method == "gn"
+        early = split_neurons and method == "gn" and (label in surplus or any(pruned.values()))
         result = refine_network(method, network, source, SURPLUS_GN_ITER if early else max_iter, n_jobs,
                                 abandon_above=level, dense_fallback=not split_neurons)
         pruned[label] = []
