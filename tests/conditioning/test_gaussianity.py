@@ -4,7 +4,8 @@ loud on non-Gaussian, correlated and shifted inputs, and pointing to the right r
 import numpy as np
 import pytest
 
-from narrowrelu.conditioning.gaussianity import gaussianity_scores, non_gaussian_message, subsample_rows, z_threshold
+from narrowrelu.conditioning.gaussianity import (gaussianity_scores, kurtosis_z, non_gaussian_message, skewness_z,
+                                                subsample_rows, z_threshold)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -51,3 +52,17 @@ def test_scores_cover_every_group():
     scores = gaussianity_scores(np.random.default_rng(0).standard_normal((500, 3)))
     assert set(scores) == {"mean", "variance", "covariance", "skewness", "kurtosis"}
     assert all(np.isfinite(s[0]) for s in scores.values())
+
+
+@pytest.mark.parametrize("draw", ["normal", "exponential", "student", "uniform"])
+@pytest.mark.parametrize("n", [20, 200, 20_000])
+def test_skewness_and_kurtosis_scores_equal_scipy_tests(draw, n):
+    """The scores from the moments at hand are scipy's skewtest and kurtosistest statistics."""
+    from scipy.stats import kurtosis, kurtosistest, skew, skewtest
+
+    rng = np.random.default_rng(n)
+    X = {"normal": rng.standard_normal, "exponential": rng.standard_exponential,
+         "student": lambda size: rng.standard_t(5, size), "uniform": rng.random}[draw]((n, 3))
+    np.testing.assert_allclose(skewness_z(skew(X, axis=0), n), skewtest(X, axis=0).statistic, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(kurtosis_z(kurtosis(X, axis=0, fisher=False), n), kurtosistest(X, axis=0).statistic,
+                               rtol=1e-10, atol=1e-12)
