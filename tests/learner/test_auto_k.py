@@ -90,3 +90,27 @@ def test_neuron_count_report_names_the_cap_only_when_it_stopped_the_search():
     assert report.n_neurons == 2 and report.surplus == [] and not report.underfit
     with pytest.warns(NeuronCountWarning, match="the limit of 8 neurons"):
         neuron_count_report(net, None, None, None, True, 8, 100_000)
+
+
+def test_neurons_the_search_misses_are_added_after_the_refinement():
+    """A clusters teacher (d = 20, k = 6, noise 0.1 std f) at 30 rows per parameter: the moment search
+    stops short (its raw k + 1 is not significantly better on the held-out rows), and the growth after
+    the refinement adds the rest, each on the BIC gain. The fit ends at the true k and at the
+    parametric rate sigma^2 p / n: an efficient fit's excess is rate x (1 +- sqrt(2 / p)), p = 147,
+    checked at 4 standard deviations (1 + 4 sqrt(2 / 147) = 1.47)."""
+    from narrowrelu import population_mse
+    from narrowrelu.network import n_parameters
+    from narrowrelu.teacher import make_teacher
+
+    teacher = make_teacher("clusters", 20, 6, 100)
+    p = n_parameters(6, 20)
+    n = 30 * p
+    X, y = teacher.sample(n, random_state=1100)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    y = y + sigma * np.random.default_rng([100, 77]).standard_normal(n)
+    model = MomentReLURegressor(random_state=100).fit(X, y)
+    searched = max(entry["k"] for entry in model.k_search_ if entry["z"] is None or entry["z"] > AUTO_K_Z)
+    assert searched < 6
+    assert model.n_neurons_ == 6
+    assert model.refinement_["grown"] == 6 - searched
+    assert population_mse(model, teacher) / (sigma**2 * p / n) < 1 + 4 * np.sqrt(2 / p)
