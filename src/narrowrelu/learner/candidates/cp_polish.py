@@ -22,6 +22,10 @@ from ._als_kernels import BREAKDOWN, als_sweeps
 # ALS sweeps at most, and the change of the relative reconstruction error that stops them
 POLISH_ITERATIONS = 500
 POLISH_TOL = 1e-12
+# and at most POLISH_MAX_WORK / (k^m r) of them (a sweep's cost, rank r in k dimensions): all 500 up
+# to rank 16 in 16 dimensions at order 4, the widest of the sweeps; fewer, but POLISH_MIN_ITER, beyond
+POLISH_MAX_WORK = POLISH_ITERATIONS * 16.0**5
+POLISH_MIN_ITER = 50
 
 
 def _rank_one_columns(V, order):
@@ -37,7 +41,8 @@ def _rank_one_columns(V, order):
 def cp_polish(T, starts, n_iter=POLISH_ITERATIONS, tol=POLISH_TOL):
     """Unit directions (rows) of the rank-``r`` CP decomposition of the symmetric tensor ``T``
     (order :math:`m\\ge 3`, dimension :math:`k`) by alternating least squares from the ``r``
-    rows of ``starts``. Returns an empty ``(0, k)`` array when ALS breaks down (a singular step)."""
+    rows of ``starts``, in at most ``n_iter`` sweeps (fewer for wide ones: ``POLISH_MAX_WORK``).
+    Returns an empty ``(0, k)`` array when ALS breaks down (a singular step)."""
     k, order = T.shape[0], T.ndim
     V = nonzero_unit_rows(starts)
     if V.shape[0] == 0:
@@ -45,6 +50,7 @@ def cp_polish(T, starts, n_iter=POLISH_ITERATIONS, tol=POLISH_TOL):
     weights = np.linalg.lstsq(_rank_one_columns(V, order), T.ravel(), rcond=None)[0]
     factors = np.ascontiguousarray(np.broadcast_to(V.T, (order,) + V.T.shape), dtype=np.float64)
     factors[-1] *= weights
+    n_iter = min(n_iter, max(POLISH_MIN_ITER, int(POLISH_MAX_WORK // (k**order * V.shape[0]))))
     with np.errstate(all="ignore"):
         sweeps = als_sweeps(np.ascontiguousarray(T, dtype=np.float64).ravel(), factors, n_iter, tol)
     if sweeps == BREAKDOWN:

@@ -49,6 +49,11 @@ from ._tensor_fit_kernels import best_weights, criterion_derivatives, criterion_
 # Levenberg–Marquardt iterations at most, and the relative fall of Q below which they stop
 FIT_ITERATIONS = 200
 FIT_TOL = 1e-12
+# and at most FIT_MAX_WORK / p^3 of them, p = r(k + 1) the parameters (a solve costs p^3): all 200
+# up to r = k = 16 (p = 272), the widest fit of the sweeps; fewer, but FIT_MIN_ITER, for wider fits
+# (an n_neurons far above the true k, a search for k beyond 16)
+FIT_MAX_WORK = FIT_ITERATIONS * 272.0**3
+FIT_MIN_ITER = 20
 
 
 class _Criterion:
@@ -91,7 +96,8 @@ def _vector(beta):
 
 
 def fit_hermite_tensors(tensors, starts, n_iter=FIT_ITERATIONS, tol=FIT_TOL):
-    """The minimiser of :math:`Q` (module docstring) from the unit rows of ``starts``.
+    """The minimiser of :math:`Q` (module docstring) from the unit rows of ``starts``, in at most
+    ``n_iter`` Levenberg–Marquardt iterations (fewer for wide fits: ``FIT_MAX_WORK``).
 
     Parameters
     ----------
@@ -115,6 +121,8 @@ def fit_hermite_tensors(tensors, starts, n_iter=FIT_ITERATIONS, tol=FIT_TOL):
     criterion = _Criterion(tensors)
     V = V.copy()
     beta = criterion.best_weights(V)
+    p = V.shape[0] * (k + 1)
+    n_iter = min(n_iter, max(FIT_MIN_ITER, int(FIT_MAX_WORK // p**3)))
     levenberg_marquardt(criterion.flat, criterion.terms, V, beta, n_iter, tol)
     if not (np.all(np.isfinite(V)) and np.all(np.isfinite(beta))):
         return np.empty((0, k)), np.empty(0)
