@@ -412,8 +412,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 refined, refinement = refine_moment_solution(knobs.refine_method, moments.network,
                                                              moments.first_round_network, on, knobs.refine_starts,
                                                              knobs.refine_max_iter, n_jobs,
-                                                             self._max_neurons(source.n_features, source.n_samples),
-                                                             probe=self.n_neurons is None)
+                                                             self._max_neurons(source.n_features, source.n_samples))
                 network = refined.network
                 moments.timings["refinement"] = time.perf_counter() - start
             start = time.perf_counter()

@@ -150,17 +150,19 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
 
 
 def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1,
-                           max_neurons=None, probe=False):
+                           max_neurons=None):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
     ``None`` when it is the one selected).
 
     Surplus neurons are merged or removed from each start first
     (:func:`~narrowrelu.learner.refine.surplus.merge_surplus`); when the model kept has fewer
-    neurons than ``max_neurons`` (``None``: ``final_round``'s), neurons are added back while the
-    residual's second moment shows one missing, or, with ``probe`` (the search for :math:`k`,
-    ``max_neurons`` its limit), while one added is kept
-    (:func:`~narrowrelu.learner.refine.surplus.grow_neurons`). The summary also holds ``surplus``
+    neurons than ``max_neurons`` (``None``: ``final_round``'s), neurons are added back while one
+    added lowers the sum of squares by more than the BIC penalty
+    (:func:`~narrowrelu.learner.refine.surplus.grow_neurons` with ``probe``: tried even where the
+    residual's second moment shows none missing). With ``n_neurons=None`` (``max_neurons`` the
+    search's limit) this finds the neurons the search missed; with a told :math:`k` it puts back
+    a neuron of the target that a merge or a prune took out. The summary also holds ``surplus``
     (what was merged or removed from the start kept, one line each), ``grown`` (neurons added
     back) and ``residual`` (the final residual's
     :class:`~narrowrelu.learner.refine.surplus.ResidualStructure`)."""
@@ -181,7 +183,9 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
             return refine_network(method, net, source, iters or max_iter, n_jobs, abandon_above=level,
                                   dense_fallback=iters is None)
 
-        best, grown, structure = grow_neurons(grow_refine, best, source, asked, probe=probe,
+        # a neuron is always tried: a merge or a prune can take one of a close cluster out of a fit
+        # told the right k at small n, where the residual test does not see it missing
+        best, grown, structure = grow_neurons(grow_refine, best, source, asked, probe=True,
                                               floor=TIE_LEVEL * population_variance(best.network))
     else:
         structure = residual_structure(best.network, source)
