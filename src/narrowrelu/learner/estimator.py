@@ -384,7 +384,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         if self.hidden_biases:
             # order 3 carries every biased unit, order 4 every unit with |beta| != 1; one round, as a
             # later one would lean on the bias-free model of the first (docs/design/algorithm.md)
-            settings = replace(settings, tensor_orders=tuple(sorted(set(settings.tensor_orders) | {3})), max_rounds=1)
+            # and the search for k from k = 1: a start above the true k would keep its surplus, which
+            # the biased refinement does not prune yet
+            settings = replace(settings, tensor_orders=tuple(sorted(set(settings.tensor_orders) | {3})), max_rounds=1,
+                               search_from_visible=False)
         with threadpool_limits(limits=1, user_api="blas"):
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,

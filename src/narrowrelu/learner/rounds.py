@@ -218,7 +218,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         M2 = second_moment_pass(source, base, chunk, settings.n_jobs, progress)
     counts = settings.neuron_counts(d, source.n_samples)
     visible = 0
-    if settings.n_neurons is None:
+    if settings.n_neurons is None and settings.search_from_visible:
         visible = visible_neurons(M2, np.sqrt(max(lin.var_y - float(lin.mean_yx @ lin.mean_yx), 0.0)), lin.n_train)
         counts = [k for k in counts if k >= min(max(1, visible), counts[-1])]
     cache = projection_cache_for(source, max(counts))

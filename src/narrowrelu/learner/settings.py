@@ -137,6 +137,9 @@ class MomentSettings:
     # rounds stop at a model with surplus neurons (merge_surplus acts on it): the refinement
     # that follows merges and prunes them, where further rounds would fit them to noise
     surplus_handoff: bool = False
+    # n_neurons=None: the search starts at the neurons the residual's M2 shows (visible_neurons),
+    # else at k = 1 (the biased learner, whose surplus neurons nothing prunes yet)
+    search_from_visible: bool = True
 
     @classmethod
     def from_knobs(cls, knobs, **own):
