@@ -94,10 +94,7 @@ class ProjectedRawMoments:
         """``{j: E[y z^{\\otimes j}]}`` as full ``k^j`` arrays (and ``E[y]`` at ``j = 0``)."""
         raw = {0: np.asarray(self.sums[0] / self.n)}
         for j, combos in self._monomials.items():
-            q = j // 2
-            index = {tuple(c): i for i, c in enumerate(combos)}
-            flat = np.array([index[tuple(sorted(t))] for t in itertools.product(range(self.k), repeat=q)],
-                            dtype=np.intp)
+            flat = _flat_index(combos, self.k, j // 2)
             raw[j] = (self.sums[j][np.ix_(flat, flat)] / self.n).reshape((self.k,) * j)
         for j, (low, high) in self._odd.items():
             q = j // 2
