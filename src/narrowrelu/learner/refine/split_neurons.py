@@ -144,14 +144,21 @@ def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
         M2r = residual_second_moment(result.network, M2y)
         starts = [split_start(freed, int(j), M2r) for j in np.argsort(-contributions(freed), kind="stable")]
         starts += birth_starts(freed, residual_second_moment(freed, M2y))
-        best = None
-        for start in starts:
-            tried += 1
-            level = result.loss if best is None else min(result.loss, best.loss)
-            candidate = refine(start, level) if screened else refine(start)
-            if best is None or candidate.loss < best.loss:
-                best = candidate
+        tried += len(starts)
+        best = best_try(refine if screened else (lambda start, _: refine(start)), starts, result.loss)
         if best is None or not best.loss < result.loss * (1 - SPLIT_GAIN):
             break
         result, kept = best, kept + 1
     return result, {"split_tries": tried, "splits": kept}
+
+
+def best_try(refine_try, starts, level):
+    """The lowest-loss result of ``refine_try(start, level)`` over ``starts`` (``None`` without
+    any), each try told the loss to beat: ``level``, or the best earlier try's when lower, so it
+    may give up once it cannot end below it; the earlier start on ties."""
+    best = None
+    for start in starts:
+        candidate = refine_try(start, level if best is None else min(level, best.loss))
+        if best is None or candidate.loss < best.loss:
+            best = candidate
+    return best

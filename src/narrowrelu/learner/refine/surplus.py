@@ -39,7 +39,7 @@ import numpy as np
 
 from ...hermite import relu_hermite_coefficient
 from ...network import ReLUNetwork
-from .split_neurons import SPLIT_GAIN, WASTED_SHARE, birth_starts, free_neuron, split_start
+from .split_neurons import SPLIT_GAIN, WASTED_SHARE, best_try, birth_starts, contributions, free_neuron, split_start
 
 class NeuronCountWarning(UserWarning):
     """The number of neurons asked for or searched is not the number the data support."""
@@ -72,11 +72,6 @@ def noise_gain(sigma2, q, n):
     is consistent. What a dropped neuron of the target could have explained is below
     :math:`\\ln n` times its share of the parametric rate."""
     return sigma2 * q * np.log(max(n, 2))
-
-
-def contributions(network):
-    """:math:`|\\lambda_i|\\,\\|u_i\\|`, each neuron's scale."""
-    return np.abs(network.output_weights) * np.linalg.norm(network.hidden_weights, axis=1)
 
 
 def merge_surplus(network, merge_cosine=MERGE_COSINE, negligible_share=NEGLIGIBLE_SHARE):
@@ -235,7 +230,8 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
     An addition is kept when it lowers the sum of squares by more than :func:`noise_gain` with
     :math:`q = d+1`, more than a neuron fitted to noise gains, and by more than ``floor`` times
     :math:`n` (the rounding level of a noiseless fit). Its tries, each screened with
-    ``GROW_SCREEN_ITER`` iterations of ``refine(network, level, max_iter)``: a birth along
+    ``GROW_SCREEN_ITER`` iterations of ``refine(network, level, max_iter)``
+    (:func:`~narrowrelu.learner.refine.split_neurons.best_try`): a birth along
     :math:`\\pm e` (the residual's top eigenvector); then, unless a birth already gained enough, a
     split of every neuron along the top eigenvector orthogonal to it
     (:func:`~narrowrelu.learner.refine.split_neurons.split_start`: two fitted neurons where the
@@ -255,33 +251,26 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
     d = result.network.n_features
     n = source.n_samples
     structure = residual_structure(result.network, source)
+
+    def screen(start, level):
+        return refine(start, level, GROW_SCREEN_ITER)
+
     while result.network.n_neurons < max_neurons and (structure.significant or probe):
         network = result.network
         p = network.n_neurons * (d + 1) + d + 1
         needed = max(noise_gain(result.loss * n / max(n - p, 1), d + 1, n), SPLIT_GAIN * result.loss * n, floor * n)
         level = result.loss - needed / n
-        best = _best_screened(refine, birth_starts(network, structure.moment), level)
+        best = best_try(screen, birth_starts(network, structure.moment), level)
         if best.loss > level and network.n_neurons:
             order = np.argsort(-contributions(network), kind="stable")
             splits = [split_start(network, int(j), structure.moment) for j in order]
-            best = min(best, _best_screened(refine, splits, min(level, best.loss)), key=lambda r: r.loss)
+            best = min(best, best_try(screen, splits, min(level, best.loss)), key=lambda r: r.loss)
         best = refine(best.network, level)
         if not (result.loss - best.loss) * n > needed:
             break
         result, grown = best, grown + 1
         structure = residual_structure(result.network, source)
     return result, grown, structure
-
-
-def _best_screened(refine, starts, level):
-    """The lowest-loss result of ``GROW_SCREEN_ITER`` iterations from each of ``starts`` (each
-    given up once it cannot end below ``level`` or the best before it)."""
-    best = None
-    for start in starts:
-        candidate = refine(start, level if best is None else min(level, best.loss), GROW_SCREEN_ITER)
-        if best is None or candidate.loss < best.loss:
-            best = candidate
-    return best
 
 
 def prune_surplus(refine, result, source, floor=0.0):
