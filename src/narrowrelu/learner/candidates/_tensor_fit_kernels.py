@@ -12,8 +12,6 @@ the NumPy forms in ``tests/learner/candidates/test_tensor_fit.py``.
 import numpy as np
 from numba import njit
 
-BREAKDOWN = -1
-
 
 @njit(cache=True)
 def _partial(flat, m, offset, k, v, out, work):
