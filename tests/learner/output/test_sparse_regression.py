@@ -97,3 +97,52 @@ def test_a_start_reaches_a_coupled_pair_that_single_swaps_miss():
     # a start that does not help leaves the forward path's fit; duplicates and extra terms are cut
     assert regression.select(2, starts=[[0, 0, 1, 2]]).validation_mse <= forward.validation_mse
     assert sorted(regression.select(2, starts=[[5, 4, 0]]).selected.tolist()) == [4, 5]
+
+
+def _random_regression(seed, d, n_pool, n=(300, 100)):
+    rng = np.random.default_rng(seed)
+    pool = rng.standard_normal((n_pool, d))
+    true = rng.standard_normal((2, d))
+    stats = []
+    for m in n:
+        X = rng.standard_normal((m, d))
+        y = np.abs(X @ true.T) @ np.array([1.0, -0.6]) + 0.3 * rng.standard_normal(m)
+        F = np.hstack([np.ones((m, 1)), X, np.abs(X @ pool.T)])
+        stats.append(GramStatistics(F.T @ F, F.T @ y, float(y @ y), m))
+    return SparseDirectionRegression(stats[0], stats[1], 1 + d)
+
+
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(0, 4))
+def test_rss_of_each_added_column_equals_its_own_solve(seed, size):
+    """The rank-one form of RSS(S + {j}) equals the sum of squares of that subset's own solve."""
+    regression = _random_regression(seed, d=3, n_pool=9)
+    subset = np.random.default_rng(seed).permutation(9)[:size].tolist()
+    expected = [regression.train_rss(subset + ([] if j in subset else [j])) for j in range(9)]
+    np.testing.assert_allclose(regression.train_rss_adding_each(subset), expected, rtol=1e-9)
+
+
+def _reference_select(regression, max_terms, max_sweeps=5):
+    """The subset search written one solve per subset: forward steps, held-out size, first-improvement swaps."""
+    path, current = [[]], []
+    for _ in range(max_terms):
+        rest = [j for j in range(regression.n_candidates) if j not in current]
+        current = current + [min(rest, key=lambda j: regression.train_rss(current + [j]))]
+        path.append(current)
+    subset = path[int(np.argmin([regression.validation_mse(s) for s in path]))]
+    rss = regression.train_rss(subset)
+    for _ in range(max_sweeps if subset else 0):
+        improved = False
+        for pos in range(len(subset)):
+            for j in range(regression.n_candidates):
+                trial = subset[:pos] + [j] + subset[pos + 1:]
+                if j not in subset and regression.train_rss(trial) < rss * (1 - 1e-9):
+                    subset, rss, improved = trial, regression.train_rss(trial), True
+        if not improved:
+            break
+    return subset
+
+
+@given(seed=st.integers(0, 2**32 - 1), max_terms=st.integers(1, 4))
+def test_subset_search_equals_the_search_written_one_solve_per_subset(seed, max_terms):
+    regression = _random_regression(seed, d=3, n_pool=8)
+    assert regression.select(max_terms).selected.tolist() == _reference_select(regression, max_terms)

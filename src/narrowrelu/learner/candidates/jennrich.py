@@ -19,25 +19,30 @@ import numpy as np
 from ..directions import nonzero_unit_rows
 
 
-def contract_to_matrix(T, g):
-    """:math:`T(g,\\dots,g,\\cdot,\\cdot)`: contract all but the last two modes of a symmetric tensor with ``g``."""
-    out = T
-    for _ in range(T.ndim - 2):
-        out = np.tensordot(g, out, axes=(0, 0))
-    return out
+def contract_each_to_matrix(T, G):
+    """:math:`T(g,\\dots,g,\\cdot,\\cdot)` for every row :math:`g` of ``G``, as a stack of matrices.
 
-
-def simultaneous_diagonalisation(A, B):
-    """Unit eigenvectors (rows) of :math:`AB^{-1}` for symmetric ``A`` and ``B`` (Jennrich).
-
-    Returns an empty array when ``B`` is singular to working precision.
+    The rows' outer powers :math:`g^{\\otimes(m-2)}` times :math:`T` flattened to
+    :math:`k^{m-2}\\times k^2`: one matrix product for the whole stack.
     """
-    k = A.shape[0]
-    if np.linalg.cond(B) > 1e12:
+    k, n = T.shape[0], G.shape[0]
+    powers = np.ones((n, 1))
+    for _ in range(T.ndim - 2):
+        powers = (powers[:, :, None] * G[:, None, :]).reshape(n, powers.shape[1] * k)
+    return (powers @ T.reshape(-1, k * k)).reshape(n, k, k)
+
+
+def simultaneous_diagonalisations(A, B):
+    """Unit eigenvectors (rows) of :math:`A_pB_p^{-1}` for each pair of symmetric matrices of the
+    stacks ``A``, ``B`` (Jennrich), pair by pair; a pair whose :math:`B_p` is singular to working
+    precision gives none."""
+    k = A.shape[-1]
+    regular = np.linalg.cond(B) <= 1e12
+    if not regular.any():
         return np.empty((0, k))
-    M = np.linalg.solve(B, A).T
+    M = np.linalg.solve(B[regular], A[regular]).transpose(0, 2, 1)
     _, vecs = np.linalg.eig(M)
-    return nonzero_unit_rows(np.real(vecs).T)
+    return nonzero_unit_rows(np.real(vecs).transpose(0, 2, 1).reshape(-1, k))
 
 
 def jennrich_candidates(tensors, n_pairs, rng):
@@ -54,12 +59,17 @@ def jennrich_candidates(tensors, n_pairs, rng):
     Returns
     -------
     candidates : ndarray of shape (n_candidates, k)
-        Unit vectors, up to ``k`` per pair.
+        Unit vectors, up to ``k`` per pair, pair by pair.
     """
     k = tensors[0].shape[0]
-    out = []
-    for _ in range(n_pairs):
-        T = tensors[rng.integers(len(tensors))]
-        g, h = rng.standard_normal((2, k))
-        out.append(simultaneous_diagonalisation(contract_to_matrix(T, g), contract_to_matrix(T, h)))
-    return np.vstack(out) if out else np.empty((0, k))
+    which = np.empty(n_pairs, dtype=int)
+    contractions = np.empty((n_pairs, 2, k))
+    for pair in range(n_pairs):
+        which[pair] = rng.integers(len(tensors))
+        contractions[pair] = rng.standard_normal((2, k))
+    A, B = np.empty((n_pairs, k, k)), np.empty((n_pairs, k, k))
+    for index, T in enumerate(tensors):
+        pairs = which == index
+        A[pairs] = contract_each_to_matrix(T, contractions[pairs, 0])
+        B[pairs] = contract_each_to_matrix(T, contractions[pairs, 1])
+    return simultaneous_diagonalisations(A, B)

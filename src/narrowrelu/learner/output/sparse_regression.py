@@ -101,6 +101,7 @@ class SparseDirectionRegression:
         self._GBB_inv_GBS = np.linalg.solve(self._GBB, G[B, n_base:])
         self._GBB_inv_mB = np.linalg.solve(self._GBB, m[B])
         self._schur = G[n_base:, n_base:] - G[n_base:, B] @ self._GBB_inv_GBS
+        self._schur_ridged = self._schur + self._ridge * np.eye(self._schur.shape[0])
         self._schur_moment = m[n_base:] - G[n_base:, B] @ self._GBB_inv_mB
         self._base_rss = train.yy - m[B] @ self._GBB_inv_mB
 
@@ -127,6 +128,29 @@ class SparseDirectionRegression:
         b = self._schur_moment[subset]
         return self._base_rss - b @ np.linalg.solve(A, b)
 
+    def train_rss_adding_each(self, subset):
+        """:math:`\\mathrm{RSS}(S\\cup\\{j\\})` for every candidate :math:`j` at once (``RSS(S)`` where
+        :math:`j\\in S`).
+
+        With :math:`A` the ridged Schur complement and :math:`b` its moment, adding :math:`j` to
+        :math:`S` lowers the sum of squares by :math:`r_j^2/\\delta_j`, where
+        :math:`r_j = b_j - A_{jS}A_{SS}^{-1}b_S` and :math:`\\delta_j = A_{jj} - A_{jS}A_{SS}^{-1}A_{Sj}`:
+        one solve of size :math:`|S|` for all :math:`j`, not one per :math:`j`.
+        """
+        A, b = self._schur_ridged, self._schur_moment
+        diagonal = np.diag(A)
+        if not subset:
+            return self._base_rss - b**2 / diagonal
+        S = np.asarray(subset, dtype=int)
+        solved = np.linalg.solve(A[np.ix_(S, S)], np.column_stack([A[S], b[S]]))
+        W, wb = solved[:, :-1], solved[:, -1]
+        rss = self._base_rss - b[S] @ wb
+        residual_moment = b - A[:, S] @ wb
+        pivot = np.maximum(diagonal - np.einsum("sj,sj->j", A[S], W), self._ridge)
+        out = rss - residual_moment**2 / pivot
+        out[S] = rss
+        return out
+
     def validation_mse(self, subset):
         base, mu = self.coefficients(subset)
         cols = np.concatenate([np.arange(self.n_base), self.n_base + np.asarray(subset, dtype=int)])
@@ -148,9 +172,9 @@ class SparseDirectionRegression:
         path = [[]]
         current = []
         for _ in range(max_terms):
-            rest = [j for j in range(self.n_candidates) if j not in current]
-            best = min(rest, key=lambda j: self.train_rss(current + [j]))
-            current = current + [best]
+            rss = self.train_rss_adding_each(current)
+            rss[current] = np.inf
+            current = current + [int(np.argmin(rss))]
             path.append(current)
         scores = [self.validation_mse(s) for s in path]
         best_size = int(np.argmin(scores)) if size is None else min(size, len(path) - 1)
@@ -167,13 +191,12 @@ class SparseDirectionRegression:
         rss = self.train_rss(subset)
         for _ in range(max_sweeps):
             improved = False
-            for pos, j in itertools.product(range(len(subset)), range(self.n_candidates)):
-                if j in subset:
-                    continue
-                trial = subset[:pos] + [j] + subset[pos + 1:]
-                trial_rss = self.train_rss(trial)
-                if trial_rss < rss * (1 - 1e-9):
-                    subset, rss, improved = trial, trial_rss, True
+            for pos in range(len(subset)):
+                others = subset[:pos] + subset[pos + 1:]
+                trial_rss = self.train_rss_adding_each(others)
+                for j in np.flatnonzero(trial_rss < rss * (1 - 1e-9)):
+                    if j not in subset and trial_rss[j] < rss * (1 - 1e-9):
+                        subset, rss, improved = others[:pos] + [int(j)] + others[pos:], trial_rss[j], True
             if not improved:
                 break
         return subset
