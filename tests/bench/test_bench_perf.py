@@ -1,13 +1,14 @@
 """Tests of ``narrowrelu bench perf``: the JSON records, the table and the exit status (not speed)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from narrowrelu.bench import perf
 from narrowrelu.bench.perf.measure import record, same_network
-from narrowrelu.bench.perf.sections import compile_section
+from narrowrelu.bench.perf.sections import AUTO_OVER_TOLD_TARGET, compile_section
 from narrowrelu.cli import main
 from narrowrelu.network import ReLUNetwork
 
@@ -42,7 +43,8 @@ def test_every_section_but_the_skipped_one_is_there(tiny_records):
     for prefix in ("fit", "fit2"):
         expected |= {f"{prefix}.{s}" for s in perf.STAGES}
         expected |= {f"{prefix}.{s}" for s in ("default_total", "moment_stages", "refinement", "raw_excess",
-                                                "refined_excess", "raw_rel_mse")}
+                                                "refined_excess", "raw_rel_mse", "auto_total", "auto_over_told",
+                                                "auto_refined_excess")}
     assert expected <= names
     assert not any(n.startswith("compile.") for n in names)
 
@@ -58,6 +60,11 @@ def test_targets_and_memory_record(tiny_records):
     parts = ("moment_stages", "refinement", "other")
     assert sum(by_name[f"fit.{p}"]["seconds"] for p in parts) == pytest.approx(by_name["fit.default_total"]["seconds"])
     assert by_name["fit.raw_rel_mse"]["target"] == perf.RAW_MSE_TARGET
+    # the call without k is timed too, and set against the call told k on the same data
+    auto = by_name["fit.auto_total"]
+    assert auto["seconds"] > 0 and auto["ratio"] > 0 and re.search(r"k chosen \d+, \d+$", auto["note"])
+    assert by_name["fit.auto_over_told"]["target"] == AUTO_OVER_TOLD_TARGET
+    assert by_name["fit.auto_over_told"]["ratio"] > 0
     mem = by_name["oracle.peak_rss"]
     assert mem["target"] == perf.ORACLE_RSS_TARGET_MB
     assert 0 < mem["peak_rss_mb"] < 100_000

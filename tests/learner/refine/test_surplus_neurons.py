@@ -238,19 +238,20 @@ def test_under_specified_fit_warns_that_a_neuron_is_missing(three_neurons):
 
 
 def test_a_right_k_cluster_fit_puts_back_a_neuron_its_merge_took_out():
-    """A cell of the d = 20 sweep (clusters, k = 6, n = 3 898, seed 0): the moment solution holds two
-    units at cosine 0.9951, which the merge makes one; the refinement then tries a neuron back even
+    """A cell of the d = 20 sweep (clusters, k = 6, n = 3 898, seed 1): the moment solution holds two
+    units at cosine 0.9988, which the merge makes one; the refinement then tries a neuron back even
     though the residual test sees none missing, and keeps it on the BIC gain. The fit keeps the 6
     neurons asked and reaches the sweep's target, relative MSE below 1e-3 (the parametric rate is
-    3.8e-4 of Var f here); without the try it kept 5 at 1.7e-3."""
+    3.8e-4 of Var f here); without the try it keeps 5 at 1.9e-3."""
     from narrowrelu.bench.sample_complexity.sweep import DATA_SEED_OFFSET
 
-    teacher = make_teacher("clusters", 20, 6, 0)
+    seed = 1
+    teacher = make_teacher("clusters", 20, 6, seed)
     var = population_variance(teacher)
-    X, y = teacher.with_noise(0.1 * np.sqrt(var)).sample(3898, random_state=DATA_SEED_OFFSET)
+    X, y = teacher.with_noise(0.1 * np.sqrt(var)).sample(3898, random_state=DATA_SEED_OFFSET + seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = MomentReLURegressor(n_neurons=6, random_state=0).fit(X, y)
+        model = MomentReLURegressor(n_neurons=6, random_state=seed).fit(X, y)
     assert any("merged" in line for line in model.surplus_)
     assert model.n_neurons_ == 6 and model.refinement_["grown"] >= 1
     assert population_mse(model, teacher) / var < 1e-3

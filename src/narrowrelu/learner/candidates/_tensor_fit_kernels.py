@@ -119,12 +119,12 @@ def best_weights(flat, terms, V):
 
 
 @njit(cache=True)
-def levenberg_marquardt(flat, terms, V, beta, n_iter, tol):
+def levenberg_marquardt(flat, terms, V, beta, n_iter, ftol, tol):
     """Minimise :math:`Q` from ``V`` and ``beta``, both updated in place (the caller's buffers):
     Levenberg–Marquardt with diagonal scaling, damping from 1e-3 (times 10 after a failed step,
-    divided by 10 after a good one), stopping when :math:`Q` falls by less than ``tol`` of itself
-    or of the first order's :math:`w\\|\\hat T\\|^2`, or when no damping below 1e12 lowers it.
-    Returns the iterations made."""
+    divided by 10 after a good one), stopping when :math:`Q` falls by less than ``ftol`` of itself
+    or by less than ``tol`` of the first order's :math:`w\\|\\hat T\\|^2`, or when no damping below
+    1e12 lowers it. Returns the iterations made."""
     r, k = V.shape
     n_v = r * k
     grad = np.empty(n_v + r)
@@ -166,6 +166,6 @@ def levenberg_marquardt(flat, terms, V, beta, n_iter, tol):
         beta[:] = beta_new
         q = q_new
         damping = max(damping / 10.0, 1e-12)
-        if fall <= tol * max(abs(q), 1e-300) or fall <= tol * terms[0, 4]:
+        if fall <= ftol * max(abs(q), 1e-300) or fall <= tol * terms[0, 4]:
             return iteration + 1
     return n_iter

@@ -20,8 +20,10 @@ from ..directions import nonzero_unit_rows, novel_rows, unit_rows
 from ._als_kernels import BREAKDOWN, als_sweeps
 
 # ALS sweeps at most, and the change of the relative reconstruction error that stops them
+# (tensorly's parafac default: the polished directions only start the tensor fit, or join the pool
+# that the output regression chooses from on held-out rows)
 POLISH_ITERATIONS = 500
-POLISH_TOL = 1e-12
+POLISH_TOL = 1e-8
 # and at most POLISH_MAX_WORK / (k^m r) of them (a sweep's cost, rank r in k dimensions): all 500 up
 # to rank 16 in 16 dimensions at order 4, the widest of the sweeps; fewer, but POLISH_MIN_ITER, beyond
 POLISH_MAX_WORK = POLISH_ITERATIONS * 16.0**5

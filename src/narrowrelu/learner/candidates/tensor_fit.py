@@ -46,8 +46,12 @@ from ...hermite import relu_hermite_coefficient
 from ..directions import nonzero_unit_rows
 from ._tensor_fit_kernels import best_weights, criterion_derivatives, criterion_value, levenberg_marquardt
 
-# Levenberg–Marquardt iterations at most, and the relative fall of Q below which they stop
+# Levenberg–Marquardt iterations at most; they stop once a step lowers Q by less than FIT_FTOL of
+# itself (scipy.optimize.least_squares's ftol: at a noisy minimum Q is the tensors' noise, and a
+# parameter moved by its standard error changes Q by about 1/(number of entries) of that), or by
+# less than FIT_TOL of the first tensor's weighted squared norm (noiseless tensors, where Q -> 0)
 FIT_ITERATIONS = 200
+FIT_FTOL = 1e-8
 FIT_TOL = 1e-12
 # and at most FIT_MAX_WORK / p^3 of them, p = r(k + 1) the parameters (a solve costs p^3): all 200
 # up to r = k = 16 (p = 272), the widest fit of the sweeps; fewer, but FIT_MIN_ITER, for wider fits
@@ -95,9 +99,11 @@ def _vector(beta):
     return np.ascontiguousarray(beta, dtype=np.float64).reshape(-1)
 
 
-def fit_hermite_tensors(tensors, starts, n_iter=FIT_ITERATIONS, tol=FIT_TOL):
+def fit_hermite_tensors(tensors, starts, n_iter=FIT_ITERATIONS, ftol=FIT_FTOL, tol=FIT_TOL):
     """The minimiser of :math:`Q` (module docstring) from the unit rows of ``starts``, in at most
-    ``n_iter`` Levenberg–Marquardt iterations (fewer for wide fits: ``FIT_MAX_WORK``).
+    ``n_iter`` Levenberg–Marquardt iterations (fewer for wide fits: ``FIT_MAX_WORK``), until a step
+    lowers :math:`Q` by less than ``ftol`` of itself or ``tol`` of the first tensor's weighted
+    :math:`\\|\\hat T\\|^2`.
 
     Parameters
     ----------
@@ -123,7 +129,7 @@ def fit_hermite_tensors(tensors, starts, n_iter=FIT_ITERATIONS, tol=FIT_TOL):
     beta = criterion.best_weights(V)
     p = V.shape[0] * (k + 1)
     n_iter = min(n_iter, max(FIT_MIN_ITER, int(FIT_MAX_WORK // p**3)))
-    levenberg_marquardt(criterion.flat, criterion.terms, V, beta, n_iter, tol)
+    levenberg_marquardt(criterion.flat, criterion.terms, V, beta, n_iter, ftol, tol)
     if not (np.all(np.isfinite(V)) and np.all(np.isfinite(beta))):
         return np.empty((0, k)), np.empty(0)
     return V, beta
