@@ -24,8 +24,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
+from .._parallel import one_blas_thread
 from .._params import Boolean, Integer, Options, RandomState, Real, check_parameters
 from .._validation import as_generator, check_positive_int
 from ..conditioning import check_numeric, condition
@@ -399,7 +399,7 @@ class GDReLURegressor(RegressorMixin, BaseEstimator):
         best = None
         losses = []
         # a diverging run overflows on its way to the clear error below: no numpy warnings for it
-        with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
+        with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
             for _ in range(self.n_restarts):
                 history = TrainingHistory(self.n_neurons, n_features, self.history_every, terms, decay)
                 try:

@@ -25,7 +25,8 @@ shifted mean.
 
 import numpy as np
 from scipy.stats import norm
-from threadpoolctl import threadpool_limits
+
+from .._parallel import one_blas_thread
 
 # family-wise probability that a true N(0, I) sample warns
 FALSE_ALARM = 1e-4
@@ -93,7 +94,7 @@ def gaussianity_scores(X):
     S = np.ascontiguousarray(S[:, columns])
     m, d = S.shape
     mean = S.mean(axis=0)
-    with threadpool_limits(limits=1, user_api="blas"):  # a small product: threads only wait on a busy machine
+    with one_blas_thread():  # a small product: threads only wait on a busy machine
         C = (S.T @ S) / m - np.outer(mean, mean)
     var = np.maximum(np.diag(C).copy(), 1e-300)
     sd = np.sqrt(var)

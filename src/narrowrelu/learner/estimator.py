@@ -8,10 +8,9 @@ from dataclasses import replace
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .._parallel import N_JOBS_CONSTRAINT, resolve_n_jobs
+from .._parallel import N_JOBS_CONSTRAINT, one_blas_thread, resolve_n_jobs
 from .._params import Boolean, InstanceOf, Integer, Options, RandomState, Real, check_parameters
 from .._validation import as_generator, check_count, check_positive_int
 from ..conditioning import check_numeric, condition
@@ -388,7 +387,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             # the biased refinement does not prune yet
             settings = replace(settings, tensor_orders=tuple(sorted(set(settings.tensor_orders) | {3})), max_rounds=1,
                                search_from_visible=False)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:

@@ -22,9 +22,8 @@ are added in chunk order, so results do not depend on ``n_jobs`` (bit for bit) a
 import threading
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from .._parallel import ordered_map
+from .._parallel import one_blas_thread, ordered_map
 from .._validation import check_data, check_finite_array, check_positive_int
 from ._blas import weighted_gram_upper
 from ._kernels import contraction_row_pass, split_rows_by_sign
@@ -97,7 +96,7 @@ class HermiteContractionAccumulator:
         sum_yx = self._sum_yx.copy()
         starts = range(0, X.shape[0], self.chunk_size)
         blocks = ((X[s:s + self.chunk_size], y[s:s + self.chunk_size]) for s in starts)
-        with np.errstate(over="ignore", invalid="ignore"), threadpool_limits(limits=1, user_api="blas"):
+        with np.errstate(over="ignore", invalid="ignore"), one_blas_thread():
             for c_gram, c_vec, c_sums, c_sum_y, c_sum_yx in ordered_map(self._chunk, blocks, self.n_jobs):
                 gram += c_gram
                 vectors += c_vec

@@ -18,9 +18,8 @@ captures as in a randomised range finder or a subspace iteration.
 """
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from .._parallel import ordered_map
+from .._parallel import one_blas_thread, ordered_map
 from .._validation import check_finite_array, check_positive_int
 from ._kernels import order4_product_pass
 from .contraction import DEFAULT_CHUNK_SIZE
@@ -74,7 +73,7 @@ class HermiteContractionProducts:
         """Add validated rows (float64, C-contiguous, finite) ``X`` with targets ``y``."""
         starts = range(0, X.shape[0], self.chunk_size)
         blocks = ((X[s:s + self.chunk_size], y[s:s + self.chunk_size]) for s in starts)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             for terms in ordered_map(lambda b: self.chunk_terms(b[0], thin_projection(b[0], self._test_matrix_t),
                                                                 b[1]), blocks, self.n_jobs):
                 self.add_terms(terms)

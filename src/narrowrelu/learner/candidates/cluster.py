@@ -52,10 +52,9 @@ def multiscale_cluster_centres(C, scales, min_support):
     centres, support = [], []
     for eps in scales:
         labels = fcluster(tree, t=eps, criterion="distance")
-        for lab in np.unique(labels):
+        names, counts = np.unique(labels, return_counts=True)
+        for lab in names[counts >= min_support]:
             members = C[labels == lab]
-            if members.shape[0] < min_support:
-                continue
             centre = projective_centre(members)
             duplicate = _find_duplicate(centres, centre)
             if duplicate is None:

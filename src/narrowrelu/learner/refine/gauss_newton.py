@@ -66,9 +66,8 @@ does not depend on ``n_jobs``.
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from ..._parallel import ordered_map
+from ..._parallel import one_blas_thread, ordered_map
 from ..._validation import check_data, check_positive_int
 from ...metrics import population_inner_product, population_variance
 from ...network import ReLUNetwork, as_relu_network, unpack_parameters
@@ -283,7 +282,7 @@ def gauss_newton(
     if source.n_features != d:
         raise ValueError(f"the source has {source.n_features} features, the network {d}")
     p = k * d + k + d + 1
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _solve(
             network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_iter, cg_tol,
             auto_switch, max_halvings, ridge, n_jobs, block_rows, abandon_above,

@@ -23,9 +23,8 @@ ill-conditioned directions (close neurons).
 """
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from ..._parallel import ordered_map
+from ..._parallel import one_blas_thread, ordered_map
 from ...network import ReLUNetwork, unpack_parameters
 from .result import RefinementResult
 
@@ -66,7 +65,7 @@ def loss_and_normal_equations(theta, X, y, k, with_hessian=True, n_jobs=1, biase
     JtJ = np.zeros((p, p)) if with_hessian else None
     Jtr = np.zeros(p)
     loss = 0.0
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         for c_loss, c_Jtr, c_JtJ in ordered_map(chunk, range(0, n, step), n_jobs):
             loss += c_loss
             Jtr += c_Jtr
