@@ -15,7 +15,9 @@ Sections (``--skip`` leaves any of them out):
     ``--n2 x --d2 x --k2`` (records ``fit2.*``, target <= 15), one fit per seed (``--seeds``).
     Reported beside the total: each moment stage, the refinement (on all rows) with its
     iterations and passes, and the median over seeds of the excess MSE over the parametric
-    rate :math:`\\sigma^2p/n`, raw and refined (target <= 1.1).
+    rate :math:`\\sigma^2p/n`, raw and refined (target <= 1.1). And the same call without k
+    (``n_neurons=None``) on the same data just before it: ``fit.auto_total``, its time over the
+    told fit's (``fit.auto_over_told``, median over seeds, target <= 3) and its excess.
 ``contraction``
     one order-4 ``d x d`` implicit contraction (:func:`narrowrelu.hermite_moment_contraction`,
     one direction); target ratio <= 1.2.
