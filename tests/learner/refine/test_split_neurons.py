@@ -14,6 +14,7 @@ from narrowrelu.learner.refine.split_neurons import (
     free_neuron,
     refine_with_splits,
     residual_second_moment,
+    split_gain_needed,
     split_start,
     target_second_moment,
     wasted_neuron,
@@ -179,3 +180,20 @@ def test_a_birth_start_puts_a_neuron_where_the_residual_needs_one():
         assert abs(s.hidden_weights[2] @ U[2]) == pytest.approx(1.0, abs=1e-12)
     errors = sorted(population_mse(s, teacher) for s in starts)
     assert errors[0] < 1e-20 * population_variance(teacher) and errors[1] > 0.1 * population_variance(teacher)
+
+
+def test_a_spare_neuron_on_a_good_fit_is_not_moved_from_one_noise_fit_to_the_next(merged_problem):
+    """The teacher's four neurons and a fifth, spare one (weight 0.02), refined: every split try
+    can only move the spare neuron to fit noise, which gains less than sigma^2 (d + 1) / n of the
+    mean square; none is kept, and a split must clear that share of the noise."""
+    teacher, _, source = merged_problem
+    d = teacher.n_features
+    spare = np.random.default_rng(3).standard_normal(d)
+    padded = ReLUNetwork(np.vstack([teacher.hidden_weights, spare / np.linalg.norm(spare)]),
+                         np.concatenate([teacher.output_weights, [0.02]]), teacher.linear_weights, teacher.intercept)
+    fitted = refine_network("gn", padded, source)
+    result, log = refine_with_splits(lambda net, level=None: refine_network("gn", net, source, abandon_above=level),
+                                     fitted, source, screened=True)
+    assert log["split_tries"] >= 1 and log["splits"] == 0 and result is fitted
+    n, p = source.n_samples, 5 * (d + 1) + d + 1
+    assert split_gain_needed(fitted, n) == pytest.approx(fitted.loss * n / (n - p) * (d + 1) / n)
