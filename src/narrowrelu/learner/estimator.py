@@ -17,6 +17,7 @@ from ..conditioning import check_numeric, condition
 from .dask.fit import check_dask_data, dask_oracle_source, is_dask_collection, predict_dask
 from .biases import biased_selection_model, fit_biased
 from .refine import refine_moment_solution
+from .refine.selection import refined_selection_model
 from .rounds import fit_moments
 from .neuron_count import neuron_count_report
 from .settings import (
@@ -58,7 +59,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         removed (``surplus_``), a lack reported (``underfit_``), each with a ``NeuronCountWarning``.
         ``None`` tries ``k = k0, k0 + 1, ...`` (``k0`` the neurons the residual's second moment
         shows; each from the model of the one before) while a paired held-out test finds
-        :math:`k+1` better (z > 3), up to ``min(n_features, max_auto_neurons)`` and
+        :math:`k+1` better (z > 3; each model refined for a few Gauss–Newton iterations on the
+        training rows), up to ``min(n_features, max_auto_neurons)`` and
         :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1`, then, after the refinement, adds neurons while
         each lowers the sum of squares by more than the BIC penalty (docs/guide/usage.md).
     max_auto_neurons : int or None, default=None
@@ -391,8 +393,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,
                       desc="moment passes", unit="chunk") as progress:
-                moments = fit_moments(source, settings, rng, progress,
-                                      biased_selection_model if self.hidden_biases else None)
+                selection = (biased_selection_model if self.hidden_biases
+                             else refined_selection_model if self.refine else None)
+                moments = fit_moments(source, settings, rng, progress, selection)
                 progress.total = progress.n
                 progress.refresh()
             network, refinement = moments.network, None

@@ -24,6 +24,7 @@ import numpy as np
 
 from ...network import ReLUNetwork, n_parameters
 from ..refine.normal_equations import levenberg_marquardt
+from ..sources.training_rows import training_rows
 from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass, ratio_biases
 from .output import biased_output_pass
 from .selection import select_biased_units
@@ -60,31 +61,6 @@ def biased_start(network, source, progress=None, train_only=False, pool=None):
         directions, moments = directions[chosen], moments[:, chosen]
     biases, _ = biases_from_moments(directions, moments)
     return biased_output_pass(source, directions, biases, progress, train_only)
-
-
-class _TrainingRows:
-    """The training rows of a pass, up to ``limit`` of them (an accumulator for ``source.fold``)."""
-
-    def __init__(self, limit):
-        self.limit, self.X, self.y, self.n = limit, [], [], 0
-
-    def add(self, X, y):
-        take = min(self.limit - self.n, X.shape[0])
-        if take > 0:
-            self.X.append(X[:take])
-            self.y.append(y[:take])
-            self.n += take
-
-    def merge(self, other):
-        for X, y in zip(other.X, other.y):
-            self.add(X, y)
-        return self
-
-
-def training_rows(source, limit, progress=None):
-    """The first ``limit`` training rows of ``source`` as arrays ``(X, y)`` (one pass)."""
-    acc = source.fold(_TrainingRows(limit), lambda acc, X, y, held: acc.add(X[~held], y[~held]), progress)
-    return np.concatenate(acc.X), np.concatenate(acc.y)
 
 
 def biased_selection_model(network, source, progress=None):

@@ -1,0 +1,30 @@
+"""The model of each :math:`k`'s moment solution that the search for :math:`k` compares on the
+held-out rows (:func:`narrowrelu.learner.rounds.fit_moments`, ``selection_model``).
+
+The raw moment solution is not the efficient estimate: at the true :math:`k` its held-out MSE
+can stay well above the noise (a close pair or a cluster found as one direction, directions
+off by more than their standard error), and a spare neuron then fits part of that error, so the
+paired test keeps :math:`k+1`, :math:`k+2`, ... and the refinement prunes them again, at the
+cost of their rounds and of a refinement on too many neurons. Compared after a few Gauss–Newton
+iterations, each model is near its refined version: the spare neuron has nothing left to fit
+but noise, and the test stops at the :math:`k` the data support.
+"""
+
+from ...network import n_parameters
+from ..sources.training_rows import training_rows
+from .gauss_newton import gauss_newton_arrays
+
+# the model compared is refined on at most this many training rows per parameter (fitted on m
+# rows, a model looks worse on the held-out rows by sigma^2 p / m, the larger model more: the test
+# only grows more cautious), for at most this many Gauss-Newton iterations
+SELECTION_ROWS_PER_PARAMETER = 200
+SELECTION_GN_ITER = 10
+
+
+def refined_selection_model(network, source, progress=None):
+    """``network`` (a moment solution) after at most ``SELECTION_GN_ITER`` Gauss–Newton iterations
+    on the first ``SELECTION_ROWS_PER_PARAMETER`` :math:`\\cdot p` training rows of ``source``
+    (the held-out rows, on which the search scores it, are not used); one pass to gather them."""
+    p = n_parameters(network.n_neurons, network.n_features)
+    X, y = training_rows(source, SELECTION_ROWS_PER_PARAMETER * p, progress)
+    return gauss_newton_arrays(network, X, y, max_iter=SELECTION_GN_ITER).network
