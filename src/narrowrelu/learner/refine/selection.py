@@ -16,9 +16,10 @@ from .gauss_newton import gauss_newton_arrays
 
 # the model compared is refined on at most this many training rows per parameter (fitted on m
 # rows, a model looks worse on the held-out rows by sigma^2 p / m, the larger model more: the test
-# only grows more cautious), for at most this many Gauss-Newton iterations
+# only grows more cautious), for at most this many Gauss-Newton iterations (from a moment solution
+# they settle in 1-3; 10 chose the same k on the cases of docs/design/algorithm.md at 2-4x the cost)
 SELECTION_ROWS_PER_PARAMETER = 200
-SELECTION_GN_ITER = 10
+SELECTION_GN_ITER = 3
 
 
 def refined_selection_model(network, source, progress=None):
