@@ -34,8 +34,8 @@ WASTED_SHARE = 0.35
 DUPLICATE_COSINE = 0.95
 # the half-angle between the two halves of a split neuron (radians)
 SPLIT_ANGLE = 0.1
-# a split is kept when it lowers the training loss by more than this fraction, and by more than
-# relocating a neuron gains on noise alone (split_gain_needed)
+# a split is kept when it lowers the training loss by more than this fraction (two in a row that
+# gain no more than split_gain_needed end the splits)
 SPLIT_GAIN = 1e-6
 
 
@@ -136,7 +136,8 @@ def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
     freed model's residual is largest (:func:`birth_starts`, for a pair the model has not
     found at all), refine (``refine(network)``; with ``screened``, ``refine(network, level)``,
     which may give up a start that will not end below the loss ``level`` to beat), and keep the
-    best if it lowers the training loss. Returns the best result and how many starts were tried and kept."""
+    best if it lowers the training loss; stop after two kept in a row that gain no more than
+    :func:`split_gain_needed`. Returns the best result and how many starts were tried and kept."""
     tried = kept = 0
     last_small = False
     for _ in range(result.network.n_neurons):
