@@ -15,8 +15,7 @@ along :math:`u_a - u_b`. A split start frees the wasted neuron (drops it, or mer
 doubled pair into one neuron with their summed weight) and replaces a loaded neuron
 :math:`(\\lambda_j, u_j)` by :math:`\\lambda_j/2` at :math:`\\|u_j\\|(\\cos\\theta\\,\\hat u_j\\pm
 \\sin\\theta\\,e_j)` (the same function to first order), then refines it. The split model is kept
-only if its training loss is lower; splits repeat while they help, and stop after two in a row
-that gain no more than moving a neuron gains on noise alone (:func:`split_gain_needed`).
+only if its training loss is lower; splits repeat while they help.
 """
 
 import numpy as np
@@ -34,8 +33,7 @@ WASTED_SHARE = 0.35
 DUPLICATE_COSINE = 0.95
 # the half-angle between the two halves of a split neuron (radians)
 SPLIT_ANGLE = 0.1
-# a split is kept when it lowers the training loss by more than this fraction (two in a row that
-# gain no more than split_gain_needed end the splits)
+# a split is kept when it lowers the training loss by more than this fraction
 SPLIT_GAIN = 1e-6
 
 
@@ -136,10 +134,8 @@ def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
     freed model's residual is largest (:func:`birth_starts`, for a pair the model has not
     found at all), refine (``refine(network)``; with ``screened``, ``refine(network, level)``,
     which may give up a start that will not end below the loss ``level`` to beat), and keep the
-    best if it lowers the training loss; stop after two kept in a row that gain no more than
-    :func:`split_gain_needed`. Returns the best result and how many starts were tried and kept."""
+    best if it lowers the training loss. Returns the best result and how many starts were tried and kept."""
     tried = kept = 0
-    last_small = False
     for _ in range(result.network.n_neurons):
         freed = free_neuron(result.network)
         if freed is None:
@@ -149,34 +145,11 @@ def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
         starts = [split_start(freed, int(j), M2r) for j in np.argsort(-contributions(freed), kind="stable")]
         starts += birth_starts(freed, residual_second_moment(freed, M2y))
         tried += len(starts)
-        needed = split_gain_needed(result, source.n_samples)
-        best = best_try(refine if screened else (lambda start, _: refine(start)), starts,
-                        result.loss * (1 - SPLIT_GAIN))
+        best = best_try(refine if screened else (lambda start, _: refine(start)), starts, result.loss)
         if best is None or not best.loss < result.loss * (1 - SPLIT_GAIN):
             break
-        small = result.loss - best.loss <= needed
         result, kept = best, kept + 1
-        if small and last_small:
-            break
-        last_small = small
     return result, {"split_tries": tried, "splits": kept}
-
-
-def split_gain_needed(result, n):
-    """The fall of the training mean squared residual beyond which a split is more than noise:
-    more than ``SPLIT_GAIN`` of it, and more than :math:`\\hat\\sigma^2(d+1)/n`, what moving one
-    neuron's :math:`d+1` parameters gains on noise alone (the mean of
-    :math:`\\sigma^2\\chi^2_{d+1}/n`; :math:`\\hat\\sigma^2` the residual's mean square on
-    :math:`n - p` degrees of freedom). A split out of a merged-neuron minimum gains far more, the
-    pair's structure, though sometimes only at its second step (the first moves a spare neuron
-    next to the pair): :func:`refine_with_splits` stops after two splits in a row below this.
-    Before, the tries went on moving a spare neuron from one noise fit to the next, a few
-    :math:`10^{-5}` of the loss at a time (90 tries, 33 s, on a close pair at :math:`d = 20`,
-    :math:`n = 56\\,700`)."""
-    d = result.network.n_features
-    p = result.network.n_neurons * (d + 1) + d + 1
-    sigma2 = result.loss * n / max(n - p, 1)
-    return max(SPLIT_GAIN * result.loss, sigma2 * (d + 1) / max(n, 1))
 
 
 def best_try(refine_try, starts, level):
