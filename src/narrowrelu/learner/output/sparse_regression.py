@@ -100,20 +100,19 @@ class SparseDirectionRegression:
         self._GBB = G[B, B] + self._ridge * np.eye(n_base)
         self._GBB_inv_GBS = np.linalg.solve(self._GBB, G[B, n_base:])
         self._GBB_inv_mB = np.linalg.solve(self._GBB, m[B])
-        self._schur = G[n_base:, n_base:] - G[n_base:, B] @ self._GBB_inv_GBS
-        self._schur_ridged = self._schur + self._ridge * np.eye(self._schur.shape[0])
+        schur = G[n_base:, n_base:] - G[n_base:, B] @ self._GBB_inv_GBS
+        self._schur_ridged = schur + self._ridge * np.eye(schur.shape[0])
         self._schur_moment = m[n_base:] - G[n_base:, B] @ self._GBB_inv_mB
         self._base_rss = train.yy - m[B] @ self._GBB_inv_mB
 
     @property
     def n_candidates(self):
-        return self._schur.shape[0]
+        return self._schur_ridged.shape[0]
 
     def coefficients(self, subset):
         subset = np.asarray(subset, dtype=int)
         if subset.size:
-            A = self._schur[np.ix_(subset, subset)] + self._ridge * np.eye(subset.size)
-            mu = np.linalg.solve(A, self._schur_moment[subset])
+            mu = np.linalg.solve(self._schur_ridged[np.ix_(subset, subset)], self._schur_moment[subset])
             base = self._GBB_inv_mB - self._GBB_inv_GBS[:, subset] @ mu
         else:
             mu = np.empty(0)
@@ -124,9 +123,8 @@ class SparseDirectionRegression:
         subset = np.asarray(subset, dtype=int)
         if not subset.size:
             return self._base_rss
-        A = self._schur[np.ix_(subset, subset)] + self._ridge * np.eye(subset.size)
         b = self._schur_moment[subset]
-        return self._base_rss - b @ np.linalg.solve(A, b)
+        return self._base_rss - b @ np.linalg.solve(self._schur_ridged[np.ix_(subset, subset)], b)
 
     def train_rss_adding_each(self, subset):
         """:math:`\\mathrm{RSS}(S\\cup\\{j\\})` for every candidate :math:`j` at once (``RSS(S)`` where
