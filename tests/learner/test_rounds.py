@@ -75,6 +75,10 @@ def test_fit_moments_with_n_neurons_none_resolves_k(small_teacher_data):
     settings = MomentSettings(n_neurons=None, n_contraction_pairs=24, max_rounds=3, max_auto_neurons=4)
     assert settings.neuron_counts(6) == [1, 2, 3, 4] and settings.neuron_counts(2) == [1, 2]
     assert MomentSettings(n_neurons=3).neuron_counts(6) == [3]
+    # a told k above the neurons M2 shows is searched up to (fit_moments starts at those shown)
+    told = MomentSettings(n_neurons=3, search_below_told=True)
+    assert told.neuron_counts(6) == [1, 2, 3]
+    assert told.max_passes() > MomentSettings(n_neurons=3).max_passes()
     result, _ = fit(small_teacher_data, settings)
     assert result.n_neurons == 2
     assert relative_mse(result.network, small_teacher_data[0]) < 1e-4

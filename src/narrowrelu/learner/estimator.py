@@ -372,16 +372,18 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         row blocks, whose results are summed in a fixed order, so the model does not depend on
         the thread count."""
         n_jobs = resolve_n_jobs(self.n_jobs)
-        # with n_neurons=None the hand-over applies to each k tried where the sample is large for it
-        auto = self.refine and self.n_neurons is None
-        large = auto or (self.refine and large_sample(source.n_samples, self.n_neurons, source.n_features))
+        # a told k is refined and pruned: where M2 shows fewer neurons, k is searched up to it
+        told = self.refine and self.n_neurons is not None and not self.hidden_biases
+        # in a search the hand-over applies to each k tried where the sample is large for it (for
+        # the told k alone, where large_sample holds, as before)
+        search = (self.refine and self.n_neurons is None) or told
         settings = MomentSettings.from_knobs(knobs, n_neurons=self.n_neurons, tol=self.tol,
                                              max_auto_neurons=self.max_auto_neurons, n_jobs=n_jobs,
-                                             surplus_handoff=(self.refine and self.n_neurons is not None
-                                                              and not self.hidden_biases),
-                                             handoff=REFINE_HANDOFF if large else 0.0,
+                                             surplus_handoff=told, search_below_told=told,
+                                             handoff=REFINE_HANDOFF if search or (self.refine and large_sample(
+                                                 source.n_samples, self.n_neurons, source.n_features)) else 0.0,
                                              handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
-                                                                         if auto else 0.0))
+                                                                         if search else 0.0))
         if self.hidden_biases:
             # order 3 carries every biased unit, order 4 every unit with |beta| != 1; one round, as a
             # later one would lean on the bias-free model of the first (docs/design/algorithm.md)
@@ -424,7 +426,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             diagnostic = residual_diagnostic(source, network)
             moments.timings["residual_diagnostic"] = time.perf_counter() - start
         report = neuron_count_report(network, refinement, self.n_neurons, self.max_auto_neurons,
-                                     moments.limit_reached, source.n_features, source.n_samples)
+                                     moments.limit_reached, source.n_features, source.n_samples, moments.k_search)
         return LearnerFit(network=network, raw_network=moments.network, n_neurons=report.n_neurons,
                           candidates=moments.candidates, subspace=moments.subspace,
                           validation_mse=moments.validation_mse, rounds=moments.rounds, refinement=refinement,

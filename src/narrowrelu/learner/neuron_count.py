@@ -5,6 +5,7 @@ import warnings
 from dataclasses import dataclass
 
 from .refine.surplus import NeuronCountWarning
+from .rounds import AUTO_K_FITTED, AUTO_K_Z
 from .settings import auto_neuron_limit
 
 
@@ -21,16 +22,19 @@ class NeuronCountReport:
 
 
 def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reached, n_features, n_samples,
-                        stacklevel=5):
+                        k_search=(), stacklevel=5):
     """The :class:`NeuronCountReport` of a fitted ``network`` asked for ``asked`` neurons
     (``None``: searched, up to ``max_auto_neurons``), issuing a ``NeuronCountWarning`` when
-    it keeps fewer than asked (the surplus merged or removed), when the search stopped at its
-    limit while still improving (``limit_reached``), or when the residual shows a neuron missing."""
+    it keeps fewer than asked (the surplus merged or removed, or never fitted: a search below
+    ``asked``, ``k_search``, stopped where one more neuron fitted the held-out rows no better),
+    when the search stopped at its limit while still improving (``limit_reached``), or when the
+    residual shows a neuron missing."""
     summary = refinement or {}
     kept = network.n_neurons
     surplus = list(summary.get("surplus", []))
     structure = summary.get("residual")
     if asked is not None and kept < asked:
+        surplus = (_not_searched(k_search, asked) + surplus)[-(asked - kept):]
         warnings.warn(f"n_neurons = {asked}: {asked - kept} neuron(s) were surplus and the model keeps {kept} "
                       f"({'; '.join(surplus)}); see surplus_", NeuronCountWarning, stacklevel=stacklevel)
     largest = auto_neuron_limit(n_features, n_samples, max_auto_neurons)
@@ -48,3 +52,19 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
                       f"eigenvalue of its second moment {structure.eigenvalue:.3g}, noise level {structure.edge:.3g}); "
                       "more neurons would fit better", NeuronCountWarning, stacklevel=stacklevel)
     return NeuronCountReport(kept, surplus, structure, underfit)
+
+
+def _not_searched(k_search, asked):
+    """One line per neuron of ``asked`` that a search below it did not fit: the k it kept, and why
+    it stopped there."""
+    if not k_search or k_search[-1]["k"] >= asked:
+        return []
+    last = k_search[-1]
+    if last["z"] is None or last["z"] > AUTO_K_Z:
+        kept = last["k"]
+        why = f"it fits the held-out rows to within {AUTO_K_FITTED:g} of Var(y)"
+    else:
+        kept = last["k"] - 1
+        why = (f"k = {last['k']} fitted the held-out rows no better (paired z = {last['z']:.2f}, at most "
+               f"{AUTO_K_Z:g})")
+    return [f"not fitted: the search for k below n_neurons stopped at k = {kept}: {why}"] * (asked - kept)

@@ -140,6 +140,9 @@ class MomentSettings:
     # n_neurons=None: the search starts at the neurons the residual's M2 shows (visible_neurons),
     # else at k = 1 (the biased learner, whose surplus neurons nothing prunes yet)
     search_from_visible: bool = True
+    # a told n_neurons above the neurons M2 shows is searched up to, as n_neurons=None searches:
+    # rounds at a surplus k fit its spare neurons to the others' error and cost k^4 per tensor
+    search_below_told: bool = False
 
     @classmethod
     def from_knobs(cls, knobs, **own):
@@ -149,7 +152,7 @@ class MomentSettings:
                       candidate_generators=tuple(knobs.candidate_generators))
         return cls(**shared, **own)
 
-    def round_improvement(self, k, n_features, n_train, n_samples=None):
+    def round_improvement(self, k, n_features, n_train, n_samples=None, widened=False):
         """The relative fall of the held-out MSE a round must bring to be kept.
 
         ``ROUND_IMPROVEMENT`` when the raw solution is the result. When a refinement follows
@@ -158,17 +161,20 @@ class MomentSettings:
         :math:`\\sigma^2p/n`. Under noise the held-out MSE is about :math:`\\sigma^2`, so a round that
         lowers it by less than ``handoff`` :math:`\\cdot p/n` of itself changes the start by less
         than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there.
-        With ``handoff_rows_per_parameter`` (``n_neurons=None``), only where ``n_samples`` exceeds
-        that many rows per parameter of this ``k``."""
+        With ``handoff_rows_per_parameter`` (a search for :math:`k`), only where ``n_samples``
+        exceeds that many rows per parameter of this ``k``, or where the rounds start from the
+        model of :math:`k - 1` (``widened``): its neurons were found already, and rounds that gain
+        less only fit the spare neuron to noise, up to ``max_rounds`` times."""
         p = n_parameters(k, n_features)
-        if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
+        if not widened and n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
             return ROUND_IMPROVEMENT
         return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
 
     def neuron_counts(self, n_features, n_samples=None):
-        """The values of :math:`k` tried: ``n_neurons``, or ``1 ..`` :func:`auto_neuron_limit`."""
+        """The values of :math:`k` tried: ``n_neurons`` (``1 .. n_neurons`` with
+        ``search_below_told``), or ``1 ..`` :func:`auto_neuron_limit`."""
         if self.n_neurons is not None:
-            return [self.n_neurons]
+            return list(range(1, self.n_neurons + 1)) if self.search_below_told else [self.n_neurons]
         return list(range(1, auto_neuron_limit(n_features, n_samples, self.max_auto_neurons) + 1))
 
     def max_passes(self, n_features=None, n_samples=None):
@@ -176,7 +182,7 @@ class MomentSettings:
         later one for every :math:`k` tried (and one held-out pass per :math:`k` after the first
         with ``n_neurons=None``), and a final regression."""
         per_k = 2 * self.max_rounds - 1
-        if self.n_neurons is not None:
+        if self.n_neurons is not None and not self.search_below_told:
             return 3 + per_k
         return 3 + (per_k + 1) * len(self.neuron_counts(n_features or 1, n_samples))
 

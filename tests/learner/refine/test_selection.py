@@ -8,6 +8,7 @@ import narrowrelu.learner.estimator as estimator_module
 from narrowrelu import MomentReLURegressor, ReLUNetwork
 from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
 from narrowrelu.learner.refine.selection import SELECTION_GN_ITER, SELECTION_ROWS_PER_PARAMETER, refined_selection_model
+from narrowrelu.learner.rounds import AUTO_K_Z
 from narrowrelu.learner.sources.local import ArraySource
 from narrowrelu.metrics import population_variance
 from narrowrelu.network import n_parameters
@@ -41,18 +42,46 @@ def test_the_model_is_refined_on_the_first_training_rows_only():
     assert np.mean((model(X[train]) - y[train]) ** 2) < np.mean((start(X[train]) - y[train]) ** 2)
 
 
-def test_the_search_compares_refined_models_and_stops_at_the_k_they_support(monkeypatch):
-    """A clusters teacher (d = 16, k = 6, n = 20 000, seed 0) whose raw moment solutions keep
-    improving past k = 6 (a spare neuron fits part of their error): compared raw, the search runs
-    the rounds of k = 7, 8 and 9; compared refined, it stops after k = 7. Both end with 6 neurons."""
+def _search(monkeypatch, selection, X, y, seed):
+    monkeypatch.setattr(estimator_module, "refined_selection_model", selection)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MomentReLURegressor(random_state=seed).fit(X, y)
+    return model, {entry["k"]: entry["z"] for entry in model.k_search_}
+
+
+def test_the_search_compares_refined_models_and_finds_the_k_they_support(monkeypatch):
+    """A clusters teacher (d = 16, k = 6, n = 20 000, seed 0; M2 shows 4 neurons): compared raw, the
+    moment solution of k = 5 fits the held-out rows no better than that of k = 4 (the clusters found
+    poorly), and the search stops at 4; compared refined, k = 5 and 6 are kept and k = 7 is not.
+    Both end with 6 neurons, the raw search's only through the refinement's growth."""
     teacher = make_teacher("clusters", 16, 6, 0)
     X, y = teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(20_000, random_state=0)
-    searched = {}
-    for name, selection in (("refined", refined_selection_model), ("raw", None)):
-        monkeypatch.setattr(estimator_module, "refined_selection_model", selection)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = MomentReLURegressor(random_state=0).fit(X, y)
-        searched[name] = max(entry["k"] for entry in model.k_search_)
-        assert model.n_neurons_ == 6
-    assert searched == {"refined": 7, "raw": 9}
+    refined, z_refined = _search(monkeypatch, refined_selection_model, X, y, 0)
+    raw, z_raw = _search(monkeypatch, None, X, y, 0)
+    assert z_refined[6] > AUTO_K_Z and z_refined[7] <= AUTO_K_Z and max(z_refined) == 7
+    assert z_refined[5] > AUTO_K_Z and z_refined[6] > AUTO_K_Z
+    assert z_raw[5] <= AUTO_K_Z and max(z_raw) == 5
+    assert refined.n_neurons_ == raw.n_neurons_ == 6
+    assert refined.refinement_["grown"] == 0 and raw.refinement_["grown"] == 2
+
+
+def test_the_search_settles_the_model_of_the_k_it_keeps(monkeypatch):
+    """A random teacher at about 30 rows per parameter (d = 20, k = 6, n = 4 410, noise 0.1, the
+    seed 300 of benchmarks/auto_k.py): its moment solution of k = 6 is far from its minimum. With
+    as few iterations as the model it is compared with, k = 7, 8 and 9 each fit that model's error
+    better and the search runs to 9; settled (INCUMBENT_GN_ITER iterations), k = 6 is kept against
+    k = 7. Both end with 6 neurons, the first after pruning three."""
+    teacher = make_teacher("random", 20, 6, 300)
+    var = population_variance(teacher)
+    X, y = teacher.sample(4410, random_state=1300)
+    y = y + 0.1 * np.sqrt(var) * np.random.default_rng([300, 77]).standard_normal(y.shape[0])
+
+    def unsettled(network, source, progress=None, incumbent=False):
+        return refined_selection_model(network, source, progress)
+
+    settled, z_settled = _search(monkeypatch, refined_selection_model, X, y, 300)
+    hasty, z_hasty = _search(monkeypatch, unsettled, X, y, 300)
+    assert max(z_settled) == 7 and z_settled[7] <= AUTO_K_Z
+    assert max(z_hasty) == 9 and z_hasty[7] > AUTO_K_Z
+    assert settled.n_neurons_ == hasty.n_neurons_ == 6

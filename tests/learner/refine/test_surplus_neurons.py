@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
+import narrowrelu.learner.rounds as rounds_module
 from narrowrelu.learner.refine import refine_network
 from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
 from narrowrelu.learner.refine.surplus import (NeuronCountWarning, merge_surplus, noise_gain, prune_surplus,
                                                residual_structure, visible_neurons)
+from narrowrelu.learner.rounds import AUTO_K_Z
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.teacher import make_teacher
 
@@ -192,7 +194,14 @@ def three_neurons():
     return teacher, X, y
 
 
-def test_over_specified_noiseless_fit_recovers_the_teacher_with_the_true_k(three_neurons):
+@pytest.mark.parametrize("search", [True, False])
+def test_over_specified_noiseless_fit_recovers_the_teacher_with_the_true_k(three_neurons, search, monkeypatch):
+    """n_neurons = 6 for 3 neurons, on 20 000 rows (d = 8): M2 shows 3, and the search below the told k
+    fits k = 3 to rounding level and stops there, never fitting a spare neuron. On rows too few for
+    that search (forced here), the rounds run at k = 6 and the refinement merges or prunes the
+    surplus: the same teacher either way."""
+    if not search:
+        monkeypatch.setattr(rounds_module, "TOLD_SEARCH_ROWS_PER_PARAMETER", 10**9)
     teacher, X, y = three_neurons
     with pytest.warns(NeuronCountWarning, match="surplus"):
         model = MomentReLURegressor(n_neurons=6, random_state=0).fit(X, y)
@@ -201,6 +210,13 @@ def test_over_specified_noiseless_fit_recovers_the_teacher_with_the_true_k(three
     assert len(model.surplus_) == 3
     assert population_mse(model, teacher) / population_variance(teacher) < 1e-12
     assert not model.underfit_
+    if search:
+        assert [entry["k"] for entry in model.k_search_] == [3]
+        assert max(r.n_selected for r in model.rounds_) == 3
+        assert all(line.startswith("not fitted: the search for k below n_neurons stopped at k = 3: it fits")
+                   for line in model.surplus_)
+    else:
+        assert model.k_search_ == [] and model.raw_network_.n_neurons == 6
 
 
 def test_over_specified_noisy_fit_keeps_the_true_k_and_the_right_k_accuracy():
@@ -215,6 +231,9 @@ def test_over_specified_noisy_fit_keeps_the_true_k_and_the_right_k_accuracy():
         over = MomentReLURegressor(n_neurons=6, random_state=13).fit(X, y)
     assert over.n_neurons_ == 3 and over.network_.n_neurons == 3 and len(over.surplus_) == 3
     assert over.refinement_["grown"] == 0
+    # the search below the told k stopped at 3 (k = 4 no better on the held-out rows), and says so
+    assert [entry["k"] for entry in over.k_search_] == [3, 4] and over.k_search_[1]["z"] <= AUTO_K_Z
+    assert all("stopped at k = 3: k = 4 fitted the held-out rows no better" in line for line in over.surplus_)
     # both fits reach the parametric rate sigma^2 p / n, p = 44; one neuron fitted to noise would add
     # d + 1 = 11 parameters, 1.25 times the error: the over-specified fit must stay below that
     assert population_mse(over, teacher) <= 1.25 * population_mse(right, teacher)
@@ -252,6 +271,9 @@ def test_a_right_k_cluster_fit_puts_back_a_neuron_its_merge_took_out():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = MomentReLURegressor(n_neurons=6, random_state=seed).fit(X, y)
+    # M2 shows 3 neurons, and 3 898 rows are below TOLD_SEARCH_ROWS_PER_PARAMETER per parameter of
+    # 4 (p = 4 * 21 + 21): the told k is fitted directly
+    assert model.k_search_ == []
     assert any("merged" in line for line in model.surplus_)
     assert model.n_neurons_ == 6 and model.refinement_["grown"] >= 1
     assert population_mse(model, teacher) / var < 1e-3

@@ -63,7 +63,7 @@ def biased_start(network, source, progress=None, train_only=False, pool=None):
     return biased_output_pass(source, directions, biases, progress, train_only)
 
 
-def biased_selection_model(network, source, progress=None):
+def biased_selection_model(network, source, progress=None, incumbent=False):
     """The model of a moment solution that the search for :math:`k` scores on the held-out rows
     (:func:`narrowrelu.learner.rounds.fit_moments`): :func:`biased_start` on the training rows, refined
     by Levenberg–Marquardt on up to ``SELECTION_ROWS_PER_PARAMETER`` per parameter of them (at most

@@ -16,16 +16,20 @@ from .gauss_newton import gauss_newton_arrays
 
 # the model compared is refined on at most this many training rows per parameter (fitted on m
 # rows, a model looks worse on the held-out rows by sigma^2 p / m, the larger model more: the test
-# only grows more cautious), for at most this many Gauss-Newton iterations (from a moment solution
-# they settle in 1-3; 10 chose the same k on the cases of docs/design/algorithm.md at 2-4x the cost)
+# only grows more cautious), for at most SELECTION_GN_ITER Gauss-Newton iterations (from a moment
+# solution they settle in 1-3, and a real neuron shows its gain; a spare one does not settle at
+# all), and the model k + 1 is compared with, the k kept, for at most INCUMBENT_GN_ITER: a moment
+# solution far from its minimum (n ~ 30 p) leaves error there that a spare neuron would fit
 SELECTION_ROWS_PER_PARAMETER = 200
 SELECTION_GN_ITER = 3
+INCUMBENT_GN_ITER = 10
 
 
-def refined_selection_model(network, source, progress=None):
-    """``network`` (a moment solution) after at most ``SELECTION_GN_ITER`` Gauss–Newton iterations
-    on the first ``SELECTION_ROWS_PER_PARAMETER`` :math:`\\cdot p` training rows of ``source``
-    (the held-out rows, on which the search scores it, are not used); one pass to gather them."""
+def refined_selection_model(network, source, progress=None, incumbent=False):
+    """``network`` (a moment solution) after at most ``SELECTION_GN_ITER`` (``incumbent``:
+    ``INCUMBENT_GN_ITER``) Gauss–Newton iterations on the first ``SELECTION_ROWS_PER_PARAMETER``
+    :math:`\\cdot p` training rows of ``source`` (the held-out rows, on which the search scores
+    it, are not used); one pass to gather them."""
     p = n_parameters(network.n_neurons, network.n_features)
     X, y = training_rows(source, SELECTION_ROWS_PER_PARAMETER * p, progress)
-    return gauss_newton_arrays(network, X, y, max_iter=SELECTION_GN_ITER).network
+    return gauss_newton_arrays(network, X, y, max_iter=INCUMBENT_GN_ITER if incumbent else SELECTION_GN_ITER).network
