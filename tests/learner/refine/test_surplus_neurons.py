@@ -6,12 +6,18 @@ import warnings
 import numpy as np
 import pytest
 
-from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
 import narrowrelu.learner.rounds as rounds_module
+from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.learner.refine import refine_network
 from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
-from narrowrelu.learner.refine.surplus import (NeuronCountWarning, merge_surplus, noise_gain, prune_surplus,
-                                               residual_structure, visible_neurons)
+from narrowrelu.learner.refine.surplus import (
+    NeuronCountWarning,
+    merge_surplus,
+    noise_gain,
+    prune_surplus,
+    residual_structure,
+    visible_neurons,
+)
 from narrowrelu.learner.rounds import AUTO_K_Z
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.teacher import make_teacher
