@@ -23,7 +23,9 @@
    :math:`r_{k,i}^2 - r_{k+1,i}^2` over its standard error above ``AUTO_K_Z``), stopping at the
    first ``k`` fitted to within ``max(tol, AUTO_K_FITTED) * Var(y)`` (a larger one would only
    split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
-   ``max_auto_neurons`` when given);
+   ``max_auto_neurons`` when given); a told ``n_neurons`` above the neurons :math:`M_2` shows is
+   searched up to the same way (``search_below_told``, on at least
+   ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of one neuron more);
 5. the final output weights of the selected model from all rows (training and held-out).
 
 The result is a :class:`MomentFit`; :class:`~narrowrelu.MomentReLURegressor` is a thin class
@@ -139,8 +141,9 @@ class MomentFit:
     timings : dict
         Seconds per stage.
     k_search : list of dict
-        With ``n_neurons=None``: per :math:`k` tried, its held-out MSE and the paired test's
-        statistic against the :math:`k` before (``z``); empty otherwise.
+        With ``n_neurons=None``, or a search below a told ``n_neurons``: per :math:`k` tried, its
+        held-out MSE and the paired test's statistic against the :math:`k` before (``z``); empty
+        otherwise.
     limit_reached : bool
         With ``n_neurons=None``: the search stopped at :func:`auto_neuron_limit` while the last
         :math:`k` still improved significantly, or started there with more neurons visible in
@@ -201,10 +204,11 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     progress : tqdm or None
         Ticked once per chunk of every pass.
     selection_model : callable or None
-        With ``n_neurons=None``, ``selection_model(network, source, progress)`` is the model of each
-        :math:`k`'s moment solution that the paired test compares (fitted on the training rows
-        only); ``None``: the moment solution itself. The biased learner passes its refined biased
-        start (:func:`narrowrelu.learner.biases.biased_selection_model`).
+        In a search for :math:`k`, ``selection_model(network, source, progress, incumbent=False)``
+        is the model of each :math:`k`'s moment solution that the paired test compares (fitted on
+        the training rows only; ``incumbent=True`` for the :math:`k` kept, which :math:`k+1` is
+        compared with); ``None``: the moment solution itself. The biased learner passes its refined
+        biased start (:func:`narrowrelu.learner.biases.biased_selection_model`).
 
     Returns
     -------

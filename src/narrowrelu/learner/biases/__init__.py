@@ -70,7 +70,8 @@ def biased_selection_model(network, source, progress=None, incumbent=False):
     ``SELECTION_ITER`` steps: a model fitted on fewer rows only looks worse on the held-out rows,
     by :math:`\\sigma^2p/m`, so a neuron kept on them is kept on every row).
     Comparing refined models keeps a direction the moment solution found poorly from making
-    :math:`k+1` look better than :math:`k` when only :math:`k` neurons are there."""
+    :math:`k+1` look better than :math:`k` when only :math:`k` neurons are there. ``incumbent``
+    (the :math:`k` kept) changes nothing here: the steps stop at the noise level either way."""
     start = biased_start(network, source, progress, train_only=True)
     p = n_parameters(start.n_neurons, start.n_features, biased=True)
     X, y = training_rows(source, SELECTION_ROWS_PER_PARAMETER * p, progress)
