@@ -152,7 +152,7 @@ class MomentSettings:
                       candidate_generators=tuple(knobs.candidate_generators))
         return cls(**shared, **own)
 
-    def round_improvement(self, k, n_features, n_train, n_samples=None, widened=False):
+    def round_improvement(self, k, n_features, n_train, n_samples=None):
         """The relative fall of the held-out MSE a round must bring to be kept.
 
         ``ROUND_IMPROVEMENT`` when the raw solution is the result. When a refinement follows
@@ -162,11 +162,9 @@ class MomentSettings:
         lowers it by less than ``handoff`` :math:`\\cdot p/n` of itself changes the start by less
         than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there.
         With ``handoff_rows_per_parameter`` (a search for :math:`k`), only where ``n_samples``
-        exceeds that many rows per parameter of this ``k``, or where the rounds start from the
-        model of :math:`k - 1` (``widened``): its neurons were found already, and rounds that gain
-        less only fit the spare neuron to noise, up to ``max_rounds`` times."""
+        exceeds that many rows per parameter of this ``k``."""
         p = n_parameters(k, n_features)
-        if not widened and n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
+        if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
             return ROUND_IMPROVEMENT
         return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
 
