@@ -1,5 +1,7 @@
 """Auto k: the paired held-out test, the search it stops, and the warning at an explicit cap."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,36 @@ def test_neuron_count_report_names_the_cap_only_when_it_stopped_the_search():
     assert report.n_neurons == 2 and report.surplus == [] and not report.underfit
     with pytest.warns(NeuronCountWarning, match="the limit of 8 neurons"):
         neuron_count_report(net, None, None, None, True, 8, 100_000)
+
+
+def test_neuron_count_report_says_where_a_search_below_the_told_k_stopped():
+    """n_neurons = 6 searched from k = 3: each neuron of the 6 not in the model gets a line, saying
+    at which k the search stopped and why; a merge's lines come after them."""
+    from narrowrelu.learner.neuron_count import neuron_count_report
+
+    three = Teacher.random(n_features=8, n_neurons=3, random_state=0).relu_network()
+    tested = [{"k": 3, "validation_mse": 0.1, "z": None}, {"k": 4, "validation_mse": 0.1, "z": 1.25}]
+    with pytest.warns(NeuronCountWarning, match="n_neurons = 6: 3 neuron"):
+        report = neuron_count_report(three, None, 6, None, False, 8, 100_000, tested)
+    assert report.surplus == ["not fitted: the search for k below n_neurons stopped at k = 3: k = 4 fitted the "
+                              "held-out rows no better (paired z = 1.25, at most 3)"] * 3
+    fitted = [{"k": 3, "validation_mse": 1e-9, "z": None}]
+    with pytest.warns(NeuronCountWarning):
+        report = neuron_count_report(three, None, 6, None, False, 8, 100_000, fitted)
+    assert len(report.surplus) == 3 and all("stopped at k = 3: it fits the held-out rows to within 0.0001 of Var(y)"
+                                            in line for line in report.surplus)
+    # a search that kept 4 and a merge that took one out of them (3 kept): 2 never fitted, then the merge
+    tested5 = tested[:1] + [{"k": 4, "validation_mse": 0.1, "z": 9.0}, {"k": 5, "validation_mse": 0.1, "z": -0.5}]
+    with pytest.warns(NeuronCountWarning):
+        report = neuron_count_report(three, {"surplus": ["merged a pair along one direction (cos 0.9990)"]}, 6, None,
+                                     False, 8, 100_000, tested5)
+    assert report.surplus == ["not fitted: the search for k below n_neurons stopped at k = 4: k = 5 fitted the "
+                              "held-out rows no better (paired z = -0.50, at most 3)"] * 2 + [
+        "merged a pair along one direction (cos 0.9990)"]
+    # a told k fitted directly has no search to report
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuronCountWarning)
+        assert neuron_count_report(three, None, 3, None, False, 8, 100_000, []).surplus == []
 
 
 def test_neurons_the_search_misses_are_added_after_the_refinement():
