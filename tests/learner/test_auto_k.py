@@ -103,8 +103,9 @@ def test_neuron_count_report_says_where_a_search_below_the_told_k_stopped():
     tested = [{"k": 3, "validation_mse": 0.1, "z": None}, {"k": 4, "validation_mse": 0.1, "z": 1.25}]
     with pytest.warns(NeuronCountWarning, match="n_neurons = 6: 3 neuron"):
         report = neuron_count_report(three, None, 6, None, False, 8, 100_000, tested)
-    assert report.surplus == ["not fitted: the search for k below n_neurons stopped at k = 3: k = 4 fitted the "
-                              "held-out rows no better (paired z = 1.25, at most 3)"] * 3
+    line = ("not fitted: the search for k below n_neurons stopped at k = 3: k = 4 fitted the held-out rows no "
+            "better (paired z = 1.25, at most 3)")
+    assert report.surplus == [line] * 3
     fitted = [{"k": 3, "validation_mse": 1e-9, "z": None}]
     with pytest.warns(NeuronCountWarning):
         report = neuron_count_report(three, None, 6, None, False, 8, 100_000, fitted)
@@ -115,9 +116,9 @@ def test_neuron_count_report_says_where_a_search_below_the_told_k_stopped():
     with pytest.warns(NeuronCountWarning):
         report = neuron_count_report(three, {"surplus": ["merged a pair along one direction (cos 0.9990)"]}, 6, None,
                                      False, 8, 100_000, tested5)
-    assert report.surplus == ["not fitted: the search for k below n_neurons stopped at k = 4: k = 5 fitted the "
-                              "held-out rows no better (paired z = -0.50, at most 3)"] * 2 + [
-        "merged a pair along one direction (cos 0.9990)"]
+    line = ("not fitted: the search for k below n_neurons stopped at k = 4: k = 5 fitted the held-out rows no "
+            "better (paired z = -0.50, at most 3)")
+    assert report.surplus == [line, line, "merged a pair along one direction (cos 0.9990)"]
     # a told k fitted directly has no search to report
     with warnings.catch_warnings():
         warnings.simplefilter("error", NeuronCountWarning)
