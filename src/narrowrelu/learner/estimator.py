@@ -57,9 +57,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     n_neurons : int or None, default=None
         Number of hidden neurons :math:`k` (``1 <= k <= n_features``); a surplus is merged or
         removed (``surplus_``), a lack reported (``underfit_``), each with a ``NeuronCountWarning``.
-        Where the residual's second moment shows fewer neurons and the rows number at least 100
-        per parameter of one more, :math:`k` is searched up to ``n_neurons`` as with ``None``
-        (``k_search_``), so that no round fits a spare neuron.
+        Where the residual's second moment shows at most half as many neurons and the rows
+        number at least 100 per parameter of one more, :math:`k` is searched up to ``n_neurons``
+        as with ``None`` (``k_search_``), so that no round fits a spare neuron.
         ``None`` tries ``k = k0, k0 + 1, ...`` (``k0`` the neurons the residual's second moment
         shows; each from the model of the one before) while a paired held-out test finds
         :math:`k+1` better (z > 3; each model refined for a few Gauss–Newton iterations on the

@@ -23,8 +23,8 @@
    :math:`r_{k,i}^2 - r_{k+1,i}^2` over its standard error above ``AUTO_K_Z``), stopping at the
    first ``k`` fitted to within ``max(tol, AUTO_K_FITTED) * Var(y)`` (a larger one would only
    split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
-   ``max_auto_neurons`` when given); a told ``n_neurons`` above the neurons :math:`M_2` shows is
-   searched up to the same way (``search_below_told``, on at least
+   ``max_auto_neurons`` when given); a told ``n_neurons`` at least twice the neurons :math:`M_2`
+   shows is searched up to the same way (``search_below_told``, on at least
    ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of one neuron more);
 5. the final output weights of the selected model from all rows (training and held-out).
 
@@ -71,10 +71,13 @@ AUTO_K_Z = 3.0
 # k can show one (a close pair, or a cluster, comes out of a round as one direction twice)
 SURPLUS_ROUNDS = 2
 SURPLUS_NEURONS = 2
-# a told n_neurons above the neurons M2 shows (search_below_told) is searched up to only where the
-# rows number at least this many per parameter of one neuron more than M2 shows: there the paired
-# test finds every neuron of the sweep's families (a close pair's second at noise 0.3 included);
-# on fewer rows it can miss one (z about 2), and the told k is fitted directly, as it asks
+# a told n_neurons is searched up to (search_below_told) only where M2 shows at most this share of
+# it: neurons M2 does not show are then more likely surplus than a close pair's or a cluster's
+# (those hide one or two of k: the told fit would search, at 1.5-3.5x its time, to the same fit)
+TOLD_SEARCH_VISIBLE_SHARE = 0.5
+# and where the rows number at least this many per parameter of one neuron more than M2 shows: on
+# fewer the paired test can miss a neuron the told k has (a close pair's second at noise 0.3, z
+# about 2), and the told k is fitted directly, as it asks
 TOLD_SEARCH_ROWS_PER_PARAMETER = 100
 # with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of
 # Var(y): a neuron that explained less would be below the resolution the method aims at
@@ -230,8 +233,9 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     if settings.search_from_visible and (settings.n_neurons is None or settings.search_below_told):
         visible = visible_neurons(M2, np.sqrt(max(lin.var_y - float(lin.mean_yx @ lin.mean_yx), 0.0)), lin.n_train)
         counts = [k for k in counts if k >= min(max(1, visible), counts[-1])]
-        if settings.n_neurons is not None and source.n_samples < TOLD_SEARCH_ROWS_PER_PARAMETER * n_parameters(
-                min(visible + 1, settings.n_neurons), d):
+        if settings.n_neurons is not None and (
+                visible > TOLD_SEARCH_VISIBLE_SHARE * settings.n_neurons
+                or source.n_samples < TOLD_SEARCH_ROWS_PER_PARAMETER * n_parameters(visible + 1, d)):
             counts = [settings.n_neurons]
     cache = projection_cache_for(source, max(counts))
     best = best_model = None

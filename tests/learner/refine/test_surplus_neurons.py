@@ -245,6 +245,24 @@ def test_over_specified_noisy_fit_keeps_the_true_k_and_the_right_k_accuracy():
     assert population_mse(over, teacher) <= 1.25 * population_mse(right, teacher)
 
 
+@pytest.mark.parametrize("share", [rounds_module.TOLD_SEARCH_VISIBLE_SHARE, 1.0])
+def test_a_told_k_that_m2_nearly_shows_is_fitted_directly(share, monkeypatch):
+    """A close pair teacher told its k = 6 (d = 10, n = 20 000, 260 rows per parameter): M2 shows 5
+    of its neurons, more than half, so the told k is fitted directly, with no search; were any
+    share enough (1.0), the fit would search from k = 5."""
+    monkeypatch.setattr(rounds_module, "TOLD_SEARCH_VISIBLE_SHARE", share)
+    teacher = make_teacher("close_pair", 10, 6, 0)
+    X, y = teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(20_000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MomentReLURegressor(n_neurons=6, random_state=0).fit(X, y)
+    if share < 1.0:
+        assert model.k_search_ == []
+    else:
+        assert model.k_search_[0]["k"] == 5
+    assert model.n_neurons_ == 6
+
+
 def test_right_k_fit_gives_no_neuron_count_warning(three_neurons):
     teacher, X, y = three_neurons
     with warnings.catch_warnings():
