@@ -376,7 +376,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         row blocks, whose results are summed in a fixed order, so the model does not depend on
         the thread count."""
         n_jobs = resolve_n_jobs(self.n_jobs)
-        # a told k is refined and pruned: where M2 shows fewer neurons, k is searched up to it
+        # a told k is refined and pruned: where M2 shows at most half of it, k is searched up to it
         told = self.refine and self.n_neurons is not None and not self.hidden_biases
         # in a search the hand-over applies to each k tried where the sample is large for it (for
         # the told k alone, where large_sample holds, as before)

@@ -140,8 +140,9 @@ class MomentSettings:
     # n_neurons=None: the search starts at the neurons the residual's M2 shows (visible_neurons),
     # else at k = 1 (the biased learner, whose surplus neurons nothing prunes yet)
     search_from_visible: bool = True
-    # a told n_neurons above the neurons M2 shows is searched up to, as n_neurons=None searches:
-    # rounds at a surplus k fit its spare neurons to the others' error and cost k^4 per tensor
+    # a told n_neurons far above the neurons M2 shows is searched up to, as n_neurons=None searches
+    # (learner.rounds, TOLD_SEARCH_*): rounds at a surplus k fit its spare neurons to the others'
+    # error and cost k^4 per tensor
     search_below_told: bool = False
 
     @classmethod
