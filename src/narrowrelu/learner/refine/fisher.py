@@ -53,28 +53,32 @@ def gate_pair_second_moment(u, v):
     d = u.shape[0]
     if nu == 0 or nv == 0:
         return np.zeros((d, d))
-    theta = float(relu_angles(u[None, :], v[None, :])[0, 0])
-    return _gate_pair(u / nu, v / nv, theta)
+    theta = relu_angles(u[None, :], v[None, :])
+    return _gate_pairs((u / nu)[None, :], (v / nv)[None, :], theta)[0, 0]
 
 
-def _gate_pair(e1, vh, theta):
-    d = e1.shape[0]
-    A = np.eye(d) * ((np.pi - theta) / (2.0 * np.pi))
+def _gate_pairs(E1, V, theta):
+    """:math:`A(e_1, v)` for each unit row :math:`e_1` of ``E1`` (shape ``(m, d)``) and unit row
+    :math:`v` of ``V`` (shape ``(q, d)``) at angle ``theta[i, j]``, of shape ``(m, q, d, d)``."""
+    d = V.shape[1]
+    A = ((np.pi - theta) / (2.0 * np.pi))[:, :, None, None] * np.eye(d)
+    e1 = np.broadcast_to(E1[:, None, :], theta.shape + (d,))
+    e2 = V[None, :, :] - (E1 @ V.T)[:, :, None] * e1
+    norm2 = np.linalg.norm(e2, axis=2)
     sin_t = np.sin(theta)
-    if sin_t == 0.0:
-        # parallel (theta = 0: A = I/2) or antiparallel (theta = pi: A = 0); no in-plane term
-        return A
-    e2 = vh - (vh @ e1) * e1
-    norm2 = np.linalg.norm(e2)
-    if norm2 == 0.0:
-        return A
-    e2 /= norm2
-    a = np.sin(2.0 * theta) / (4.0 * np.pi)
-    c = sin_t * sin_t / (2.0 * np.pi)
-    A += a * (np.outer(e1, e1) - np.outer(e2, e2))
-    cross = np.outer(e1, e2)
-    A += c * (cross + cross.T)
+    # parallel (theta = 0: A = I/2) or antiparallel (theta = pi: A = 0): no in-plane term
+    plane = (sin_t != 0.0) & (norm2 != 0.0)
+    e2 = np.where(plane[:, :, None], e2 / np.where(plane, norm2, 1.0)[:, :, None], 0.0)
+    a = np.where(plane, np.sin(2.0 * theta) / (4.0 * np.pi), 0.0)[:, :, None, None]
+    c = np.where(plane, sin_t * sin_t / (2.0 * np.pi), 0.0)[:, :, None, None]
+    A += a * (e1[:, :, :, None] * e1[:, :, None, :] - e2[:, :, :, None] * e2[:, :, None, :])
+    cross = e1[:, :, :, None] * e2[:, :, None, :]
+    A += c * (cross + cross.transpose(0, 1, 3, 2))
     return A
+
+
+# neurons per block of gaussian_fisher's u-rows: its (block, k, d, d) arrays stay near this many entries
+_FISHER_BLOCK_ENTRIES = 2**21
 
 
 def gaussian_fisher(hidden_weights, output_weights):
@@ -94,19 +98,20 @@ def gaussian_fisher(hidden_weights, output_weights):
     Uh = np.zeros_like(U)
     Uh[alive] = U[alive] / norms[alive, None]
     theta = relu_angles(U, U) if k else np.zeros((0, 0))
-    for i in range(k):
-        if not alive[i]:
-            continue
+    both = (alive[:, None] & alive[None, :])[:, :, None, None]
+    step = max(1, _FISHER_BLOCK_ENTRIES // max(k * d * d, 1))
+    for start in range(0, k, step):
+        rows = np.arange(start, min(k, start + step))
+        A = np.where(both[rows], _gate_pairs(Uh[rows], Uh, theta[rows]), 0.0)
+        A[np.arange(rows.size), rows] = np.where(alive[rows, None, None], np.eye(d) * 0.5, 0.0)
+        # F[u_i, u_j] = lambda_i lambda_j A(u_i, u_j), F[u_i, lambda_j] = lambda_i A(u_i, u_j) u_j
+        uu = (lam[rows, None] * lam[None, :])[:, :, None, None] * A
+        F[start * d:(rows[-1] + 1) * d, :iL] = uu.transpose(0, 2, 1, 3).reshape(rows.size * d, iL)
+        F[start * d:(rows[-1] + 1) * d, iL:iW] = (
+            lam[rows, None, None] * np.einsum("ijab,jb->iaj", A, U)).reshape(rows.size * d, k)
+    live = np.flatnonzero(alive)
+    for i in live:
         si = slice(i * d, (i + 1) * d)
-        for j in range(i, k):
-            if not alive[j]:
-                continue
-            sj = slice(j * d, (j + 1) * d)
-            A = np.eye(d) * 0.5 if i == j else _gate_pair(Uh[i], Uh[j], float(theta[i, j]))
-            F[si, sj] = lam[i] * lam[j] * A
-            F[si, iL + j] = lam[i] * (A @ U[j])
-            if i != j:
-                F[sj, iL + i] = lam[j] * (A @ U[i])
         F[si, iW:iB] = np.eye(d) * (0.5 * lam[i])
         F[si, iB] = lam[i] * Uh[i] * _INV_SQRT_2PI
     if k:
@@ -115,8 +120,8 @@ def gaussian_fisher(hidden_weights, output_weights):
     F[iL:iW, iB] = norms * _INV_SQRT_2PI
     F[iW:iB, iW:iB] = np.eye(d)
     F[iB, iB] = 1.0
-    # every block was written on or above the diagonal (the U-U and lambda-lambda blocks on both
-    # sides, symmetric): mirror the upper triangle
+    # the blocks of the u-rows were written whole, the others on or above the diagonal (the
+    # lambda-lambda block on both sides, symmetric): mirror the upper triangle
     return np.triu(F) + np.triu(F, 1).T
 
 
@@ -144,11 +149,10 @@ class FisherPreconditioner:
         diag = np.diag(F).copy()
         scale = np.sqrt(np.where(diag > 0, diag, 1.0))
         Fs = F / scale[:, None] / scale[None, :]
-        for v in gauge_directions(U, lam) * scale:
-            nv = np.linalg.norm(v)
-            if nv > 0:
-                v = v / nv
-                Fs += np.outer(v, v)
+        V = gauge_directions(U, lam) * scale
+        norms = np.linalg.norm(V, axis=1)
+        V = V[norms > 0] / norms[norms > 0, None]
+        Fs += V.T @ V
         Fs[np.diag_indices_from(Fs)] += ridge
         self.scale = scale
         self._chol = None
