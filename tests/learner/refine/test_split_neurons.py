@@ -7,12 +7,15 @@ from narrowrelu import ReLUNetwork
 from narrowrelu.learner.refine import refine_from_starts, refine_network
 from narrowrelu.learner.refine.split_neurons import (
     DUPLICATE_COSINE,
+    DUPLICATE_MERGE_LOSS,
     SPLIT_ANGLE,
     SPLIT_GAIN,
     birth_starts,
     contributions,
     doubled_pair,
     free_neuron,
+    merge_loss,
+    merged_pair,
     refine_with_splits,
     residual_second_moment,
     split_gain_needed,
@@ -57,6 +60,28 @@ def test_free_neuron_drops_a_wasted_neuron_or_merges_a_doubled_pair():
     assert free_neuron(_network(U, [1.0, 0.8, -1.5])) is None
     dropped = free_neuron(_network(U, [1.0, 0.01, -1.5]))
     np.testing.assert_array_equal(dropped.hidden_weights, U[[0, 2]])
+
+
+def test_a_cancelling_pair_is_not_a_doubled_neuron():
+    """Two neurons at cosine 0.99 sharing one weight (1.2 and -0.2) are one neuron twice; the same
+    pair with weights 1 and -1 (a close pair, fitted right) merges to nearly nothing and is left alone."""
+    rng = np.random.default_rng(4)
+    d = 6
+    U = np.linalg.qr(rng.standard_normal((d, 3)))[0].T
+    angle = np.arccos(0.99)
+    twin = np.cos(angle) * U[0] + np.sin(angle) * U[1]
+    sharing = _network(np.vstack([U, twin]), [1.2, 0.8, -1.5, -0.2])
+    cancelling = _network(np.vstack([U, twin]), [1.0, 0.8, -1.5, -1.0])
+    assert merge_loss(sharing, (0, 3)) < DUPLICATE_MERGE_LOSS < merge_loss(cancelling, (0, 3))
+    assert doubled_pair(sharing) == (0, 3) and doubled_pair(cancelling) is None
+    assert free_neuron(cancelling) is None
+    # merge_loss is the Gaussian L2 distance of the merge, over the pair's own norm
+    pair = _network(np.vstack([U[0], twin]), [1.2, -0.2])
+    u, weight = merged_pair(sharing, (0, 3))
+    merged = _network(u[None], [weight])
+    zero = _network(np.zeros((1, d)), [0.0])
+    np.testing.assert_allclose(merge_loss(sharing, (0, 3)), population_mse(merged, pair) / population_mse(zero, pair),
+                               rtol=1e-9)
 
 
 def test_a_split_start_is_the_model_to_first_order():

@@ -21,6 +21,7 @@ only if its training loss is lower; splits repeat while they help.
 import numpy as np
 
 from ...hermite import relu_hermite_coefficient
+from ...metrics import relu_kernel
 from ...moments.model import network_hermite_contraction
 from ...network import ReLUNetwork
 from ..directions import unit_rows
@@ -31,6 +32,9 @@ WASTED_SHARE = 0.35
 # or when it and another neuron point the same way to within this cosine (pairs of the
 # ``clusters`` family are at about 0.8; a ``close_pair`` fitted right is at 0.99 but of opposite signs)
 DUPLICATE_COSINE = 0.95
+# and their merge (free_neuron) keeps their joint function to within this share of its squared
+# Gaussian norm: a cancelling pair (a ``close_pair`` fitted right) merges to about nothing, share 1
+DUPLICATE_MERGE_LOSS = 0.25
 # the half-angle between the two halves of a split neuron (radians)
 SPLIT_ANGLE = 0.1
 # a split is kept when it lowers the training loss by more than this fraction (the floor of
@@ -55,7 +59,9 @@ def wasted_neuron(network):
 
 
 def doubled_pair(network):
-    """The two neurons of largest cosine when it exceeds ``DUPLICATE_COSINE``, else ``None``."""
+    """The two neurons of largest cosine when it exceeds ``DUPLICATE_COSINE`` and their merge
+    loses at most ``DUPLICATE_MERGE_LOSS`` of their function (:func:`merge_loss`: one neuron
+    twice, not a resolved pair of opposite weights), else ``None``."""
     U = network.hidden_weights
     if U.shape[0] < 2:
         return None
@@ -63,7 +69,30 @@ def doubled_pair(network):
     C = Un @ Un.T
     np.fill_diagonal(C, -np.inf)
     a, b = np.unravel_index(int(np.argmax(C)), C.shape)
-    return (int(min(a, b)), int(max(a, b))) if C[a, b] > DUPLICATE_COSINE else None
+    pair = (int(min(a, b)), int(max(a, b)))
+    if not C[a, b] > DUPLICATE_COSINE or merge_loss(network, pair) > DUPLICATE_MERGE_LOSS:
+        return None
+    return pair
+
+
+def merged_pair(network, pair):
+    """The neuron that replaces ``pair``: direction the contribution-weighted mean of theirs, output
+    weight :math:`\\lambda_a\\|u_a\\| + \\lambda_b\\|u_b\\|` at unit norm."""
+    U, lam = network.hidden_weights[list(pair)], network.output_weights[list(pair)]
+    norms = np.linalg.norm(U, axis=1)
+    u = ((np.abs(lam) * norms)[:, None] * U / norms[:, None]).sum(axis=0)
+    return u / np.linalg.norm(u), float(lam @ norms)
+
+
+def merge_loss(network, pair):
+    """:math:`\\|g - h\\|^2/\\|g\\|^2` in :math:`L^2(N(0, I))`, :math:`g` the two neurons of ``pair``
+    together and :math:`h` their merge (:func:`merged_pair`), exact (the ReLU kernel)."""
+    u, weight = merged_pair(network, pair)
+    V = np.vstack([network.hidden_weights[list(pair)], u])
+    c = np.append(network.output_weights[list(pair)], -weight)
+    K = relu_kernel(V, V)
+    whole = float(c[:2] @ K[:2, :2] @ c[:2])
+    return float(c @ K @ c) / whole if whole > 0 else 0.0
 
 
 def free_neuron(network):
@@ -78,11 +107,7 @@ def free_neuron(network):
     pair = doubled_pair(network)
     if pair is None:
         return None
-    a, b = pair
-    scale = np.abs(lam[[a, b]]) * np.linalg.norm(U[[a, b]], axis=1)
-    u = (scale[:, None] * U[[a, b]] / np.linalg.norm(U[[a, b]], axis=1, keepdims=True)).sum(axis=0)
-    u /= np.linalg.norm(u)
-    merged_weight = lam[a] * np.linalg.norm(U[a]) + lam[b] * np.linalg.norm(U[b])
+    u, merged_weight = merged_pair(network, pair)
     keep = [i for i in range(U.shape[0]) if i not in pair]
     return ReLUNetwork(np.vstack([U[keep], u]), np.concatenate([lam[keep], [merged_weight]]),
                        network.linear_weights, network.intercept)
