@@ -47,14 +47,11 @@ from ..directions import nonzero_unit_rows
 from ._tensor_fit_kernels import best_weights, criterion_derivatives, criterion_value, levenberg_marquardt
 
 # Levenberg–Marquardt iterations at most; they stop once a step lowers Q by less than FIT_FTOL of
-# itself, or by less than FIT_TOL of the first tensor's weighted squared norm (noiseless tensors,
-# where Q -> 0). At a noisy minimum Q is the tensors' noise, and a parameter moved by s standard
-# errors changes Q by about s^2/N of it, N the distinct entries (366 at k = 8, orders 2 and 4): a
-# step that gains 1e-6 moves the fit by about 0.02 standard errors at k = 8 (0.01 at k = 4). At
-# 1e-8 (scipy.optimize.least_squares's ftol) the fits of a close pair crept on for all 200
-# iterations, 30-70 ms each at k = 8, 9
+# itself (scipy.optimize.least_squares's ftol: at a noisy minimum Q is the tensors' noise, and a
+# parameter moved by its standard error changes Q by about 1/(number of entries) of that), or by
+# less than FIT_TOL of the first tensor's weighted squared norm (noiseless tensors, where Q -> 0)
 FIT_ITERATIONS = 200
-FIT_FTOL = 1e-6
+FIT_FTOL = 1e-8
 FIT_TOL = 1e-12
 # and at most FIT_MAX_WORK / p^3 of them, p = r(k + 1) the parameters (a solve costs p^3): all 200
 # up to r = k = 16 (p = 272), the widest fit of the sweeps; fewer, but FIT_MIN_ITER, for wider fits
