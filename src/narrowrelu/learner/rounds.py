@@ -355,7 +355,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
     rounds = []
     orders = tuple(sorted(set(settings.tensor_orders)))
     min_count = max(2, int(np.ceil(settings.min_support * settings.n_contraction_pairs)))
-    improvement = settings.round_improvement(k, d, source.n_train, source.n_samples)
+    improvement = settings.round_improvement(k, d, source.n_train, source.n_samples, k if start is None else k - 1)
     surplus_rounds = 0
     for rnd in range(settings.max_rounds):
         extra = np.empty((0, d))

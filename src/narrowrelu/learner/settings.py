@@ -153,7 +153,7 @@ class MomentSettings:
                       candidate_generators=tuple(knobs.candidate_generators))
         return cls(**shared, **own)
 
-    def round_improvement(self, k, n_features, n_train, n_samples=None):
+    def round_improvement(self, k, n_features, n_train, n_samples=None, rows_k=None):
         """The relative fall of the held-out MSE a round must bring to be kept.
 
         ``ROUND_IMPROVEMENT`` when the raw solution is the result. When a refinement follows
@@ -163,9 +163,12 @@ class MomentSettings:
         lowers it by less than ``handoff`` :math:`\\cdot p/n` of itself changes the start by less
         than ``handoff`` times the rate, which the refinement removes anyway: rounds stop there.
         With ``handoff_rows_per_parameter`` (a search for :math:`k`), only where ``n_samples``
-        exceeds that many rows per parameter of this ``k``."""
+        exceeds that many rows per parameter of ``rows_k`` neurons (default ``k``; the search
+        passes :math:`k-1` for a :math:`k` started from the model of :math:`k-1`: that model
+        was fitted on a large sample, and the rounds of :math:`k` only add a neuron to it)."""
         p = n_parameters(k, n_features)
-        if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * p:
+        rows_p = p if rows_k is None else n_parameters(rows_k, n_features)
+        if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * rows_p:
             return ROUND_IMPROVEMENT
         return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
 
