@@ -207,10 +207,11 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     progress : tqdm or None
         Ticked once per chunk of every pass.
     selection_model : callable or None
-        In a search for :math:`k`, ``selection_model(network, source, progress, incumbent=False)``
-        is the model of each :math:`k`'s moment solution that the paired test compares (fitted on
-        the training rows only; ``incumbent=True`` for the :math:`k` kept, which :math:`k+1` is
-        compared with); ``None``: the moment solution itself. The biased learner passes its refined
+        In a search for :math:`k`, ``selection_model(network, source, progress, incumbent=False,
+        rows_neurons=None)`` is the model of each :math:`k`'s moment solution that the paired test
+        compares (fitted on the training rows only; ``incumbent=True`` for the :math:`k` kept,
+        which :math:`k+1` is compared with; both on the rows of a model of ``rows_neurons``
+        :math:`= k+1` neurons); ``None``: the moment solution itself. The biased learner passes its refined
         biased start (:func:`narrowrelu.learner.biases.biased_selection_model`).
 
     Returns
@@ -252,8 +253,9 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         search.append(entry)
         if best is not None:
             with timed("k_search"):
-                best_model = best_model or model_of(_selection_network(best), source, progress, incumbent=True)
-                model = model_of(_selection_network(result), source, progress)
+                best_model = best_model or model_of(_selection_network(best), source, progress, incumbent=True,
+                                                    rows_neurons=k)
+                model = model_of(_selection_network(result), source, progress, rows_neurons=k)
                 entry["z"] = paired_improvement(source, best_model, model, progress)
             if not entry["z"] > AUTO_K_Z:
                 break

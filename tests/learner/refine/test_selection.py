@@ -74,11 +74,47 @@ def test_the_search_settles_the_model_of_the_k_it_keeps(monkeypatch):
     X, y = teacher.sample(4410, random_state=1300)
     y = y + 0.1 * np.sqrt(var) * np.random.default_rng([300, 77]).standard_normal(y.shape[0])
 
-    def unsettled(network, source, progress=None, incumbent=False):
-        return refined_selection_model(network, source, progress)
+    def unsettled(network, source, progress=None, incumbent=False, rows_neurons=None):
+        return refined_selection_model(network, source, progress, rows_neurons=rows_neurons)
 
     settled, z_settled = _search(monkeypatch, refined_selection_model, X, y, 300)
     hasty, z_hasty = _search(monkeypatch, unsettled, X, y, 300)
     assert max(z_settled) == 7 and z_settled[7] <= AUTO_K_Z
     assert max(z_hasty) == 9 and z_hasty[7] > AUTO_K_Z
     assert settled.n_neurons_ == hasty.n_neurons_ == 6
+
+
+def test_rows_neurons_sets_the_rows_the_model_is_refined_on():
+    """With ``rows_neurons``, the model is refined on the rows of a model of that many neurons:
+    the first 200 p(rows_neurons) training rows, as if it were that model."""
+    X, y, held, start = _problem(n=20_000)
+    source = ArraySource(X, y, held, 512)
+    m = SELECTION_ROWS_PER_PARAMETER * n_parameters(3, 6)
+    assert m > SELECTION_ROWS_PER_PARAMETER * n_parameters(2, 6) and m < int((~held).sum())
+    train = ~held
+    first = np.flatnonzero(train)[:m]
+    expected = gauss_newton_arrays(start, X[first], y[first], max_iter=SELECTION_GN_ITER).network
+    model = refined_selection_model(start, source, rows_neurons=3)
+    np.testing.assert_array_equal(model.hidden_weights, expected.hidden_weights)
+    own = refined_selection_model(start, source)
+    assert not np.array_equal(own.hidden_weights, expected.hidden_weights)
+
+
+def test_the_search_fits_the_two_models_it_compares_on_the_same_rows(monkeypatch):
+    """Each paired test compares k + 1 with the k kept, both refined on the rows of k + 1
+    neurons (on rows in proportion to its own size the smaller model looked worse by
+    sigma^2 / 200 (d + 1) / p_{k+1}: a random teacher at n = 2e5 kept three spare neurons)."""
+    calls = []
+
+    def spy(network, source, progress=None, incumbent=False, rows_neurons=None):
+        calls.append((network.n_neurons, incumbent, rows_neurons))
+        return refined_selection_model(network, source, progress, incumbent, rows_neurons)
+
+    teacher = make_teacher("random", 8, 3, 1)
+    X, y = teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(8000, random_state=1)
+    model, z = _search(monkeypatch, spy, X, y, 1)
+    assert len(z) >= 2 and calls
+    challengers = [rows for k, incumbent, rows in calls if not incumbent]
+    assert challengers == [k for k in sorted(z)[1:]]
+    for k, incumbent, rows in calls:
+        assert rows == (k + 1 if incumbent else k)

@@ -63,7 +63,7 @@ def biased_start(network, source, progress=None, train_only=False, pool=None):
     return biased_output_pass(source, directions, biases, progress, train_only)
 
 
-def biased_selection_model(network, source, progress=None, incumbent=False):
+def biased_selection_model(network, source, progress=None, incumbent=False, rows_neurons=None):
     """The model of a moment solution that the search for :math:`k` scores on the held-out rows
     (:func:`narrowrelu.learner.rounds.fit_moments`): :func:`biased_start` on the training rows, refined
     by Levenberg–Marquardt on up to ``SELECTION_ROWS_PER_PARAMETER`` per parameter of them (at most
@@ -71,9 +71,11 @@ def biased_selection_model(network, source, progress=None, incumbent=False):
     by :math:`\\sigma^2p/m`, so a neuron kept on them is kept on every row).
     Comparing refined models keeps a direction the moment solution found poorly from making
     :math:`k+1` look better than :math:`k` when only :math:`k` neurons are there. ``incumbent``
-    (the :math:`k` kept) changes nothing here: the steps stop at the noise level either way."""
+    (the :math:`k` kept) changes nothing here: the steps stop at the noise level either way.
+    ``rows_neurons``: the rows are those of a model of that many neurons (the larger of the two
+    compared, so both are fitted on the same rows)."""
     start = biased_start(network, source, progress, train_only=True)
-    p = n_parameters(start.n_neurons, start.n_features, biased=True)
+    p = n_parameters(rows_neurons or start.n_neurons, start.n_features, biased=True)
     X, y = training_rows(source, SELECTION_ROWS_PER_PARAMETER * p, progress)
     return levenberg_marquardt(start, X, y, max_iter=SELECTION_ITER, noise_tol=NOISE_TOL, biased=True).network
 

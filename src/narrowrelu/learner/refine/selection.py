@@ -25,11 +25,16 @@ SELECTION_GN_ITER = 3
 INCUMBENT_GN_ITER = 10
 
 
-def refined_selection_model(network, source, progress=None, incumbent=False):
+def refined_selection_model(network, source, progress=None, incumbent=False, rows_neurons=None):
     """``network`` (a moment solution) after at most ``SELECTION_GN_ITER`` (``incumbent``:
     ``INCUMBENT_GN_ITER``) Gauss–Newton iterations on the first ``SELECTION_ROWS_PER_PARAMETER``
     :math:`\\cdot p` training rows of ``source`` (the held-out rows, on which the search scores
-    it, are not used); one pass to gather them."""
-    p = n_parameters(network.n_neurons, network.n_features)
+    it, are not used); one pass to gather them. :math:`p` counts the parameters of
+    ``rows_neurons`` neurons (default: ``network``'s): the search fits the two models it compares
+    on the same rows, those of the larger. (On rows in proportion to its own :math:`p`, the
+    smaller model's shared neurons were estimated from fewer rows, :math:`\\sigma^2/200\\cdot
+    (d+1)/p_{k+1}` worse in expectation, which a spare neuron that has not settled does not pay
+    back: random, d = 20, k = 6, n = 2·10⁵ kept k = 7, 8, 9 at z = 4.2–4.5.)"""
+    p = n_parameters(rows_neurons or network.n_neurons, network.n_features)
     X, y = training_rows(source, SELECTION_ROWS_PER_PARAMETER * p, progress)
     return gauss_newton_arrays(network, X, y, max_iter=INCUMBENT_GN_ITER if incumbent else SELECTION_GN_ITER).network
