@@ -8,6 +8,7 @@ from narrowrelu.learner.refine import refine_from_starts, refine_network
 from narrowrelu.learner.refine.split_neurons import (
     DUPLICATE_COSINE,
     DUPLICATE_MERGE_LOSS,
+    RESOLVED_PAIR_ROWS_PER_PARAMETER,
     SPLIT_ANGLE,
     birth_starts,
     contributions,
@@ -72,6 +73,11 @@ def test_a_cancelling_pair_is_not_a_doubled_neuron():
     assert merge_loss(sharing, (0, 3)) < DUPLICATE_MERGE_LOSS < merge_loss(cancelling, (0, 3))
     assert doubled_pair(sharing) == (0, 3) and doubled_pair(cancelling) is None
     assert free_neuron(cancelling) is None
+    # on few rows per parameter a resolved pair is merged too (the split tries act as restarts)
+    p = 4 * (d + 1) + d + 1
+    assert doubled_pair(cancelling, resolved=True) == (0, 3)
+    assert free_neuron(cancelling, n_rows=RESOLVED_PAIR_ROWS_PER_PARAMETER * p - 1).n_neurons == 3
+    assert free_neuron(cancelling, n_rows=RESOLVED_PAIR_ROWS_PER_PARAMETER * p) is None
     # merge_loss is the Gaussian L2 distance of the merge, over the pair's own norm
     pair = _network(np.vstack([U[0], twin]), [1.2, -0.2])
     u, weight = merged_pair(sharing, (0, 3))

@@ -295,7 +295,7 @@ def prune_surplus(refine, result, source, floor=0.0):
     d = result.network.n_features
     while result.network.n_neurons > 1:
         kept = None
-        for smaller in _smaller_models(result.network):
+        for smaller in _smaller_models(result.network, n):
             q = (result.network.n_neurons - smaller.n_neurons) * (d + 1)
             p = result.network.n_neurons * (d + 1) + d + 1
             allowance = max(noise_gain(result.loss * n / max(n - p, 1), q, n), floor * n) / n
@@ -313,12 +313,12 @@ def prune_surplus(refine, result, source, floor=0.0):
     return result, actions
 
 
-def _smaller_models(network):
+def _smaller_models(network, n_rows=None):
     """The models :func:`prune_surplus` tries: ``network`` without its ``m`` neurons of smallest
     contribution, for ``m`` = the number below ``WASTED_SHARE`` of the largest's, then half as
     many, down to 2 (together they can fit what neither fits alone; one refinement can remove
     many), then without its wasted neuron (or with its doubled pair merged,
-    :func:`~narrowrelu.learner.refine.split_neurons.free_neuron`)."""
+    :func:`~narrowrelu.learner.refine.split_neurons.free_neuron` on ``n_rows``)."""
     c = contributions(network)
     order = np.argsort(c, kind="stable")
     m = min(int((c < WASTED_SHARE * c.max()).sum()), c.size - 1)
@@ -327,6 +327,6 @@ def _smaller_models(network):
         yield ReLUNetwork(network.hidden_weights[keep], network.output_weights[keep], network.linear_weights,
                           network.intercept)
         m //= 2
-    freed = free_neuron(network)
+    freed = free_neuron(network, n_rows)
     if freed is not None:
         yield freed
