@@ -100,29 +100,46 @@ def test_neuron_count_report_says_where_a_search_below_the_told_k_stopped():
     from narrowrelu.learner.neuron_count import neuron_count_report
 
     three = Teacher.random(n_features=8, n_neurons=3, random_state=0).relu_network()
-    tested = [{"k": 3, "validation_mse": 0.1, "z": None}, {"k": 4, "validation_mse": 0.1, "z": 1.25}]
+    why = "k = 4 fitted the held-out rows no better (paired z = 1.25, at most 3)"
     with pytest.warns(NeuronCountWarning, match="n_neurons = 6: 3 neuron"):
-        report = neuron_count_report(three, None, 6, None, False, 8, 100_000, tested)
-    line = ("not fitted: the search for k below n_neurons stopped at k = 3: k = 4 fitted the held-out rows no "
-            "better (paired z = 1.25, at most 3)")
-    assert report.surplus == [line] * 3
-    fitted = [{"k": 3, "validation_mse": 1e-9, "z": None}]
-    with pytest.warns(NeuronCountWarning):
-        report = neuron_count_report(three, None, 6, None, False, 8, 100_000, fitted)
-    assert len(report.surplus) == 3 and all("stopped at k = 3: it fits the held-out rows to within 0.0001 of Var(y)"
-                                            in line for line in report.surplus)
+        report = neuron_count_report(three, None, 6, None, False, 8, 100_000, {"k": 3, "why": why})
+    assert report.surplus == ["not fitted: the search for k below n_neurons stopped at k = 3: " + why] * 3
     # a search that kept 4 and a merge that took one out of them (3 kept): 2 never fitted, then the merge
-    tested5 = tested[:1] + [{"k": 4, "validation_mse": 0.1, "z": 9.0}, {"k": 5, "validation_mse": 0.1, "z": -0.5}]
+    why = "k = 5 fitted the held-out rows no better (paired z = -0.50, at most 3)"
     with pytest.warns(NeuronCountWarning):
         report = neuron_count_report(three, {"surplus": ["merged a pair along one direction (cos 0.9990)"]}, 6, None,
-                                     False, 8, 100_000, tested5)
-    line = ("not fitted: the search for k below n_neurons stopped at k = 4: k = 5 fitted the held-out rows no "
-            "better (paired z = -0.50, at most 3)")
+                                     False, 8, 100_000, {"k": 4, "why": why})
+    line = "not fitted: the search for k below n_neurons stopped at k = 4: " + why
     assert report.surplus == [line, line, "merged a pair along one direction (cos 0.9990)"]
     # a told k fitted directly has no search to report
     with warnings.catch_warnings():
         warnings.simplefilter("error", NeuronCountWarning)
-        assert neuron_count_report(three, None, 3, None, False, 8, 100_000, []).surplus == []
+        assert neuron_count_report(three, None, 3, None, False, 8, 100_000, {}).surplus == []
+
+
+def test_the_search_records_where_and_why_it_stopped():
+    """fit_moments' search_stop: the k kept and the paired test that stopped the search, or the
+    held-out fit reached; empty when the search ran to its last k or there was none."""
+    from narrowrelu.learner.rounds import fit_moments
+    from narrowrelu.learner.settings import MomentSettings
+
+    teacher = Teacher.random(n_features=6, n_neurons=2, random_state=3)
+    X, y = teacher.sample(6000, random_state=3)
+    held = np.random.default_rng(3).random(6000) < 0.2
+    noisy = y + 0.1 * np.std(y) * np.random.default_rng(4).standard_normal(6000)
+    for target, settings in ((noisy, MomentSettings(n_neurons=None, max_auto_neurons=5)),
+                             (y, MomentSettings(n_neurons=None, max_auto_neurons=5, tol=1e-9))):
+        fit = fit_moments(ArraySource(X, target, held, 1024), settings, np.random.default_rng(0))
+        last = fit.k_search[-1]
+        assert fit.search_stop["k"] == fit.n_neurons < 5
+        if last["z"] is not None and not last["z"] > AUTO_K_Z:
+            assert last["k"] == fit.n_neurons + 1
+            assert fit.search_stop["why"] == (f"k = {last['k']} fitted the held-out rows no better (paired z = "
+                                              f"{last['z']:.2f}, at most 3)")
+        else:
+            assert last["k"] == fit.n_neurons and "fits the held-out rows to within" in fit.search_stop["why"]
+    told = fit_moments(ArraySource(X, noisy, held, 1024), MomentSettings(n_neurons=2), np.random.default_rng(0))
+    assert told.search_stop == {}
 
 
 def test_neurons_the_search_misses_are_added_after_the_refinement():

@@ -5,7 +5,6 @@ import warnings
 from dataclasses import dataclass
 
 from .refine.surplus import NeuronCountWarning
-from .rounds import AUTO_K_FITTED, AUTO_K_Z
 from .settings import auto_neuron_limit
 
 
@@ -22,11 +21,12 @@ class NeuronCountReport:
 
 
 def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reached, n_features, n_samples,
-                        k_search=(), stacklevel=5):
+                        search_stop=None, stacklevel=5):
     """The :class:`NeuronCountReport` of a fitted ``network`` asked for ``asked`` neurons
     (``None``: searched, up to ``max_auto_neurons``), issuing a ``NeuronCountWarning`` when
     it keeps fewer than asked (the surplus merged or removed, or never fitted: a search below
-    ``asked``, ``k_search``, stopped where one more neuron fitted the held-out rows no better),
+    ``asked`` stopped at ``search_stop["k"]`` for ``search_stop["why"]``,
+    :class:`~narrowrelu.learner.rounds.MomentFit`),
     when the search stopped at its limit while still improving (``limit_reached``), or when the
     residual shows a neuron missing."""
     summary = refinement or {}
@@ -34,7 +34,7 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
     surplus = list(summary.get("surplus", []))
     structure = summary.get("residual")
     if asked is not None and kept < asked:
-        surplus = (_not_searched(k_search, asked) + surplus)[-(asked - kept):]
+        surplus = (_not_searched(search_stop, asked) + surplus)[-(asked - kept):]
         warnings.warn(f"n_neurons = {asked}: {asked - kept} neuron(s) were surplus and the model keeps {kept} "
                       f"({'; '.join(surplus)}); see surplus_", NeuronCountWarning, stacklevel=stacklevel)
     largest = auto_neuron_limit(n_features, n_samples, max_auto_neurons)
@@ -54,17 +54,10 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
     return NeuronCountReport(kept, surplus, structure, underfit)
 
 
-def _not_searched(k_search, asked):
+def _not_searched(search_stop, asked):
     """One line per neuron of ``asked`` that a search below it did not fit: the k it kept, and why
     it stopped there."""
-    if not k_search or k_search[-1]["k"] >= asked:
+    if not search_stop or search_stop["k"] >= asked:
         return []
-    last = k_search[-1]
-    if last["z"] is None or last["z"] > AUTO_K_Z:
-        kept = last["k"]
-        why = f"it fits the held-out rows to within {AUTO_K_FITTED:g} of Var(y)"
-    else:
-        kept = last["k"] - 1
-        why = (f"k = {last['k']} fitted the held-out rows no better (paired z = {last['z']:.2f}, at most "
-               f"{AUTO_K_Z:g})")
-    return [f"not fitted: the search for k below n_neurons stopped at k = {kept}: {why}"] * (asked - kept)
+    line = f"not fitted: the search for k below n_neurons stopped at k = {search_stop['k']}: {search_stop['why']}"
+    return [line] * (asked - search_stop["k"])

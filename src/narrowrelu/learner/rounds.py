@@ -151,6 +151,10 @@ class MomentFit:
         With ``n_neurons=None``: the search stopped at :func:`auto_neuron_limit` while the last
         :math:`k` still improved significantly, or started there with more neurons visible in
         :math:`M_2`.
+    search_stop : dict
+        Where a search stopped before its last :math:`k`, and why: ``{"k": k kept, "why": ...}``
+        (the paired test of :math:`k+1`, or :math:`k` already fitting the held-out rows); empty
+        otherwise.
     """
 
     network: ReLUNetwork
@@ -165,6 +169,7 @@ class MomentFit:
     timings: dict
     k_search: list = field(default_factory=list)
     limit_reached: bool = False
+    search_stop: dict = field(default_factory=dict)
 
 
 class _Timer:
@@ -243,6 +248,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     model_of = selection_model or (lambda network, *_, **__: network)
     search = []
     limit_reached = False
+    stop = {}
     for k in counts:
         if best is None:
             result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)
@@ -258,11 +264,16 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
                 model = model_of(_selection_network(result), source, progress, rows_neurons=k)
                 entry["z"] = paired_improvement(source, best_model, model, progress)
             if not entry["z"] > AUTO_K_Z:
+                stop = {"k": best.k, "why": (f"k = {k} fitted the held-out rows no better (paired z = "
+                                             f"{entry['z']:.2f}, at most {AUTO_K_Z:g})")}
                 break
             best_model = None
         best = result
-        if best.fit.validation_mse <= max(settings.tol, AUTO_K_FITTED) * lin.var_y:
-            break  # this k already fits the held-out rows: a larger one would only split a neuron
+        fitted = max(settings.tol, AUTO_K_FITTED)
+        if best.fit.validation_mse <= fitted * lin.var_y:
+            # this k already fits the held-out rows: a larger one would only split a neuron
+            stop = {"k": best.k, "why": f"it fits the held-out rows to within {fitted:g} of Var(y)"}
+            break
     else:
         limit_reached = settings.n_neurons is None and (len(search) > 1 or visible > best.k)
     del cache
@@ -281,6 +292,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         timings=timings,
         k_search=search if settings.n_neurons is None or counts[0] < settings.n_neurons else [],
         limit_reached=limit_reached,
+        search_stop=stop if best.k < counts[-1] else {},
     )
 
 
