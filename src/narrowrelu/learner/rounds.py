@@ -249,6 +249,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     search = []
     limit_reached = False
     stop = {}
+    fitted = max(settings.tol, AUTO_K_FITTED)
     for k in counts:
         if best is None:
             result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)
@@ -269,7 +270,6 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
                 break
             best_model = None
         best = result
-        fitted = max(settings.tol, AUTO_K_FITTED)
         if best.fit.validation_mse <= fitted * lin.var_y:
             # this k already fits the held-out rows: a larger one would only split a neuron
             stop = {"k": best.k, "why": f"it fits the held-out rows to within {fitted:g} of Var(y)"}

@@ -23,7 +23,7 @@ import numpy as np
 from ...hermite import relu_hermite_coefficient
 from ...metrics import relu_kernel
 from ...moments.model import network_hermite_contraction
-from ...network import ReLUNetwork
+from ...network import ReLUNetwork, n_parameters
 from ..directions import unit_rows
 from ..passes import block_rows, second_moment_pass
 
@@ -110,8 +110,9 @@ def free_neuron(network, n_rows=None):
     if wasted is not None:
         keep = np.arange(U.shape[0]) != wasted
         return ReLUNetwork(U[keep], lam[keep], network.linear_weights, network.intercept)
-    p = network.n_neurons * (network.n_features + 1) + network.n_features + 1
-    pair = doubled_pair(network, resolved=n_rows is not None and n_rows < RESOLVED_PAIR_ROWS_PER_PARAMETER * p)
+    few_rows = n_rows is not None and n_rows < RESOLVED_PAIR_ROWS_PER_PARAMETER * n_parameters(
+        network.n_neurons, network.n_features)
+    pair = doubled_pair(network, resolved=few_rows)
     if pair is None:
         return None
     u, merged_weight = merged_pair(network, pair)
