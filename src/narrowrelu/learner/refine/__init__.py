@@ -21,7 +21,7 @@ import numpy as np
 from ...metrics import population_variance
 from ...network import n_parameters
 from ..settings import REFINE_METHODS, large_sample
-from .gauss_newton import ABANDONED, RETRACED, GaussNewtonResult, gauss_newton
+from .gauss_newton import ABANDONED, GaussNewtonResult, gauss_newton
 from .normal_equations import levenberg_marquardt
 from .quasi_newton import lbfgs
 from .result import RefinementResult
@@ -46,8 +46,7 @@ DENSE_NOISE_TOL = 1e-2
 TIE_LEVEL = 1e-12
 
 
-def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_above=None, dense_fallback=True,
-                   abandon_near=None):
+def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_above=None, dense_fallback=True):
     """Refine ``network`` on every row of ``source`` (held-out masks ignored) by ``method``.
 
     ``"gn"`` streams over the source's blocks (any size, oracle mode included); when it has not
@@ -56,8 +55,7 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_abov
     most ``DENSE_MAX_WORK`` / :math:`np^2` iterations and until a step gains less than
     ``DENSE_NOISE_TOL`` times the parametric rate. With ``abandon_above`` (a mean squared
     residual, the best of earlier tries), Gauss–Newton gives up a try that will not beat it
-    (:func:`~narrowrelu.learner.refine.gauss_newton.gauss_newton`), and with ``abandon_near`` (the
-    model a split or birth was made from) one that comes back to it; no fallback follows; without
+    (:func:`~narrowrelu.learner.refine.gauss_newton.gauss_newton`) and no fallback follows; without
     ``dense_fallback`` none follows either (:func:`dense_continuation` can run it later).
     ``"lm"`` and ``"lbfgs"`` take the rows of a source that holds them in memory
     (``source.rows_in_memory()``: an :class:`~narrowrelu.learner.sources.ArraySource`).
@@ -68,7 +66,7 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_abov
     """
     if method == "gn":
         result = gauss_newton(network, source, max_iter=min(max_iter, GN_MAX_ITER), n_jobs=n_jobs,
-                              abandon_above=abandon_above, abandon_near=abandon_near)
+                              abandon_above=abandon_above)
         return dense_continuation(result, source, max_iter, n_jobs) if dense_fallback else result
     dense = {"lm": levenberg_marquardt, "lbfgs": lbfgs}[method]
     X, y = source.rows_in_memory()
@@ -78,7 +76,7 @@ def refine_network(method, network, source, max_iter=100, n_jobs=1, abandon_abov
 def dense_continuation(result, source, max_iter=100, n_jobs=1):
     """Levenberg–Marquardt from the Gauss–Newton ``result`` when that did not converge (and was not
     abandoned) and the dense method is affordable (:func:`refine_network`), else ``result``."""
-    if (not isinstance(result, GaussNewtonResult) or result.converged or result.stop_reason in (ABANDONED, RETRACED)
+    if (not isinstance(result, GaussNewtonResult) or result.converged or result.stop_reason == ABANDONED
             or not _dense_affordable(result.network, source)):
         return result
     # Gauss-Newton did not settle: a degenerate fit (two copies of one neuron, a dead one),
@@ -134,8 +132,7 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
     splits = {"split_tries": 0, "splits": 0}
     if split_neurons:
         best, splits = refine_with_splits(
-            lambda net, level=None, near=None: refine_network(method, net, source, max_iter, n_jobs, abandon_above=level,
-                                                              abandon_near=near), best,
+            lambda net, level=None: refine_network(method, net, source, max_iter, n_jobs, abandon_above=level), best,
             source, n_jobs, screened=True)
     return best, {
         **splits,
@@ -182,9 +179,9 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     passes_before = source.n_passes
     grown = 0
     if best.network.n_neurons < asked:
-        def grow_refine(net, level=None, iters=None, near=None):
+        def grow_refine(net, level=None, iters=None):
             return refine_network(method, net, source, iters or max_iter, n_jobs, abandon_above=level,
-                                  dense_fallback=iters is None, abandon_near=near)
+                                  dense_fallback=iters is None)
 
         # a neuron is always tried: a merge or a prune can take one of a close cluster out of a fit
         # told the right k at small n, where the residual test does not see it missing

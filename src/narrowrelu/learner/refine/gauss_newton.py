@@ -58,13 +58,6 @@ Abandoning (``abandon_above``): a start or a split try that is refined only to b
 a best loss :math:`L^*` found before is given up once :math:`L - 4\\,(-g^T\\delta) > L^*` after its
 first step: the Gauss–Newton model predicts a remaining decrease of :math:`-g^T\\delta/2` to its
 local minimum, so the try ends above :math:`L^*` unless the model is off by more than a factor 8.
-A try can also be given up when it comes back to the model it was made from (``abandon_near``,
-:math:`f_0`): once, after its second step, its function is within ``ABANDON_NEAR_RATES``
-parametric rates of :math:`f_0` (:math:`E[(f_\theta - f_0)^2] \le \hat\sigma^2p/n`, exact for
-Gaussian inputs) and closer than at the step before. Such a try ends where :math:`f_0` is, at the
-same loss to within the noise: a split or a birth whose new neuron merges back or dies. Left to
-run, those crept on for 13-19 iterations (close pair, d = 20, k = 8, n = 10^4: 1 s of a 2.4 s fit)
-and ended at :math:`L^*(1 \pm 10^{-4})`, within 0.01 rates of :math:`f_0`.
 
 Sums over row blocks are added in block order with BLAS pinned to one thread, so the result
 does not depend on ``n_jobs``.
@@ -76,7 +69,7 @@ import numpy as np
 
 from ..._parallel import one_blas_thread, ordered_map
 from ..._validation import check_data, check_positive_int
-from ...metrics import population_inner_product, population_mse, population_variance
+from ...metrics import population_inner_product, population_variance
 from ...network import ReLUNetwork, as_relu_network, unpack_parameters
 from ..sources import ArraySource
 from ._kernels import gauss_newton_product_block, gradient_block
@@ -88,10 +81,6 @@ DEFAULT_CHUNK_SIZE = 65_536
 # a try is abandoned when its loss minus this many predicted decreases is above the best loss
 ABANDON_FACTOR = 4.0
 ABANDONED = "abandoned: above the best loss"
-# a try is given up once it comes back to within this many parametric rates of the model it was
-# made from (``abandon_near``)
-ABANDON_NEAR_RATES = 1.0
-RETRACED = "abandoned: back at the model it was made from"
 
 
 @dataclass
@@ -236,7 +225,6 @@ def gauss_newton(
     n_jobs=1,
     block_rows=DEFAULT_BLOCK_ROWS,
     abandon_above=None,
-    abandon_near=None,
 ):
     """Refine ``network`` on all rows of ``source`` (held-out masks are ignored).
 
@@ -275,10 +263,6 @@ def gauss_newton(
         A mean squared residual to beat: after the first step, stop (``stop_reason`` =
         ``ABANDONED``, ``converged=False``) once the loss minus ``ABANDON_FACTOR`` predicted
         decreases is above it (module docstring).
-    abandon_near : ReLUNetwork or None, default=None
-        The model a try was made from (a split or a birth): stop (``stop_reason`` = ``RETRACED``,
-        ``converged=False``) once the iterate comes back to within ``ABANDON_NEAR_RATES``
-        parametric rates of it, closer than at the step before (module docstring).
 
     Returns
     -------
@@ -302,12 +286,11 @@ def gauss_newton(
         return _solve(
             network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_iter, cg_tol,
             auto_switch, max_halvings, ridge, n_jobs, block_rows, abandon_above,
-            None if abandon_near is None else as_relu_network(abandon_near),
         )
 
 
 def _solve(network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_iter, cg_tol,
-           auto_switch, max_halvings, ridge, n_jobs, block_rows, abandon_above, abandon_near):
+           auto_switch, max_halvings, ridge, n_jobs, block_rows, abandon_above):
     passes = _Passes(source, k, d, block_rows, n_jobs)
     theta = network.to_vector()
     loss, g, n = passes.gradient(theta)
@@ -331,7 +314,6 @@ def _solve(network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_i
 
     previous_pred = None
     slow_steps = 0
-    previous_distance = np.inf
     for it in range(1, max_iter + 1):
         if loss == 0.0:
             converged, reason = True, "zero loss"
@@ -388,12 +370,6 @@ def _solve(network, source, k, d, p, max_iter, method, noise_tol, rtol, cg_max_i
         if decrease <= rtol * scale:
             converged, reason = True, "relative decrease below rtol"
             break
-        if abandon_near is not None:
-            distance = population_mse(ReLUNetwork(*unpack_parameters(theta, k, d)), abandon_near)
-            if it > 1 and distance < previous_distance and distance <= ABANDON_NEAR_RATES * loss / max(n - p, 1) * p / n:
-                reason = RETRACED
-                break
-            previous_distance = distance
     return result(theta, loss)
 
 

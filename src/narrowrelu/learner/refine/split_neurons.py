@@ -166,9 +166,9 @@ def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
     """From the refined ``result``, while the model has a wasted neuron: free it, then from each
     split of another neuron (:func:`split_start`) and from each birth of a new one where the
     freed model's residual is largest (:func:`birth_starts`, for a pair the model has not
-    found at all), refine (``refine(network)``; with ``screened``, ``refine(network, level, near)``,
-    which may give up a start that will not end below the loss ``level`` to beat, or that comes
-    back to ``near``, the model it was made from), and keep the best if it lowers the training loss.
+    found at all), refine (``refine(network)``; with ``screened``, ``refine(network, level)``,
+    which may give up a start that will not end below the loss ``level`` to beat), and keep the
+    best if it lowers the training loss.
 
     No gain is too small: a split that gains little changes the model, and the next round's
     starts (a birth, above all) differ. A noise-level threshold (a gain of :math:`\\hat\\sigma^2(d+1)`)
@@ -184,9 +184,7 @@ def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
         starts = [split_start(freed, int(j), M2r) for j in np.argsort(-contributions(freed), kind="stable")]
         starts += birth_starts(freed, residual_second_moment(freed, M2y))
         tried += len(starts)
-        incumbent = result.network
-        best = best_try((lambda start, level: refine(start, level, incumbent)) if screened else
-                        (lambda start, _: refine(start)), starts, result.loss)
+        best = best_try(refine if screened else (lambda start, _: refine(start)), starts, result.loss)
         if best is None or not best.loss < result.loss * (1 - SPLIT_GAIN):
             break
         result, kept = best, kept + 1

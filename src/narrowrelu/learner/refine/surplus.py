@@ -230,14 +230,13 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
     An addition is kept when it lowers the sum of squares by more than :func:`noise_gain` with
     :math:`q = d+1`, more than a neuron fitted to noise gains, and by more than ``floor`` times
     :math:`n` (the rounding level of a noiseless fit). Its tries, each screened with
-    ``GROW_SCREEN_ITER`` iterations of ``refine(network, level, max_iter, near)`` (given up once it
-    cannot end below ``level`` or comes back to ``near``, the model it was made from)
+    ``GROW_SCREEN_ITER`` iterations of ``refine(network, level, max_iter)``
     (:func:`~narrowrelu.learner.refine.split_neurons.best_try`): a birth along
     :math:`\\pm e` (the residual's top eigenvector); then, unless a birth already gained enough, a
     split of every neuron along the top eigenvector orthogonal to it
     (:func:`~narrowrelu.learner.refine.split_neurons.split_start`: two fitted neurons where the
     model has merged them). The best screened try is refined to the end (``refine(network,
-    level, None, near)``). ``level`` is the loss to beat: that gain below the current loss (or a screened
+    level)``). ``level`` is the loss to beat: that gain below the current loss (or a screened
     try's, when lower), so a try that cannot be kept is given up after a step.
 
     Returns
@@ -254,7 +253,7 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
     structure = residual_structure(result.network, source)
 
     def screen(start, level):
-        return refine(start, level, GROW_SCREEN_ITER, result.network)
+        return refine(start, level, GROW_SCREEN_ITER)
 
     while result.network.n_neurons < max_neurons and (structure.significant or probe):
         network = result.network
@@ -266,7 +265,7 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
             order = np.argsort(-contributions(network), kind="stable")
             splits = [split_start(network, int(j), structure.moment) for j in order]
             best = min(best, best_try(screen, splits, min(level, best.loss)), key=lambda r: r.loss)
-        best = refine(best.network, level, None, network)
+        best = refine(best.network, level)
         if not (result.loss - best.loss) * n > needed:
             break
         result, grown = best, grown + 1
