@@ -108,21 +108,28 @@ def multi_indices(q, m):
 
 def hermite_features(Z, exponents):
     """:math:`h_\\alpha(z) = \\prod_j He_{\\alpha_j}(z_j)/\\sqrt{\\alpha_j!}` of every row of ``Z``, one
-    column per row :math:`\\alpha` of ``exponents`` (orthonormal under :math:`N(0, I_q)`)."""
+    column per row :math:`\\alpha` of ``exponents`` (orthonormal under :math:`N(0, I_q)`). Built a
+    feature at a time in a feature-major array (contiguous rows of the transpose returned)."""
     top = int(exponents.max(initial=0))
-    table = np.empty((top + 1,) + Z.shape)
+    Zt = np.ascontiguousarray(Z.T)
+    table = np.empty((top + 1,) + Zt.shape)
     table[0] = 1.0
     if top:
-        table[1] = Z
+        table[1] = Zt
     for a in range(2, top + 1):
-        table[a] = Z * table[a - 1] - (a - 1) * table[a - 2]  # He_a = z He_{a-1} - (a-1) He_{a-2}
+        table[a] = Zt * table[a - 1] - (a - 1) * table[a - 2]  # He_a = z He_{a-1} - (a-1) He_{a-2}
     for a in range(2, top + 1):
         table[a] /= math.sqrt(math.factorial(a))
-    H = np.ones((Z.shape[0], exponents.shape[0]))
+    H = np.empty((exponents.shape[0], Z.shape[0]))
     for col, alpha in enumerate(exponents):
-        for j in np.flatnonzero(alpha):
-            H[:, col] *= table[alpha[j], :, j]
-    return H
+        factors = np.flatnonzero(alpha)
+        if factors.size == 0:
+            H[col] = 1.0
+            continue
+        H[col] = table[alpha[factors[0]], factors[0]]
+        for j in factors[1:]:
+            H[col] *= table[alpha[j], j]
+    return H.T
 
 
 class _ResidualSums:
