@@ -253,3 +253,24 @@ def test_weighted_gram_upper_matches_numpy(n_pos, n_neg):
     expected = P.T @ P - N.T @ N
     np.testing.assert_allclose(np.triu(out), np.triu(expected), rtol=1e-13, atol=1e-13)
     assert np.all(np.tril(out, -1) == 0.0)
+
+
+@pytest.mark.parametrize("d", [5, 70])
+@pytest.mark.parametrize("signs", ["mixed", "positive", "negative", "zeros"])
+def test_weighted_gram_matches_numpy_on_either_side_of_the_syrk_threshold(d, signs):
+    from narrowrelu.moments._blas import SYRK_MIN_FEATURES, weighted_gram
+
+    assert (d < SYRK_MIN_FEATURES) != (d == 70)
+    rng = np.random.default_rng(d)
+    X = rng.standard_normal((301, d))
+    w = {"mixed": rng.standard_normal(301), "positive": rng.random(301), "negative": -rng.random(301),
+         "zeros": np.where(rng.random(301) < 0.5, 0.0, rng.standard_normal(301))}[signs]
+    X0, w0 = X.copy(), w.copy()
+    out = weighted_gram(X, w)
+    expected = X.T @ (w[:, None] * X)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    if d < SYRK_MIN_FEATURES:  # one product, as the callers computed it before
+        assert np.array_equal(out, (X * w[:, None]).T @ X)
+    else:
+        assert np.array_equal(out, out.T)
+    assert np.array_equal(X, X0) and np.array_equal(w, w0)

@@ -60,6 +60,8 @@ import numpy as np
 from scipy.stats import chi2
 from scipy.stats import f as f_dist
 
+from ..moments._blas import weighted_gram
+
 
 # family-wise probability that a fit whose model is right warns (Bonferroni over the statistics)
 FALSE_ALARM = 1e-3
@@ -167,9 +169,8 @@ class _ResidualSums:
         self.srr += r @ r
         self.sy += y.sum()
         self.syy += y @ y
-        rX = X * r[:, None]
-        self.srx += rX.sum(axis=0)
-        self.srxx += rX.T @ X
+        self.srx += r @ X
+        self.srxx += weighted_gram(X, r)
         if self.exponents:
             Z = X @ self.Q
             for m, exponents in self.exponents.items():

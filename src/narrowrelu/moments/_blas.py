@@ -6,6 +6,13 @@ import ctypes
 import numpy as np
 from scipy.linalg import cython_blas
 
+from ._kernels import split_rows_by_sign
+
+# below this many columns one product (wX)^T X is as fast as the rows split by sign and two
+# symmetric rank updates (65 536 rows: 2.2 and 2.5 X^TX at d = 20; 2.3 and 1.6 at d = 100, 2.1
+# and 1.3 at d = 200)
+SYRK_MIN_FEATURES = 64
+
 
 def weighted_gram_upper(positive, negative, d):
     """Upper triangle of :math:`P^TP - N^TN` by two BLAS symmetric rank updates (``dsyrk``).
@@ -20,6 +27,22 @@ def weighted_gram_upper(positive, negative, d):
     if negative.shape[0]:
         _syrk_upper(-1.0, negative, 1.0, out)
     return out
+
+
+def weighted_gram(X, w):
+    """:math:`X^T\\mathrm{diag}(w)X` (symmetric, ``(d, d)``) of the rows ``X`` with weights ``w``: from
+    ``SYRK_MIN_FEATURES`` columns by the rows split by sign (:func:`split_rows_by_sign`) and
+    :func:`weighted_gram_upper`, half the multiply-adds of one product; below, by one product."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    n, d = X.shape
+    if d < SYRK_MIN_FEATURES:
+        return (X * w[:, None]).T @ X
+    rows = np.empty((n, d))
+    n_pos = int(np.count_nonzero(w > 0.0))
+    split_rows_by_sign(X, w, rows[:n_pos], rows[n_pos:])
+    upper = weighted_gram_upper(rows[:n_pos], rows[n_pos:n_pos + int(np.count_nonzero(w < 0.0))], d)
+    return upper + np.triu(upper, 1).T
 
 
 def _capsule_address(capsule):

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...hermite import relu_hermite_coefficient
+from ...moments._blas import weighted_gram
 from ...network import ReLUNetwork
 from .split_neurons import SPLIT_GAIN, WASTED_SHARE, best_try, birth_starts, contributions, free_neuron, split_start
 
@@ -203,7 +204,7 @@ def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
             return
         X, y = X[:room], np.asarray(y[:room], dtype=float).reshape(-1)
         r = y - network.evaluate_trusted(np.ascontiguousarray(X, dtype=float))
-        acc.S += (X * r[:, None]).T @ X
+        acc.S += weighted_gram(X, r)
         acc.sum_r += float(r.sum())
         acc.sum_r2 += float(r @ r)
         acc.sum_y += float(y.sum())
