@@ -12,6 +12,7 @@ from narrowrelu.learner.refine import refine_network
 from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
 from narrowrelu.learner.refine.surplus import (
     NeuronCountWarning,
+    grow_neurons,
     merge_surplus,
     noise_gain,
     prune_surplus,
@@ -301,3 +302,65 @@ def test_a_right_k_cluster_fit_puts_back_a_neuron_its_merge_took_out():
     assert any("merged" in line for line in model.surplus_)
     assert model.n_neurons_ == 6 and model.refinement_["grown"] >= 1
     assert population_mse(model, teacher) / var < 1e-3
+
+
+def test_grow_screens_its_tries_on_fewer_rows_and_tests_the_gain_on_every_row():
+    """A neuron left out of a refined fit is found back with its tries screened on the first 4 000
+    rows only: their loss to beat is the model's loss there less the gain per row asked on all
+    rows, and the try kept is refined and tested on all 40 000."""
+    rng = np.random.default_rng(11)
+    d = 6
+    U = np.array([_unit(v) for v in rng.standard_normal((3, d))])
+    teacher = ReLUNetwork(U, np.array([1.0, -0.8, 0.9]), np.zeros(d), 0.0)
+    X = rng.standard_normal((40_000, d))
+    y = teacher.evaluate_trusted(X) + 0.1 * rng.standard_normal(40_000)
+    source = _source(X, y)
+    full_levels, screen_levels, screen_rows = [], [], []
+    screen_source = _source(X[:4000], y[:4000])
+
+    def refine(net, level=None, iters=None):
+        full_levels.append(level)
+        return refine_network("gn", net, source, iters or 100, abandon_above=level, dense_fallback=iters is None)
+
+    def screen_refine(net, level=None, iters=None):
+        screen_levels.append(level)
+        screen_rows.append(screen_source.n_samples)
+        return refine_network("gn", net, screen_source, iters or 100, abandon_above=level, dense_fallback=False)
+
+    def screen_loss(net):
+        r = y[:4000] - net.evaluate_trusted(X[:4000])
+        return float(r @ r) / 4000
+
+    two = refine(ReLUNetwork(U[:2], teacher.output_weights[:2], np.zeros(d), 0.0))
+    full_levels.clear()
+    grown, count, _ = grow_neurons(refine, two, source, 3, probe=True, screening=(screen_refine, screen_loss))
+    assert count == 1 and grown.network.n_neurons == 3
+    assert population_mse(grown.network, teacher) < 1e-3 * population_variance(teacher)
+    assert screen_levels and set(screen_rows) == {4000}
+    # one refinement on every row, the try kept, with the level of all rows
+    assert len(full_levels) == 1
+    gain_per_row = two.loss - full_levels[0]
+    assert gain_per_row > 0
+    assert screen_levels[0] == pytest.approx(screen_loss(two.network) - gain_per_row, rel=1e-12)
+
+
+def test_grow_screening_is_on_a_subsample_only_for_large_sources():
+    from narrowrelu.learner.refine import GROW_SCREEN_ROWS_PER_PARAMETER, GROW_SCREEN_SHARE, _grow_screening
+
+    rng = np.random.default_rng(3)
+    d = 4
+    network = ReLUNetwork(rng.standard_normal((2, d)), np.array([1.0, -1.0]), np.zeros(d), 0.0)
+    rows = GROW_SCREEN_ROWS_PER_PARAMETER * (3 * (d + 1) + d + 1)
+    m = GROW_SCREEN_SHARE * rows - 1
+    small = _source(rng.standard_normal((m, d)), rng.standard_normal(m))
+    assert _grow_screening("gn", small, network, 100, 1) is None
+    n = GROW_SCREEN_SHARE * rows
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    held = np.zeros(n, dtype=bool)
+    held[::5] = True
+    screen_refine, screen_loss = _grow_screening("gn", ArraySource(X, y, held, 1000), network, 100, 1)
+    result = screen_refine(network, None, 1)
+    train = ~held
+    r = y[train][:rows] - network.evaluate_trusted(X[train][:rows])
+    assert screen_loss(network) == pytest.approx(float(r @ r) / rows, rel=1e-12)
+    assert result.losses[0] == pytest.approx(screen_loss(network), rel=1e-12)

@@ -223,7 +223,7 @@ def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
     return ResidualStructure(float(abs(vals[top])), float(edge), vecs[:, top], rms, int(acc.rows), M2, float(floor))
 
 
-def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
+def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0, screening=None):
     """Add neurons to the refined ``result`` while it has fewer than ``max_neurons`` and its
     residual's second moment shows one missing (:func:`residual_structure`), or, with ``probe``,
     while an added neuron is kept.
@@ -238,7 +238,11 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
     (:func:`~narrowrelu.learner.refine.split_neurons.split_start`: two fitted neurons where the
     model has merged them). The best screened try is refined to the end (``refine(network,
     level)``). ``level`` is the loss to beat: that gain below the current loss (or a screened
-    try's, when lower), so a try that cannot be kept is given up after a step.
+    try's, when lower), so a try that cannot be kept is given up after a step. With
+    ``screening``, a pair ``(screen_refine, screen_loss)``, the tries are screened by
+    ``screen_refine(network, level, max_iter)`` on fewer rows, where ``screen_loss(network)`` is a
+    model's mean squared residual and the loss to beat is the current model's there less the same
+    gain per row; the best is refined and its gain tested on every row as before.
 
     Returns
     -------
@@ -253,19 +257,22 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0):
     n = source.n_samples
     structure = residual_structure(result.network, source)
 
+    screen_refine, screen_loss = screening or (refine, None)
+
     def screen(start, level):
-        return refine(start, level, GROW_SCREEN_ITER)
+        return screen_refine(start, level, GROW_SCREEN_ITER)
 
     while result.network.n_neurons < max_neurons and (structure.significant or probe):
         network = result.network
         p = network.n_neurons * (d + 1) + d + 1
         needed = max(noise_gain(result.loss * n / max(n - p, 1), d + 1, n), SPLIT_GAIN * result.loss * n, floor * n)
         level = result.loss - needed / n
-        best = best_try(screen, birth_starts(network, structure.moment), level)
-        if best.loss > level and network.n_neurons:
+        screen_level = level if screen_loss is None else screen_loss(network) - needed / n
+        best = best_try(screen, birth_starts(network, structure.moment), screen_level)
+        if best.loss > screen_level and network.n_neurons:
             order = np.argsort(-contributions(network), kind="stable")
             splits = [split_start(network, int(j), structure.moment) for j in order]
-            best = min(best, best_try(screen, splits, min(level, best.loss)), key=lambda r: r.loss)
+            best = min(best, best_try(screen, splits, min(screen_level, best.loss)), key=lambda r: r.loss)
         best = refine(best.network, level)
         if not (result.loss - best.loss) * n > needed:
             break
