@@ -406,12 +406,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             starts = [nearest_rows(pool, polished)] if polished.shape[0] else []
             chosen = np.sort(SparseDirectionRegression(sub_train, sub_validation,
                                                        n_base).select(k, starts=starts).selected)
-            if cache.n_rows("train") <= SELECTION_ROWS and cache.n_rows("validation") <= SELECTION_ROWS // 4:
-                # the selection's statistics were on every stored row: those of the chosen columns are in them
-                keep = np.concatenate([np.arange(n_base), n_base + chosen])
-                train, validation = sub_train.columns(keep), sub_validation.columns(keep)
-            else:
-                train, validation = cached_gram_statistics(cache, layout, new_coords, columns=chosen)
+            train, validation = cached_gram_statistics(cache, layout, new_coords, columns=chosen)
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
                                   float(fit.validation_mse)))

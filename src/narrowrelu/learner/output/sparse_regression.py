@@ -46,11 +46,6 @@ class GramStatistics:
         self.n += F.shape[0]
         return self
 
-    def columns(self, keep):
-        """The statistics of the columns ``keep`` of :math:`F` alone (a copy)."""
-        keep = np.asarray(keep, dtype=int)
-        return GramStatistics(self.gram[np.ix_(keep, keep)].copy(), self.moment[keep].copy(), self.yy, self.n)
-
     def add_rows_with_intercept(self, G, y):
         """Add the rows of :math:`F = [1, G]` without forming it."""
         s = G.sum(axis=0)

@@ -50,10 +50,6 @@ class ProjectionCache:
         self._fill = {"train": 0, "validation": 0}
         self.complete = True
 
-    def n_rows(self, name):
-        """How many ``"train"`` or ``"validation"`` rows are stored."""
-        return self._fill[name]
-
     def _rows_view(self, name):
         rows = self._capacity[name]
         return self._flat[name][: rows * self.width].reshape(rows, self.width)
