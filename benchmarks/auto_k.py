@@ -4,8 +4,8 @@ Three tables (each row one fit on fresh data; times are ratios between fits of t
 
 ``--table auto``: the default call ``n_neurons=None`` against the fit told the true k, on teachers of
 the sweep's families; columns: the k chosen, the refined excess population MSE of each over the
-parametric rate sigma^2 p / n (p = k(d+1)+d+1 at the true k), and the time of the auto fit over the
-told fit's.
+parametric rate sigma^2 p / n (p = k(d+1)+d+1 at the true k), the time of the auto fit over the
+told fit's, and the paired z of the first k the search did not keep ("-": it stopped otherwise).
 
 ``--table over``: ``n_neurons`` = a multiple of the true k; the neurons kept, the relative
 population MSE of both fits and their ratio, and the time ratios (wall and CPU).
@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from narrowrelu import MomentReLURegressor, population_mse, population_variance
+from narrowrelu.learner.rounds import AUTO_K_Z
 from narrowrelu.teacher import make_teacher
 
 
@@ -60,7 +61,7 @@ def timed_fit(X, y, **params):
 
 def table_auto(args):
     print(f"{'family':<11}{'d':>4}{'k':>4}{'noise':>6}{'n':>8}{'seed':>5}{'k auto':>7}{'told/rate':>10}"
-          f"{'auto/rate':>10}{'t told':>8}{'t auto':>8}{'ratio':>7}")
+          f"{'auto/rate':>10}{'t told':>8}{'t auto':>8}{'ratio':>7}{'z next':>8}")
     right = total = 0
     ratios, excess, missed = [], [], []
     for family in args.families:
@@ -81,23 +82,36 @@ def table_auto(args):
                         e_auto = population_mse(auto, teacher) / rate
                         total += 1
                         right += auto.n_neurons_ == k
+                        z_next = rejected_z(auto)
                         if auto.n_neurons_ == k:
                             excess.append(e_auto)
                         else:
-                            missed.append((e_told, e_auto))
+                            missed.append((e_told, e_auto, z_next))
                         ratios.append(t_auto / t_told)
                         print(f"{family:<11}{args.d:>4}{k:>4}{noise:>6g}{n:>8}{seed:>5}{auto.n_neurons_:>7}"
-                              f"{e_told:>10.3g}{e_auto:>10.3g}{t_told:>8.2f}{t_auto:>8.2f}{t_auto / t_told:>7.2f}",
-                              flush=True)
+                              f"{e_told:>10.3g}{e_auto:>10.3g}{t_told:>8.2f}{t_auto:>8.2f}{t_auto / t_told:>7.2f}"
+                              f"{'-' if z_next is None else format(z_next, '.2f'):>8}", flush=True)
     where = (f"where right, auto excess/rate median {np.median(excess):.3g}, max {np.max(excess):.3g}"
              if excess else "right nowhere")
     print(f"true k chosen: {right}/{total}; {where}; time auto/told median {np.median(ratios):.2f}, "
           f"max {np.max(ratios):.2f}")
     if missed:
-        told_off = sum(e_told > RATE_FACTOR for e_told, _ in missed)
-        no_worse = sum(e_auto <= RATE_FACTOR * e_told for e_told, e_auto in missed)
+        told_off = sum(e_told > RATE_FACTOR for e_told, _, _ in missed)
+        no_worse = sum(e_auto <= RATE_FACTOR * e_told for e_told, e_auto, _ in missed)
+        zs = [z for _, _, z in missed if z is not None]
         print(f"where k was missed ({len(missed)}): the fit told k is itself above {RATE_FACTOR}x the rate on "
-              f"{told_off}; the auto fit's excess is within {RATE_FACTOR}x the told fit's on {no_worse}")
+              f"{told_off}; the auto fit's excess is within {RATE_FACTOR}x the told fit's on {no_worse}; the paired "
+              f"z of the first k not kept is below 2 on {sum(z < 2 for z in zs)} and below 0 on "
+              f"{sum(z < 0 for z in zs)} of the {len(zs)} searches that stopped on it")
+
+
+def rejected_z(model):
+    """The paired z of the first k the search did not keep (the last one it tried), or ``None``
+    when it stopped for another reason (a held-out fit within tolerance, its limit)."""
+    tried = model.k_search_
+    if len(tried) > 1 and tried[-1]["z"] is not None and not tried[-1]["z"] > AUTO_K_Z:
+        return float(tried[-1]["z"])
+    return None
 
 
 def best_of(repeats, X, y, **params):
