@@ -108,3 +108,30 @@ def test_an_overflowing_bias_is_refused_in_the_map_back():
     net = ReLUNetwork(np.full((1, X.shape[1]), 1e305), [1.0])
     with pytest.raises(ValueError, match="the fitted network's hidden biases overflow float64"):
         data.to_original(net)
+
+
+@pytest.mark.parametrize("d", [3, 200])
+def test_outlier_quartiles_read_a_bounded_subsample_and_still_refuse_a_corrupted_entry(monkeypatch, d):
+    import narrowrelu.conditioning.standard_units as su
+
+    seen = []
+    original = su.refuse_outliers
+
+    def spy(sub, *args, **kwargs):
+        seen.append(sub.shape)
+        return original(sub, *args, **kwargs)
+
+    monkeypatch.setattr(su, "refuse_outliers", spy)
+    rng = np.random.default_rng(d)
+    X = rng.standard_normal((50_000, d))
+    X0 = X.copy()
+    top = su.check_outliers(X, "X")
+    assert top == np.abs(X).max()
+    rows, cols = seen[-1]
+    cap = min(su.SUBSAMPLE_ROWS, su.QUARTILE_ENTRIES // d)  # 20 000 rows at d = 3, 2 000 at d = 200
+    assert cols == d and cap <= rows <= 2 * cap  # every (n // cap)-th row
+    X[12_345, d - 1] = 1e10
+    with pytest.raises(ValueError, match=rf"row 12345, column {d - 1}"):
+        su.check_outliers(X, "X")
+    X[12_345, d - 1] = X0[12_345, d - 1]
+    assert np.array_equal(X, X0)

@@ -53,6 +53,10 @@ DOMINANT_SDS = 20.0
 DOMINANT_SHARE = 0.25
 # rows read to estimate medians and robust scales (and for the Gaussianity diagnostic)
 SUBSAMPLE_ROWS = 20_000
+# and at most about this many entries of X for the columns' quartiles: they only set the scale of
+# a refusal at OUTLIER_FACTOR robust SDs, which a few thousand rows give to a few percent (the
+# quartiles of 25 000 rows of 200 columns took 0.12 s, 2.5 X^TX of a fit at n = 5e4, d = 200)
+QUARTILE_ENTRIES = 400_000
 # rows read for the root mean square of X (its standard error is sqrt(1 / (2 m d)))
 RMS_ROWS = 200_000
 # with the largest |x| within [1 / SAFE_SQUARE, SAFE_SQUARE], sums of squares neither overflow nor
@@ -161,7 +165,8 @@ def _safe_max_abs(A, axis=None):
 
 def check_outliers(A, name):
     """Refuse entries farther than :data:`OUTLIER_FACTOR` robust standard deviations (IQR/1.349 of
-    a subsample) from their column's median. Returns :math:`\\max|a|` (from the column extremes
+    a strided subsample of at most ``SUBSAMPLE_ROWS`` rows and about ``QUARTILE_ENTRIES`` entries)
+    from their column's median. Returns :math:`\\max|a|` (from the column extremes
     it reads anyway, one pass, no temporary of the data's size)."""
     A2 = A.reshape(A.shape[0], -1)
     top, bottom = np.full(A2.shape[1], -np.inf), np.full(A2.shape[1], np.inf)
@@ -171,7 +176,8 @@ def check_outliers(A, name):
         i = int(np.argmax(np.abs(A2[:, j] - median)))
         return i, A2[i, j]
 
-    return refuse_outliers(_subsample(A2), top, bottom, name, locate, one_column=A.ndim == 1)
+    rows = min(SUBSAMPLE_ROWS, max(QUARTILE_ENTRIES // A2.shape[1], 1))
+    return refuse_outliers(_subsample(A2, rows), top, bottom, name, locate, one_column=A.ndim == 1)
 
 
 def refuse_outliers(sub, top, bottom, name, locate, one_column=False):
