@@ -66,3 +66,20 @@ def test_skewness_and_kurtosis_scores_equal_scipy_tests(draw, n):
     np.testing.assert_allclose(skewness_z(skew(X, axis=0), n), skewtest(X, axis=0).statistic, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(kurtosis_z(kurtosis(X, axis=0, fisher=False), n), kurtosistest(X, axis=0).statistic,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_distinct_rows_are_found_whether_or_not_their_projections_tie():
+    from narrowrelu.conditioning.gaussianity import _distinct_rows
+
+    rng = np.random.default_rng(4)
+    S = rng.standard_normal((500, 3))
+    assert np.array_equal(_distinct_rows(S), np.arange(500))
+    repeated = np.vstack([S, S[[7, 3]], S[:1]])
+    assert np.array_equal(_distinct_rows(repeated), np.arange(500))
+    # two different rows with the same projection on sqrt(2), sqrt(3), sqrt(4): the rows decide
+    tie = np.array([[np.sqrt(3.0), 0.0, 1.0], [0.0, np.sqrt(2.0), 1.0]])
+    keys = tie @ np.sqrt(np.arange(2.0, 5.0))
+    assert keys[0] == keys[1]
+    assert np.array_equal(_distinct_rows(tie), [0, 1])
+    assert np.array_equal(_distinct_rows(np.vstack([tie, tie[1:]])), [0, 1])
+    assert np.array_equal(_distinct_rows(S[:1]), [0]) and _distinct_rows(S[:0]).size == 0

@@ -53,7 +53,15 @@ def subsample_rows(n, d):
 
 
 def _distinct_rows(S):
-    """Indices of the first occurrence of every distinct row of ``S``, in row order."""
+    """Indices of the first occurrence of every distinct row of ``S``, in row order. Equal rows
+    have equal projections on a fixed vector: when no two projections are equal, every row is
+    distinct and the rows themselves are not sorted (the sort of the rows as bytes took 40 % of
+    the diagnostic at 10⁴ × 20)."""
+    if S.shape[0] < 2:
+        return np.arange(S.shape[0])
+    keys = S @ np.sqrt(np.arange(2.0, S.shape[1] + 2.0))
+    if np.unique(keys).size == S.shape[0]:
+        return np.arange(S.shape[0])
     rows = np.ascontiguousarray(S).view(np.dtype((np.void, S.dtype.itemsize * S.shape[1])))[:, 0]
     _, first = np.unique(rows, return_index=True)
     return np.sort(first)
