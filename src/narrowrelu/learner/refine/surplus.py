@@ -39,7 +39,7 @@ import numpy as np
 
 from ...hermite import relu_hermite_coefficient
 from ...moments._blas import weighted_gram
-from ...network import ReLUNetwork
+from ...network import ReLUNetwork, n_parameters
 from .split_neurons import SPLIT_GAIN, WASTED_SHARE, best_try, birth_starts, contributions, free_neuron, split_start
 
 class NeuronCountWarning(UserWarning):
@@ -264,7 +264,7 @@ def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0, sc
 
     while result.network.n_neurons < max_neurons and (structure.significant or probe):
         network = result.network
-        p = network.n_neurons * (d + 1) + d + 1
+        p = n_parameters(network.n_neurons, d)
         needed = max(noise_gain(result.loss * n / max(n - p, 1), d + 1, n), SPLIT_GAIN * result.loss * n, floor * n)
         level = result.loss - needed / n
         screen_level = level if screen_loss is None else screen_loss(network) - needed / n
@@ -305,7 +305,7 @@ def prune_surplus(refine, result, source, floor=0.0):
         kept = None
         for smaller in _smaller_models(result.network, n):
             q = (result.network.n_neurons - smaller.n_neurons) * (d + 1)
-            p = result.network.n_neurons * (d + 1) + d + 1
+            p = n_parameters(result.network.n_neurons, d)
             allowance = max(noise_gain(result.loss * n / max(n - p, 1), q, n), floor * n) / n
             candidate = refine(smaller, result.loss + allowance)
             close = candidate.loss <= result.loss + allowance
