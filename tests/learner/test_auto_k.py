@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_variance
+from narrowrelu import MomentReLURegressor, NonGaussianInputWarning, ReLUNetwork, Teacher, population_variance
 from narrowrelu.learner.refine.surplus import NeuronCountWarning
 from narrowrelu.learner.rounds import AUTO_K_Z, auto_neuron_limit, paired_improvement
 from narrowrelu.learner.sources import ArraySource
@@ -164,3 +164,16 @@ def test_neurons_the_search_misses_are_added_after_the_refinement():
     assert model.n_neurons_ == 6
     assert model.refinement_["grown"] == 6 - searched
     assert population_mse(model, teacher) / (sigma**2 * p / n) < 1 + 4 * np.sqrt(2 / p)
+
+
+def test_a_search_on_non_gaussian_inputs_starts_at_one_neuron():
+    # uniform x with unit variance: M2 = E[r(xx^T - I)] of three neurons has more than three
+    # eigenvalues beyond the noise edge (five here), so a search started there fits surplus neurons
+    teacher = Teacher.random(8, 3, random_state=6)
+    X = np.random.default_rng(7).uniform(-np.sqrt(3), np.sqrt(3), (20_000, 8))
+    y = teacher.relu_network().evaluate_trusted(X)
+    y = y + 0.1 * np.std(y) * np.random.default_rng(8).standard_normal(y.size)
+    with pytest.warns(NonGaussianInputWarning):
+        model = MomentReLURegressor(random_state=0).fit(X, y)
+    assert [entry["k"] for entry in model.k_search_][:3] == [1, 2, 3]
+    assert model.n_neurons_ == 3

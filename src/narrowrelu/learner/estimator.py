@@ -61,7 +61,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         number at least 100 per parameter of one more, :math:`k` is searched up to ``n_neurons``
         as with ``None`` (``k_search_``), so that no round fits a spare neuron.
         ``None`` tries ``k = k0, k0 + 1, ...`` (``k0`` the neurons the residual's second moment
-        shows; each from the model of the one before) while a paired held-out test finds
+        shows, 1 when the inputs fail the Gaussianity check; each from the model of the one
+        before) while a paired held-out test finds
         :math:`k+1` better (z > 3; each model refined for a few Gauss–Newton iterations on the
         training rows), up to ``min(n_features, max_auto_neurons)`` and
         :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1`, then, after the refinement, adds neurons while
@@ -237,7 +238,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         n, d = X.shape
         self._check_size(n, d)
         data = conditioner(X, y, whiten=self.whiten, center_x=self.hidden_biases)
-        warn_if_not_gaussian(data.X, self.whiten)
+        gaussian = warn_if_not_gaussian(data.X, self.whiten)
         rng = as_generator(self.random_state)
         seed = np.random.SeedSequence(int(rng.integers(2**63)))
         n_validation = self._n_validation(n, d)
@@ -247,7 +248,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             source = DaskArraySource(data.X, data.y, n_validation, seed, self.chunk_size)
         else:
             source = ArraySource(data.X, data.y, held_out_mask(seed, n, n_validation), self.chunk_size)
-        self._set_fitted(to_original_units(self._fit_source(source, rng, knobs), data), knobs)
+        fit = self._fit_source(source, rng, knobs, gaussian)
+        self._set_fitted(to_original_units(fit, data), knobs)
         self.scaling_ = scaling_of(data)
         warn_misfit(self.residual_diagnostic_)
         return self
@@ -370,11 +372,12 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         most = n - (d + self._max_neurons(d, n) + 1)
         return int(min(max(1, round(self.validation_fraction * n)), most))
 
-    def _fit_source(self, source, rng, knobs):
+    def _fit_source(self, source, rng, knobs, gaussian=True):
         """The moment fit on ``source`` and its refinement, as a :class:`LearnerFit` in the
-        source's units. BLAS on one thread throughout: parallelism comes from ``n_jobs`` over
-        row blocks, whose results are summed in a fixed order, so the model does not depend on
-        the thread count."""
+        source's units; ``gaussian=False`` (inputs that failed the Gaussianity check) starts a
+        search for k at k = 1, as the count of neurons M2 shows rests on Gaussian inputs. BLAS on
+        one thread throughout: parallelism comes from ``n_jobs`` over row blocks, whose results are
+        summed in a fixed order, so the model does not depend on the thread count."""
         n_jobs = resolve_n_jobs(self.n_jobs)
         # a told k is refined and pruned: where M2 shows at most half of it, k is searched up to it
         told = self.refine and self.n_neurons is not None and not self.hidden_biases
@@ -387,7 +390,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                                              handoff=REFINE_HANDOFF if search or (self.refine and large_sample(
                                                  source.n_samples, self.n_neurons, source.n_features)) else 0.0,
                                              handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
-                                                                         if search else 0.0))
+                                                                         if search else 0.0),
+                                             search_from_visible=gaussian or self.n_neurons is not None)
         if self.hidden_biases:
             # order 3 carries every biased unit, order 4 every unit with |beta| != 1; one round, as a
             # later one would lean on the bias-free model of the first (docs/design/algorithm.md)

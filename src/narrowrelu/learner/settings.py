@@ -138,7 +138,8 @@ class MomentSettings:
     # that follows merges and prunes them, where further rounds would fit them to noise
     surplus_handoff: bool = False
     # n_neurons=None: the search starts at the neurons the residual's M2 shows (visible_neurons),
-    # else at k = 1 (the biased learner, whose surplus neurons nothing prunes yet)
+    # else at k = 1 (the biased learner, whose surplus neurons nothing prunes yet, and inputs that
+    # fail the Gaussianity check, whose M2 shows more eigenvalues than neurons)
     search_from_visible: bool = True
     # a told n_neurons far above the neurons M2 shows is searched up to, as n_neurons=None searches
     # (learner.rounds, TOLD_SEARCH_*): rounds at a surplus k fit its spare neurons to the others'

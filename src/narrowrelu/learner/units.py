@@ -48,10 +48,12 @@ class LearnerFit:
 
 def warn_if_not_gaussian(X, whiten):
     """Warn (:class:`~narrowrelu.conditioning.NonGaussianInputWarning`) when the standardised
-    inputs do not look like draws from :math:`N(0, I)`; called from an estimator's ``fit``."""
+    inputs do not look like draws from :math:`N(0, I)`; called from an estimator's ``fit``.
+    Returns whether they do."""
     message = non_gaussian_message(X, whitened=whiten)
     if message:
         warnings.warn(message, NonGaussianInputWarning, stacklevel=3)
+    return not message
 
 
 def to_original_units(fit, data):
