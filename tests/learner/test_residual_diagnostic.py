@@ -15,8 +15,9 @@ from narrowrelu.learner.residual_diagnostic import (
     ModelMisfitWarning,
     _ResidualSums,
     _statistics,
-    residual_diagnostic,
     diagnostic_span,
+    outside_the_model,
+    residual_diagnostic,
 )
 from narrowrelu.learner.sources import ArraySource
 
@@ -121,6 +122,35 @@ def test_biased_target_is_a_wrong_model_and_missing_neurons_are_even():
     diag = residual_diagnostic(_source(X, biased), three)
     assert diag["verdict"] == "wrong model"
     assert "outside the model" in diag["message"]
+
+
+def test_outside_the_model_is_the_odd_order_verdict_on_the_first_held_out_rows():
+    rng = np.random.default_rng(1)
+    d, n = 10, 20_000
+    X = rng.standard_normal((n, d))
+    teacher = Teacher.random(d, 6, random_state=2)
+    three = ReLUNetwork(teacher.hidden_weights[:3], teacher.output_weights[:3])
+    beta = np.array([0.8, -0.6, 1.0])
+    biased = np.maximum(X @ teacher.hidden_weights[:3].T + beta, 0) @ teacher.output_weights[:3]
+    # three neurons missing is not outside the model; biases inside the ReLUs are
+    assert not outside_the_model(_source(X, teacher(X)), three)
+    assert outside_the_model(_source(X, biased), three)
+    # only the first max_rows held-out rows are read: the biased rows come after them
+    mixed = np.concatenate([teacher(X[:10_000]), biased[10_000:]])
+    assert not outside_the_model(_source(X, mixed), three, max_rows=10_000)
+    assert outside_the_model(_source(X, mixed), three, max_rows=20_000)
+
+
+def test_no_neuron_is_grown_on_a_residual_outside_the_model():
+    # a biased target fitted without hidden_biases: each bias-free neuron added after the
+    # refinement would fit a little more of it, up to d of them (8 here, where 4 are kept)
+    teacher = Teacher.random(8, 3, bias_scale=1.0, random_state=3)
+    X, f = teacher.sample(20_000, random_state=4)
+    y = f + 0.1 * np.std(f) * np.random.default_rng(5).standard_normal(f.size)
+    with pytest.warns(ModelMisfitWarning, match="outside the model"):
+        model = MomentReLURegressor(random_state=0).fit(X, y)
+    assert model.refinement_["grown"] == 0 and "odd-order" in model.refinement_["growth_skipped"]
+    assert model.n_neurons_ < 8
 
 
 def test_noiseless_exact_model_fits():

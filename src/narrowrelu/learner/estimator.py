@@ -4,6 +4,7 @@ refinement (:mod:`narrowrelu.learner.refine`)."""
 
 import time
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -30,7 +31,7 @@ from .settings import (
 )
 from .sources import ArraySource, OracleSource
 from .sources.held_out import held_out_mask
-from .residual_diagnostic import residual_diagnostic, warn_misfit
+from .residual_diagnostic import outside_the_model, residual_diagnostic, warn_misfit
 from .units import LearnerFit, oracle_in_standard_units, scaling_of, to_original_units, warn_if_not_gaussian
 from .workload import warn_workload
 
@@ -142,8 +143,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     refinement_ : dict or None
         The refinement's method, starts, neuron splits tried and kept, neurons removed
         (``surplus``) and added (``grown``: with ``n_neurons=None``, those the moment search
-        missed), iterations, convergence, final training MSE, rows, passes and the reason it
-        stopped (``None`` if ``refine=False``).
+        missed; ``growth_skipped``: why none was tried, as where the residual has odd-order
+        structure that no neuron without a bias fits), iterations, convergence, final training
+        MSE, rows, passes and the reason it stopped (``None`` if ``refine=False``).
     timings_ : dict
         Seconds spent per stage.
     n_passes_ : int
@@ -427,7 +429,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 refined, refinement = refine_moment_solution(knobs.refine_method, moments.network,
                                                              moments.first_round_network, on, knobs.refine_starts,
                                                              knobs.refine_max_iter, n_jobs,
-                                                             self._max_neurons(source.n_features, source.n_samples))
+                                                             self._max_neurons(source.n_features, source.n_samples),
+                                                             off_model=partial(outside_the_model, source))
                 network = refined.network
                 moments.timings["refinement"] = time.perf_counter() - start
             start = time.perf_counter()

@@ -74,6 +74,8 @@ MIN_SHARE = 1e-3
 ORDERS = (1, 2, 3, 4)
 # the orders tested in the span Q, with a studentised (Wald) statistic
 HIGH_ORDERS = (3, 4)
+# held-out rows read by outside_the_model, the check before neurons are added after the refinement
+OUTSIDE_ROWS = 50_000
 
 
 class ModelMisfitWarning(UserWarning):
@@ -270,6 +272,13 @@ def residual_diagnostic(source, network, max_rows=None):
     verdict, message = _verdict(stats, sigma2 / var_y, acc.n)
     return {"statistics": stats, "n_rows": acc.n, "residual_share": float(sigma2 / var_y), "verdict": verdict,
             "message": message, "false_alarm": FALSE_ALARM}
+
+
+def outside_the_model(source, network, max_rows=OUTSIDE_ROWS):
+    """Whether the residual of ``network`` on at most ``max_rows`` held-out rows of ``source``
+    has odd-order structure (verdict ``"wrong model"`` of :func:`residual_diagnostic`): a target
+    outside the bias-free model class whatever the number of neurons."""
+    return residual_diagnostic(source, network, max_rows)["verdict"] == "wrong model"
 
 
 def _figure(s):

@@ -158,7 +158,7 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
 
 
 def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1,
-                           max_neurons=None):
+                           max_neurons=None, off_model=None):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
     ``None`` when it is the one selected).
@@ -170,10 +170,14 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     (:func:`~narrowrelu.learner.refine.surplus.grow_neurons` with ``probe``: tried even where the
     residual's second moment shows none missing). With ``n_neurons=None`` (``max_neurons`` the
     search's limit) this finds the neurons the search missed; with a told :math:`k` it puts back
-    a neuron of the target that a merge or a prune took out. The summary also holds ``surplus``
+    a neuron of the target that a merge or a prune took out. No neuron is added where
+    ``off_model(network)`` (``None``: never) finds the refined model's residual outside the model
+    class (:func:`~narrowrelu.learner.residual_diagnostic.outside_the_model`): there each added
+    bias-free neuron fits a little more of the target's even part, a gain that only ends at
+    ``max_neurons``, one refinement on every row each. The summary also holds ``surplus``
     (what was merged or removed from the start kept, one line each), ``grown`` (neurons added
-    back) and ``residual`` (the final residual's
-    :class:`~narrowrelu.learner.refine.surplus.ResidualStructure`)."""
+    back), ``growth_skipped`` (why none was tried, or ``""``) and ``residual`` (the final
+    residual's :class:`~narrowrelu.learner.refine.surplus.ResidualStructure`)."""
     asked = max(final_round.n_neurons, max_neurons or 0)
     merged, actions = merge_surplus(final_round)
     start_actions = {"final round": actions}
@@ -185,8 +189,10 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
                                        surplus=[label for label, done in start_actions.items() if done])
     actions = start_actions[summary["start"]] + summary["pruned"]
     passes_before = source.n_passes
-    grown = 0
-    if best.network.n_neurons < asked:
+    grown, skipped = 0, ""
+    if best.network.n_neurons < asked and off_model is not None and off_model(best.network):
+        skipped = "the residual has odd-order structure, which no neuron without a bias fits"
+    if best.network.n_neurons < asked and not skipped:
         def grow_refine(net, level=None, iters=None):
             return refine_network(method, net, source, iters or max_iter, n_jobs, abandon_above=level,
                                   dense_fallback=iters is None)
@@ -199,8 +205,9 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
                                                                         n_jobs))
     else:
         structure = residual_structure(best.network, source)
-    summary.update(surplus=actions, grown=grown, residual=structure, n_iter=best.n_iter, converged=best.converged,
-                   train_mse=best.loss, n_passes=summary["n_passes"] + source.n_passes - passes_before,
+    summary.update(surplus=actions, grown=grown, growth_skipped=skipped, residual=structure, n_iter=best.n_iter,
+                   converged=best.converged, train_mse=best.loss,
+                   n_passes=summary["n_passes"] + source.n_passes - passes_before,
                    stop_reason=getattr(best, "stop_reason", ""))
     return best, summary
 
