@@ -8,7 +8,7 @@ import pytest
 
 from narrowrelu.bench import perf
 from narrowrelu.bench.perf.measure import record, same_network
-from narrowrelu.bench.perf.sections import AUTO_OVER_TOLD_TARGET, compile_section
+from narrowrelu.bench.perf.sections import AUTO_OVER_TOLD_TARGET, compile_section, warm_up
 from narrowrelu.cli import main
 from narrowrelu.network import ReLUNetwork
 
@@ -74,6 +74,22 @@ def test_targets_and_memory_record(tiny_records):
     # results with two threads are bit-identical to one thread
     assert by_name["threads2.contraction"]["ok"] is True
     assert by_name["threads2.fit"]["ok"] is True
+
+
+def test_the_warm_up_fits_come_before_the_timed_ones(monkeypatch):
+    calls = []
+    monkeypatch.setattr(perf, "warm_up",
+                        lambda seed, noise: calls.append("warm_up") or record("warm_up.fits", 0.1, None))
+    monkeypatch.setattr(perf, "fit_section", lambda size, *a: calls.append(size) or ([], None))
+    rows = perf.run_suite(n=500, d=4, k=1, n2=400, d2=3, k2=1, seeds=(0,), repeats=1,
+                          skip=("oracle", "threads", "compile", "contraction"))
+    assert calls[0] == "warm_up" and len(calls) == 3
+    assert "warm_up.fits" in [r["name"] for r in rows]
+
+
+def test_warm_up_fits_both_calls_untimed():
+    row = warm_up(0, 0.1)
+    assert row["name"] == "warm_up.fits" and row["seconds"] > 0 and row["ratio"] is None
 
 
 def _fake_rows(ok):

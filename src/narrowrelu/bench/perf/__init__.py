@@ -17,7 +17,9 @@ Sections (``--skip`` leaves any of them out):
     iterations and passes, and the median over seeds of the excess MSE over the parametric
     rate :math:`\\sigma^2p/n`, raw and refined (target <= 1.1). And the same call without k
     (``n_neurons=None``) on the same data just before it: ``fit.auto_total``, its time over the
-    told fit's (``fit.auto_over_told``, median over seeds, target <= 3) and its excess.
+    told fit's (``fit.auto_over_told``, median over seeds, target <= 3) and its excess. Two small
+    untimed fits come first (``warm_up.fits``), so that no timed fit pays for a kernel's first
+    call (compilation, or a load from numba's cache: the ``compile`` section).
 ``contraction``
     one order-4 ``d x d`` implicit contraction (:func:`narrowrelu.hermite_moment_contraction`,
     one direction); target ratio <= 1.2.
@@ -57,6 +59,7 @@ from .sections import (
     fit_section,
     oracle_section,
     threads_section,
+    warm_up,
 )
 
 SECTIONS = ("fit", "contraction", "oracle", "threads", "compile")
@@ -81,6 +84,8 @@ def run_suite(n=1_000_000, d=100, k=5, n2=50_000, d2=200, k2=3, noise=0.1, seeds
         rows += oracle_section(oracle_n, oracle_d, oracle_k, seed, chunk_size)
     first = None
     if "fit" not in skip or "threads" not in skip:
+        log("warm-up: a small fit without k and one told k, not timed (kernels compiled or loaded)")
+        rows.append(warm_up(seed, noise))
         log(f"default fit at n={n:.3g}, d={d}, k={k}, seeds {list(seeds)}")
         fit_rows, first = fit_section((n, d, k, FIT_TARGET), seeds, noise, "fit")
         if "fit" not in skip:
