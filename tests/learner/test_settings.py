@@ -122,7 +122,7 @@ def test_parameter_count():
 def test_the_hand_over_of_a_k_started_from_k_minus_1_counts_the_rows_per_parameter_of_k_minus_1():
     """In a search, the rounds of k stop at the hand-over where the rows number more than
     ``handoff_rows_per_parameter`` per parameter of the model they start from (k - 1)."""
-    from narrowrelu.learner.settings import ROUND_IMPROVEMENT
+    from narrowrelu.learner.settings import ROUND_IMPROVEMENT, WIDENED_ROUND_IMPROVEMENT
 
     d, k = 20, 4
     s = MomentSettings(n_neurons=None, handoff=0.25, handoff_rows_per_parameter=500)
@@ -130,4 +130,7 @@ def test_the_hand_over_of_a_k_started_from_k_minus_1_counts_the_rows_per_paramet
     assert n <= 500 * n_parameters(k, d)
     assert s.round_improvement(k, d, n, n) == ROUND_IMPROVEMENT
     assert s.round_improvement(k, d, n, n, rows_k=k - 1) == pytest.approx(0.25 * n_parameters(k, d) / n)
-    assert s.round_improvement(k, d, n - 2, n - 2, rows_k=k - 1) == ROUND_IMPROVEMENT
+    # below it, a k started from k - 1 asks a round for a larger gain than a k fitted from scratch
+    assert s.round_improvement(k, d, n - 2, n - 2, rows_k=k - 1) == WIDENED_ROUND_IMPROVEMENT > ROUND_IMPROVEMENT
+    assert s.round_improvement(k, d, n - 2, n - 2, rows_k=k) == ROUND_IMPROVEMENT
+    assert s.round_improvement(k, d, n - 2, n - 2) == ROUND_IMPROVEMENT
