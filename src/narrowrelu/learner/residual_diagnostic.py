@@ -153,6 +153,10 @@ class _ResidualSums:
         self.srh = {m: np.zeros(e.shape[0]) for m, e in self.exponents.items()}
         self.srrhh = {m: np.zeros((e.shape[0], e.shape[0])) for m, e in self.exponents.items()}
 
+    @property
+    def full(self):
+        return self.n >= self.max_rows
+
     def merge(self, other):
         for name in ("n", "sr", "srr", "syy", "sy", "srx", "srxx"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -76,3 +76,29 @@ def test_fresh_draw_labels_its_inputs_chunk_by_chunk():
     assert calls == [10, 10, 5] and source.n_validation == 0
     np.testing.assert_array_equal(y, 2.0 * X[:, 1])
     np.testing.assert_array_equal(X, np.random.default_rng(np.random.SeedSequence(8)).standard_normal((25, 3)))
+
+
+def test_a_fold_of_the_first_rows_stops_drawing_an_oracle_once_full():
+    from narrowrelu import ReLUNetwork
+    from narrowrelu.learner.refine.surplus import residual_structure
+    from narrowrelu.learner.residual_diagnostic import residual_diagnostic
+    from narrowrelu.learner.sources.training_rows import training_rows
+
+    calls = []
+
+    def oracle(X):
+        calls.append(X.shape[0])
+        return np.maximum(X[:, 0], 0) - X[:, 1]
+
+    source = OracleSource(oracle, 1000, 3, 100, 0.2, np.random.SeedSequence(5))
+    net = ReLUNetwork(np.eye(3)[:1], [1.0])
+    # 20 held-out rows a chunk: 50 of them are in the first three chunks
+    assert residual_diagnostic(source, net, max_rows=50)["n_rows"] == 50 and len(calls) == 3
+    calls.clear()
+    X, y = training_rows(source, 170)  # 80 training rows a chunk
+    assert X.shape == (170, 3) and len(calls) == 3
+    calls.clear()
+    assert residual_structure(net, source, max_rows=250).n_rows == 250 and len(calls) == 3
+    calls.clear()
+    residual_diagnostic(source, net)  # every held-out row: the whole stream
+    assert len(calls) == 10 and source.n_passes == 4

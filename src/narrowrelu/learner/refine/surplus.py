@@ -163,6 +163,10 @@ class _ResidualSums:
         self.rows = 0
         self.max_rows = max_rows
 
+    @property
+    def full(self):
+        return self.rows >= self.max_rows
+
     def merge(self, other):
         self.S += other.S
         self.sum_r += other.sum_r

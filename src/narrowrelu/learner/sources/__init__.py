@@ -53,7 +53,8 @@ class Source(Protocol):
         """Blocks per pass (the progress bar's unit)."""
 
     def fold(self, acc, fn, progress=None, cache=None):
-        """One pass: ``fn(acc, X, y, held_out[, keep])`` over every block, merged in a fixed order."""
+        """One pass: ``fn(acc, X, y, held_out[, keep])`` over every block, merged in a fixed order
+        (a local source may stop once ``acc.full`` is true)."""
 
     def projection_cache(self, max_train, max_validation, max_width):
         """Buffers where a pass with ``cache`` keeps the projections of the first rows."""

@@ -24,12 +24,16 @@ class LocalSource:
         return self.n_samples - self.n_validation
 
     def fold(self, acc, fn, progress=None, cache=None):
-        """``fn(acc, X, y, held_out[, cache.add])`` on every chunk of one pass, in order; returns ``acc``."""
+        """``fn(acc, X, y, held_out[, cache.add])`` on every chunk of one pass, in order, or until
+        ``acc.full`` (an accumulator of the first rows only: an oracle's later chunks are then
+        neither drawn nor queried); returns ``acc``."""
         extra = () if cache is None else (cache.add,)
         for X, y, held in self.chunks():
             fn(acc, X, y, held, *extra)
             if progress is not None:
                 progress.update(1)
+            if getattr(acc, "full", False):
+                break
         return acc
 
     def projection_cache(self, max_train, max_validation, max_width):

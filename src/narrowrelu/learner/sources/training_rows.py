@@ -17,6 +17,10 @@ class _TrainingRows:
             self.y.append(y[:take])
             self.n += take
 
+    @property
+    def full(self):
+        return self.n >= self.limit
+
     def merge(self, other):
         for X, y in zip(other.X, other.y):
             self.add(X, y)
