@@ -104,39 +104,40 @@ def test_null_statistics_are_chi_square():
         assert 0.6 < np.std(z) < 1.4, (m, np.std(z))
 
 
-def test_biased_target_is_a_wrong_model_and_missing_neurons_are_even():
+@pytest.fixture(scope="module")
+def three_of_six():
+    """Inputs (d = 10), a six-neuron teacher's labels, a model of its first three neurons, and
+    the labels of those three neurons with a bias inside each ReLU."""
     rng = np.random.default_rng(1)
-    d, n = 10, 20_000
-    X = rng.standard_normal((n, d))
-    teacher = Teacher.random(d, 6, random_state=2)
-    # the model holds three of the six neurons: the residual is three bias-free ReLUs, even orders only
+    X = rng.standard_normal((20_000, 10))
+    teacher = Teacher.random(10, 6, random_state=2)
     three = ReLUNetwork(teacher.hidden_weights[:3], teacher.output_weights[:3])
-    diag = residual_diagnostic(_source(X, teacher(X)), three)
+    beta = np.array([0.8, -0.6, 1.0])
+    biased = np.maximum(X @ teacher.hidden_weights[:3].T + beta, 0) @ teacher.output_weights[:3]
+    return X, teacher(X), three, biased
+
+
+def test_biased_target_is_a_wrong_model_and_missing_neurons_are_even(three_of_six):
+    X, y, three, biased = three_of_six
+    # the model holds three of the six neurons: the residual is three bias-free ReLUs, even orders only
+    diag = residual_diagnostic(_source(X, y), three)
     assert diag["verdict"] == "more neurons"
     odd = next(s for s in diag["statistics"] if s.order == 3)
     assert not odd.significant
     assert "more neurons" in diag["message"]
     # a bias inside each ReLU gives order-3 structure the bias-free fit cannot remove
-    beta = np.array([0.8, -0.6, 1.0])
-    biased = np.maximum(X @ teacher.hidden_weights[:3].T + beta, 0) @ teacher.output_weights[:3]
     diag = residual_diagnostic(_source(X, biased), three)
     assert diag["verdict"] == "wrong model"
     assert "outside the model" in diag["message"]
 
 
-def test_outside_the_model_is_the_odd_order_verdict_on_the_first_held_out_rows():
-    rng = np.random.default_rng(1)
-    d, n = 10, 20_000
-    X = rng.standard_normal((n, d))
-    teacher = Teacher.random(d, 6, random_state=2)
-    three = ReLUNetwork(teacher.hidden_weights[:3], teacher.output_weights[:3])
-    beta = np.array([0.8, -0.6, 1.0])
-    biased = np.maximum(X @ teacher.hidden_weights[:3].T + beta, 0) @ teacher.output_weights[:3]
+def test_outside_the_model_is_the_odd_order_verdict_on_the_first_held_out_rows(three_of_six):
+    X, y, three, biased = three_of_six
     # three neurons missing is not outside the model; biases inside the ReLUs are
-    assert not outside_the_model(_source(X, teacher(X)), three)
+    assert not outside_the_model(_source(X, y), three)
     assert outside_the_model(_source(X, biased), three)
     # only the first max_rows held-out rows are read: the biased rows come after them
-    mixed = np.concatenate([teacher(X[:10_000]), biased[10_000:]])
+    mixed = np.concatenate([y[:10_000], biased[10_000:]])
     assert not outside_the_model(_source(X, mixed), three, max_rows=10_000)
     assert outside_the_model(_source(X, mixed), three, max_rows=20_000)
 
