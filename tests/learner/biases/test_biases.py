@@ -89,6 +89,8 @@ def test_fit_oracle_learns_biases():
     model = MomentReLURegressor(n_neurons=2, hidden_biases=True, random_state=0, chunk_size=5000)
     model.fit_oracle(teacher, n_samples=30_000)
     assert model.refinement_["method"] == "lm"
+    # the same summary keys as a fit without biases (odd orders are in this model: no growth stop)
+    assert model.refinement_["growth_skipped"] == "" and model.refinement_["grown"] == 0
     assert population_mse(model.network_, teacher) / population_variance(teacher) < 1e-10
 
 

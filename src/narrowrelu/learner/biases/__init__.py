@@ -140,7 +140,7 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
                "method": "lm", "n_iter": result.n_iter, "converged": result.converged, "train_mse": result.loss,
                "n_samples": on.n_samples, "n_passes": on.n_passes - passes_before + result.n_iter,
                "stop_reason": "converged" if result.converged else "max_iter", "surplus": [], "grown": grown,
-               "residual": structure}
+               "growth_skipped": "", "residual": structure}
     return raw, result.network, summary
 
 
