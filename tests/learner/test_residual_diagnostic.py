@@ -16,9 +16,10 @@ from narrowrelu.learner.residual_diagnostic import (
     _ResidualSums,
     _statistics,
     diagnostic_span,
-    outside_the_model,
+    ResidualChecks,
     residual_diagnostic,
 )
+from narrowrelu.learner import residual_diagnostic as diagnostic_module
 from narrowrelu.learner.sources import ArraySource
 
 
@@ -131,15 +132,36 @@ def test_biased_target_is_a_wrong_model_and_missing_neurons_are_even(three_of_si
     assert "outside the model" in diag["message"]
 
 
-def test_outside_the_model_is_the_odd_order_verdict_on_the_first_held_out_rows(three_of_six):
+def test_outside_the_model_is_the_odd_order_verdict_on_the_first_held_out_rows(three_of_six, monkeypatch):
     X, y, three, biased = three_of_six
     # three neurons missing is not outside the model; biases inside the ReLUs are
-    assert not outside_the_model(_source(X, y), three)
-    assert outside_the_model(_source(X, biased), three)
-    # only the first max_rows held-out rows are read: the biased rows come after them
+    assert not ResidualChecks(_source(X, y)).outside_the_model(three)
+    assert ResidualChecks(_source(X, biased)).outside_the_model(three)
+    # only the first OUTSIDE_ROWS held-out rows are read: the biased rows come after them
     mixed = np.concatenate([y[:10_000], biased[10_000:]])
-    assert not outside_the_model(_source(X, mixed), three, max_rows=10_000)
-    assert outside_the_model(_source(X, mixed), three, max_rows=20_000)
+    monkeypatch.setattr(diagnostic_module, "OUTSIDE_ROWS", 10_000)
+    assert not ResidualChecks(_source(X, mixed)).outside_the_model(three)
+    monkeypatch.setattr(diagnostic_module, "OUTSIDE_ROWS", 20_000)
+    assert ResidualChecks(_source(X, mixed)).outside_the_model(three)
+
+
+def test_the_final_diagnostic_is_the_check_s_own_only_for_its_network_on_every_held_out_row(three_of_six,
+                                                                                            monkeypatch):
+    X, y, three, biased = three_of_six
+    held = np.zeros(y.size, dtype=bool)
+    held[::4] = True
+    checks = ResidualChecks(_source(X, biased, held))
+    checks.outside_the_model(three)
+    checked = checks._checked[1]
+    assert checks.final(three) is checked
+    fresh = residual_diagnostic(_source(X, biased, held), three)
+    assert [s.statistic for s in checks.final(three)["statistics"]] == [s.statistic for s in fresh["statistics"]]
+    # another network, or a check on fewer than every held-out row, is diagnosed anew
+    other = ReLUNetwork(three.hidden_weights[:2], three.output_weights[:2])
+    assert checks.final(other)["n_rows"] == 5000 and checks.final(other) is not checked
+    monkeypatch.setattr(diagnostic_module, "OUTSIDE_ROWS", 4000)
+    checks.outside_the_model(three)
+    assert checks._checked[1]["n_rows"] == 4000 and checks.final(three)["n_rows"] == 5000
 
 
 def test_no_neuron_is_grown_on_a_residual_outside_the_model():

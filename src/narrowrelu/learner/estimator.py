@@ -4,7 +4,6 @@ refinement (:mod:`narrowrelu.learner.refine`)."""
 
 import time
 from dataclasses import replace
-from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -31,7 +30,7 @@ from .settings import (
 )
 from .sources import ArraySource, OracleSource
 from .sources.held_out import held_out_mask
-from .residual_diagnostic import outside_the_model, residual_diagnostic, warn_misfit
+from .residual_diagnostic import ResidualChecks, warn_misfit
 from .units import LearnerFit, oracle_in_standard_units, scaling_of, to_original_units, warn_if_not_gaussian
 from .workload import warn_workload
 
@@ -381,6 +380,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         one thread throughout: parallelism comes from ``n_jobs`` over row blocks, whose results are
         summed in a fixed order, so the model does not depend on the thread count."""
         n_jobs = resolve_n_jobs(self.n_jobs)
+        checks = ResidualChecks(source)
         # a told k is refined and pruned: where M2 shows at most half of it, k is searched up to it
         told = self.refine and self.n_neurons is not None and not self.hidden_biases
         # in a search the hand-over applies to each k tried where the sample is large for it (for
@@ -430,11 +430,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                                                              moments.first_round_network, on, knobs.refine_starts,
                                                              knobs.refine_max_iter, n_jobs,
                                                              self._max_neurons(source.n_features, source.n_samples),
-                                                             off_model=partial(outside_the_model, source))
+                                                             off_model=checks.outside_the_model)
                 network = refined.network
                 moments.timings["refinement"] = time.perf_counter() - start
             start = time.perf_counter()
-            diagnostic = residual_diagnostic(source, network)
+            diagnostic = checks.final(network)
             moments.timings["residual_diagnostic"] = time.perf_counter() - start
         report = neuron_count_report(network, refinement, self.n_neurons, self.max_auto_neurons,
                                      moments.limit_reached, source.n_features, source.n_samples, moments.search_stop)

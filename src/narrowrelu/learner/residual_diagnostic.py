@@ -74,7 +74,8 @@ MIN_SHARE = 1e-3
 ORDERS = (1, 2, 3, 4)
 # the orders tested in the span Q, with a studentised (Wald) statistic
 HIGH_ORDERS = (3, 4)
-# held-out rows read by outside_the_model, the check before neurons are added after the refinement
+# held-out rows read by ResidualChecks.outside_the_model, the check before neurons are added after the
+# refinement
 OUTSIDE_ROWS = 50_000
 
 
@@ -278,11 +279,30 @@ def residual_diagnostic(source, network, max_rows=None):
             "message": message, "false_alarm": FALSE_ALARM}
 
 
-def outside_the_model(source, network, max_rows=OUTSIDE_ROWS):
-    """Whether the residual of ``network`` on at most ``max_rows`` held-out rows of ``source``
-    has odd-order structure (verdict ``"wrong model"`` of :func:`residual_diagnostic`): a target
-    outside the bias-free model class whatever the number of neurons."""
-    return residual_diagnostic(source, network, max_rows)["verdict"] == "wrong model"
+class ResidualChecks:
+    """The residual diagnostics of one fit's ``source``: :meth:`outside_the_model` before neurons
+    are grown back, and :meth:`final` of the fitted network."""
+
+    def __init__(self, source):
+        self.source = source
+        self._checked = (None, None)
+
+    def outside_the_model(self, network):
+        """Whether the residual of ``network`` on at most ``OUTSIDE_ROWS`` held-out rows has
+        odd-order structure (verdict ``"wrong model"`` of :func:`residual_diagnostic`): a target
+        outside the bias-free model class whatever the number of neurons."""
+        diagnostic = residual_diagnostic(self.source, network, OUTSIDE_ROWS)
+        self._checked = (network, diagnostic)
+        return diagnostic["verdict"] == "wrong model"
+
+    def final(self, network):
+        """:func:`residual_diagnostic` of ``network`` on every held-out row: the one
+        :meth:`outside_the_model` made, when it was of this network and read every held-out row
+        (the same rows in the same order, so the same sums)."""
+        checked, diagnostic = self._checked
+        if checked is network and diagnostic["n_rows"] == self.source.n_validation:
+            return diagnostic
+        return residual_diagnostic(self.source, network)
 
 
 def _figure(s):

@@ -172,9 +172,9 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     search's limit) this finds the neurons the search missed; with a told :math:`k` it puts back
     a neuron of the target that a merge or a prune took out. No neuron is added where
     ``off_model(network)`` (``None``: never) finds the refined model's residual outside the model
-    class (:func:`~narrowrelu.learner.residual_diagnostic.outside_the_model`): there each added
-    bias-free neuron fits a little more of the target's even part, a gain that only ends at
-    ``max_neurons``, one refinement on every row each. The summary also holds ``surplus``
+    class (:meth:`~narrowrelu.learner.residual_diagnostic.ResidualChecks.outside_the_model`):
+    there each added bias-free neuron fits a little more of the target's even part, a gain that
+    only ends at ``max_neurons``, one refinement on every row each. The summary also holds ``surplus``
     (what was merged or removed from the start kept, one line each), ``grown`` (neurons added
     back), ``growth_skipped`` (why none was tried, or ``""``) and ``residual`` (the final
     residual's :class:`~narrowrelu.learner.refine.surplus.ResidualStructure`)."""
