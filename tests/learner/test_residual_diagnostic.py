@@ -74,6 +74,29 @@ def test_statistics_match_explicit_hermite_tensors():
             assert s.statistic == pytest.approx(m * c @ np.linalg.solve(V, c), rel=1e-7)
 
 
+
+def test_orders_3_and_4_are_made_of_the_first_high_order_rows(monkeypatch):
+    """Orders 1 and 2 sum every held-out row read, orders 3 and 4 the first HIGH_ORDER_ROWS of
+    them: their statistics equal those of a diagnostic that reads only those rows, whatever comes
+    after (here an order-3 structure that a read of every row would flag)."""
+    rng = np.random.default_rng(4)
+    d, n = 4, 4000
+    X = rng.standard_normal((n, d))
+    net = ReLUNetwork(rng.standard_normal((2, d)), [1.0, -0.5], np.zeros(d), 0.0)
+    y = net(X) + 0.1 * rng.standard_normal(n)
+    y[1000:] += 0.5 * (X[1000:, 0] ** 3 - 3 * X[1000:, 0])  # He_3 along e_1 beyond the first 1000 rows
+    every = {s.order: s for s in residual_diagnostic(_source(X, y), net)["statistics"]}
+    assert every[3].flagged and every[3].n_rows == n
+    monkeypatch.setattr(diagnostic_module, "HIGH_ORDER_ROWS", 1000)
+    capped = {s.order: s for s in residual_diagnostic(_source(X, y), net)["statistics"]}
+    first = {s.order: s for s in residual_diagnostic(_source(X, y), net, max_rows=1000)["statistics"]}
+    for order in (3, 4):
+        assert capped[order].n_rows == 1000
+        assert capped[order].statistic == pytest.approx(first[order].statistic, rel=1e-12)
+    assert not capped[3].flagged
+    for order in (1, 2):
+        assert capped[order].n_rows == n and capped[order].statistic == every[order].statistic
+
 def test_span_holds_linear_part_and_heaviest_neurons():
     U = np.eye(12)[:10]
     net = ReLUNetwork(U, np.arange(1.0, 11.0), np.eye(12)[11], 0.0)
