@@ -41,9 +41,10 @@ along the fitted directions; the rows tested were also fitted on, which only low
 variance (the test is conservative there).
 
 Rows: orders 1 and 2 are summed over every held-out row read, orders 3 and 4 over the first
-:data:`HIGH_ORDER_ROWS` of them (their features and the :math:`D\\times D` sums of
-:math:`\\hat V`, :math:`D \\le 182` in all, were half the diagnostic's time at :math:`2\\cdot10^5`
-held-out rows, d = 100). That many rows keep the power where it is needed: a structure of
+:data:`HIGH_ORDER_ROWS` of them (of each block on a dask source, whose blocks are summed apart;
+each statistic's ``n_rows`` says how many). Their features and the :math:`D\\times D` sums of
+:math:`\\hat V` (:math:`D \\le 182` in all) were half the diagnostic's time at :math:`2\\cdot10^5`
+held-out rows, d = 100. That many rows keep the power where it is needed: a structure of
 :data:`MIN_SHARE` of :math:`\\mathrm{Var}(y)` at :math:`D = 126` reaches the significance level
 in expectation as long as the residual's variance is below 0.8 of :math:`\\mathrm{Var}(y)`
 (:math:`S_m \\approx D + n\\,E_m/\\hat\\sigma^2`). Order 2 in all :math:`d(d+1)/2` coordinates would
@@ -99,7 +100,7 @@ class ResidualStatistic:
     """One order's test: ``statistic`` :math:`S_m`, degrees of freedom :math:`D_m`, the
     :math:`\\chi^2` tail probability ``p_value``, the equivalent one-sided normal score ``z``,
     ``share`` (the estimated :math:`E_m` over :math:`\\mathrm{Var}(y)`), the verdict flags and the held-out
-    rows it was made of (``n_rows``: at most ``HIGH_ORDER_ROWS`` at orders 3 and 4)."""
+    rows it was made of (``n_rows``: the first ``HIGH_ORDER_ROWS`` at orders 3 and 4)."""
 
     order: int
     statistic: float
