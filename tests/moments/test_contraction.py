@@ -10,6 +10,7 @@ Three kinds of check:
   the standard errors estimated from independent batches of the same data.
 """
 
+import threading
 import tracemalloc
 
 import numpy as np
@@ -274,3 +275,24 @@ def test_weighted_gram_matches_numpy_on_either_side_of_the_syrk_threshold(d, sig
     else:
         assert np.array_equal(out, out.T)
     assert np.array_equal(X, X0) and np.array_equal(w, w0)
+
+
+@pytest.mark.parametrize("block_rows", [1, 64, 300, 301, 4096])
+def test_weighted_gram_by_row_blocks_matches_numpy_and_reuses_its_scratch(monkeypatch, block_rows):
+    """From SYRK_MIN_FEATURES columns the rows are split by sign GRAM_BLOCK_ROWS at a time into two
+    scratch buffers of the thread, and each block's rank updates are added in row order: the same
+    Gram whatever the block size (to rounding), with no buffer of all the rows."""
+    from narrowrelu.moments import _blas
+
+    monkeypatch.setattr(_blas, "GRAM_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(_blas, "_SCRATCH", threading.local())
+    rng = np.random.default_rng(block_rows)
+    X, w = rng.standard_normal((301, 70)), rng.standard_normal(301)
+    expected = X.T @ (w[:, None] * X)
+    out = _blas.weighted_gram(X, w)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    assert np.array_equal(out, out.T)
+    scratch = _blas._SCRATCH.buffers
+    assert scratch[0].shape == (min(301, block_rows), 70)
+    again = _blas.weighted_gram(X, w)
+    assert np.array_equal(again, out) and _blas._SCRATCH.buffers is scratch
