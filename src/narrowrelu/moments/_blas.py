@@ -20,18 +20,22 @@ GRAM_BLOCK_ROWS = 4096
 _SCRATCH = threading.local()
 
 
-def weighted_gram_upper(positive, negative, d):
+def weighted_gram_upper(positive, negative, d, out=None):
     """Upper triangle of :math:`P^TP - N^TN` by two BLAS symmetric rank updates (``dsyrk``).
 
     ``positive`` and ``negative`` are C-contiguous row blocks; the result is a Fortran-ordered
-    ``(d, d)`` array whose strict lower triangle is zero. The BLAS call releases the GIL, so
-    chunks running on ``n_jobs`` threads overlap.
+    ``(d, d)`` array whose strict lower triangle is zero, or, given one, ``out`` (Fortran, upper
+    triangle) with the updates added to it. The BLAS call releases the GIL, so chunks running on
+    ``n_jobs`` threads overlap.
     """
-    out = np.zeros((d, d), order="F")
+    beta = 1.0
+    if out is None:
+        out, beta = np.zeros((d, d), order="F"), 0.0
     if positive.shape[0]:
-        _syrk_upper(1.0, positive, 0.0, out)
+        _syrk_upper(1.0, positive, beta, out)
+        beta = 1.0
     if negative.shape[0]:
-        _syrk_upper(-1.0, negative, 1.0, out)
+        _syrk_upper(-1.0, negative, beta, out)
     return out
 
 
@@ -45,21 +49,20 @@ def weighted_gram(X, w):
     n, d = X.shape
     if d < SYRK_MIN_FEATURES:
         return (X * w[:, None]).T @ X
-    positive, negative = _scratch(min(n, GRAM_BLOCK_ROWS), d)
+    positive, negative = scratch_rows(min(n, GRAM_BLOCK_ROWS), d)
     upper = np.zeros((d, d), order="F")
     for start in range(0, n, GRAM_BLOCK_ROWS):
         stop = min(start + GRAM_BLOCK_ROWS, n)
         n_pos, n_neg = split_rows_by_sign(X[start:stop], w[start:stop], positive[: stop - start],
                                           negative[: stop - start])
-        if n_pos:
-            _syrk_upper(1.0, positive[:n_pos], 1.0, upper)
-        if n_neg:
-            _syrk_upper(-1.0, negative[:n_neg], 1.0, upper)
+        weighted_gram_upper(positive[:n_pos], negative[:n_neg], d, out=upper)
     return upper + np.triu(upper, 1).T
 
 
-def _scratch(rows, d):
-    """Two ``(rows, d)`` C-contiguous buffers of this thread, reused across calls (no page faults)."""
+def scratch_rows(rows, d):
+    """Two ``(rows, d)`` C-contiguous buffers of this thread, reused across calls (no page faults):
+    where :func:`weighted_gram` and :class:`~narrowrelu.moments.contraction.HermiteContractionAccumulator`
+    split their rows by sign."""
     buffers = getattr(_SCRATCH, "buffers", None)
     if buffers is None or buffers[0].shape[0] < rows or buffers[0].shape[1] != d:
         buffers = _SCRATCH.buffers = (np.empty((rows, d)), np.empty((rows, d)))

@@ -19,13 +19,11 @@ are added in chunk order, so results do not depend on ``n_jobs`` (bit for bit) a
 ``chunk_size`` only through rounding. BLAS is held to one thread while the chunks run.
 """
 
-import threading
-
 import numpy as np
 
 from .._parallel import one_blas_thread, ordered_map
 from .._validation import check_data, check_finite_array, check_positive_int
-from ._blas import weighted_gram_upper
+from ._blas import scratch_rows, weighted_gram_upper
 from ._kernels import contraction_row_pass, split_rows_by_sign
 
 DEFAULT_CHUNK_SIZE = 4096
@@ -124,24 +122,11 @@ class HermiteContractionAccumulator:
         sum_yx = np.zeros(d)
         contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, gram_weights, vectors, sums, sum_yx)
         grams = np.empty((r, d, d))
-        positive, negative = self._split_buffers(c, d)
+        positive, negative = scratch_rows(c, d)
         for j in range(r):
             n_pos, n_neg = split_rows_by_sign(X, gram_weights[j], positive, negative)
             grams[j] = weighted_gram_upper(positive[:n_pos], negative[:n_neg], d)
         return grams, vectors, sums, y.sum(), sum_yx
-
-    def _split_buffers(self, c, d):
-        """Two ``(c, d)`` scratch buffers, kept per thread and reused across chunks (no page faults)."""
-        local = self.__dict__.setdefault("_thread_local", threading.local())
-        buffers = getattr(local, "buffers", None)
-        if buffers is None or buffers[0].shape[0] < c:
-            buffers = local.buffers = (np.empty((c, d)), np.empty((c, d)))
-        return buffers[0][:c], buffers[1][:c]
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_thread_local", None)  # scratch buffers: not state, and not picklable
-        return state
 
     def merge(self, other):
         """Add the sums of ``other`` (same directions and order), e.g. from another block of rows."""
