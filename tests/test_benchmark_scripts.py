@@ -6,6 +6,7 @@ CPU are marked slow; their ``--help`` still runs in the default set.
 """
 
 import ast
+import importlib.util
 import os
 import subprocess
 import sys
@@ -106,3 +107,38 @@ def test_whiten_correlated_with_a_mean_runs_at_a_tiny_size(tmp_path):
     header, row = done.stdout.splitlines()[1:3]
     assert "whiten=True, hidden_biases=True" in header
     assert float(row.split()[3]) <= 1e-6
+
+
+def _auto_k_script():
+    spec = importlib.util.spec_from_file_location("auto_k_script", BENCHMARKS / "auto_k.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Predictor:
+    def __init__(self, network):
+        self.predict = network
+
+
+def test_attainable_z_is_the_paired_z_on_m_fresh_rows():
+    from narrowrelu import ReLUNetwork
+    from narrowrelu.teacher import Teacher
+
+    auto_k = _auto_k_script()
+    teacher = Teacher.random(n_features=5, n_neurons=2, random_state=0)
+    missing = ReLUNetwork(teacher.hidden_weights[:1], teacher.output_weights[:1], teacher.linear_weights,
+                          teacher.intercept)
+    exact, smaller = _Predictor(teacher), _Predictor(missing)
+    z = auto_k.attainable_z(teacher, 0.1, smaller, exact, 100, seed=3, rows=20_000)
+    # the same fresh rows for every m: z grows as sqrt(m)
+    assert z > 0
+    assert auto_k.attainable_z(teacher, 0.1, smaller, exact, 400, seed=3, rows=20_000) == pytest.approx(2 * z)
+    assert auto_k.attainable_z(teacher, 0.1, exact, smaller, 100, seed=3, rows=20_000) == pytest.approx(-z)
+    assert auto_k.attainable_z(teacher, 0.1, exact, exact, 100, seed=3, rows=20_000) == 0.0
+
+
+def test_threshold_bound_counts_the_fits_kept_and_the_misses_mended():
+    line = _auto_k_script().threshold_bound(2, 5, [None, 2.2, -0.5], [3.5, 0.7], thresholds=(3.0, 2.0, 0.5, 0.0))
+    # t = 3: three kept, one mended; t = 2: 2.2 now overshoots; t = 0.5: 0.7 mended; t = 0: -0.5 still kept
+    assert line.endswith("3: 4, 2: 3, 0.5: 4, 0: 4")

@@ -101,16 +101,21 @@ def test_neuron_count_report_says_where_a_search_below_the_told_k_stopped():
 
     three = Teacher.random(n_features=8, n_neurons=3, random_state=0).relu_network()
     why = "k = 4 fitted the held-out rows no better (paired z = 1.25, at most 3)"
-    with pytest.warns(NeuronCountWarning, match="n_neurons = 6: 3 neuron"):
+    with pytest.warns(NeuronCountWarning, match="n_neurons = 6: 3 neuron") as caught:
         report = neuron_count_report(three, None, 6, None, False, 8, 100_000, {"k": 3, "why": why})
     assert report.surplus == ["not fitted: the search for k below n_neurons stopped at k = 3: " + why] * 3
+    # the warning gives a line the three share once, with their number
+    message = str(caught[0].message)
+    assert message.count(why) == 1 and "(3 neurons: not fitted: the search" in message
     # a search that kept 4 and a merge that took one out of them (3 kept): 2 never fitted, then the merge
     why = "k = 5 fitted the held-out rows no better (paired z = -0.50, at most 3)"
-    with pytest.warns(NeuronCountWarning):
+    with pytest.warns(NeuronCountWarning) as caught:
         report = neuron_count_report(three, {"surplus": ["merged a pair along one direction (cos 0.9990)"]}, 6, None,
                                      False, 8, 100_000, {"k": 4, "why": why})
     line = "not fitted: the search for k below n_neurons stopped at k = 4: " + why
     assert report.surplus == [line, line, "merged a pair along one direction (cos 0.9990)"]
+    assert f"(2 neurons: {line}; merged a pair along one direction (cos 0.9990)); see surplus_" in str(
+        caught[0].message)
     # a told k fitted directly has no search to report
     with warnings.catch_warnings():
         warnings.simplefilter("error", NeuronCountWarning)

@@ -36,7 +36,7 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
     if asked is not None and kept < asked:
         surplus = (_not_searched(search_stop, asked) + surplus)[-(asked - kept):]
         warnings.warn(f"n_neurons = {asked}: {asked - kept} neuron(s) were surplus and the model keeps {kept} "
-                      f"({'; '.join(surplus)}); see surplus_", NeuronCountWarning, stacklevel=stacklevel)
+                      f"({'; '.join(_grouped(surplus))}); see surplus_", NeuronCountWarning, stacklevel=stacklevel)
     largest = auto_neuron_limit(n_features, n_samples, max_auto_neurons)
     if limit_reached:
         by_cap = max_auto_neurons is not None and max_auto_neurons <= auto_neuron_limit(n_features, n_samples)
@@ -52,6 +52,15 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
                       f"eigenvalue of its second moment {structure.eigenvalue:.3g}, noise level {structure.edge:.3g}); "
                       "more neurons would fit better", NeuronCountWarning, stacklevel=stacklevel)
     return NeuronCountReport(kept, surplus, structure, underfit)
+
+
+def _grouped(lines):
+    """``lines`` once each, in the order they first come, a line that several neurons share
+    prefixed by their number ("3 neurons: ...")."""
+    counts = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return [line if count == 1 else f"{count} neurons: {line}" for line, count in counts.items()]
 
 
 def _not_searched(search_stop, asked):
