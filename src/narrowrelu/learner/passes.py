@@ -97,18 +97,34 @@ def training_residual(y, fitted, held_out):
     return r
 
 
-def second_moment_pass(source, network, chunk_size, n_jobs, progress=None):
+def second_moment_pass(source, network, chunk_size, n_jobs, progress=None, mean_square=False):
     """:math:`M_2 = E[y(xx^T - I)]` on the training rows, as the residual's empirical moment plus
-    the model's exact one (control variate): one weighted Gram pass, :math:`O(nd^2)`."""
+    the model's exact one (control variate): one weighted Gram pass, :math:`O(nd^2)`. With
+    ``mean_square``, ``(M_2, mean square of the residual y - g(x) on the training rows)``."""
     d = source.n_features
-    acc = HermiteContractionAccumulator(np.zeros((1, d)), 2, chunk_size=chunk_size, n_jobs=n_jobs)
+    acc = _ResidualMomentSums(HermiteContractionAccumulator(np.zeros((1, d)), 2, chunk_size=chunk_size, n_jobs=n_jobs))
 
     def chunk(acc, X, y, held):
         r = training_residual(y, network.evaluate_trusted(X), held)
-        acc._update_checked(X, r, check_finite=False, n_rows=_n_train(held))
+        acc.moment._update_checked(X, r, check_finite=False, n_rows=_n_train(held))
+        acc.squares += float(r @ r)
 
     acc = source.fold(acc, chunk, progress)
-    return acc.result()[0] + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
+    M2 = acc.moment.result()[0] + network_hermite_contraction(network, np.zeros((1, d)), 2)[0]
+    return (M2, acc.squares / acc.moment.n_samples) if mean_square else M2
+
+
+class _ResidualMomentSums:
+    """The residual's second-moment accumulator and its sum of squares, merged together."""
+
+    def __init__(self, moment):
+        self.moment = moment
+        self.squares = 0.0
+
+    def merge(self, other):
+        self.moment.merge(other.moment)
+        self.squares += other.squares
+        return self
 
 
 def _blocks(X, y, held, chunk_size):

@@ -17,12 +17,14 @@
    larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for
    ``k = k0, k0 + 1, ...``, :math:`k_0` the number of eigenvalues of :math:`M_2` beyond the noise
    edge (:func:`~narrowrelu.learner.refine.surplus.visible_neurons`, at least 1), the first
-   :math:`k` fitted as a fit told it, each :math:`k+1` started from the model of :math:`k` and its
+   :math:`k` fitted as a fit told it (the edge from the mean square of the residual of the linear
+   part, measured in the same pass: ``Var(y) - |E[yx]|^2`` is a difference of two sampling
+   estimates that a large linear part swamps), each :math:`k+1` started from the model of :math:`k` and its
    span widened by the top eigenvector of the residual's :math:`M_2` (no new pass), and keeps :math:`k+1` while a paired
    test on the held-out rows says it fits better (:func:`paired_improvement`: the mean of
    :math:`r_{k,i}^2 - r_{k+1,i}^2` over its standard error above ``AUTO_K_Z``), stopping at the
-   first ``k`` fitted to within ``max(tol, AUTO_K_FITTED) * Var(y)`` (a larger one would only
-   split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
+   first ``k`` fitted to within ``max(tol, AUTO_K_FITTED)`` times that mean square (a larger one
+   would only split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
    ``max_auto_neurons`` when given); a told ``n_neurons`` at least twice the neurons :math:`M_2`
    shows is searched up to the same way (``search_below_told``, on at least
    ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of one neuron more);
@@ -79,8 +81,10 @@ TOLD_SEARCH_VISIBLE_SHARE = 0.5
 # fewer the paired test can miss a neuron the told k has (a close pair's second at noise 0.3, z
 # about 2), and the told k is fitted directly, as it asks
 TOLD_SEARCH_ROWS_PER_PARAMETER = 100
-# with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of
-# Var(y): a neuron that explained less would be below the resolution the method aims at
+# with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of the
+# mean square y leaves after its linear part (what the neurons explain; Var(y) would let a large
+# linear part hide neurons): a neuron that explained less would be below the resolution the
+# method aims at
 AUTO_K_FITTED = 1e-4
 
 
@@ -233,11 +237,11 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         raise ValueError("y is constant on the training rows: there is nothing to learn")
     base = ReLUNetwork(np.empty((0, d)), np.empty(0), lin.mean_yx, lin.mean_y)
     with timed("second_moment"):
-        M2 = second_moment_pass(source, base, chunk, settings.n_jobs, progress)
+        M2, linear_residual = second_moment_pass(source, base, chunk, settings.n_jobs, progress, mean_square=True)
     counts = settings.neuron_counts(d, source.n_samples)
     visible = 0
     if settings.search_from_visible and (settings.n_neurons is None or settings.search_below_told):
-        visible = visible_neurons(M2, np.sqrt(max(lin.var_y - float(lin.mean_yx @ lin.mean_yx), 0.0)), lin.n_train)
+        visible = visible_neurons(M2, np.sqrt(linear_residual), lin.n_train)
         counts = [k for k in counts if k >= min(max(1, visible), counts[-1])]
         if settings.n_neurons is not None and (
                 visible > TOLD_SEARCH_VISIBLE_SHARE * settings.n_neurons
@@ -270,9 +274,10 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
                 break
             best_model = None
         best = result
-        if best.fit.validation_mse <= fitted * lin.var_y:
+        if best.fit.validation_mse <= fitted * linear_residual:
             # this k already fits the held-out rows: a larger one would only split a neuron
-            stop = {"k": best.k, "why": f"it fits the held-out rows to within {fitted:g} of Var(y)"}
+            stop = {"k": best.k, "why": (f"it fits the held-out rows to within {fitted:g} of the mean square y "
+                                         "leaves after its linear part")}
             break
     else:
         limit_reached = settings.n_neurons is None and (len(search) > 1 or visible > best.k)
