@@ -182,3 +182,18 @@ def test_a_search_on_non_gaussian_inputs_starts_at_one_neuron():
         model = MomentReLURegressor(random_state=0).fit(X, y)
     assert [entry["k"] for entry in model.k_search_][:3] == [1, 2, 3]
     assert model.n_neurons_ == 3
+
+
+def test_a_large_linear_part_does_not_move_where_the_search_starts():
+    # y = 100 w.x + three neurons: the noise level of M2 is the measured RMS of the linear part's
+    # residual; sqrt(Var(y) - |E[yx]|^2), a difference of two estimates of size 10^4, came out four
+    # times too large here and started the search at k = 1
+    teacher = Teacher.random(20, 3, random_state=5)
+    w = np.random.default_rng(1).standard_normal(20)
+    linear = Teacher(teacher.hidden_weights, teacher.output_weights,
+                     teacher.linear_weights + 100 * w / np.linalg.norm(w), teacher.intercept,
+                     noise_std=0.1 * np.sqrt(population_variance(teacher)))
+    X, y = linear.sample(30_000, random_state=2)
+    model = MomentReLURegressor(random_state=0).fit(X, y)
+    assert model.k_search_[0]["k"] == 3
+    assert model.n_neurons_ == 3

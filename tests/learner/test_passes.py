@@ -170,3 +170,11 @@ def test_stages_depend_on_chunking_only_through_rounding():
         assert_close_to_scale(b, a, rel=1e-10)
 
 
+
+
+def test_second_moment_stage_measures_the_residual_mean_square_on_training_rows():
+    _, X, y, mask, model, source = problem(seed=4)
+    M2, mean_square = second_moment_pass(source, model, 100, 1, mean_square=True)
+    assert np.array_equal(M2, second_moment_pass(source, model, 100, 1))
+    r = (y - model(X))[~mask]
+    assert mean_square == pytest.approx(np.mean(r**2), rel=1e-12)
