@@ -184,16 +184,34 @@ def test_a_search_on_non_gaussian_inputs_starts_at_one_neuron():
     assert model.n_neurons_ == 3
 
 
-def test_a_large_linear_part_does_not_move_where_the_search_starts():
-    # y = 100 w.x + three neurons: the noise level of M2 is the measured RMS of the linear part's
-    # residual; sqrt(Var(y) - |E[yx]|^2), a difference of two estimates of size 10^4, came out four
-    # times too large here and started the search at k = 1
+def _beside_a_linear_part(norm):
+    """Three neurons (d = 20) beside a linear part of the given norm, noise 0.1 of the neurons'
+    standard deviation; 30 000 rows."""
     teacher = Teacher.random(20, 3, random_state=5)
     w = np.random.default_rng(1).standard_normal(20)
-    linear = Teacher(teacher.hidden_weights, teacher.output_weights,
-                     teacher.linear_weights + 100 * w / np.linalg.norm(w), teacher.intercept,
+    target = Teacher(teacher.hidden_weights, teacher.output_weights,
+                     teacher.linear_weights + norm * w / np.linalg.norm(w), teacher.intercept,
                      noise_std=0.1 * np.sqrt(population_variance(teacher)))
-    X, y = linear.sample(30_000, random_state=2)
+    return target.sample(30_000, random_state=2)
+
+
+def test_a_large_linear_part_does_not_move_where_the_search_starts():
+    # the noise level of M2 is the measured RMS of the linear part's residual;
+    # sqrt(Var(y) - |E[yx]|^2), a difference of two estimates of size 10^4, came out four times too
+    # large here and started the search at k = 1
+    X, y = _beside_a_linear_part(100.0)
     model = MomentReLURegressor(random_state=0).fit(X, y)
     assert model.k_search_[0]["k"] == 3
     assert model.n_neurons_ == 3
+
+
+def test_a_large_linear_part_is_fitted_by_least_squares_before_the_rounds():
+    # E[yx] misses w by sqrt(Var(y)/n) per coordinate, and the rounds' regression fits the linear
+    # part only in the span of the neurons and E[yx]: from E[yx], the first round's held-out MSE
+    # was 380 times the one without the linear part, and eight rounds left it 5 times above
+    first = {}
+    for norm in (0.0, 100.0):
+        X, y = _beside_a_linear_part(norm)
+        model = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
+        first[norm] = model.rounds_[0].validation_mse * np.var(y)
+    assert first[100.0] < 1.5 * first[0.0]

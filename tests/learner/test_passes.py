@@ -24,7 +24,13 @@ from _helpers import (
     random_model,
 )
 from narrowrelu import ReLUNetwork
-from narrowrelu.learner.passes import linear_pass, products_pass, projection_pass, second_moment_pass
+from narrowrelu.learner.passes import (
+    least_squares_linear_pass,
+    linear_pass,
+    products_pass,
+    projection_pass,
+    second_moment_pass,
+)
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.moments.model import network_hermite_contraction, network_projected_tensor
 
@@ -178,3 +184,12 @@ def test_second_moment_stage_measures_the_residual_mean_square_on_training_rows(
     assert np.array_equal(M2, second_moment_pass(source, model, 100, 1))
     r = (y - model(X))[~mask]
     assert mean_square == pytest.approx(np.mean(r**2), rel=1e-12)
+
+
+def test_least_squares_linear_stage_is_the_fit_on_training_rows():
+    _, X, y, mask, _, source = problem(seed=5)
+    intercept, weights = least_squares_linear_pass(source)
+    A = np.column_stack([np.ones(int((~mask).sum())), X[~mask]])
+    expected = np.linalg.lstsq(A, y[~mask], rcond=None)[0]
+    assert intercept == pytest.approx(expected[0], rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(weights, expected[1:], rtol=1e-9, atol=1e-12)

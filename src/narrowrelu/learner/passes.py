@@ -90,6 +90,21 @@ def linear_pass(source, progress=None):
     )
 
 
+def least_squares_linear_pass(source, progress=None):
+    """The least-squares fit :math:`(b, w)` of :math:`y \approx b + w\cdot x` on the training rows,
+    in one pass (the Gram statistics of :math:`[1, x]`). Unlike :math:`(E[y], E[yx])` it leaves no
+    in-sample linear error: :math:`E[yx] - w` has sampling error :math:`\sqrt{\mathrm{Var}(y)/n}`
+    per coordinate, large beside the neurons when the linear part is."""
+
+    def chunk(stats, X, y, held):
+        train = ~held
+        stats.add_rows_with_intercept(np.ascontiguousarray(X[train]), np.asarray(y, dtype=np.float64)[train])
+
+    stats = source.fold(GramStatistics.empty(1 + source.n_features), chunk, progress)
+    coef = np.linalg.lstsq(stats.gram, stats.moment, rcond=None)[0]
+    return float(coef[0]), coef[1:]
+
+
 def training_residual(y, fitted, held_out):
     """:math:`y - g(x)` on training rows, zero on held-out rows (which then add nothing to a sum)."""
     r = y - fitted

@@ -4,7 +4,10 @@
 
 1. the constant and linear part, :math:`E[y]` and :math:`E[yx]` (one pass);
 2. :math:`M_2 = E[r(xx^T - I)]` of the residual of the linear part, whose top eigenvectors are
-   the first estimate :math:`P` of the neurons' span (one pass);
+   the first estimate :math:`P` of the neurons' span, and the residual's mean square (one pass;
+   two more, a least-squares fit of the linear part and :math:`M_2` again, where
+   :math:`d\,\mathrm{Var}(y)/n`, the mean square of :math:`E[yx]`'s error along :math:`x`, is above
+   ``LINEAR_ERROR_SHARE`` of it);
 3. rounds. A round after the first makes one products pass (:math:`M_2P` and :math:`C_jP` of
    the current model's residual, the model's exact moments added back), lifts the current
    directions with :math:`M_2P` and takes the next :math:`P` from the stacked products; every
@@ -49,6 +52,7 @@ from .output.sparse_regression import SparseDirectionRegression, sign_free_to_re
 from .passes import (
     block_rows,
     final_regression_pass,
+    least_squares_linear_pass,
     linear_pass,
     products_pass,
     projection_pass,
@@ -81,6 +85,11 @@ TOLD_SEARCH_VISIBLE_SHARE = 0.5
 # fewer the paired test can miss a neuron the told k has (a close pair's second at noise 0.3, z
 # about 2), and the told k is fitted directly, as it asks
 TOLD_SEARCH_ROWS_PER_PARAMETER = 100
+# the linear part of the residual the fit starts from is refitted by least squares when the error
+# of E[yx] as its estimate, of mean square about d Var(y) / n, is above this share of the residual's
+# mean square (a large linear part beside the neurons; at most 0.14 on the sweeps' teachers, where
+# E[yx] is the neurons' own linear part, at n = 1 000, d = 20)
+LINEAR_ERROR_SHARE = 0.25
 # with n_neurons=None, no larger k is tried once the held-out MSE is within this fraction of the
 # mean square y leaves after its linear part (what the neurons explain; Var(y) would let a large
 # linear part hide neurons): a neuron that explained less would be below the resolution the
@@ -238,6 +247,13 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     base = ReLUNetwork(np.empty((0, d)), np.empty(0), lin.mean_yx, lin.mean_y)
     with timed("second_moment"):
         M2, linear_residual = second_moment_pass(source, base, chunk, settings.n_jobs, progress, mean_square=True)
+    if d * lin.var_y > LINEAR_ERROR_SHARE * lin.n_train * linear_residual:
+        # E[yx]'s own error leaves (E[yx] - w).x in the residual, noise in M2 and in the rounds' tensors
+        with timed("linear"):
+            intercept, weights = least_squares_linear_pass(source, progress)
+        base = ReLUNetwork(np.empty((0, d)), np.empty(0), weights, intercept)
+        with timed("second_moment"):
+            M2, linear_residual = second_moment_pass(source, base, chunk, settings.n_jobs, progress, mean_square=True)
     counts = settings.neuron_counts(d, source.n_samples)
     visible = 0
     if settings.search_from_visible and (settings.n_neurons is None or settings.search_below_told):

@@ -188,13 +188,14 @@ class MomentSettings:
         return list(range(1, auto_neuron_limit(n_features, n_samples, self.max_auto_neurons) + 1))
 
     def max_passes(self, n_features=None, n_samples=None):
-        """Passes at most: the linear one, :math:`M_2`, one in the first round and two in each
+        """Passes at most: the linear one, :math:`M_2` (each twice where the linear part is refitted
+        by least squares), one in the first round and two in each
         later one for every :math:`k` tried (and one held-out pass per :math:`k` after the first
         with ``n_neurons=None``), and a final regression."""
         per_k = 2 * self.max_rounds - 1
         if self.n_neurons is not None and not self.search_below_told:
-            return 3 + per_k
-        return 3 + (per_k + 1) * len(self.neuron_counts(n_features or 1, n_samples))
+            return 5 + per_k
+        return 5 + (per_k + 1) * len(self.neuron_counts(n_features or 1, n_samples))
 
 
 def auto_neuron_limit(n_features, n_samples=None, max_auto_neurons=None):
