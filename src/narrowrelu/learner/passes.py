@@ -91,9 +91,9 @@ def linear_pass(source, progress=None):
 
 
 def least_squares_linear_pass(source, progress=None):
-    """The least-squares fit :math:`(b, w)` of :math:`y \approx b + w\cdot x` on the training rows,
+    """The least-squares fit :math:`(b, w)` of :math:`y \\approx b + w\\cdot x` on the training rows,
     in one pass (the Gram statistics of :math:`[1, x]`). Unlike :math:`(E[y], E[yx])` it leaves no
-    in-sample linear error: :math:`E[yx] - w` has sampling error :math:`\sqrt{\mathrm{Var}(y)/n}`
+    in-sample linear error: :math:`E[yx] - w` has sampling error :math:`\\sqrt{\\mathrm{Var}(y)/n}`
     per coordinate, large beside the neurons when the linear part is."""
 
     def chunk(stats, X, y, held):

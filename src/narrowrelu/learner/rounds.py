@@ -6,7 +6,7 @@
 2. :math:`M_2 = E[r(xx^T - I)]` of the residual of the linear part, whose top eigenvectors are
    the first estimate :math:`P` of the neurons' span, and the residual's mean square (one pass;
    two more, a least-squares fit of the linear part and :math:`M_2` again, where
-   :math:`d\,\mathrm{Var}(y)/n`, the mean square of :math:`E[yx]`'s error along :math:`x`, is above
+   :math:`d\\,\\mathrm{Var}(y)/n`, the mean square of :math:`E[yx]`'s error along :math:`x`, is above
    ``LINEAR_ERROR_SHARE`` of it);
 3. rounds. A round after the first makes one products pass (:math:`M_2P` and :math:`C_jP` of
    the current model's residual, the model's exact moments added back), lifts the current
