@@ -215,3 +215,15 @@ def test_a_large_linear_part_is_fitted_by_least_squares_before_the_rounds():
         model = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
         first[norm] = model.rounds_[0].validation_mse * model.scaling_["y_scale"] ** 2
     assert first[100.0] < 1.5 * first[0.0]
+
+
+def test_a_purely_linear_target_starts_the_search_at_one_neuron():
+    # M2 of the least-squares residual is noise; from E[yx] (|w|^2 = 10 against noise 0.01) the
+    # residual's edge was too low, and the search fitted k = d = 10 first for the refinement to
+    # remove all ten
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20_000, 10))
+    y = X @ rng.standard_normal(10) + 0.1 * rng.standard_normal(20_000)
+    model = MomentReLURegressor(random_state=0).fit(X, y)
+    assert model.k_search_[0]["k"] == 1
+    assert model.n_neurons_ == 0
