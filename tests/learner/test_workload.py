@@ -44,3 +44,12 @@ def test_ordinary_fit_is_quiet():
 
 def test_auto_k_counts_every_k():
     assert estimated_seconds(1000, 20, range(1, 11)) > estimated_seconds(1000, 20, [10])
+
+
+def test_a_told_k_that_may_be_searched_below_is_an_upper_bound():
+    # n_neurons = 24 on six neurons (d = 50, n = 5e4) is searched up from the six M2 shows and took
+    # 1.5 s; the warning said "may take about 2 minutes"
+    told = workload_messages(50_000, 50, [24])[-1]
+    below = workload_messages(50_000, 50, [24], searched_below=True)[-1]
+    assert "may take about" in told and "searched up to" not in told
+    assert "may take up to about" in below and "searched up to from those" in below

@@ -367,7 +367,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             )
         # with n_neurons=None the search's length depends on the data: the rows are checked, and
         # the time estimated, for its first k
-        warn_workload(n, d, [1 if self.n_neurons is None else self.n_neurons])
+        warn_workload(n, d, [1 if self.n_neurons is None else self.n_neurons],
+                      searched_below=self.refine and self.n_neurons is not None and not self.hidden_biases)
 
     def _n_validation(self, n, d):
         most = n - (d + self._max_neurons(d, n) + 1)

@@ -38,6 +38,11 @@ EXPECTED_ROUNDS = 3
 LONG_FIT_SECONDS = 30.0
 
 
+# said of a told k the fit may search up to from below (it ends sooner where it stops below k)
+BELOW = ("; less where the data show at most half as many neurons: n_neurons is then searched up to from "
+         "those, and the search stops where a neuron more fits no better")
+
+
 class FitWorkloadWarning(UserWarning):
     """The fit asked for is under-determined by its rows, or will take minutes."""
 
@@ -49,10 +54,12 @@ def estimated_seconds(n, d, neuron_counts):
     return passes + candidates
 
 
-def workload_messages(n, d, neuron_counts):
+def workload_messages(n, d, neuron_counts, searched_below=False):
     """The warnings for a fit of ``n`` rows and ``d`` features trying each ``k`` of
     ``neuron_counts`` (several with ``n_neurons=None``: the first, smallest, is the one checked
-    against the rows, and the estimate counts every one, an upper bound as the search stops early)."""
+    against the rows, and the estimate counts every one, an upper bound as the search stops early).
+    ``searched_below``: the told ``k`` may be searched up to from the neurons the data show (a
+    refined fit without biases, ``search_below_told``), so its time is an upper bound too."""
     out = []
     k = min(neuron_counts)
     p = n_parameters(k, d)
@@ -65,14 +72,14 @@ def workload_messages(n, d, neuron_counts):
     if seconds > LONG_FIT_SECONDS:
         top = max(neuron_counts)
         out.append(
-            f"this fit may take {'up to ' if len(neuron_counts) > 1 else ''}about "
+            f"this fit may take {'up to ' if len(neuron_counts) > 1 or searched_below else ''}about "
             f"{f'{seconds:.0f} seconds' if seconds < 90 else f'{seconds / 60:.0f} minutes'} "
             f"(a rough estimate: the candidate stage grows like k^4, k = {top}, and the passes like n d (d + 10k), "
-            f"n = {n}, d = {d}); verbose=True shows the progress")
+            f"n = {n}, d = {d}{BELOW if searched_below else ''}); verbose=True shows the progress")
     return out
 
 
-def warn_workload(n, d, neuron_counts, stacklevel=4):
+def warn_workload(n, d, neuron_counts, searched_below=False, stacklevel=4):
     """Raise each of :func:`workload_messages` as a :class:`FitWorkloadWarning`."""
-    for message in workload_messages(n, d, neuron_counts):
+    for message in workload_messages(n, d, neuron_counts, searched_below):
         warnings.warn(message, FitWorkloadWarning, stacklevel=stacklevel)
