@@ -77,10 +77,15 @@ def test_the_default_call_finds_k_and_records_the_search(three_neuron_data):
 
 def test_an_explicit_cap_reached_while_improving_warns_naming_it(three_neuron_data):
     X, y = three_neuron_data
-    with pytest.warns(NeuronCountWarning, match="max_auto_neurons = 2"):
+    with pytest.warns(NeuronCountWarning, match="max_auto_neurons = 2") as caught:
         model = MomentReLURegressor(max_auto_neurons=2, random_state=0).fit(X, y)
     assert model.n_neurons_ == 2
     assert model.underfit_
+    # M2 shows the three neurons, so the search starts at the cap and tries no other k: the warning
+    # says so (it said that each added neuron still fitted better, of a neuron never tried)
+    assert [entry["k"] for entry in model.k_search_] == [2]
+    assert any("shows 3 neurons beyond its noise level" in str(w.message) for w in caught)
+    assert not any("each added neuron" in str(w.message) for w in caught)
 
 
 def test_neuron_count_report_names_the_cap_only_when_it_stopped_the_search():

@@ -21,13 +21,14 @@ class NeuronCountReport:
 
 
 def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reached, n_features, n_samples,
-                        search_stop=None, stacklevel=5):
+                        search_stop=None, stacklevel=5, limit_why=None):
     """The :class:`NeuronCountReport` of a fitted ``network`` asked for ``asked`` neurons
     (``None``: searched, up to ``max_auto_neurons``), issuing a ``NeuronCountWarning`` when
     it keeps fewer than asked (the surplus merged or removed, or never fitted: a search below
     ``asked`` stopped at ``search_stop["k"]`` for ``search_stop["why"]``,
     :class:`~narrowrelu.learner.rounds.MomentFit`),
-    when the search stopped at its limit while still improving (``limit_reached``), or when the
+    when the search stopped at its limit while still improving, or started there with more neurons
+    visible (``limit_reached``, ``limit_why`` saying which), or when the
     residual shows a neuron missing."""
     summary = refinement or {}
     kept = network.n_neurons
@@ -42,8 +43,8 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
         by_cap = max_auto_neurons is not None and max_auto_neurons <= auto_neuron_limit(n_features, n_samples)
         named = (f"max_auto_neurons = {max_auto_neurons}" if by_cap else
                  f"the limit of {largest} neurons (n_features = {n_features}, and n_samples >= 10 p)")
-        warnings.warn(f"the search for k stopped at {named} while each added neuron still fitted the held-out rows "
-                      "significantly better", NeuronCountWarning, stacklevel=stacklevel)
+        why = limit_why or "each added neuron still fitted the held-out rows significantly better"
+        warnings.warn(f"the search for k stopped at {named} while {why}", NeuronCountWarning, stacklevel=stacklevel)
     limit = asked if asked is not None else largest
     underfit = bool(structure is not None and structure.significant and kept >= limit)
     if underfit:

@@ -164,6 +164,8 @@ class MomentFit:
         With ``n_neurons=None``: the search stopped at :func:`auto_neuron_limit` while the last
         :math:`k` still improved significantly, or started there with more neurons visible in
         :math:`M_2`.
+    limit_why : str
+        Which of the two, in words (empty when ``limit_reached`` is false).
     search_stop : dict
         Where a search stopped before its last :math:`k`, and why: ``{"k": k kept, "why": ...}``
         (the paired test of :math:`k+1`, or :math:`k` already fitting the held-out rows); empty
@@ -183,6 +185,7 @@ class MomentFit:
     k_search: list = field(default_factory=list)
     limit_reached: bool = False
     search_stop: dict = field(default_factory=dict)
+    limit_why: str = ""
 
 
 class _Timer:
@@ -268,6 +271,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     model_of = selection_model or (lambda network, *_, **__: network)
     search = []
     limit_reached = False
+    limit_why = ""
     stop = {}
     fitted = max(settings.tol, AUTO_K_FITTED)
     for k in counts:
@@ -297,6 +301,8 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
             break
     else:
         limit_reached = settings.n_neurons is None and (len(search) > 1 or visible > best.k)
+        limit_why = ("each added neuron still fitted the held-out rows significantly better" if len(search) > 1 else
+                     f"the second moment of the linear residual shows {visible} neurons beyond its noise level")
     del cache
     with timed("final_regression"):
         network = _final_network(best, source, progress)
@@ -313,6 +319,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         timings=timings,
         k_search=search if settings.n_neurons is None or counts[0] < settings.n_neurons else [],
         limit_reached=limit_reached,
+        limit_why=limit_why if limit_reached else "",
         search_stop=stop if best.k < counts[-1] else {},
     )
 
