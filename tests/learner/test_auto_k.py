@@ -232,3 +232,16 @@ def test_a_purely_linear_target_starts_the_search_at_one_neuron():
     model = MomentReLURegressor(random_state=0).fit(X, y)
     assert model.k_search_[0]["k"] == 1
     assert model.n_neurons_ == 0
+
+
+def test_a_raw_fit_with_surplus_neurons_says_so_and_keeps_them():
+    # refine=False prunes nothing: n_neurons = 8 on three neurons kept two pairs along one direction
+    # (cos 0.9995 and 0.9984) without a word; the right k gives no warning
+    teacher = Teacher.random(n_features=12, n_neurons=3, random_state=3)
+    X, y = teacher.with_noise(0.05).sample(30_000, random_state=2)
+    with pytest.warns(NeuronCountWarning, match="n_neurons = 8: the raw fit keeps 2 neuron"):
+        model = MomentReLURegressor(n_neurons=8, refine=False, random_state=0).fit(X, y)
+    assert model.n_neurons_ == 8 and model.surplus_ == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuronCountWarning)
+        MomentReLURegressor(n_neurons=3, refine=False, random_state=0).fit(X, y)

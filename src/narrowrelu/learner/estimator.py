@@ -439,7 +439,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             moments.timings["residual_diagnostic"] = time.perf_counter() - start
         report = neuron_count_report(network, refinement, self.n_neurons, self.max_auto_neurons,
                                      moments.limit_reached, source.n_features, source.n_samples, moments.search_stop,
-                                     limit_why=moments.limit_why)
+                                     limit_why=moments.limit_why, raw=not self.refine and not self.hidden_biases)
         return LearnerFit(network=network, raw_network=moments.network, n_neurons=report.n_neurons,
                           candidates=moments.candidates, subspace=moments.subspace,
                           validation_mse=moments.validation_mse, rounds=moments.rounds, refinement=refinement,

@@ -4,7 +4,7 @@ still missing, and a search for k stopped by its limit (``NeuronCountWarning`` f
 import warnings
 from dataclasses import dataclass
 
-from .refine.surplus import NeuronCountWarning
+from .refine.surplus import NeuronCountWarning, merge_surplus
 from .settings import auto_neuron_limit
 
 
@@ -21,7 +21,7 @@ class NeuronCountReport:
 
 
 def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reached, n_features, n_samples,
-                        search_stop=None, stacklevel=5, limit_why=None):
+                        search_stop=None, stacklevel=5, limit_why=None, raw=False):
     """The :class:`NeuronCountReport` of a fitted ``network`` asked for ``asked`` neurons
     (``None``: searched, up to ``max_auto_neurons``), issuing a ``NeuronCountWarning`` when
     it keeps fewer than asked (the surplus merged or removed, or never fitted: a search below
@@ -29,7 +29,9 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
     :class:`~narrowrelu.learner.rounds.MomentFit`),
     when the search stopped at its limit while still improving, or started there with more neurons
     visible (``limit_reached``, ``limit_why`` saying which), or when the
-    residual shows a neuron missing."""
+    residual shows a neuron missing. With ``raw`` (a raw moment solution, ``refine=False``, which
+    nothing prunes), also when its neurons include some that :func:`merge_surplus` would merge or
+    drop: they are kept, and the warning says so."""
     summary = refinement or {}
     kept = network.n_neurons
     surplus = list(summary.get("surplus", []))
@@ -38,6 +40,13 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
         surplus = (_not_searched(search_stop, asked) + surplus)[-(asked - kept):]
         warnings.warn(f"n_neurons = {asked}: {asked - kept} neuron(s) were surplus and the model keeps {kept} "
                       f"({'; '.join(_grouped(surplus))}); see surplus_", NeuronCountWarning, stacklevel=stacklevel)
+    if raw and kept > 1:
+        unmerged = merge_surplus(network)[1]
+        if unmerged:
+            name = f"n_neurons = {asked}" if asked is not None else f"the k chosen, {kept},"
+            warnings.warn(f"{name}: the raw fit keeps {len(unmerged)} neuron(s) that look surplus, as refine=False "
+                          f"asks; refine=True would have {'; '.join(_grouped(unmerged))}", NeuronCountWarning,
+                          stacklevel=stacklevel)
     largest = auto_neuron_limit(n_features, n_samples, max_auto_neurons)
     if limit_reached:
         by_cap = max_auto_neurons is not None and max_auto_neurons <= auto_neuron_limit(n_features, n_samples)
