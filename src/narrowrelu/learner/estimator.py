@@ -350,6 +350,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         check_parameters(self)
         return LearnerSettings.from_parameter(self.settings)
 
+    def _told_and_pruned(self):
+        """A told k that is refined and pruned: where M2 shows at most half of it, the fit searches
+        up to it (``search_below_told``)."""
+        return self.refine and self.n_neurons is not None and not self.hidden_biases
+
     def _max_neurons(self, n_features, n_samples=1):
         if self.n_neurons is not None:
             return self.n_neurons
@@ -367,8 +372,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             )
         # with n_neurons=None the search's length depends on the data: the rows are checked, and
         # the time estimated, for its first k
-        warn_workload(n, d, [1 if self.n_neurons is None else self.n_neurons],
-                      searched_below=self.refine and self.n_neurons is not None and not self.hidden_biases)
+        warn_workload(n, d, [1 if self.n_neurons is None else self.n_neurons], searched_below=self._told_and_pruned())
 
     def _n_validation(self, n, d):
         most = n - (d + self._max_neurons(d, n) + 1)
@@ -382,8 +386,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         summed in a fixed order, so the model does not depend on the thread count."""
         n_jobs = resolve_n_jobs(self.n_jobs)
         checks = ResidualChecks(source)
-        # a told k is refined and pruned: where M2 shows at most half of it, k is searched up to it
-        told = self.refine and self.n_neurons is not None and not self.hidden_biases
+        told = self._told_and_pruned()
         # in a search the hand-over applies to each k tried where the sample is large for it (for
         # the told k alone, where large_sample holds, as before)
         search = (self.refine and self.n_neurons is None) or told

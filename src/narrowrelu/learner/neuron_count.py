@@ -5,6 +5,7 @@ import warnings
 from dataclasses import dataclass
 
 from .refine.surplus import NeuronCountWarning, merge_surplus
+from .rounds import STILL_IMPROVING
 from .settings import auto_neuron_limit
 
 
@@ -21,7 +22,7 @@ class NeuronCountReport:
 
 
 def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reached, n_features, n_samples,
-                        search_stop=None, stacklevel=5, limit_why=None, raw=False):
+                        search_stop=None, stacklevel=5, limit_why=STILL_IMPROVING, raw=False):
     """The :class:`NeuronCountReport` of a fitted ``network`` asked for ``asked`` neurons
     (``None``: searched, up to ``max_auto_neurons``), issuing a ``NeuronCountWarning`` when
     it keeps fewer than asked (the surplus merged or removed, or never fitted: a search below
@@ -40,7 +41,7 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
         surplus = (_not_searched(search_stop, asked) + surplus)[-(asked - kept):]
         warnings.warn(f"n_neurons = {asked}: {asked - kept} neuron(s) were surplus and the model keeps {kept} "
                       f"({'; '.join(_grouped(surplus))}); see surplus_", NeuronCountWarning, stacklevel=stacklevel)
-    if raw and kept > 1:
+    if raw:
         unmerged = merge_surplus(network)[1]
         if unmerged:
             name = f"n_neurons = {asked}" if asked is not None else f"the k chosen, {kept},"
@@ -52,8 +53,8 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
         by_cap = max_auto_neurons is not None and max_auto_neurons <= auto_neuron_limit(n_features, n_samples)
         named = (f"max_auto_neurons = {max_auto_neurons}" if by_cap else
                  f"the limit of {largest} neurons (n_features = {n_features}, and n_samples >= 10 p)")
-        why = limit_why or "each added neuron still fitted the held-out rows significantly better"
-        warnings.warn(f"the search for k stopped at {named} while {why}", NeuronCountWarning, stacklevel=stacklevel)
+        warnings.warn(f"the search for k stopped at {named} while {limit_why}", NeuronCountWarning,
+                      stacklevel=stacklevel)
     limit = asked if asked is not None else largest
     underfit = bool(structure is not None and structure.significant and kept >= limit)
     if underfit:

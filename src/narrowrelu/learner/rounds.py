@@ -95,6 +95,8 @@ LINEAR_ERROR_SHARE = 0.25
 # linear part hide neurons): a neuron that explained less would be below the resolution the
 # method aims at
 AUTO_K_FITTED = 1e-4
+# why a search that ran to its limit stopped there, when it tried more than one k
+STILL_IMPROVING = "each added neuron still fitted the held-out rows significantly better"
 
 
 @dataclass
@@ -301,8 +303,9 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
             break
     else:
         limit_reached = settings.n_neurons is None and (len(search) > 1 or visible > best.k)
-        limit_why = ("each added neuron still fitted the held-out rows significantly better" if len(search) > 1 else
-                     f"the second moment of the linear residual shows {visible} neurons beyond its noise level")
+        if limit_reached:
+            limit_why = (STILL_IMPROVING if len(search) > 1 else
+                         f"the second moment of the linear residual shows {visible} neurons beyond its noise level")
     del cache
     with timed("final_regression"):
         network = _final_network(best, source, progress)
@@ -319,7 +322,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         timings=timings,
         k_search=search if settings.n_neurons is None or counts[0] < settings.n_neurons else [],
         limit_reached=limit_reached,
-        limit_why=limit_why if limit_reached else "",
+        limit_why=limit_why,
         search_stop=stop if best.k < counts[-1] else {},
     )
 
