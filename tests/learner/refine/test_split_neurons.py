@@ -212,3 +212,25 @@ def test_a_birth_start_puts_a_neuron_where_the_residual_needs_one():
     assert errors[0] < 1e-20 * population_variance(teacher) and errors[1] > 0.1 * population_variance(teacher)
 
 
+
+
+def test_a_neuron_grown_weak_beside_a_merged_pair_is_moved_by_the_split_tries(merged_problem, monkeypatch):
+    """After the refinement adds neurons back (grow_neurons), a model that holds a wasted neuron
+    goes through the split tries: a birth that passes the BIC test can be a weak neuron beside one
+    that merged a pair (clusters, d = 20, k = 4, n = 15 195, seed 4 of the sweep ended so at 15
+    times the rate). Here the growth is replaced by one that returns the merged minimum."""
+    import narrowrelu.learner.refine as refine
+
+    teacher, merged, source = merged_problem
+    var = population_variance(teacher)
+    stuck = refine_network("gn", merged, source)
+    three = ReLUNetwork(merged.hidden_weights[:3], merged.output_weights[:3], merged.linear_weights, merged.intercept)
+
+    def grow(refine_try, result, source, max_neurons, **kwargs):
+        return stuck, 1, refine.residual_structure(stuck.network, source)
+
+    monkeypatch.setattr(refine, "grow_neurons", grow)
+    best, summary = refine.refine_moment_solution("gn", three, None, source, refine_starts=1, max_neurons=4)
+    assert summary["grown"] == 1 and summary["splits"] >= 1
+    assert best.network.n_neurons == 4 and best.loss < stuck.loss
+    assert population_mse(best.network, teacher) / var < RECOVERED < STUCK < population_mse(stuck.network, teacher) / var

@@ -170,7 +170,9 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     (:func:`~narrowrelu.learner.refine.surplus.grow_neurons` with ``probe``: tried even where the
     residual's second moment shows none missing). With ``n_neurons=None`` (``max_neurons`` the
     search's limit) this finds the neurons the search missed; with a told :math:`k` it puts back
-    a neuron of the target that a merge or a prune took out. No neuron is added where
+    a neuron of the target that a merge or a prune took out; a model grown so that holds a wasted
+    neuron then goes through the split tries again (a birth that passes the BIC test can be a weak
+    neuron beside one that merged a pair). No neuron is added where
     ``off_model(network)`` (``None``: never) finds the refined model's residual outside the model
     class (:meth:`~narrowrelu.learner.residual_diagnostic.ResidualChecks.outside_the_model`):
     there each added bias-free neuron fits a little more of the target's even part, a gain that
@@ -203,6 +205,16 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
                                               floor=TIE_LEVEL * population_variance(best.network),
                                               screening=_grow_screening(method, source, best.network, max_iter,
                                                                         n_jobs))
+        if grown:
+            # a birth that gains more than the BIC penalty can still be a weak neuron beside one
+            # that merged a close pair: the split tries move it (free_neuron finds it wasted)
+            best, more = refine_with_splits(
+                lambda net, level=None: refine_network(method, net, source, max_iter, n_jobs, abandon_above=level),
+                best, source, n_jobs, screened=True)
+            summary.update(split_tries=summary["split_tries"] + more["split_tries"],
+                           splits=summary["splits"] + more["splits"])
+            if more["splits"]:
+                structure = residual_structure(best.network, source)
     else:
         structure = residual_structure(best.network, source)
     summary.update(surplus=actions, grown=grown, growth_skipped=skipped, residual=structure, n_iter=best.n_iter,
