@@ -125,3 +125,27 @@ def test_cache_budget_matches_its_buffers():
     cache = ProjectionCache(rows - rows // 5, rows // 5, width)
     used = sum(a.nbytes for a in cache._flat.values()) + sum(a.nbytes for a in cache._y.values())
     assert rounds.ORACLE_CACHE_BYTES - ProjectionCache.bytes_per_row(width) < used <= rounds.ORACLE_CACHE_BYTES
+
+
+def test_rounds_hand_over_below_a_large_sample_once_a_model_without_a_spare_neuron_gains_little():
+    """With a refinement to follow, the rounds of a model with no wasted or doubled neuron stop at
+    a gain below ``handoff`` p/n (MomentSettings.settled_improvement) from 50 rows per parameter
+    up (136 here), not only beyond 500; a raw
+    fit runs on to ROUND_IMPROVEMENT. Both draw the same contractions, so the refined fit's rounds
+    are the first of the raw fit's."""
+    from narrowrelu.learner.estimator import REFINE_HANDOFF
+    from narrowrelu.network import n_parameters
+
+    teacher = Teacher.random(n_features=10, n_neurons=3, random_state=1)
+    X, y = teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(6000, random_state=2)
+    assert 50 * n_parameters(3, 10) < X.shape[0] < 500 * n_parameters(3, 10)
+    raw = MomentReLURegressor(n_neurons=3, refine=False, random_state=0).fit(X, y)
+    refined = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
+    raw_mse = [r.validation_mse for r in raw.rounds_]
+    mse = [r.validation_mse for r in refined.rounds_]
+    assert len(mse) < len(raw_mse)
+    assert mse == raw_mse[:len(mse)]
+    n_train = X.shape[0] - round(0.2 * X.shape[0])
+    settled = REFINE_HANDOFF * n_parameters(3, 10) / n_train
+    assert mse[-1] >= mse[-2] * (1 - settled)
+    assert all(b < a * (1 - 1e-5) for a, b in zip(mse[:-2], mse[1:-1]))

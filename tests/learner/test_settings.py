@@ -134,3 +134,17 @@ def test_the_hand_over_of_a_k_started_from_k_minus_1_counts_the_rows_per_paramet
     assert s.round_improvement(k, d, n - 2, n - 2, rows_k=k - 1) == WIDENED_ROUND_IMPROVEMENT > ROUND_IMPROVEMENT
     assert s.round_improvement(k, d, n - 2, n - 2, rows_k=k) == ROUND_IMPROVEMENT
     assert s.round_improvement(k, d, n - 2, n - 2) == ROUND_IMPROVEMENT
+
+
+def test_a_model_without_a_spare_neuron_hands_over_at_a_quarter_of_the_rate_below_a_large_sample():
+    from narrowrelu.learner.settings import ROUND_IMPROVEMENT, SETTLED_ROWS_PER_PARAMETER
+
+    d, k, n = 20, 4, 10_000
+    s = MomentSettings(n_neurons=k, handoff=0.25, handoff_rows_per_parameter=500)
+    assert n < 500 * n_parameters(k, d)
+    assert s.round_improvement(k, d, n, n) == ROUND_IMPROVEMENT
+    assert s.settled_improvement(k, d, n, n) == pytest.approx(0.25 * n_parameters(k, d) / n)
+    # without a refinement to follow, or on fewer rows, the rounds run on as before
+    assert MomentSettings(n_neurons=k).settled_improvement(k, d, n, n) == 0.0
+    few = SETTLED_ROWS_PER_PARAMETER * n_parameters(k, d) - 1
+    assert s.settled_improvement(k, d, few, few) == 0.0 < s.settled_improvement(k, d, few, few + 1)

@@ -25,7 +25,6 @@ from .settings import (
     LearnerSettings,
     MomentSettings,
     auto_neuron_limit,
-    large_sample,
     refinement_rows,
 )
 from .sources import ArraySource, OracleSource
@@ -34,9 +33,10 @@ from .residual_diagnostic import ResidualChecks, warn_misfit
 from .units import LearnerFit, oracle_in_standard_units, scaling_of, to_original_units, warn_if_not_gaussian
 from .workload import warn_workload
 
-# with a refinement to follow on a large sample, moment rounds stop once a round gains less than
-# this many parametric rates (see MomentSettings.round_improvement); below, rounds run to
-# ROUND_IMPROVEMENT (stopped early, they missed neurons at n ~ 20 p that later rounds found)
+# with a refinement to follow, moment rounds stop once a round gains less than this many
+# parametric rates: on a large sample always (MomentSettings.round_improvement), on fewer rows
+# where the model has no spare neuron (MomentSettings.settled_improvement); a model with one runs
+# to ROUND_IMPROVEMENT (stopped early, they missed neurons at n ~ 20 p that later rounds found)
 REFINE_HANDOFF = 0.25
 BACKENDS = ("local", "dask")
 
@@ -387,16 +387,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         n_jobs = resolve_n_jobs(self.n_jobs)
         checks = ResidualChecks(source)
         told = self._told_and_pruned()
-        # in a search the hand-over applies to each k tried where the sample is large for it (for
-        # the told k alone, where large_sample holds, as before)
-        search = (self.refine and self.n_neurons is None) or told
         settings = MomentSettings.from_knobs(knobs, n_neurons=self.n_neurons, tol=self.tol,
                                              max_auto_neurons=self.max_auto_neurons, n_jobs=n_jobs,
                                              surplus_handoff=told, search_below_told=told,
-                                             handoff=REFINE_HANDOFF if search or (self.refine and large_sample(
-                                                 source.n_samples, self.n_neurons, source.n_features)) else 0.0,
-                                             handoff_rows_per_parameter=(LARGE_SAMPLE_ROWS_PER_PARAMETER
-                                                                         if search else 0.0),
+                                             handoff=REFINE_HANDOFF if self.refine else 0.0,
+                                             handoff_rows_per_parameter=LARGE_SAMPLE_ROWS_PER_PARAMETER,
                                              search_from_visible=gaussian or self.n_neurons is not None)
         if self.hidden_biases:
             # order 3 carries every biased unit, order 4 every unit with |beta| != 1; one round, as a

@@ -58,6 +58,7 @@ from .passes import (
     projection_pass,
     second_moment_pass,
 )
+from .refine.split_neurons import free_neuron
 from .refine.surplus import merge_surplus, visible_neurons
 from .settings import auto_neuron_limit
 from .sources.projection_cache import ProjectionCache
@@ -401,6 +402,8 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
     orders = tuple(sorted(set(settings.tensor_orders)))
     min_count = max(2, int(np.ceil(settings.min_support * settings.n_contraction_pairs)))
     improvement = settings.round_improvement(k, d, source.n_train, source.n_samples, k if start is None else k - 1)
+    settled = max(improvement, settings.settled_improvement(k, d, source.n_train, source.n_samples))
+    spare = True
     surplus_rounds = 0
     for rnd in range(settings.max_rounds):
         extra = np.empty((0, d))
@@ -441,7 +444,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
                                   float(fit.validation_mse)))
-        if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - improvement):
+        if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - (improvement if spare else settled)):
             break
         best = _Selection(fit, pool[chosen], pool, L, P, train, validation, k, cache.complete,
                           first_round=best.first_round if best is not None else None)
@@ -453,6 +456,7 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             break
         sign_free = (fit.intercept, L @ fit.linear, pool[chosen], fit.weights)
         current = sign_free_to_relu_network(*sign_free)
+        spare = free_neuron(current) is not None
         surplus = settings.surplus_handoff and len(merge_surplus(current)[1]) >= SURPLUS_NEURONS
         surplus_rounds = surplus_rounds + 1 if surplus else 0
         if surplus_rounds >= SURPLUS_ROUNDS:

@@ -25,6 +25,11 @@ DENSE_REFINE_ROWS = 200_000
 ROUND_IMPROVEMENT = 1e-5
 # the same for the rounds of a k that a search for k started from the model of k - 1
 WIDENED_ROUND_IMPROVEMENT = 1e-4
+# a model without a spare neuron hands over to the refinement at a gain of handoff p/n from this
+# many rows per parameter (MomentSettings.settled_improvement); below, that gain is above 0.5 % and
+# its rounds, stopped there, left a random teacher at 13 rows per parameter (d = 20, k = 6,
+# n = 1 974) a worse start, from which the search kept a seventh neuron
+SETTLED_ROWS_PER_PARAMETER = 50
 # with n_neurons=None, k is at most such that n_samples >= AUTO_ROWS_PER_PARAMETER p(k)
 AUTO_ROWS_PER_PARAMETER = 10
 
@@ -179,6 +184,22 @@ class MomentSettings:
         if n_samples is not None and n_samples <= self.handoff_rows_per_parameter * rows_p:
             return ROUND_IMPROVEMENT if rows_k is None or rows_k == k else WIDENED_ROUND_IMPROVEMENT
         return max(ROUND_IMPROVEMENT, self.handoff * p / max(n_train, 1))
+
+    def settled_improvement(self, k, n_features, n_train, n_samples):
+        """The relative fall of the held-out MSE a round must bring to be kept when the model it
+        improves on has no spare neuron (none wasted, no two doubling one: the refinement's
+        :func:`~narrowrelu.learner.refine.split_neurons.free_neuron` finds none), from
+        ``SETTLED_ROWS_PER_PARAMETER`` rows per parameter up: ``handoff`` :math:`\\cdot p/n` (0
+        without a refinement to follow, or on fewer rows). Such a model is in the basin of its
+        least-squares fit, which the refinement reaches in a few passes, while a round on few rows
+        per parameter costs as much as on many and gains only what the moments' noise allows. A
+        model with a spare neuron keeps :meth:`round_improvement`: rounds are what resolve a close
+        pair or a cluster that it merged (0.2-0.4 % per round for two rounds, then 6-7 %, on a
+        close pair at 95 rows per parameter)."""
+        p = n_parameters(k, n_features)
+        if n_samples < SETTLED_ROWS_PER_PARAMETER * p:
+            return 0.0
+        return self.handoff * p / max(n_train, 1)
 
     def neuron_counts(self, n_features, n_samples=None):
         """The values of :math:`k` tried: ``n_neurons`` (``1 .. n_neurons`` with
