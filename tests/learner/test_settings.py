@@ -148,3 +148,20 @@ def test_a_model_without_a_spare_neuron_hands_over_at_a_quarter_of_the_rate_belo
     assert MomentSettings(n_neurons=k).settled_improvement(k, d, n, n) == 0.0
     few = SETTLED_ROWS_PER_PARAMETER * n_parameters(k, d) - 1
     assert s.settled_improvement(k, d, few, few) == 0.0 < s.settled_improvement(k, d, few, few + 1)
+
+
+def test_the_gain_a_round_needs_rises_to_the_hand_over_without_a_spare_neuron_and_in_a_widened_k():
+    from narrowrelu.learner.settings import ROUND_IMPROVEMENT, WIDENED_ROUND_IMPROVEMENT
+
+    d, k, n = 20, 4, 10_000
+    s = MomentSettings(n_neurons=None, handoff=0.25, handoff_rows_per_parameter=500)
+    settled = s.settled_improvement(k, d, n, n)
+    assert settled > WIDENED_ROUND_IMPROVEMENT > ROUND_IMPROVEMENT
+    assert s.round_gain_needed(k, d, n, n) == ROUND_IMPROVEMENT
+    assert s.round_gain_needed(k, d, n, n, spare=False) == settled
+    assert s.round_gain_needed(k, d, n, n, widened=True) == settled
+    assert s.round_gain_needed(k, d, n, n, widened=True, spare=False) == settled
+    # below SETTLED_ROWS_PER_PARAMETER per parameter, a widened k keeps its own threshold
+    few = 1000
+    assert s.round_gain_needed(k, d, few, few, widened=True) == WIDENED_ROUND_IMPROVEMENT
+    assert s.round_gain_needed(k, d, few, few, spare=False) == ROUND_IMPROVEMENT

@@ -401,8 +401,6 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
     rounds = []
     orders = tuple(sorted(set(settings.tensor_orders)))
     min_count = max(2, int(np.ceil(settings.min_support * settings.n_contraction_pairs)))
-    improvement = settings.round_improvement(k, d, source.n_train, source.n_samples, k if start is None else k - 1)
-    settled = max(improvement, settings.settled_improvement(k, d, source.n_train, source.n_samples))
     spare = True
     surplus_rounds = 0
     for rnd in range(settings.max_rounds):
@@ -444,7 +442,9 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
                                   float(fit.validation_mse)))
-        if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - (improvement if spare else settled)):
+        needed = settings.round_gain_needed(k, d, source.n_train, source.n_samples, widened=start is not None,
+                                            spare=spare)
+        if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - needed):
             break
         best = _Selection(fit, pool[chosen], pool, L, P, train, validation, k, cache.complete,
                           first_round=best.first_round if best is not None else None)
