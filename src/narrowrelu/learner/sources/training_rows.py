@@ -3,6 +3,8 @@ memory and must not see the held-out ones (the models the search for k compares)
 
 import numpy as np
 
+from .local import ArraySource
+
 
 class _TrainingRows:
     """The training rows of a pass, up to ``limit`` of them (an accumulator for ``source.fold``)."""
@@ -28,6 +30,14 @@ class _TrainingRows:
 
 
 def training_rows(source, limit, progress=None):
-    """The first ``limit`` training rows of ``source`` as arrays ``(X, y)`` (one pass)."""
-    acc = source.fold(_TrainingRows(limit), lambda acc, X, y, held: acc.add(X[~held], y[~held]), progress)
+    """The first ``limit`` training rows of ``source`` as arrays ``(X, y)`` (one pass; of rows in
+    memory, :meth:`~narrowrelu.learner.sources.local.ArraySource.first_training_rows`: one copy)."""
+    if isinstance(source, ArraySource):
+        return source.first_training_rows(limit, progress)
+    acc = source.fold(_TrainingRows(limit), _add_training_rows, progress)
     return np.concatenate(acc.X), np.concatenate(acc.y)
+
+
+def _add_training_rows(acc, X, y, held):
+    if not acc.full:
+        acc.add(X[~held], y[~held])
