@@ -208,9 +208,7 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
         if grown:
             # a birth that gains more than the BIC penalty can still be a weak neuron beside one
             # that merged a close pair: the split tries move it (free_neuron finds it wasted)
-            best, more = refine_with_splits(
-                lambda net, level=None: refine_network(method, net, source, max_iter, n_jobs, abandon_above=level),
-                best, source, n_jobs, screened=True)
+            best, more = refine_with_splits(grow_refine, best, source, n_jobs, screened=True)
             summary.update(split_tries=summary["split_tries"] + more["split_tries"],
                            splits=summary["splits"] + more["splits"])
             if more["splits"]:

@@ -52,6 +52,8 @@ class ArraySource(LocalSource):
         self.chunk_size = chunk_size
         self.n_validation = int(self.held_out.sum())
         self.n_passes = 0
+        # (limit, X, y) of the last first_training_rows
+        self._training_rows = None
 
     @property
     def n_samples(self):
@@ -75,7 +77,7 @@ class ArraySource(LocalSource):
         fitted on the same rows share it (read-only: callers never modify their inputs). A pass
         that gathers them block by block and joins the blocks copies them twice, and each copy of
         40 000 rows of d = 200 took 5 ``X.T @ X`` of the whole array here (memory first touched)."""
-        kept = getattr(self, "_training_rows", None)
+        kept = self._training_rows
         if kept is not None and kept[0] == limit:
             return kept[1], kept[2]
         rows = np.flatnonzero(~self.held_out)[:limit]
