@@ -152,6 +152,33 @@ def test_the_search_records_where_and_why_it_stopped():
     assert told.search_stop == {}
 
 
+def test_with_a_growth_to_follow_the_search_tries_k_plus_one_only_where_the_residual_shows_a_neuron():
+    """``growth_follows`` (the default call: a refinement whose growth tries one neuron more in any
+    case): once the model of k leaves no eigenvalue of its residual's second moment beyond the noise
+    edge, the search stops there instead of fitting and testing k + 1, and says why. Without it the
+    same data get the trial of k + 1 and its paired test (a k that leaves a neuron visible is still
+    followed by k + 1: test_selection's searches, which climb under the default call)."""
+    from narrowrelu.learner.refine.surplus import residual_structure
+    from narrowrelu.learner.rounds import fit_moments
+    from narrowrelu.learner.settings import MomentSettings
+
+    teacher = Teacher.random(n_features=8, n_neurons=3, random_state=4)
+    X, y = teacher.sample(20_000, random_state=5)
+    y = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng(6).standard_normal(y.size)
+    held = np.random.default_rng(7).random(y.size) < 0.2
+    source = ArraySource(X, y, held, 4096)
+    gated = fit_moments(source, MomentSettings(n_neurons=None, growth_follows=True), np.random.default_rng(0))
+    assert [entry["k"] for entry in gated.k_search] == [3]
+    assert gated.search_stop["k"] == 3 and "shows no neuron beyond the noise level" in gated.search_stop["why"]
+    assert "k_search" in gated.timings
+    trial = fit_moments(source, MomentSettings(n_neurons=None), np.random.default_rng(0))
+    assert [entry["k"] for entry in trial.k_search] == [3, 4] and trial.k_search[1]["z"] is not None
+    # the model of 2 neurons leaves the third in its residual, the model of 3 nothing
+    two = fit_moments(source, MomentSettings(n_neurons=2), np.random.default_rng(0))
+    assert residual_structure(two.network, source).significant
+    assert not residual_structure(gated.network, source).significant
+
+
 def test_neurons_the_search_misses_are_added_after_the_refinement():
     """A clusters teacher (d = 20, k = 6, noise 0.1 std f) at 30 rows per parameter: the moment search
     stops short (its raw k + 1 is not significantly better on the held-out rows), and the growth after

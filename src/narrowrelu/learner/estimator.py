@@ -392,14 +392,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                                              surplus_handoff=told, search_below_told=told,
                                              handoff=REFINE_HANDOFF if self.refine else 0.0,
                                              handoff_rows_per_parameter=LARGE_SAMPLE_ROWS_PER_PARAMETER,
-                                             search_from_visible=gaussian or self.n_neurons is not None)
+                                             search_from_visible=gaussian or self.n_neurons is not None,
+                                             growth_follows=self.refine and gaussian)
         if self.hidden_biases:
             # order 3 carries every biased unit, order 4 every unit with |beta| != 1; one round, as a
             # later one would lean on the bias-free model of the first (docs/design/algorithm.md)
             # and the search for k from k = 1: a start above the true k would keep its surplus, which
             # the biased refinement does not prune yet
             settings = replace(settings, tensor_orders=tuple(sorted(set(settings.tensor_orders) | {3})), max_rounds=1,
-                               search_from_visible=False)
+                               search_from_visible=False, growth_follows=False)
         with one_blas_thread():
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,

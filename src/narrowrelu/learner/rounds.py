@@ -28,8 +28,12 @@
    :math:`r_{k,i}^2 - r_{k+1,i}^2` over its standard error above ``AUTO_K_Z``), stopping at the
    first ``k`` fitted to within ``max(tol, AUTO_K_FITTED)`` times that mean square (a larger one
    would only split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
-   ``max_auto_neurons`` when given); a told ``n_neurons`` at least twice the neurons :math:`M_2`
-   shows is searched up to the same way (``search_below_told``, on at least
+   ``max_auto_neurons`` when given); with ``growth_follows`` (a refinement follows, whose growth
+   tries one neuron more in any case) :math:`k+1` is tried only while the residual of the model
+   of :math:`k` shows a neuron missing (:func:`~narrowrelu.learner.refine.surplus.residual_structure`:
+   an eigenvalue of its second moment beyond the noise edge, one pass): its rounds and the two
+   models of its test would only repeat that growth's question, at the cost of a fit; a told
+   ``n_neurons`` at least twice the neurons :math:`M_2` shows is searched up to the same way (``search_below_told``, on at least
    ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of one neuron more);
 5. the final output weights of the selected model from all rows (training and held-out).
 
@@ -59,7 +63,7 @@ from .passes import (
     second_moment_pass,
 )
 from .refine.split_neurons import free_neuron
-from .refine.surplus import merge_surplus, visible_neurons
+from .refine.surplus import merge_surplus, residual_structure, visible_neurons
 from .settings import auto_neuron_limit
 from .sources.projection_cache import ProjectionCache
 from .span import complete_outside_span, lift_directions, linear_basis, stacked_subspace, top_eigenvectors
@@ -278,6 +282,15 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     stop = {}
     fitted = max(settings.tol, AUTO_K_FITTED)
     for k in counts:
+        if best is not None and settings.growth_follows:
+            with timed("k_search"):
+                structure = residual_structure(_selection_network(best), source)
+            if not structure.significant:
+                stop = {"k": best.k, "why": (f"the second moment of its residual shows no neuron beyond the noise "
+                                             f"level (top |eigenvalue| {structure.eigenvalue:.3g}, edge "
+                                             f"{max(structure.edge, structure.floor):.3g}); the refinement tries "
+                                             "one more")}
+                break
         if best is None:
             result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)
         else:

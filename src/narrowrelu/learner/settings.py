@@ -155,6 +155,10 @@ class MomentSettings:
     # (learner.rounds, TOLD_SEARCH_*): rounds at a surplus k fit its spare neurons to the others'
     # error and cost k^4 per tensor
     search_below_told: bool = False
+    # a refinement with its growth follows (refine=True, bias-free, Gaussian inputs): the search
+    # tries k + 1 only while the residual of k shows a neuron missing (learner.rounds); the growth
+    # tries one more neuron after the refinement in any case
+    growth_follows: bool = False
 
     @classmethod
     def from_knobs(cls, knobs, **own):

@@ -114,10 +114,11 @@ def test_the_search_fits_the_two_models_it_compares_on_the_same_rows(monkeypatch
         calls.append((network.n_neurons, incumbent, rows_neurons))
         return refined_selection_model(network, source, progress, incumbent, rows_neurons)
 
-    teacher = make_teacher("random", 8, 3, 1)
+    # a close pair whose search climbs from k = 1 (the residual of each k shows a neuron missing)
+    teacher = make_teacher("close_pair", 8, 3, 1)
     X, y = teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(8000, random_state=1)
     model, z = _search(monkeypatch, spy, X, y, 1)
-    assert len(z) >= 2 and calls
+    assert len(z) >= 3 and calls
     challengers = [rows for k, incumbent, rows in calls if not incumbent]
     assert challengers == [k for k in sorted(z)[1:]]
     for k, incumbent, rows in calls:

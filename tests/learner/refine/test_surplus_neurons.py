@@ -19,7 +19,6 @@ from narrowrelu.learner.refine.surplus import (
     residual_structure,
     visible_neurons,
 )
-from narrowrelu.learner.rounds import AUTO_K_Z
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.teacher import make_teacher
 
@@ -238,9 +237,11 @@ def test_over_specified_noisy_fit_keeps_the_true_k_and_the_right_k_accuracy():
         over = MomentReLURegressor(n_neurons=6, random_state=13).fit(X, y)
     assert over.n_neurons_ == 3 and over.network_.n_neurons == 3 and len(over.surplus_) == 3
     assert over.refinement_["grown"] == 0
-    # the search below the told k stopped at 3 (k = 4 no better on the held-out rows), and says so
-    assert [entry["k"] for entry in over.k_search_] == [3, 4] and over.k_search_[1]["z"] <= AUTO_K_Z
-    assert all("stopped at k = 3: k = 4 fitted the held-out rows no better" in line for line in over.surplus_)
+    # the search below the told k stopped at 3 (its residual shows no neuron missing; the growth
+    # tried one more and kept none), and says so
+    assert [entry["k"] for entry in over.k_search_] == [3]
+    assert all("stopped at k = 3: the second moment of its residual shows no neuron" in line
+               for line in over.surplus_)
     # both fits reach the parametric rate sigma^2 p / n, p = 44; one neuron fitted to noise would add
     # d + 1 = 11 parameters, 1.25 times the error: the over-specified fit must stay below that
     assert population_mse(over, teacher) <= 1.25 * population_mse(right, teacher)
