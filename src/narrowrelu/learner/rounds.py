@@ -30,8 +30,9 @@
    would only split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
    ``max_auto_neurons`` when given); with ``growth_follows`` (a refinement follows, whose growth
    tries one neuron more in any case) :math:`k+1` is tried only while the residual of the model
-   of :math:`k` shows a neuron missing (:func:`~narrowrelu.learner.refine.surplus.residual_structure`:
-   an eigenvalue of its second moment beyond the noise edge, one pass): its rounds and the two
+   of :math:`k` shows a neuron missing
+   (:func:`~narrowrelu.learner.refine.surplus.residual_structure`: an eigenvalue of its second
+   moment beyond the noise edge, one pass): its rounds and the two
    models of its test would only repeat that growth's question, at the cost of a fit; a told
    ``n_neurons`` at least twice the neurons :math:`M_2` shows is searched up to the same way (``search_below_told``, on at least
    ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of one neuron more);
