@@ -34,8 +34,9 @@
    (:func:`~narrowrelu.learner.refine.surplus.residual_structure`: an eigenvalue of its second
    moment beyond the noise edge, one pass): its rounds and the two
    models of its test would only repeat that growth's question, at the cost of a fit; a told
-   ``n_neurons`` at least twice the neurons :math:`M_2` shows is searched up to the same way (``search_below_told``, on at least
-   ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of one neuron more);
+   ``n_neurons`` at least twice the neurons :math:`M_2` shows is searched up to the same way
+   (``search_below_told``, on at least ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of
+   one neuron more);
 5. the final output weights of the selected model from all rows (training and held-out).
 
 The result is a :class:`MomentFit`; :class:`~narrowrelu.MomentReLURegressor` is a thin class
