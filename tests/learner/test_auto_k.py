@@ -179,6 +179,18 @@ def test_with_a_growth_to_follow_the_search_tries_k_plus_one_only_where_the_resi
     assert not residual_structure(gated.network, source).significant
 
 
+def test_a_raw_fit_tries_k_plus_one_as_nothing_after_its_search_would(three_neuron_data):
+    """The gate on the residual of k is for the default call, whose refinement tries one neuron
+    more; ``refine=False`` has nothing after the search, and still fits and tests k + 1."""
+    X, y = three_neuron_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refined = MomentReLURegressor(random_state=0).fit(X, y)
+        raw = MomentReLURegressor(refine=False, random_state=0).fit(X, y)
+    assert [entry["k"] for entry in refined.k_search_] == [3]
+    assert [entry["k"] for entry in raw.k_search_] == [3, 4] and raw.n_neurons_ == 3
+
+
 def test_neurons_the_search_misses_are_added_after_the_refinement():
     """A clusters teacher (d = 20, k = 6, noise 0.1 std f) at 30 rows per parameter: the moment search
     stops short (its raw k + 1 is not significantly better on the held-out rows), and the growth after
