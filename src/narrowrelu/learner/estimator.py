@@ -398,9 +398,11 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
             # order 3 carries every biased unit, order 4 every unit with |beta| != 1; one round, as a
             # later one would lean on the bias-free model of the first (docs/design/algorithm.md)
             # and the search for k from k = 1: a start above the true k would keep its surplus, which
-            # the biased refinement does not prune yet
+            # the biased refinement does not prune yet (so a told n_neurons that M2 shows at most half
+            # of is searched up to from k = 1 too)
             settings = replace(settings, tensor_orders=tuple(sorted(set(settings.tensor_orders) | {3})), max_rounds=1,
-                               search_from_visible=False, growth_follows=False)
+                               search_from_visible=False, growth_follows=False,
+                               search_below_told=self.refine and self.n_neurons is not None)
         with one_blas_thread():
             total = settings.max_passes(source.n_features, source.n_samples) * source.n_chunks()
             with tqdm(total=total, disable=not self.verbose,
@@ -415,7 +417,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 start = time.perf_counter()
                 rows = refinement_rows("lm", source.n_samples, knobs.refine_max_samples,
                                        source.rows_in_memory() is not None)
-                most = None if self.n_neurons is not None else self._max_neurons(source.n_features, source.n_samples)
+                searched = self.n_neurons is None or bool(moments.k_search)
+                most = self._max_neurons(source.n_features, source.n_samples) if searched else None
                 raw, network, refinement = fit_biased(moments.network, source, self.refine, rows,
                                                       knobs.refine_max_iter, n_jobs, pool=moments.candidates,
                                                       max_units=most)

@@ -268,10 +268,12 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
             M2, linear_residual = second_moment_pass(source, base, chunk, settings.n_jobs, progress, mean_square=True)
     counts = settings.neuron_counts(d, source.n_samples)
     visible = 0
-    if settings.search_from_visible and (settings.n_neurons is None or settings.search_below_told):
+    told_search = settings.n_neurons is not None and settings.search_below_told
+    if settings.search_from_visible and settings.n_neurons is None or told_search:
         visible = visible_neurons(M2, np.sqrt(linear_residual), lin.n_train)
-        counts = [k for k in counts if k >= min(max(1, visible), counts[-1])]
-        if settings.n_neurons is not None and (
+        if settings.search_from_visible:
+            counts = [k for k in counts if k >= min(max(1, visible), counts[-1])]
+        if told_search and (
                 visible > TOLD_SEARCH_VISIBLE_SHARE * settings.n_neurons
                 or source.n_samples < TOLD_SEARCH_ROWS_PER_PARAMETER * n_parameters(visible + 1, d)):
             counts = [settings.n_neurons]

@@ -8,6 +8,7 @@ import pytest
 
 from narrowrelu import MomentReLURegressor, Teacher, population_mse, population_variance
 from narrowrelu.learner.biases import biased_start, fit_biased
+from narrowrelu.learner.refine.surplus import NeuronCountWarning
 from narrowrelu.learner.sources import ArraySource
 from narrowrelu.network import ReLUNetwork, n_parameters
 
@@ -102,3 +103,22 @@ def test_auto_k_with_biases_finds_k():
     assert model.n_neurons_ == 3
     assert [entry["k"] for entry in model.k_search_] == [1, 2, 3, 4]
     assert model.k_search_[-1]["z"] <= 3 < min(entry["z"] for entry in model.k_search_[1:-1])
+
+
+def test_an_over_specified_biased_fit_keeps_the_true_k_and_says_so():
+    """n_neurons = 6 on three biased units (d = 10, n = 2e4, noise 0.1 std f): M2 shows at most half
+    of the 6, so k is searched up to 6 from k = 1, as without n_neurons; the fit keeps 3, says why in
+    surplus_ and a NeuronCountWarning, and is as accurate as the fit told 3. (It used to keep all six
+    units without a word, at 1.4-2.5 times the told fit's error.) A unit fitted to noise would add
+    d + 2 = 12 parameters to p = 47, 1.26 times the error: the over-specified fit stays below that.
+    Told the right k, the fit makes no search."""
+    teacher = biased_teacher(10, 3, 0, scale=0.5)
+    X, y = teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(20_000, random_state=0)
+    right = MomentReLURegressor(n_neurons=3, hidden_biases=True, random_state=0).fit(X, y)
+    assert right.k_search_ == [] and right.n_neurons_ == 3
+    with pytest.warns(NeuronCountWarning, match=r"n_neurons = 6: 3 neuron\(s\) were surplus and the model keeps 3"):
+        over = MomentReLURegressor(n_neurons=6, hidden_biases=True, random_state=0).fit(X, y)
+    assert over.n_neurons_ == 3 and over.network_.n_neurons == 3 and over.network_.hidden_biases.shape == (3,)
+    assert [entry["k"] for entry in over.k_search_] == [1, 2, 3, 4]
+    assert len(over.surplus_) == 3 and all("stopped at k = 3" in line for line in over.surplus_)
+    assert population_mse(over, teacher) <= 1.26 * population_mse(right, teacher)
