@@ -32,11 +32,12 @@
    tries one neuron more in any case) :math:`k+1` is tried only while the residual of the model
    of :math:`k` shows a neuron missing
    (:func:`~narrowrelu.learner.refine.surplus.residual_structure`: an eigenvalue of its second
-   moment beyond the noise edge, one pass): its rounds and the two
-   models of its test would only repeat that growth's question, at the cost of a fit; a told
+   moment beyond the noise edge, one pass over at most its first rows), as its rounds and the two
+   models of its test would only ask that growth's question at the cost of a fit; a told
    ``n_neurons`` at least twice the neurons :math:`M_2` shows is searched up to the same way
    (``search_below_told``, on at least ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of
-   one neuron more);
+   one neuron more; from :math:`k = 1` without ``search_from_visible``, as the biased learner
+   searches);
 5. the final output weights of the selected model from all rows (training and held-out).
 
 The result is a :class:`MomentFit`; :class:`~narrowrelu.MomentReLURegressor` is a thin class
@@ -269,7 +270,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     counts = settings.neuron_counts(d, source.n_samples)
     visible = 0
     told_search = settings.n_neurons is not None and settings.search_below_told
-    if settings.search_from_visible and settings.n_neurons is None or told_search:
+    if (settings.search_from_visible and settings.n_neurons is None) or told_search:
         visible = visible_neurons(M2, np.sqrt(linear_residual), lin.n_train)
         if settings.search_from_visible:
             counts = [k for k in counts if k >= min(max(1, visible), counts[-1])]
