@@ -32,8 +32,10 @@
    tries one neuron more in any case) :math:`k+1` is tried only while the residual of the model
    of :math:`k` shows a neuron missing
    (:func:`~narrowrelu.learner.refine.surplus.residual_structure`: an eigenvalue of its second
-   moment beyond the noise edge, one pass over at most its first rows), as its rounds and the two
-   models of its test would only ask that growth's question at the cost of a fit; a told
+   moment beyond the noise edge, one pass over at most its first rows; where the moment model's
+   does, that of the model the paired test compares :math:`k+1` with, ``selection_model``'s
+   ``incumbent``, made then and kept for the test), as its rounds and the two models of its test
+   would only ask that growth's question at the cost of a fit; a told
    ``n_neurons`` at least twice the neurons :math:`M_2` shows is searched up to the same way
    (``search_below_told``, on at least ``TOLD_SEARCH_ROWS_PER_PARAMETER`` rows per parameter of
    one neuron more; from :math:`k = 1` without ``search_from_visible``, as the biased learner
@@ -290,6 +292,12 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
         if best is not None and settings.growth_follows:
             with timed("k_search"):
                 structure = residual_structure(_selection_network(best), source)
+                if structure.significant and selection_model is not None:
+                    # at few rows per parameter the raw model's own error stands above the edge: the
+                    # model the paired test would compare k + 1 with is asked too (and kept for it)
+                    best_model = model_of(_selection_network(best), source, progress, incumbent=True,
+                                          rows_neurons=k)
+                    structure = residual_structure(best_model, source)
             if not structure.significant:
                 stop = {"k": best.k, "why": (f"the second moment of its residual shows no neuron beyond the noise "
                                              f"level (top |eigenvalue| {structure.eigenvalue:.3g}, edge "
