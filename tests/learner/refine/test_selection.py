@@ -54,8 +54,9 @@ def test_the_search_compares_refined_models_and_stops_at_the_k_they_support(monk
     """A clusters teacher (d = 16, k = 6, n = 20 000, seed 0) whose raw moment solutions are poor
     judges of k: compared refined, the search keeps k = 5 and 6 (z 12.7 and 8.7) and stops there,
     the model of 6 settled for the test leaving no neuron in its residual (before the search asked
-    the settled model, k = 7 was fitted and rejected); compared raw, it stops at k = 4, the raw model of k = 5 fitting the held-out rows no
-    better by the test (z 2.2), and only the refinement's growth brings it back to 6 neurons. (Before
+    the settled model, k = 7 was fitted and rejected); compared raw, it stops at k = 4, the raw
+    model of k = 5 fitting the held-out rows no better by the test (z 2.2), and only the
+    refinement's growth brings it back to 6 neurons. (Before
     aad6f56, whose rounds hand over to the refinement earlier, the raw models kept improving past
     k = 6 instead, and the raw search ran to k = 9.)"""
     teacher = make_teacher("clusters", 16, 6, 0)
