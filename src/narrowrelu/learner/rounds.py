@@ -291,18 +291,17 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
     for k in counts:
         if best is not None and settings.growth_follows:
             with timed("k_search"):
-                structure = residual_structure(_selection_network(best), source)
+                network = _selection_network(best)
+                structure = residual_structure(network, source)
                 if structure.significant and selection_model is not None:
                     # at few rows per parameter the raw model's own error stands above the edge: the
                     # model the paired test would compare k + 1 with is asked too (and kept for it)
-                    best_model = model_of(_selection_network(best), source, progress, incumbent=True,
-                                          rows_neurons=k)
+                    best_model = model_of(network, source, progress, incumbent=True, rows_neurons=k)
                     structure = residual_structure(best_model, source)
             if not structure.significant:
                 stop = {"k": best.k, "why": (f"the second moment of its residual shows no neuron beyond the noise "
                                              f"level (top |eigenvalue| {structure.eigenvalue:.3g}, edge "
-                                             f"{max(structure.edge, structure.floor):.3g}); the refinement tries "
-                                             "one more")}
+                                             f"{structure.level:.3g}); the refinement tries one more")}
                 break
         if best is None:
             result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)

@@ -144,8 +144,13 @@ class ResidualStructure:
     floor: float = 0.0
 
     @property
+    def level(self):
+        """What ``eigenvalue`` must exceed: the noise ``edge``, or the resolution ``floor`` when higher."""
+        return max(self.edge, self.floor)
+
+    @property
     def significant(self):
-        return bool(self.eigenvalue > max(self.edge, self.floor))
+        return bool(self.eigenvalue > self.level)
 
     @property
     def neuron_weight(self):
