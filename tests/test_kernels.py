@@ -182,6 +182,42 @@ def bound_contraction_row_pass(**inputs):
     return reference_contraction_row_pass(**absolute_inputs)
 
 
+def draw_contraction_row_split(data):
+    inputs = draw_contraction_row_pass(data)
+    rng = values(data)
+    d = inputs["X"].shape[1]
+    G = rng.standard_normal((1, d)) * rng.uniform(0.1, 2.0)
+    return {**inputs, "G": G, "sq_norms": np.einsum("ij,ij->i", G, G), "vectors": rng.standard_normal((1, d)),
+            "sums": rng.standard_normal((2, 1))}
+
+
+def run_contraction_row_split(kernel, X, y, G, sq_norms, order, vectors, sums, sum_yx):
+    P, N = np.full(X.shape, np.nan), np.full(X.shape, np.nan)
+    vectors, sums, sum_yx = vectors.copy(), sums.copy(), sum_yx.copy()  # the kernel adds to these
+    n_pos, n_neg = kernel(X, y, G, sq_norms, order, vectors, sums, sum_yx, P, N)
+    P, N = P[:n_pos], N[:n_neg]
+    return {"counts": np.array([n_pos, n_neg]), "positive_gram": P.T @ P, "negative_gram": N.T @ N,
+            "vectors": vectors, "sums": sums, "sum_yx": sum_yx}
+
+
+def reference_contraction_row_split(X, y, G, sq_norms, order, vectors, sums, sum_yx):
+    """The row pass's sums, and its one row of weights w split as split_rows_by_sign splits them:
+    the Grams of the rows written, sum over w_i > 0 of w_i x_i x_i^T and over w_i < 0 of -w_i x_i x_i^T
+    (the rows' values carry the rounding of w_i through a square root, unbounded near w_i = 0;
+    the Grams are linear in w and split_rows_by_sign's own test checks the rows)."""
+    row_pass = reference_contraction_row_pass(X, y, G, sq_norms, order, vectors, sums, sum_yx)
+    w = row_pass.pop("gram_weights")[0]
+    positive, negative = np.maximum(w, 0.0), np.maximum(-w, 0.0)
+    return {**row_pass, "counts": np.array([(w > 0).sum(), (w < 0).sum()]),
+            "positive_gram": (X.T * positive) @ X, "negative_gram": (X.T * negative) @ X}
+
+
+def bound_contraction_row_split(**inputs):
+    row_pass = bound_contraction_row_pass(**inputs)
+    w, X = row_pass.pop("gram_weights")[0], np.abs(inputs["X"])
+    return {**row_pass, "counts": 0, "positive_gram": (X.T * w) @ X, "negative_gram": (X.T * w) @ X}
+
+
 # ----------------------------------------------------------------------------- order-4 products
 def draw_order4_product_pass(data):
     rng = values(data)
@@ -492,6 +528,8 @@ KERNELS = {
                                        bound_split_rows_by_sign, 1e-13),
     "moments.contraction_row_pass": Case(draw_contraction_row_pass, run_contraction_row_pass,
                                          reference_contraction_row_pass, bound_contraction_row_pass, 1e-12),
+    "moments.contraction_row_split": Case(draw_contraction_row_split, run_contraction_row_split,
+                                          reference_contraction_row_split, bound_contraction_row_split, 1e-12),
     "moments.order4_product_pass": Case(draw_order4_product_pass, run_order4_product_pass,
                                         reference_order4_product_pass, bound_order4_product_pass, 1e-12),
     "moments.monomial_moment_pass": Case(draw_monomial_moment_pass, run_monomial_moment_pass,

@@ -245,15 +245,18 @@ def test_accumulator_pickles_and_resumes():
 
 
 @pytest.mark.parametrize("n_pos, n_neg", [(30, 20), (0, 5), (5, 0), (1, 1)])
-def test_weighted_gram_upper_matches_numpy(n_pos, n_neg):
-    from narrowrelu.moments._blas import weighted_gram_upper
+def test_signed_gram_matches_numpy(n_pos, n_neg):
+    from narrowrelu.moments._blas import signed_gram
 
     rng = np.random.default_rng(n_pos + 7 * n_neg)
     P, N = rng.standard_normal((n_pos, 6)), rng.standard_normal((n_neg, 6))
-    out = weighted_gram_upper(P, N, 6)
-    expected = P.T @ P - N.T @ N
-    np.testing.assert_allclose(np.triu(out), np.triu(expected), rtol=1e-13, atol=1e-13)
-    assert np.all(np.tril(out, -1) == 0.0)
+    expected = np.einsum("ia,ib->ab", P, P) - np.einsum("ia,ib->ab", N, N)
+    out = signed_gram(P, N)
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
+    assert np.array_equal(out, out.T)
+    before = np.arange(36.0).reshape(6, 6)
+    added = signed_gram(P, N, out=before.copy())
+    np.testing.assert_allclose(added, before + expected, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("d", [5, 70])

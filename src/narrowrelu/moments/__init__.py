@@ -6,5 +6,5 @@
 - :mod:`~narrowrelu.moments.projected`: full :math:`k^m` Hermite tensors of projected data;
 - :mod:`~narrowrelu.moments.model`: the same moments of a known network, exactly (control variates);
 - :mod:`~narrowrelu.moments.thin`: thin products :math:`XS`, :math:`X^TW` by numba kernels;
-- ``_kernels`` (numba) and ``_blas`` (``dsyrk`` without the GIL) do the arithmetic.
+- ``_kernels`` (numba) and ``_blas`` (weighted Gram matrices by symmetric rank updates) do the arithmetic.
 """

@@ -9,9 +9,10 @@ built for wide matrices and is several times slower than these loops at 1 to 30 
 
 The row pass reads each row of a chunk once from memory and does all the per-sample work on it
 (the projections :math:`g_j\\cdot x_i`, the Hermite weights, the vector sums); the split kernel
-then re-reads the chunk from cache. ``fastmath`` is limited to reassociation (so the reductions
-vectorise): no-NaN/no-Inf assumptions are not made, so non-finite inputs propagate to the sums,
-which is how the caller detects them without a separate pass over ``X``.
+then re-reads the chunk from cache, once per direction, or, for one direction, the row pass
+splits the rows itself (``contraction_row_split``). ``fastmath`` is limited to reassociation (so
+the reductions vectorise): no-NaN/no-Inf assumptions are not made, so non-finite inputs propagate
+to the sums, which is how the caller detects them without a separate pass over ``X``.
 """
 
 import numpy as np
@@ -27,6 +28,33 @@ _OUT1 = types.float64[::1]
 _OUT2 = types.float64[:, ::1]
 _ROW_PASS_SIGNATURE = types.void(_IN2, _IN1, _IN2, _IN1, types.int64, _OUT2, _OUT2, _OUT2, _OUT1)
 _SPLIT_SIGNATURE = types.UniTuple(types.int64, 2)(_IN2, _IN1, _OUT2, _OUT2)
+_ROW_SPLIT_SIGNATURE = types.UniTuple(types.int64, 2)(_IN2, _IN1, _IN2, _IN1, types.int64, _OUT2, _OUT2, _OUT1,
+                                                      _OUT2, _OUT2)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+def _row_terms(X, i, yi, G, j, q, order, vectors, sums):
+    """Row ``i``'s terms along ``g_j``: adds to ``vectors[j]`` and ``sums[:, j]`` (see
+    :func:`contraction_row_pass`) and returns its weight :math:`y_iH_{m-2}(s_{ij})`."""
+    d = X.shape[1]
+    s = 0.0
+    for c in range(d):
+        s += X[i, c] * G[j, c]
+    h_m4 = 0.0
+    h_m3 = 0.0
+    h_m2 = 1.0
+    for t in range(order - 2):
+        h_next = s * h_m2 - t * q * h_m3
+        h_m4 = h_m3
+        h_m3 = h_m2
+        h_m2 = h_next
+    sums[0, j] += yi * h_m2
+    sums[1, j] += yi * h_m4
+    vw = yi * h_m3
+    if vw != 0.0:
+        for c in range(d):
+            vectors[j, c] += vw * X[i, c]
+    return yi * h_m2
 
 
 @njit(_ROW_PASS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
@@ -48,25 +76,35 @@ def contraction_row_pass(X, y, G, sq_norms, order, gram_weights, vectors, sums, 
         for c in range(d):
             sum_yx[c] += yi * X[i, c]
         for j in range(r):
-            s = 0.0
+            gram_weights[j, i] = _row_terms(X, i, yi, G, j, sq_norms[j], order, vectors, sums)
+
+
+@njit(_ROW_SPLIT_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def contraction_row_split(X, y, G, sq_norms, order, vectors, sums, sum_yx, positive, negative):
+    """:func:`contraction_row_pass` for one direction (``G`` of one row), with the rows split by
+    the sign of their weight :math:`w_i = y_iH_{m-2}(s_i)` as :func:`split_rows_by_sign` does,
+    :math:`\\sqrt{|w_i|}\\,x_i` into ``positive`` or ``negative``, while each row is in L1: the
+    chunk is read once. Returns the number of rows written to each."""
+    n, d = X.shape
+    n_pos = 0
+    n_neg = 0
+    for i in range(n):
+        yi = y[i]
+        for c in range(d):
+            sum_yx[c] += yi * X[i, c]
+        wi = _row_terms(X, i, yi, G, 0, sq_norms[0], order, vectors, sums)
+        if wi > 0.0:
+            root = np.sqrt(wi)
             for c in range(d):
-                s += X[i, c] * G[j, c]
-            q = sq_norms[j]
-            h_m4 = 0.0
-            h_m3 = 0.0
-            h_m2 = 1.0
-            for t in range(order - 2):
-                h_next = s * h_m2 - t * q * h_m3
-                h_m4 = h_m3
-                h_m3 = h_m2
-                h_m2 = h_next
-            gram_weights[j, i] = yi * h_m2
-            sums[0, j] += yi * h_m2
-            sums[1, j] += yi * h_m4
-            vw = yi * h_m3
-            if vw != 0.0:
-                for c in range(d):
-                    vectors[j, c] += vw * X[i, c]
+                positive[n_pos, c] = root * X[i, c]
+            n_pos += 1
+        elif wi < 0.0:
+            root = np.sqrt(-wi)
+            for c in range(d):
+                negative[n_neg, c] = root * X[i, c]
+            n_neg += 1
+    return n_pos, n_neg
+
 
 
 @njit(_SPLIT_SIGNATURE, cache=True, nogil=True)

@@ -23,8 +23,8 @@ import numpy as np
 
 from .._parallel import one_blas_thread, ordered_map
 from .._validation import check_data, check_finite_array, check_positive_int
-from ._blas import scratch_rows, weighted_gram_upper
-from ._kernels import contraction_row_pass, split_rows_by_sign
+from ._blas import scratch_rows, signed_gram
+from ._kernels import contraction_row_pass, contraction_row_split, split_rows_by_sign
 
 DEFAULT_CHUNK_SIZE = 4096
 
@@ -62,7 +62,7 @@ class HermiteContractionAccumulator:
         r, d = self.directions.shape
         self._sq_norms = np.einsum("ij,ij->i", self.directions, self.directions)
         self.n_samples = 0
-        self._gram_upper = np.zeros((r, d, d))
+        self._gram = np.zeros((r, d, d))
         self._vectors = np.zeros((r, d))
         self._sums = np.zeros((2, r))
         self._sum_y = 0.0
@@ -87,7 +87,7 @@ class HermiteContractionAccumulator:
         counting ``n_rows`` rows (default: all; rows with ``y = 0`` add nothing but their count)."""
         # work on copies of the running sums (chunk results added in order, as in one pass)
         # and commit them only once the block is known to be finite
-        gram = self._gram_upper.copy()
+        gram = self._gram.copy()
         vectors = self._vectors.copy()
         sums = self._sums.copy()
         sum_y = self._sum_y
@@ -105,7 +105,7 @@ class HermiteContractionAccumulator:
             # a non-finite x_ic makes y_i x_ic NaN or infinite, and the column sum stays so;
             # an overflow of finite data does too, hence the exact check before refusing
             check_finite_array(X, "X")
-        self._gram_upper = gram
+        self._gram = gram
         self._vectors = vectors
         self._sums = sums
         self._sum_y = sum_y
@@ -116,21 +116,26 @@ class HermiteContractionAccumulator:
         X, y = block
         c, d = X.shape
         r = self.directions.shape[0]
-        gram_weights = np.empty((r, c))
         vectors = np.zeros((r, d))
         sums = np.zeros((2, r))
         sum_yx = np.zeros(d)
-        contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, gram_weights, vectors, sums, sum_yx)
         grams = np.empty((r, d, d))
         positive, negative = scratch_rows(c, d)
+        if r == 1:
+            n_pos, n_neg = contraction_row_split(X, y, self.directions, self._sq_norms, self.order, vectors, sums,
+                                                 sum_yx, positive, negative)
+            grams[0] = signed_gram(positive[:n_pos], negative[:n_neg])
+            return grams, vectors, sums, y.sum(), sum_yx
+        gram_weights = np.empty((r, c))
+        contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, gram_weights, vectors, sums, sum_yx)
         for j in range(r):
             n_pos, n_neg = split_rows_by_sign(X, gram_weights[j], positive, negative)
-            grams[j] = weighted_gram_upper(positive[:n_pos], negative[:n_neg], d)
+            grams[j] = signed_gram(positive[:n_pos], negative[:n_neg])
         return grams, vectors, sums, y.sum(), sum_yx
 
     def merge(self, other):
         """Add the sums of ``other`` (same directions and order), e.g. from another block of rows."""
-        self._gram_upper += other._gram_upper
+        self._gram += other._gram
         self._vectors += other._vectors
         self._sums += other._sums
         self._sum_y += other._sum_y
@@ -145,10 +150,8 @@ class HermiteContractionAccumulator:
         n = self.n_samples
         m = self.order
         G = self.directions
-        gram = self._gram_upper + np.transpose(self._gram_upper, (0, 2, 1))
         idx = np.arange(self.n_features)
-        gram[:, idx, idx] *= 0.5
-        out = gram / n
+        out = self._gram / n
         out[:, idx, idx] -= (self._sums[0] / n)[:, None]
         v = self._vectors / n
         out -= (m - 2) * (G[:, :, None] * v[:, None, :] + v[:, :, None] * G[:, None, :])
