@@ -25,16 +25,19 @@ from ..network import n_parameters
 
 # below this many rows per parameter the fit is said to be unsupported
 ROWS_PER_PARAMETER = 10
-# seconds per n * d * (d + 10 k) for all the passes of a default fit (measured: d = 50, k = 3,
-# n = 2e5 and d = 100, k = 4, n = 1e5 took 2.7-9 s as the machine's load varied, 2e-9 to 7e-9 per unit)
-PASS_SECONDS = 4e-9
-# seconds per k^4 per round of the candidate stage (measured at d = 30: k = 15, 8 s; k = 20, 21 s
-# per round); default fits at d = 30, n = 2000 took 25 s (k = 15) and 84 s (k = 20) in all, about
-# 5e-4 k^4, and d = k = 30 with 100 rows 216 s (2 rounds): 3 rounds as a middle
-CANDIDATE_SECONDS = 1.1e-4
+# seconds per n * d * (d + 10 k) for all the passes of a default fit (measured at 3dfc3a6, one
+# thread: d = 50, k = 3, n = 2e5 in 0.9 s and d = 100, k = 4, n = 1e5 in 1.0 s, 0.7-1.1e-9 per unit;
+# d = 100, k = 5, n = 1e6 in 3.4 s, 2.3e-10: the rounds and the refinement take fewer passes on
+# more rows per parameter. 4e-9 at 87b37fc, before the rounds handed over to the refinement)
+PASS_SECONDS = 1e-9
+# seconds per k^4 per round of the candidate stage (default fits at d = 30, n = 2000, at 3dfc3a6:
+# k = 10 in 1.4 s, 15 in 10.2 s, 20 in 7.2 s, 1.4-6.7e-5 per k^4 per round for 3 rounds; 1.1e-4 at
+# 87b37fc, whose fits took 25 s at k = 15 and 84 s at k = 20), and d = k = 30 with 100 rows 189 s
+# (2 rounds) at 87b37fc
+CANDIDATE_SECONDS = 5e-5
 EXPECTED_ROUNDS = 3
-# a fit estimated to take longer warns before it starts (the estimate was 0.55 to 1.3 times the
-# measured time of fits over 10 s, so a fit of a minute or more is announced)
+# a fit estimated to take longer warns before it starts (the estimate was 0.75 to 3.3 times the
+# measured time of the fits above, so a fit of a minute or more is announced)
 LONG_FIT_SECONDS = 30.0
 
 
