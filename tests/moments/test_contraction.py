@@ -51,6 +51,10 @@ def test_contraction_equals_explicit_einsum(order, d):
         expected = contract(T, G[j], order - 2)
         assert_close_to_scale(got[j], expected)
         np.testing.assert_array_equal(got[j], got[j].T)
+        # one direction alone: the row pass splits the rows itself (contraction_row_split)
+        alone = hermite_moment_contraction(X, y, G[j], order=order, chunk_size=50)
+        assert_close_to_scale(alone, expected)
+        np.testing.assert_array_equal(alone, alone.T)
 
 
 def test_single_direction_returns_matrix():
