@@ -45,6 +45,23 @@ def test_paired_statistic_sees_a_missing_neuron():
     assert paired_improvement(source, net, one) < -10
 
 
+def test_paired_statistic_is_zero_between_two_fits_to_rounding():
+    # noiseless rows: the teacher's network and one whose neuron weighs 1e-13 more both fit to
+    # rounding; their squared residuals differ by ~1e-26 Var y on every row, all of one sign, so
+    # the raw statistic would be large (z = 13.4 here) and keep the "larger" model. Below
+    # PAIRED_TIE_LEVEL of Var y the improvement counts as none
+    teacher = Teacher.random(n_features=6, n_neurons=2, random_state=1)
+    net = teacher.relu_network()
+    nudged = ReLUNetwork(net.hidden_weights, net.output_weights * np.r_[1 + 1e-13, 1.0], net.linear_weights,
+                         net.intercept)
+    source = _held_out_source(teacher, 5000, 0.0, 7)
+    assert paired_improvement(source, nudged, net) == 0.0
+    assert paired_improvement(source, net, nudged) == 0.0
+    # a real gain on the same rows still scores
+    one = ReLUNetwork(net.hidden_weights[:1], net.output_weights[:1], net.linear_weights, net.intercept)
+    assert paired_improvement(source, one, net) > AUTO_K_Z
+
+
 def test_auto_neuron_limit_is_bounded_by_d_the_rows_and_the_cap():
     assert auto_neuron_limit(20) == 20
     assert auto_neuron_limit(20, 10_000) == 20

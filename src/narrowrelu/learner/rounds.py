@@ -82,6 +82,11 @@ SELECTION_ROWS = 2**18
 # r_k^2 - r_{k+1}^2 is above this many standard errors: a one-sided false-alarm rate of
 # 1 - Phi(3) = 0.13 % per k tried when k + 1 fits no better
 AUTO_K_Z = 3.0
+# and only when that mean is above this share of the held-out rows' variance of y (|mean| below it
+# scores z = 0): there both models fit to rounding (noiseless data), and the statistic is rounding
+# noise (a biased d = 6, k = 2 teacher fitted exactly by k = 2, 3 and 4 scored z = -0.44 at one
+# commit and 5.5 at the next, whose sums differ in the last bits, and went on to k = 4)
+PAIRED_TIE_LEVEL = 1e-12
 # with surplus_handoff, rounds stop after SURPLUS_ROUNDS in a row whose model has at least
 # SURPLUS_NEURONS surplus neurons (merge_surplus merges or drops that many): a model of the right
 # k can show one (a close pair, or a cluster, comes out of a round as one direction twice)
@@ -380,11 +385,15 @@ class _PairedSums:
         self.total = 0.0
         self.squares = 0.0
         self.rows = 0
+        self.sum_y = 0.0
+        self.sum_y2 = 0.0
 
     def merge(self, other):
         self.total += other.total
         self.squares += other.squares
         self.rows += other.rows
+        self.sum_y += other.sum_y
+        self.sum_y2 += other.sum_y2
         return self
 
 
@@ -393,7 +402,9 @@ def paired_improvement(source, smaller, larger, progress=None):
     :math:`D_i = (y_i - g_{\\text{smaller}}(x_i))^2 - (y_i - g_{\\text{larger}}(x_i))^2`, the
     statistic :math:`\\bar D / (s_D/\\sqrt m)` over the :math:`m` held-out rows (approximately
     standard normal when the larger model fits no better in expectation; positive when it fits
-    better). One pass (each model evaluated on the held-out rows only)."""
+    better), or 0 when :math:`|\bar D|` is at most ``PAIRED_TIE_LEVEL`` times the held-out rows'
+    variance of :math:`y` (both models fit to rounding). One pass (each model evaluated on the
+    held-out rows only)."""
 
     def chunk(acc, X, y, held):
         if not np.any(held):
@@ -404,12 +415,16 @@ def paired_improvement(source, smaller, larger, progress=None):
         acc.total += float(D.sum())
         acc.squares += float(D @ D)
         acc.rows += D.size
+        acc.sum_y += float(yh.sum())
+        acc.sum_y2 += float(yh @ yh)
 
     acc = source.fold(_PairedSums(), chunk, progress)
     m = acc.rows
     if m < 2:
         return 0.0
     mean = acc.total / m
+    if abs(mean) <= PAIRED_TIE_LEVEL * max(acc.sum_y2 / m - (acc.sum_y / m) ** 2, 0.0):
+        return 0.0
     var = max(acc.squares / m - mean * mean, 0.0) * m / (m - 1)
     if var == 0.0:
         return 0.0 if mean == 0.0 else float(np.sign(mean) * np.inf)

@@ -32,6 +32,23 @@ _ROW_SPLIT_SIGNATURE = types.UniTuple(types.int64, 2)(_IN2, _IN1, _IN2, _IN1, ty
                                                       _OUT2, _OUT2)
 
 
+@njit(cache=True, nogil=True)
+def _split_row(X, i, wi, positive, negative, n_pos, n_neg):
+    """Row ``i`` times :math:`\\sqrt{|w_i|}` into the next row of ``positive`` (``w_i > 0``) or
+    ``negative`` (``w_i < 0``), none for ``w_i = 0`` or NaN; returns the two counts after it."""
+    if wi > 0.0:
+        root = np.sqrt(wi)
+        for c in range(X.shape[1]):
+            positive[n_pos, c] = root * X[i, c]
+        return n_pos + 1, n_neg
+    if wi < 0.0:
+        root = np.sqrt(-wi)
+        for c in range(X.shape[1]):
+            negative[n_neg, c] = root * X[i, c]
+        return n_pos, n_neg + 1
+    return n_pos, n_neg
+
+
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
 def _row_terms(X, i, yi, G, j, q, order, vectors, sums):
     """Row ``i``'s terms along ``g_j``: adds to ``vectors[j]`` and ``sums[:, j]`` (see
@@ -93,18 +110,8 @@ def contraction_row_split(X, y, G, sq_norms, order, vectors, sums, sum_yx, posit
         for c in range(d):
             sum_yx[c] += yi * X[i, c]
         wi = _row_terms(X, i, yi, G, 0, sq_norms[0], order, vectors, sums)
-        if wi > 0.0:
-            root = np.sqrt(wi)
-            for c in range(d):
-                positive[n_pos, c] = root * X[i, c]
-            n_pos += 1
-        elif wi < 0.0:
-            root = np.sqrt(-wi)
-            for c in range(d):
-                negative[n_neg, c] = root * X[i, c]
-            n_neg += 1
+        n_pos, n_neg = _split_row(X, i, wi, positive, negative, n_pos, n_neg)
     return n_pos, n_neg
-
 
 
 @njit(_SPLIT_SIGNATURE, cache=True, nogil=True)
@@ -118,17 +125,7 @@ def split_rows_by_sign(X, w, positive, negative):
     n_pos = 0
     n_neg = 0
     for i in range(n):
-        wi = w[i]
-        if wi > 0.0:
-            root = np.sqrt(wi)
-            for c in range(d):
-                positive[n_pos, c] = root * X[i, c]
-            n_pos += 1
-        elif wi < 0.0:
-            root = np.sqrt(-wi)
-            for c in range(d):
-                negative[n_neg, c] = root * X[i, c]
-            n_neg += 1
+        n_pos, n_neg = _split_row(X, i, w[i], positive, negative, n_pos, n_neg)
     return n_pos, n_neg
 
 
