@@ -402,7 +402,7 @@ def paired_improvement(source, smaller, larger, progress=None):
     :math:`D_i = (y_i - g_{\\text{smaller}}(x_i))^2 - (y_i - g_{\\text{larger}}(x_i))^2`, the
     statistic :math:`\\bar D / (s_D/\\sqrt m)` over the :math:`m` held-out rows (approximately
     standard normal when the larger model fits no better in expectation; positive when it fits
-    better), or 0 when :math:`|\bar D|` is at most ``PAIRED_TIE_LEVEL`` times the held-out rows'
+    better), or 0 when :math:`|\\bar D|` is at most ``PAIRED_TIE_LEVEL`` times the held-out rows'
     variance of :math:`y` (both models fit to rounding). One pass (each model evaluated on the
     held-out rows only)."""
 

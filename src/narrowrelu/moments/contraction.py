@@ -119,18 +119,19 @@ class HermiteContractionAccumulator:
         vectors = np.zeros((r, d))
         sums = np.zeros((2, r))
         sum_yx = np.zeros(d)
-        grams = np.empty((r, d, d))
+        grams = np.zeros((r, d, d))
         positive, negative = scratch_rows(c, d)
         if r == 1:
             n_pos, n_neg = contraction_row_split(X, y, self.directions, self._sq_norms, self.order, vectors, sums,
                                                  sum_yx, positive, negative)
-            grams[0] = signed_gram(positive[:n_pos], negative[:n_neg])
-            return grams, vectors, sums, y.sum(), sum_yx
-        gram_weights = np.empty((r, c))
-        contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, gram_weights, vectors, sums, sum_yx)
-        for j in range(r):
-            n_pos, n_neg = split_rows_by_sign(X, gram_weights[j], positive, negative)
-            grams[j] = signed_gram(positive[:n_pos], negative[:n_neg])
+            signed_gram(positive[:n_pos], negative[:n_neg], out=grams[0])
+        else:
+            gram_weights = np.empty((r, c))
+            contraction_row_pass(X, y, self.directions, self._sq_norms, self.order, gram_weights, vectors, sums,
+                                 sum_yx)
+            for j in range(r):
+                n_pos, n_neg = split_rows_by_sign(X, gram_weights[j], positive, negative)
+                signed_gram(positive[:n_pos], negative[:n_neg], out=grams[j])
         return grams, vectors, sums, y.sum(), sum_yx
 
     def merge(self, other):
