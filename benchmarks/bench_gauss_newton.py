@@ -16,19 +16,39 @@ Cases (full sizes; ``--quick`` shrinks them to run in seconds):
   n = 2e4, d = 10, k = 3, noisy: relative difference of the final training losses, for the
   default (noise-aware) stop and for ``noise_tol=0`` (iterate to convergence).
 
+``--projections`` instead times eight conjugate-gradient Gauss–Newton iterations (``noise_tol=0``)
+from the teacher perturbed, on close pairs and clusters at d = 20 and 50 and a random teacher at
+d = 100, with the product passes reading the projections :math:`u_j\\cdot x_i` that the gradient
+pass kept (the default for rows in memory) and recomputing them (``PROJECTION_BUFFER_BYTES = 0``,
+as on an oracle or dask source): best of 4 each, over one ``X.T @ X``; the speed-up of one
+product pass over all rows alone (the two kernels, best of 5); and the largest relative
+difference of the two refined parameter vectors.
+
 Every refinement runs with BLAS on one thread (threadpoolctl).
 """
 
 import argparse
+import importlib
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from narrowrelu import MomentReLURegressor, Teacher, population_mse, population_variance
+from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
+from narrowrelu.teacher import make_teacher
 from narrowrelu.learner.refine.normal_equations import levenberg_marquardt
 from narrowrelu.network import n_parameters
 from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
+
+
+PROJECTION_CASES = [("close_pair", 10_000, 20, 6), ("clusters", 30_000, 20, 8), ("close_pair", 100_000, 50, 8),
+                    ("clusters", 60_000, 50, 12), ("random", 200_000, 100, 5)]
+
+
+def _seconds(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def xtx_seconds(X, repeats=3):
@@ -118,13 +138,60 @@ def lm_case(n, d, k, seed, n_jobs):
           flush=True)
 
 
+def projection_case(family, n, d, k, seed, n_jobs):
+    gn = importlib.import_module("narrowrelu.learner.refine.gauss_newton")
+    teacher = make_teacher(family, d, k, seed)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    X, y = teacher.with_noise(sigma).sample(n, random_state=seed + 100)
+    rng = np.random.default_rng(seed + 200)
+    start = ReLUNetwork(teacher.hidden_weights + 0.05 * rng.standard_normal(teacher.hidden_weights.shape),
+                        1.1 * teacher.output_weights, np.zeros(d), 0.0)
+    ref = xtx_seconds(X)
+    budget = gn.PROJECTION_BUFFER_BYTES
+    seconds, results = {}, {}
+    try:
+        for label, bytes_ in (("recomputed", 0), ("kept", budget)) * 2:
+            gn.PROJECTION_BUFFER_BYTES = bytes_
+            for _ in range(2):
+                t0 = time.perf_counter()
+                results[label] = gauss_newton_arrays(start, X, y, method="cg", noise_tol=0.0, max_iter=8,
+                                                     n_jobs=n_jobs)
+                seconds[label] = min(seconds.get(label, np.inf), time.perf_counter() - t0)
+    finally:
+        gn.PROJECTION_BUFFER_BYTES = budget
+    kernels = importlib.import_module("narrowrelu.learner.refine._kernels")
+    U, lam = np.ascontiguousarray(start.hidden_weights), np.ascontiguousarray(start.output_weights)
+    V, v_lam = rng.standard_normal((k + 1, d)), rng.standard_normal(k)
+    P, Zu = np.ascontiguousarray(np.vstack([U, V])), np.ascontiguousarray(X @ U.T)
+    G, s = np.zeros((k + 1, d)), np.zeros(k + 2)
+    product = {
+        "recomputed": lambda: kernels.gauss_newton_product_block(X, P, lam, v_lam, 0.0, G, s),
+        "kept": lambda: kernels.gauss_newton_product_block_cached(X, Zu, V, lam, v_lam, 0.0, G, s),
+    }
+    for fn in product.values():
+        fn()
+    product = {label: min(_seconds(fn) for _ in range(5)) for label, fn in product.items()}
+    kept, recomputed = results["kept"], results["recomputed"]
+    a, b = kept.network.to_vector(), recomputed.network.to_vector()
+    print(f"passes  {family:<10} n={n:.0e} d={d} k={k}: {recomputed.n_gradient_passes}+{recomputed.n_product_passes} "
+          f"passes; recomputed {seconds['recomputed'] / ref:.1f}, kept {seconds['kept'] / ref:.1f} X.T@X "
+          f"(x{seconds['recomputed'] / seconds['kept']:.2f}; one product pass x"
+          f"{product['recomputed'] / product['kept']:.2f}); parameters differ by "
+          f"{np.abs(a - b).max() / np.abs(b).max():.1e}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, seconds")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--projections", action="store_true", help="product passes: projections kept or recomputed")
     args = parser.parse_args()
     with threadpool_limits(limits=1, user_api="blas"):
+        if args.projections:
+            for family, n, d, k in PROJECTION_CASES:
+                projection_case(family, n, d, k, 0, args.n_jobs)
+            return
         if args.quick:
             noisy_case(100_000, 50, 5, args.seeds, args.n_jobs)
             noisy_case(20_000, 100, 3, args.seeds, args.n_jobs)

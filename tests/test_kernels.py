@@ -497,6 +497,45 @@ def bound_gauss_newton_product_block(X, P, lam, vlam, vb):
     return {"G": G, "s": np.concatenate([s, [Jv @ Jv]])}
 
 
+def run_gradient_block_projections(kernel, X, y, W, lam, b):
+    k, d = lam.size, X.shape[1]
+    G, s, Zu = np.zeros((k + 1, d)), np.zeros(k + 2), np.full((X.shape[0], k), np.nan)
+    kernel(X, y, W, lam, b, G, s, Zu)
+    return {"G": G, "s": s, "Zu": Zu}
+
+
+def reference_gradient_block_projections(X, y, W, lam, b):
+    return {**reference_gradient_block(X, y, W, lam, b), "Zu": X @ W[:lam.size].T}
+
+
+def bound_gradient_block_projections(X, y, W, lam, b):
+    return {**bound_gradient_block(X, y, W, lam, b), "Zu": np.abs(X) @ np.abs(W[:lam.size]).T}
+
+
+def draw_gauss_newton_product_block_cached(data):
+    case = draw_gauss_newton_product_block(data)
+    k = case["lam"].size
+    U, Q = np.ascontiguousarray(case["P"][:k]), np.ascontiguousarray(case["P"][k:])
+    maybe_read_only(data, U, Q)
+    return {"X": case["X"], "U": U, "Q": Q, "lam": case["lam"], "vlam": case["vlam"], "vb": case["vb"]}
+
+
+def run_gauss_newton_product_block_cached(kernel, X, U, Q, lam, vlam, vb):
+    """The kernel reads the neurons' projections, computed here as the reference computes them."""
+    k, d = lam.size, X.shape[1]
+    G, s = np.zeros((k + 1, d)), np.zeros(k + 2)
+    kernel(X, np.ascontiguousarray(X @ U.T), Q, lam, vlam, vb, G, s)
+    return {"G": G, "s": s}
+
+
+def reference_gauss_newton_product_block_cached(X, U, Q, lam, vlam, vb):
+    return reference_gauss_newton_product_block(X, np.vstack([U, Q]), lam, vlam, vb)
+
+
+def bound_gauss_newton_product_block_cached(X, U, Q, lam, vlam, vb):
+    return bound_gauss_newton_product_block(X, np.vstack([U, Q]), lam, vlam, vb)
+
+
 # ----------------------------------------------------------------------------- input conditioning
 def draw_column_extremes(data):
     rng = values(data)
@@ -546,6 +585,12 @@ KERNELS = {
     "refine.gauss_newton_product_block": Case(
         draw_gauss_newton_product_block, run_gauss_newton_product_block, reference_gauss_newton_product_block,
         bound_gauss_newton_product_block, 1e-12),
+    "refine.gradient_block_projections": Case(
+        draw_gradient_block, run_gradient_block_projections, reference_gradient_block_projections,
+        bound_gradient_block_projections, 1e-12),
+    "refine.gauss_newton_product_block_cached": Case(
+        draw_gauss_newton_product_block_cached, run_gauss_newton_product_block_cached,
+        reference_gauss_newton_product_block_cached, bound_gauss_newton_product_block_cached, 1e-12),
 }
 
 

@@ -2,6 +2,8 @@
 closed-form Gaussian Fisher matrix (narrowrelu.learner.refine.fisher); its numba kernels are checked
 in tests/test_kernels.py."""
 
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import strategies as st
@@ -22,6 +24,9 @@ from narrowrelu.learner.refine.fisher import (
 )
 from narrowrelu.learner.refine.gauss_newton import gauss_newton, gauss_newton_arrays
 from narrowrelu.learner.sources import OracleSource
+
+# the module (the package re-exports its function under the same name)
+gauss_newton_module = importlib.import_module("narrowrelu.learner.refine.gauss_newton")
 
 
 # ----------------------------------------------------------------------------- references
@@ -196,8 +201,17 @@ def test_noiseless_recovery(family):
     assert population_mse(res.network, teacher) / population_variance(teacher) <= 1e-12
 
 
+@pytest.fixture(params=["kept", "recomputed"])
+def projections(request, monkeypatch):
+    """The product passes read the projections u_j . x_i kept by the gradient pass (rows in memory,
+    the default), or recompute them (as on an oracle or a dask source)."""
+    if request.param == "recomputed":
+        monkeypatch.setattr(gauss_newton_module, "PROJECTION_BUFFER_BYTES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("method", ["auto", "fisher", "cg"])
-def test_bit_identical_across_n_jobs(method):
+def test_bit_identical_across_n_jobs(method, projections):
     teacher, X, y = noisy_problem(6_000, 6, 3, 4)
     start = ReLUNetwork(teacher.hidden_weights * 1.05 + 0.02, teacher.output_weights * 0.97)
     kw = dict(method=method, noise_tol=0.0, max_iter=4, block_rows=256, chunk_size=1000)
@@ -208,7 +222,32 @@ def test_bit_identical_across_n_jobs(method):
     assert one.n_passes == two.n_passes
 
 
-def test_oracle_source_equals_array_fit_on_regenerated_inputs():
+def test_kept_projections_give_the_refinement_that_recomputes_them(monkeypatch):
+    """A far start (steps halved, trial points rejected) and a near one: reading the projections
+    of the current point kept by its gradient pass gives the iterates that recomputing them does,
+    to rounding, with the same passes; a wrong buffer (a rejected trial's) would change them."""
+    teacher, X, y = noisy_problem(8_000, 7, 4, 8)
+    rng = np.random.default_rng(0)
+    starts = [ReLUNetwork(rng.standard_normal((4, 7)), rng.standard_normal(4)),
+              ReLUNetwork(teacher.hidden_weights * 1.1 + 0.05, teacher.output_weights * 0.9)]
+    halved = []
+    for start in starts:
+        kw = dict(method="cg", noise_tol=0.0, max_iter=12, block_rows=500, chunk_size=3_000)
+        kept = gauss_newton_arrays(start, X, y, **kw)
+        halved.append(kept.n_gradient_passes > kept.n_iter + 1)
+        with monkeypatch.context() as m:
+            m.setattr(gauss_newton_module, "PROJECTION_BUFFER_BYTES", 0)
+            recomputed = gauss_newton_arrays(start, X, y, **kw)
+        assert kept.n_iter == recomputed.n_iter and kept.n_passes == recomputed.n_passes
+        assert kept.n_product_passes > kept.n_iter
+        assert_rel_close(np.array(kept.losses), np.array(recomputed.losses), 1e-12)
+        assert_rel_close(kept.network.to_vector(), recomputed.network.to_vector(), 1e-9)
+    assert halved[0]
+
+
+def test_oracle_source_equals_array_fit_on_regenerated_inputs(monkeypatch):
+    # an oracle source recomputes the projections: so does the array fit compared
+    monkeypatch.setattr(gauss_newton_module, "PROJECTION_BUFFER_BYTES", 0)
     d, k, n, chunk = 6, 3, 12_000, 5_000
     teacher = Teacher.random(n_features=d, n_neurons=k, random_state=9)
     source = OracleSource(teacher, n, d, chunk, 0.2, np.random.SeedSequence(11))

@@ -26,6 +26,23 @@ def test_array_source_yields_views_with_their_mask():
     assert source.n_passes == 2
 
 
+def test_array_source_lends_disjoint_row_buffers_and_reuses_their_memory():
+    X, y = np.zeros((7, 3)), np.zeros(7)
+    source = ArraySource(X, y, np.zeros(7, dtype=bool), 4)
+    first = source.row_buffers(2, 2)
+    assert [b.shape for b in first] == [(7, 2), (7, 2)]
+    assert not np.shares_memory(first[0], first[1])
+    assert not any(np.shares_memory(b, X) for b in first)
+    first[0][:] = 1.0
+    first[1][:] = 2.0
+    assert np.all(first[0] == 1.0)
+    again = source.row_buffers(1, 2)
+    assert [b.shape for b in again] == [(7, 1), (7, 1)]
+    assert all(any(np.shares_memory(a, b) for b in first) for a in again)
+    wider = source.row_buffers(5, 2)
+    assert [b.shape for b in wider] == [(7, 5), (7, 5)] and not np.shares_memory(wider[0], wider[1])
+
+
 def test_oracle_source_replays_the_same_stream():
     calls = []
 

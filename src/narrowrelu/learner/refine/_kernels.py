@@ -9,12 +9,18 @@ parameters :math:`\\theta = (u_1,\\dots,u_k,\\lambda,w,b)`; its Jacobian row at 
     \\partial f/\\partial\\lambda_j = \\mathrm{relu}(u_j\\cdot x),\\quad
     \\partial f/\\partial w = x,\\quad \\partial f/\\partial b = 1.
 
-Both kernels compute :math:`J^Tt` for a per-row weight :math:`t_i` without forming :math:`J`:
+Each kernel computes :math:`J^Tt` for a per-row weight :math:`t_i` without forming :math:`J`:
 
 * :func:`gradient_block`: :math:`t = r = f(x) - y`, so the outputs are :math:`J^Tr` and
   :math:`\\sum r^2` (the loss) of the block;
 * :func:`gauss_newton_product_block`: :math:`t = Jv` for a direction :math:`v`, so the outputs
   are :math:`J^TJv` and :math:`\\|Jv\\|^2`.
+
+Within one Gauss–Newton iteration the neurons :math:`u_j` are fixed while conjugate gradients
+make several product passes, each of which needs :math:`z_{ij} = u_j\\cdot x_i` again. Where the
+rows are in memory the gradient pass at a point keeps them (:func:`gradient_block_projections`
+writes ``Zu[i, j]``), and :func:`gauss_newton_product_block_cached` reads them instead of
+recomputing them: :math:`k + 1` dot products per row instead of :math:`2k + 1`.
 
 The outputs share one layout. ``G`` of shape ``(k + 1, d)``: rows ``j < k`` are
 :math:`\\sum_i \\lambda_j 1[u_j\\cdot x_i>0]\\,t_i x_i`, row ``k`` is :math:`\\sum_i t_i x_i`.
@@ -40,8 +46,12 @@ _OUT2 = types.float64[:, ::1]
 
 # gradient_block(X, y, W, lam, b, G, s): W is [u_1, ..., u_k, w] as rows, shape (k + 1, d)
 _GRADIENT_SIGNATURE = types.void(_IN2, _IN1, _IN2, _IN1, types.float64, _OUT2, _OUT1)
+# gradient_block_projections(X, y, W, lam, b, G, s, Zu): gradient_block, and Zu[i, j] = u_j . x_i
+_GRADIENT_PROJECTIONS_SIGNATURE = types.void(_IN2, _IN1, _IN2, _IN1, types.float64, _OUT2, _OUT1, _OUT2)
 # gauss_newton_product_block(X, P, lam, v_lam, v_b, G, s): P is [u_1..u_k, v_u1..v_uk, v_w]
 _PRODUCT_SIGNATURE = types.void(_IN2, _IN2, _IN1, _IN1, types.float64, _OUT2, _OUT1)
+# gauss_newton_product_block_cached(X, Zu, Q, lam, v_lam, v_b, G, s): Q is [v_u1..v_uk, v_w]
+_PRODUCT_CACHED_SIGNATURE = types.void(_IN2, _IN2, _IN2, _IN1, _IN1, types.float64, _OUT2, _OUT1)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -133,10 +143,9 @@ def _network_value(Z, q, lam, b):
     return f
 
 
-@njit(_GRADIENT_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
-def gradient_block(X, y, W, lam, b, G, s):
-    """Add the block's :math:`J^Tr` to ``G``/``s[:k+1]`` and its :math:`\\sum r^2` to ``s[k+1]``,
-    with :math:`r = f(x) - y` for the network whose ``[u_1, ..., u_k, w]`` are the rows of ``W``."""
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _gradient_rows(X, y, W, lam, b, G, s, Zu, store):
+    """The body of :func:`gradient_block`; with ``store``, also ``Zu[i, j]`` = :math:`u_j\\cdot x_i`."""
     n = X.shape[0]
     k = lam.shape[0]
     Z = np.empty((4, k + 1))
@@ -145,14 +154,35 @@ def gradient_block(X, y, W, lam, b, G, s):
     for i in range(0, n4, 4):
         _project4(X, i, W, Z)
         for q in range(4):
+            if store:
+                for j in range(k):
+                    Zu[i + q, j] = Z[q, j]
             r = _network_value(Z, q, lam, b) - y[i + q]
             _weights(Z, q, r, lam, C, s)
         _accumulate4(X, i, C, G)
     for i in range(n4, n):
         _project1(X, i, W, Z)
+        if store:
+            for j in range(k):
+                Zu[i, j] = Z[0, j]
         r = _network_value(Z, 0, lam, b) - y[i]
         _weights(Z, 0, r, lam, C, s)
         _accumulate1(X, i, C, G)
+
+
+@njit(_GRADIENT_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def gradient_block(X, y, W, lam, b, G, s):
+    """Add the block's :math:`J^Tr` to ``G``/``s[:k+1]`` and its :math:`\\sum r^2` to ``s[k+1]``,
+    with :math:`r = f(x) - y` for the network whose ``[u_1, ..., u_k, w]`` are the rows of ``W``."""
+    _gradient_rows(X, y, W, lam, b, G, s, np.empty((0, 0)), False)
+
+
+@njit(_GRADIENT_PROJECTIONS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def gradient_block_projections(X, y, W, lam, b, G, s, Zu):
+    """:func:`gradient_block`, writing also each row's projections :math:`u_j\\cdot x_i` into
+    ``Zu`` (shape ``(n, k)``) for the product passes at the same point
+    (:func:`gauss_newton_product_block_cached`)."""
+    _gradient_rows(X, y, W, lam, b, G, s, Zu, True)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -189,4 +219,40 @@ def gauss_newton_product_block(X, P, lam, v_lam, v_b, G, s):
         _project1(X, i, P, Z)
         t = _jv(Z, 0, lam, v_lam, v_b)
         _weights(Z, 0, t, lam, C, s)
+        _accumulate1(X, i, C, G)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _jv_cached(zu, Z, q, lam, v_lam, v_b):
+    """:math:`(Jv)` for one row from its projections ``zu`` (:math:`u_j\\cdot x`) and
+    ``Z[q] = [v_uj.x (k), v_w.x]``."""
+    k = lam.shape[0]
+    t = v_b + Z[q, k]
+    for j in range(k):
+        z = zu[j]
+        if z > 0.0:
+            t += lam[j] * Z[q, j] + v_lam[j] * z
+    return t
+
+
+@njit(_PRODUCT_CACHED_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
+def gauss_newton_product_block_cached(X, Zu, Q, lam, v_lam, v_b, G, s):
+    """:func:`gauss_newton_product_block` with the projections :math:`u_j\\cdot x_i` read from
+    ``Zu`` (shape ``(n, k)``, as :func:`gradient_block_projections` wrote them at the same
+    :math:`u`); ``Q`` stacks ``[v_{u_1}, ..., v_{u_k}, v_w]`` (shape ``(k + 1, d)``)."""
+    n = X.shape[0]
+    k = lam.shape[0]
+    Z = np.empty((4, k + 1))
+    C = np.empty((4, k + 1))
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        _project4(X, i, Q, Z)
+        for q in range(4):
+            t = _jv_cached(Zu[i + q], Z, q, lam, v_lam, v_b)
+            _weights(Zu[i:i + 4], q, t, lam, C, s)
+        _accumulate4(X, i, C, G)
+    for i in range(n4, n):
+        _project1(X, i, Q, Z)
+        t = _jv_cached(Zu[i], Z, 0, lam, v_lam, v_b)
+        _weights(Zu[i:i + 1], 0, t, lam, C, s)
         _accumulate1(X, i, C, G)

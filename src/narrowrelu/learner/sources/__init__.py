@@ -61,7 +61,8 @@ class Source(Protocol):
 
     def rows_in_memory(self):
         """``(X, y)`` when every row is a NumPy array in this process (the dense refinements
-        need them), else ``None``."""
+        need them), else ``None``. Such a source (an :class:`ArraySource`) also lends scratch
+        rows, ``row_buffers(width, count)``, which the Gauss–Newton passes keep projections in."""
 
     def head(self, m, into_memory=True):
         """The source the refinement runs on when it takes ``m`` rows

@@ -54,6 +54,7 @@ class ArraySource(LocalSource):
         self.n_passes = 0
         # (limit, X, y) of the last first_training_rows
         self._training_rows = None
+        self._scratch = None
 
     @property
     def n_samples(self):
@@ -70,6 +71,15 @@ class ArraySource(LocalSource):
 
     def rows_in_memory(self):
         return self.X, self.y
+
+    def row_buffers(self, width, count):
+        """``count`` float64 scratch arrays of shape ``(n_samples, width)``, views of one
+        allocation this source keeps and hands out again to later calls (fresh pages are slow to
+        fault in): their contents last until the next call."""
+        step = self.n_samples * width
+        if self._scratch is None or self._scratch.size < count * step:
+            self._scratch = np.empty(count * step)
+        return [self._scratch[i * step:(i + 1) * step].reshape(self.n_samples, width) for i in range(count)]
 
     def first_training_rows(self, limit, progress=None):
         """The first ``limit`` rows not held out, as arrays ``(X, y)``: one copy of them (counted
