@@ -41,7 +41,8 @@ TINY = {
     "polish_effect.py": (["--d", "5", "--k", "2", "--n", "3000", "--seeds", "1"], "worst seed, default", False),
     "raw_error_anatomy.py": (["--d", "5", "--k", "2", "--n", "3000"], "true directions, weights refitted", False),
     "refine_methods.py": (["--n", "2000", "--d", "5", "--seeds", "1"], "lbfgs", True),
-    "small_n_race.py": (["--families", "random", "--d", "5", "--k", "2", "--n", "3000", "--seeds", "0"],
+    "small_n_race.py": (["--families", "random", "--d", "5", "--k", "2", "--n", "3000", "--seeds", "0",
+                         "--repeats", "2"],
                         "met (error <=", True),
     "whiten_correlated.py": (["--n", "3000", "--seeds", "1"], "correlated, whiten=True", True),
 }

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from narrowrelu.bench import race
+from narrowrelu.bench.race import contestants
 from narrowrelu.bench.race.contestants import run_in_child
 from narrowrelu.cli import main
 
@@ -77,6 +78,35 @@ def test_a_peer_over_budget_is_reported_timed_out(tmp_path, capsys):
     assert peer["timed_out"] and peer["status"] == "timed out"
     assert peer["seconds"] is None and peer["excess"] is None and peer["budget_seconds"] == 0.01
     assert math.isfinite(moment["excess"])
+
+
+def test_repeats_keep_each_methods_fastest_run_and_stop_at_a_failure(monkeypatch):
+    """``race_size(..., repeats=r)``: r runs of each method, the record of the fastest; a run that
+    does not end "ok" is the record at once (stubbed runs: seconds 3, 1, 2 in turn)."""
+    runs = []
+
+    def fake_run(method, *args, **kwargs):
+        runs.append(method)
+        seconds = (3.0, 1.0, 2.0)[(len(runs) - 1) % 3]
+        return {"seconds": seconds, "excess": seconds, "excess_stderr": None, "mse_kind": "exact",
+                "raw_excess": 0.0, "refine_seconds": 0.0, "rounds": 1, "k_chosen": 2}
+
+    monkeypatch.setattr(contestants, "fit_and_score", lambda method, *a, **k: fake_run(method))
+    monkeypatch.setattr(contestants, "run_in_child", lambda method, *a, **k: ("ok", fake_run(method)))
+    monkeypatch.setattr(contestants, "_warm_up", lambda *a, **k: None)
+    records = contestants.race_size(2000, 4, 2, 0, 0.1, ("moment", "mlp_4k"), 60, repeats=3)
+    assert runs == ["moment"] * 3 + ["mlp_4k"] * 3
+    assert [(r["method"], r["seconds"], r["excess"], r["repeats"]) for r in records] == [
+        ("moment", 1.0, 1.0, 3), ("mlp_4k", 1.0, 1.0, 3)]
+
+    runs.clear()
+    def timed_out(method, *args, **kwargs):
+        runs.append(method)
+        return "timed out", None
+
+    monkeypatch.setattr(contestants, "run_in_child", timed_out)
+    records = contestants.race_size(2000, 4, 2, 0, 0.1, ("mlp_4k",), 60, repeats=3)
+    assert runs == ["mlp_4k"] and records[0]["timed_out"]
 
 
 def test_run_in_child_kills_a_slow_child():
