@@ -25,11 +25,10 @@ import argparse
 
 import numpy as np
 
-from narrowrelu.bench.race.contestants import race_size
+from narrowrelu.bench.race.contestants import race_data, race_size
 from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
-from narrowrelu.metrics import population_mse, population_variance
+from narrowrelu.metrics import population_mse
 from narrowrelu.network import ReLUNetwork
-from narrowrelu.teacher import make_teacher
 
 ERROR_FACTOR = 1.2
 SPEEDUP_TARGET = 2.0
@@ -37,10 +36,8 @@ SPEEDUP_TARGET = 2.0
 
 def least_squares_from_teacher(family, n, d, k, seed, noise):
     """The population excess MSE of the least-squares fit started at the teacher, on the rows
-    ``race_size`` draws for the same arguments."""
-    teacher = make_teacher(family, d, k, seed)
-    sigma = noise * float(np.sqrt(population_variance(teacher)))
-    X, y = teacher.with_noise(sigma).sample(n, random_state=10_000 + seed)
+    ``race_size`` draws for the same arguments (:func:`race_data`)."""
+    teacher, _, _, X, y = race_data(n, d, k, seed, noise, family)
     start = ReLUNetwork(teacher.hidden_weights, teacher.output_weights, teacher.linear_weights, teacher.intercept)
     return population_mse(gauss_newton_arrays(start, X, y).network, teacher)
 

@@ -139,21 +139,28 @@ def _warm_up(d, k, seed, methods):
                     pass
 
 
+def race_data(n, d, k, seed, noise, family="random"):
+    """The data of one race size: ``(teacher, Var f, sigma, X, y)``, the teacher of ``family``
+    (:func:`narrowrelu.teacher.make_teacher`) with label noise ``sigma = noise * std f``."""
+    from ...metrics import population_variance
+    from ...teacher import make_teacher
+
+    teacher = make_teacher(family, d, k, seed)
+    var = population_variance(teacher)
+    sigma = noise * float(np.sqrt(var))
+    X, y = teacher.with_noise(sigma).sample(n, random_state=10_000 + seed)
+    return teacher, var, sigma, X, y
+
+
 def race_size(n, d, k, seed, noise, methods, budget, max_iter=None, mc_samples=200_000, log=None, family="random",
               repeats=1):
     """Every method in ``methods`` on one data set (a teacher of ``family``,
     :func:`narrowrelu.teacher.make_teacher`); returns the records. With ``repeats`` > 1 each
     method is fitted that many times (the same fit: every method is seeded) and its record is the
     fastest run's; a run that fails or times out ends the repeats and is the record."""
-    from ...metrics import population_variance
-    from ...teacher import make_teacher
-
     log = log or (lambda msg: None)
-    teacher = make_teacher(family, d, k, seed)
-    var = population_variance(teacher)
-    sigma = noise * float(np.sqrt(var))
     log(f"n={n:.3g}, d={d}, k={k}: drawing the data")
-    X, y = teacher.with_noise(sigma).sample(n, random_state=10_000 + seed)
+    teacher, var, sigma, X, y = race_data(n, d, k, seed, noise, family)
     p = n_parameters(k, d)
     rate = sigma**2 * p / n
     _warm_up(d, k, seed, methods)
@@ -206,9 +213,9 @@ def _fastest_run(method, X, y, teacher, seed, max_iter, mc_samples, budget, repe
             status, payload = run_in_child(method, X, y, teacher, seed, max_iter, mc_samples, budget)
         if status != "ok":
             return status, payload
-        if best is None or payload["seconds"] < best[1]["seconds"]:
-            best = (status, payload)
-    return best
+        if best is None or payload["seconds"] < best["seconds"]:
+            best = payload
+    return "ok", best
 
 
 # ------------------------------------------------------------------ printing
