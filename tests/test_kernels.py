@@ -1,8 +1,7 @@
 """Every numba kernel against a plain NumPy reference, through one registry (pynndescent's way).
 
 ``KERNELS`` maps each kernel of ``narrowrelu.moments._kernels``, ``narrowrelu.baseline._kernels`` and
-``narrowrelu.learner.refine._kernels``
-to a :class:`Case`:
+``narrowrelu.learner.refine._kernels`` (and ``_fisher_kernels``) to a :class:`Case`:
 
 * ``draw(data)`` draws sizes (and flags) with hypothesis and the values from a seeded generator,
   returning the inputs as a dict;
@@ -31,14 +30,18 @@ from numba.core.dispatcher import Dispatcher
 
 import narrowrelu._kernels as top_kernels
 import narrowrelu.baseline._kernels as baseline_kernels
+import narrowrelu.learner.refine._fisher_kernels as fisher_kernels
 import narrowrelu.learner.refine._kernels as refine_kernels
 import narrowrelu.moments._kernels as moment_kernels
 from narrowrelu.network import unpack_parameters
 from _helpers import random_network
 from narrowrelu.baseline.population_loss import loss_gradient_trusted, teacher_terms
 from narrowrelu.hermite import directional_hermite
+from narrowrelu.learner.refine.fisher import gate_pair_second_moment, gauge_directions
+from narrowrelu.metrics import relu_kernel
 
-MODULES = {"moments": moment_kernels, "baseline": baseline_kernels, "refine": refine_kernels, "top": top_kernels}
+MODULES = {"moments": moment_kernels, "baseline": baseline_kernels, "refine": refine_kernels,
+           "fisher": fisher_kernels, "top": top_kernels}
 
 
 @dataclass
@@ -536,6 +539,77 @@ def bound_gauss_newton_product_block_cached(X, U, Q, lam, vlam, vb):
     return bound_gauss_newton_product_block(X, np.vstack([U, Q]), lam, vlam, vb)
 
 
+# ----------------------------------------------------------------------------- Gaussian Fisher matrix
+def draw_fisher(data):
+    """Neurons in general position, or with a zero one, a parallel, an opposite and a nearly
+    parallel pair among them (the degenerate fits Gauss-Newton meets)."""
+    rng = values(data)
+    k, d = data.draw(st.integers(1, 6), label="k"), data.draw(st.integers(1, 7), label="d")
+    U = rng.standard_normal((k, d))
+    if data.draw(st.booleans(), label="degenerate") and k >= 2:
+        U[1] = rng.choice([0.0, 2.0, -1.5]) * U[0] if k < 3 else 0.0
+        if k >= 3:
+            U[2] = -0.7 * U[0]
+        if k >= 4:
+            U[3] = U[0] + 1e-7 * rng.standard_normal(d)
+    lam = rng.standard_normal(k)
+    maybe_read_only(data, U, lam)
+    return {"U": U, "lam": lam}
+
+
+def run_gaussian_fisher_into(kernel, U, lam):
+    k, d = U.shape
+    F = np.full((k * d + k + d + 1,) * 2, np.nan)
+    kernel(U, lam, F)
+    return {"F": F}
+
+
+def reference_gaussian_fisher_into(U, lam):
+    """The module docstring's blocks of fisher.py, one pair of neurons at a time."""
+    k, d = U.shape
+    p = k * d + k + d + 1
+    iL, iW = k * d, k * d + k
+    F = np.zeros((p, p))
+    norms = np.linalg.norm(U, axis=1)
+    for i in range(k):
+        for j in range(k):
+            A = gate_pair_second_moment(U[i], U[j])
+            F[i * d:(i + 1) * d, j * d:(j + 1) * d] = lam[i] * lam[j] * A
+            F[i * d:(i + 1) * d, iL + j] = lam[i] * A @ U[j]
+            F[iL + j, i * d:(i + 1) * d] = lam[i] * A @ U[j]
+        if norms[i] > 0:
+            F[i * d:(i + 1) * d, iW:p - 1] = F[iW:p - 1, i * d:(i + 1) * d] = 0.5 * lam[i] * np.eye(d)
+            F[i * d:(i + 1) * d, p - 1] = F[p - 1, i * d:(i + 1) * d] = lam[i] * U[i] / norms[i] / np.sqrt(2 * np.pi)
+    F[iL:iW, iL:iW] = relu_kernel(U, U)
+    F[iL:iW, iW:p - 1] = 0.5 * U
+    F[iW:p - 1, iL:iW] = 0.5 * U.T
+    F[iL:iW, p - 1] = F[p - 1, iL:iW] = norms / np.sqrt(2 * np.pi)
+    F[iW:p - 1, iW:p - 1] = np.eye(d)
+    F[p - 1, p - 1] = 1.0
+    return {"F": F}
+
+
+def draw_precondition_into(data):
+    case = draw_fisher(data)
+    F = reference_gaussian_fisher_into(case["U"], case["lam"])["F"]
+    return {**case, "F": F, "ridge": float(values(data).choice([0.0, 1e-10, 1e-3]))}
+
+
+def run_precondition_into(kernel, U, lam, F, ridge):
+    out, scale = F.copy(), np.full(F.shape[0], np.nan)
+    kernel(out, U, lam, ridge, scale)
+    return {"F": out, "scale": scale}
+
+
+def reference_precondition_into(U, lam, F, ridge):
+    diag = np.diag(F)
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
+    V = gauge_directions(U, lam) * scale
+    norms = np.linalg.norm(V, axis=1)
+    V = V[norms > 0] / norms[norms > 0, None]
+    return {"F": F / np.outer(scale, scale) + V.T @ V + ridge * np.eye(F.shape[0]), "scale": scale}
+
+
 # ----------------------------------------------------------------------------- input conditioning
 def draw_column_extremes(data):
     rng = values(data)
@@ -580,6 +654,11 @@ KERNELS = {
                                           reference_population_gd_kernel, bound_gd, 1e-11),
     "top.column_extremes": Case(draw_column_extremes, run_column_extremes, reference_column_extremes,
                                 lambda X, start: 1.0, 0.0),
+    "fisher.gaussian_fisher_into": Case(
+        draw_fisher, run_gaussian_fisher_into, reference_gaussian_fisher_into,
+        lambda U, lam: np.abs(reference_gaussian_fisher_into(U, lam)["F"]).max(), 1e-13),
+    "fisher.precondition_into": Case(draw_precondition_into, run_precondition_into, reference_precondition_into,
+                                     lambda U, lam, F, ridge: 2.0, 1e-13),
     "refine.gradient_block": Case(draw_gradient_block, run_gradient_block, reference_gradient_block,
                                   bound_gradient_block, 1e-12),
     "refine.gauss_newton_product_block": Case(

@@ -111,26 +111,6 @@ def test_fisher_symmetric_psd_and_gauge_null():
             assert np.abs(F @ v).max() <= 1e-12 * np.abs(F).max() * np.linalg.norm(v)
 
 
-def test_fisher_by_blocks_and_by_pairs_agree(monkeypatch):
-    """The u-rows built over blocks of neurons (small d) and pair by pair (large d) give the same
-    matrix, dead, parallel and opposite neurons included."""
-    import narrowrelu.learner.refine.fisher as fisher
-
-    rng = np.random.default_rng(5)
-    for k, d in [(1, 3), (4, 6), (6, 9)]:
-        U = rng.standard_normal((k, d))
-        if k == 6:
-            U[1] = 0.0
-            U[2] = -U[0]
-            U[3] = 2.0 * U[0]
-        lam = rng.standard_normal(k)
-        monkeypatch.setattr(fisher, "_FISHER_BLOCK_MAX_FEATURES", d)
-        by_blocks = fisher.gaussian_fisher(U, lam)
-        monkeypatch.setattr(fisher, "_FISHER_BLOCK_MAX_FEATURES", d - 1)
-        by_pairs = fisher.gaussian_fisher(U, lam)
-        np.testing.assert_allclose(by_blocks, by_pairs, rtol=0, atol=1e-14 * np.abs(by_pairs).max())
-
-
 def test_gate_pair_second_moment_limits():
     u = np.array([1.0, 2.0, -0.5])
     assert np.allclose(gate_pair_second_moment(u, 3 * u), np.eye(3) / 2, atol=1e-15)

@@ -38,8 +38,9 @@ The matrix is singular along the :math:`k` gauge directions of the positive homo
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-from ...metrics import relu_angles, relu_kernel
+from ...metrics import relu_angles
 from ...network import unpack_parameters
+from ._fisher_kernels import gaussian_fisher_into, precondition_into
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
@@ -77,82 +78,19 @@ def _gate_pairs(E1, V, theta):
     return A
 
 
-# neurons per block of gaussian_fisher's u-rows: its (block, k, d, d) arrays stay near this many entries
-_FISHER_BLOCK_ENTRIES = 2**21
-# up to this many features the u-rows are built by blocks of neurons; beyond, pair by pair (the
-# blocks' temporaries of k^2 d^2 entries then cost more than the loop: 1.0 against 1.6 ms at k = 8,
-# d = 20, 7 against 6 ms at k = 5, d = 100)
-_FISHER_BLOCK_MAX_FEATURES = 64
-
-
 def gaussian_fisher(hidden_weights, output_weights):
     """The closed-form Gaussian Fisher matrix :math:`E[\\nabla f\\nabla f^T]` (see the module
-    docstring), of shape ``(p, p)`` with :math:`p = k(d+1)+d+1`.
+    docstring), of shape ``(p, p)`` with :math:`p = k(d+1)+d+1`
+    (:func:`~narrowrelu.learner.refine._fisher_kernels.gaussian_fisher_into`).
 
     It does not depend on the linear part or the intercept of the network.
     """
-    U = np.asarray(hidden_weights, dtype=np.float64)
-    lam = np.asarray(output_weights, dtype=np.float64)
+    U = np.ascontiguousarray(hidden_weights, dtype=np.float64)
+    lam = np.ascontiguousarray(output_weights, dtype=np.float64)
     k, d = U.shape
-    p = k * d + k + d + 1
-    F = np.zeros((p, p))
-    iL, iW, iB = k * d, k * d + k, p - 1
-    norms = np.linalg.norm(U, axis=1)
-    alive = norms > 0
-    Uh = np.zeros_like(U)
-    Uh[alive] = U[alive] / norms[alive, None]
-    theta = relu_angles(U, U) if k else np.zeros((0, 0))
-    # F[u_i, u_j] = lambda_i lambda_j A(u_i, u_j), F[u_i, lambda_j] = lambda_i A(u_i, u_j) u_j
-    if d <= _FISHER_BLOCK_MAX_FEATURES:
-        _u_rows_by_blocks(F, U, Uh, lam, theta, alive)
-    else:
-        _u_rows_by_pairs(F, U, Uh, lam, theta, alive)
-    live = np.flatnonzero(alive)
-    for i in live:
-        si = slice(i * d, (i + 1) * d)
-        F[si, iW:iB] = np.eye(d) * (0.5 * lam[i])
-        F[si, iB] = lam[i] * Uh[i] * _INV_SQRT_2PI
-    if k:
-        F[iL:iW, iL:iW] = relu_kernel(U, U)
-    F[iL:iW, iW:iB] = 0.5 * U
-    F[iL:iW, iB] = norms * _INV_SQRT_2PI
-    F[iW:iB, iW:iB] = np.eye(d)
-    F[iB, iB] = 1.0
-    # every block was written on or above the diagonal (the u-rows by blocks, and the
-    # lambda-lambda block, on both sides: symmetric): mirror the upper triangle
-    return np.triu(F) + np.triu(F, 1).T
-
-
-def _u_rows_by_blocks(F, U, Uh, lam, theta, alive):
-    """The u-rows of ``F`` (their u and lambda columns, whole) over blocks of neurons at once."""
-    k, d = U.shape
-    iL = k * d
-    both = (alive[:, None] & alive[None, :])[:, :, None, None]
-    step = max(1, _FISHER_BLOCK_ENTRIES // max(k * d * d, 1))
-    for start in range(0, k, step):
-        rows = np.arange(start, min(k, start + step))
-        A = np.where(both[rows], _gate_pairs(Uh[rows], Uh, theta[rows]), 0.0)
-        A[np.arange(rows.size), rows] = np.where(alive[rows, None, None], np.eye(d) * 0.5, 0.0)
-        uu = (lam[rows, None] * lam[None, :])[:, :, None, None] * A
-        F[start * d:(rows[-1] + 1) * d, :iL] = uu.transpose(0, 2, 1, 3).reshape(rows.size * d, iL)
-        F[start * d:(rows[-1] + 1) * d, iL:iL + k] = (
-            lam[rows, None, None] * np.einsum("ijab,jb->iaj", A, U)).reshape(rows.size * d, k)
-
-
-def _u_rows_by_pairs(F, U, Uh, lam, theta, alive):
-    """The same entries of ``F`` on or above the diagonal, one pair of neurons at a time."""
-    k, d = U.shape
-    iL = k * d
-    live = np.flatnonzero(alive)
-    for i in live:
-        si = slice(i * d, (i + 1) * d)
-        for j in live[live >= i]:
-            sj = slice(j * d, (j + 1) * d)
-            A = np.eye(d) * 0.5 if i == j else _gate_pairs(Uh[[i]], Uh[[j]], theta[[i]][:, [j]])[0, 0]
-            F[si, sj] = lam[i] * lam[j] * A
-            F[si, iL + j] = lam[i] * (A @ U[j])
-            if i != j:
-                F[sj, iL + i] = lam[j] * (A @ U[i])
+    F = np.empty((k * d + k + d + 1,) * 2)
+    gaussian_fisher_into(U, lam, F)
+    return F
 
 
 def gauge_directions(hidden_weights, output_weights):
@@ -175,16 +113,11 @@ class FisherPreconditioner:
 
     def __init__(self, theta, k, d, ridge):
         U, lam, _, _ = unpack_parameters(theta, k, d)
-        F = gaussian_fisher(U, lam)
-        diag = np.diag(F).copy()
-        scale = np.sqrt(np.where(diag > 0, diag, 1.0))
-        Fs = F / scale[:, None] / scale[None, :]
-        V = gauge_directions(U, lam) * scale
-        norms = np.linalg.norm(V, axis=1)
-        V = V[norms > 0] / norms[norms > 0, None]
-        Fs += V.T @ V
-        Fs[np.diag_indices_from(Fs)] += ridge
-        self.scale = scale
+        U, lam = np.ascontiguousarray(U), np.ascontiguousarray(lam)
+        Fs = np.empty((theta.size, theta.size))
+        gaussian_fisher_into(U, lam, Fs)
+        self.scale = np.empty(theta.size)
+        precondition_into(Fs, U, lam, float(ridge), self.scale)
         self._chol = None
         self._pinv = None
         try:
@@ -197,5 +130,5 @@ class FisherPreconditioner:
 
     def solve(self, g):
         x = g / self.scale
-        x = cho_solve(self._chol, x) if self._chol is not None else self._pinv @ x
+        x = cho_solve(self._chol, x, check_finite=False) if self._chol is not None else self._pinv @ x
         return x / self.scale
