@@ -2,7 +2,7 @@
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/bench_gauss_newton.py [--quick] [--seeds 3] [--n-jobs 1]
+    PYTHONPATH=src python benchmarks/bench_gauss_newton.py [--quick] [--seeds 3] [--n-jobs 1] [--projections | --fisher]
 
 Cases (full sizes; ``--quick`` shrinks them to run in seconds):
 
@@ -24,6 +24,12 @@ as on an oracle or dask source): best of 4 each, over one ``X.T @ X``; the speed
 product pass over all rows alone (the two kernels, best of 5); and the largest relative
 difference of the two refined parameter vectors.
 
+``--fisher`` instead times the Fisher preconditioner each Gauss–Newton iteration builds
+(``FisherPreconditioner``: the closed-form Gaussian Fisher matrix, its gauge-fixed scaling and the
+Cholesky factor) at the sizes of the race (d = 20, k = 2-8) and of the d = 50 and d = 100 fits:
+best of 20, in milliseconds and over one ``X.T @ X`` on 10⁴ Gaussian rows of the same d (best of
+3), with the Cholesky factor's share. The command runs on any commit that has the class.
+
 Every refinement runs with BLAS on one thread (threadpoolctl).
 """
 
@@ -41,6 +47,7 @@ from narrowrelu.network import n_parameters
 from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
 
 
+FISHER_CASES = [(2, 20), (4, 20), (6, 20), (8, 20), (12, 50), (16, 50), (5, 100)]
 PROJECTION_CASES = [("close_pair", 10_000, 20, 6), ("clusters", 30_000, 20, 8), ("close_pair", 100_000, 50, 8),
                     ("clusters", 60_000, 50, 12), ("random", 200_000, 100, 5)]
 
@@ -180,14 +187,36 @@ def projection_case(family, n, d, k, seed, n_jobs):
           f"{np.abs(a - b).max() / np.abs(b).max():.1e}", flush=True)
 
 
+def fisher_case(k, d, repeats=20):
+    from scipy.linalg import cho_factor
+
+    from narrowrelu.learner.refine.fisher import FisherPreconditioner
+
+    rng = np.random.default_rng(k * 1000 + d)
+    theta = rng.standard_normal(n_parameters(k, d))
+    X = rng.standard_normal((10_000, d))
+    ref = xtx_seconds(X)
+    FisherPreconditioner(theta, k, d, 1e-10)
+    build = min(_seconds(lambda: FisherPreconditioner(theta, k, d, 1e-10)) for _ in range(repeats))
+    A = np.cov(rng.standard_normal((theta.size, 2 * theta.size))) + np.eye(theta.size)
+    factor = min(_seconds(lambda: cho_factor(A, lower=False, check_finite=True)) for _ in range(repeats))
+    print(f"fisher  k={k:<2} d={d:<3} p={theta.size:<4} preconditioner {build * 1e3:7.3f} ms = "
+          f"{build / ref:6.2f} X.T@X (10^4 rows); Cholesky {min(factor / build, 1.0):.0%} of it", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, seconds")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--projections", action="store_true", help="product passes: projections kept or recomputed")
+    parser.add_argument("--fisher", action="store_true", help="the Fisher preconditioner of one iteration")
     args = parser.parse_args()
     with threadpool_limits(limits=1, user_api="blas"):
+        if args.fisher:
+            for k, d in FISHER_CASES:
+                fisher_case(k, d)
+            return
         if args.projections:
             for family, n, d, k in PROJECTION_CASES:
                 projection_case(family, n, d, k, 0, args.n_jobs)
