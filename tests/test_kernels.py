@@ -1,7 +1,8 @@
 """Every numba kernel against a plain NumPy reference, through one registry (pynndescent's way).
 
 ``KERNELS`` maps each kernel of ``narrowrelu.moments._kernels``, ``narrowrelu.baseline._kernels`` and
-``narrowrelu.learner.refine._kernels`` (and ``_fisher_kernels``) to a :class:`Case`:
+``narrowrelu.learner.refine._kernels`` (and ``_fisher_kernels``) and
+``narrowrelu.learner.candidates._cluster_kernels`` to a :class:`Case`:
 
 * ``draw(data)`` draws sizes (and flags) with hypothesis and the values from a seeded generator,
   returning the inputs as a dict;
@@ -27,9 +28,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from numba.core.dispatcher import Dispatcher
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
 
 import narrowrelu._kernels as top_kernels
 import narrowrelu.baseline._kernels as baseline_kernels
+import narrowrelu.learner.candidates._cluster_kernels as cluster_kernels
 import narrowrelu.learner.refine._fisher_kernels as fisher_kernels
 import narrowrelu.learner.refine._kernels as refine_kernels
 import narrowrelu.moments._kernels as moment_kernels
@@ -37,11 +41,12 @@ from narrowrelu.network import unpack_parameters
 from _helpers import random_network
 from narrowrelu.baseline.population_loss import loss_gradient_trusted, teacher_terms
 from narrowrelu.hermite import directional_hermite
+from narrowrelu.learner.candidates.cluster import projective_distances
 from narrowrelu.learner.refine.fisher import gate_pair_second_moment, gauge_directions
 from narrowrelu.metrics import relu_kernel
 
 MODULES = {"moments": moment_kernels, "baseline": baseline_kernels, "refine": refine_kernels,
-           "fisher": fisher_kernels, "top": top_kernels}
+           "fisher": fisher_kernels, "cluster": cluster_kernels, "top": top_kernels}
 
 
 @dataclass
@@ -610,6 +615,36 @@ def reference_precondition_into(U, lam, F, ridge):
     return {"F": F / np.outer(scale, scale) + V.T @ V + ridge * np.eye(F.shape[0]), "scale": scale}
 
 
+# ----------------------------------------------------------------------------- flat clusters
+def draw_cut_linkage(data):
+    """The average-linkage tree of unit directions (some repeated, some nearly), cut at a random
+    distance, at zero, at one of its merge heights (a tie) or above all of them."""
+    rng = values(data)
+    m, k = data.draw(st.integers(1, 40), label="m"), data.draw(st.integers(1, 5), label="k")
+    C = rng.standard_normal((m, k))
+    if data.draw(st.booleans(), label="repeated"):
+        C = C[rng.integers(0, max(1, m // 3), size=m)] + 1e-4 * rng.standard_normal((m, k)) * rng.integers(0, 2)
+    C /= np.linalg.norm(C, axis=1)[:, None]
+    Z = linkage(squareform(projective_distances(C), checks=False), method="average") if m > 1 else np.empty((0, 4))
+    kind = data.draw(st.sampled_from(["random", "zero", "tie", "above"]), label="cut")
+    t = {"random": rng.uniform(0, 0.5), "zero": 0.0, "above": 2.0,
+         "tie": Z[rng.integers(0, m - 1), 2] if m > 1 else 0.0}[kind]
+    maybe_read_only(data, Z)
+    return {"Z": Z, "t": float(t)}
+
+
+def run_cut_linkage(kernel, Z, t):
+    labels = np.full(Z.shape[0] + 1, -1, dtype=np.int64)
+    kernel(Z, t, labels)
+    return {"labels": labels}
+
+
+def reference_cut_linkage(Z, t):
+    if Z.shape[0] == 0:
+        return {"labels": np.ones(1, dtype=np.int64)}
+    return {"labels": fcluster(Z, t=t, criterion="distance").astype(np.int64)}
+
+
 # ----------------------------------------------------------------------------- input conditioning
 def draw_column_extremes(data):
     rng = values(data)
@@ -654,6 +689,7 @@ KERNELS = {
                                           reference_population_gd_kernel, bound_gd, 1e-11),
     "top.column_extremes": Case(draw_column_extremes, run_column_extremes, reference_column_extremes,
                                 lambda X, start: 1.0, 0.0),
+    "cluster.cut_linkage": Case(draw_cut_linkage, run_cut_linkage, reference_cut_linkage, lambda Z, t: 1.0, 0.0),
     "fisher.gaussian_fisher_into": Case(
         draw_fisher, run_gaussian_fisher_into, reference_gaussian_fisher_into,
         lambda U, lam: np.abs(reference_gaussian_fisher_into(U, lam)["F"]).max(), 1e-13),

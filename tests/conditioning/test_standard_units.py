@@ -128,7 +128,7 @@ def test_outlier_quartiles_read_a_bounded_subsample_and_still_refuse_a_corrupted
     top = su.check_outliers(X, "X")
     assert top == np.abs(X).max()
     rows, cols = seen[-1]
-    cap = min(su.SUBSAMPLE_ROWS, su.QUARTILE_ENTRIES // d)  # 20 000 rows at d = 3, 2 000 at d = 200
+    cap = min(su.SUBSAMPLE_ROWS, su.QUARTILE_ENTRIES // d)  # 16 666 rows at d = 3, 250 at d = 200
     assert cols == d and cap <= rows <= 2 * cap  # every (n // cap)-th row
     X[12_345, d - 1] = 1e10
     with pytest.raises(ValueError, match=rf"row 12345, column {d - 1}"):

@@ -4,7 +4,8 @@ same statistics of the same rows, each computed on the workers; the standardised
 
 What comes back to the client: the column maxima and minima of ``X`` and ``y`` (:math:`O(d)`),
 the evenly strided subsamples :func:`~narrowrelu.conditioning.standard_units.check_outliers` reads for its
-medians and quartiles (:data:`~narrowrelu.conditioning.standard_units.SUBSAMPLE_ROWS` rows), a few scalar sums,
+medians and quartiles (:func:`~narrowrelu.conditioning.standard_units.quartile_rows` rows), one of
+:data:`~narrowrelu.conditioning.standard_units.SUBSAMPLE_ROWS` rows of ``X`` for its mean, a few scalar sums,
 and with ``whiten=True`` the column sums and the :math:`d\\times d` Gram matrix. ``X`` is read
 twice (extremes, then the root mean square and the whitening sums), ``y`` three times.
 
@@ -27,6 +28,7 @@ from .standard_units import (
     SAFE_SQUARE,
     SUBSAMPLE_ROWS,
     Conditioning,
+    quartile_rows,
     refuse_outliers,
     whitener_from_moments,
     x_scale_from_rms,
@@ -70,8 +72,9 @@ def _extremes_and_samples(X, y):
     import dask
     import dask.array as da
 
-    x_hi, x_lo, y_hi, y_lo, x_sub, y_sub = dask.compute(
-        X.max(axis=0), X.min(axis=0), y.max(), y.min(), _strided(X, SUBSAMPLE_ROWS), _strided(y, SUBSAMPLE_ROWS))
+    x_hi, x_lo, y_hi, y_lo, x_sub, x_quartile_rows, y_sub = dask.compute(
+        X.max(axis=0), X.min(axis=0), y.max(), y.min(), _strided(X, SUBSAMPLE_ROWS),
+        _strided(X, quartile_rows(X.shape[1])), _strided(y, quartile_rows(1)))
     for name, values in (("X", (x_hi, x_lo)), ("y", (y_hi, y_lo))):
         if not all(np.all(np.isfinite(v)) for v in values):
             raise ValueError(f"{name} has non-finite values (NaN or inf): the data must be finite")
@@ -86,7 +89,7 @@ def _extremes_and_samples(X, y):
 
     y_top = refuse_outliers(y_sub.reshape(-1, 1), np.atleast_1d(y_hi), np.atleast_1d(y_lo), "y", locator(y),
                             one_column=True)
-    x_top = refuse_outliers(x_sub, x_hi, x_lo, "X", locator(X))
+    x_top = refuse_outliers(x_quartile_rows, x_hi, x_lo, "X", locator(X))
     return x_top, y_top, x_sub.mean(axis=0)
 
 

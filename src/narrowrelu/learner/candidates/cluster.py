@@ -9,8 +9,10 @@ the output fit picks.
 """
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
+
+from ._cluster_kernels import cut_linkage
 
 
 def projective_distances(C):
@@ -49,9 +51,10 @@ def multiscale_cluster_centres(C, scales, min_support):
     if C.shape[0] < max(min_support, 2):
         return np.empty((0, k)), np.empty(0, dtype=int)
     tree = linkage(squareform(projective_distances(C), checks=False), method="average")
+    labels = np.empty(C.shape[0], dtype=np.int64)
     centres, support = [], []
     for eps in scales:
-        labels = fcluster(tree, t=eps, criterion="distance")
+        cut_linkage(tree, float(eps), labels)  # scipy's fcluster(tree, eps, criterion="distance")
         names, counts = np.unique(labels, return_counts=True)
         for lab in names[counts >= min_support]:
             members = C[labels == lab]
