@@ -666,6 +666,31 @@ def reference_column_extremes(X, start):
     return {"top": np.max(np.vstack([X, start[:1]]), axis=0), "bottom": np.min(np.vstack([X, start[1:]]), axis=0)}
 
 
+def draw_central_moment_sums(data):
+    rng = values(data)
+    m, d = data.draw(st.integers(0, 60), label="m"), data.draw(st.integers(1, 9), label="d")
+    S = rng.standard_normal((m, d)) * 10.0 ** rng.integers(-3, 4, size=d) + rng.standard_normal(d)
+    mean = S.mean(axis=0) if m else np.zeros(d)
+    maybe_read_only(data, S, mean)
+    return {"S": S, "mean": mean}
+
+
+def run_central_moment_sums(kernel, S, mean):
+    cubes, fourths = np.full(S.shape[1], np.nan), np.full(S.shape[1], np.nan)
+    kernel(S, mean, cubes, fourths)
+    return {"cubes": cubes, "fourths": fourths}
+
+
+def reference_central_moment_sums(S, mean):
+    centred = S - mean
+    return {"cubes": (centred ** 3).sum(axis=0), "fourths": (centred ** 4).sum(axis=0)}
+
+
+def bound_central_moment_sums(S, mean):
+    centred = np.abs(S - mean)
+    return {"cubes": (centred ** 3).sum(axis=0), "fourths": (centred ** 4).sum(axis=0)}
+
+
 KERNELS = {
     "moments.project_rows": Case(draw_project_rows, run_project_rows, reference_project_rows,
                                  lambda X, St: reference_project_rows(np.abs(X), np.abs(St)), 1e-13),
@@ -687,6 +712,8 @@ KERNELS = {
         reference_population_loss_gradient_kernel, bound_gd, 1e-12),
     "baseline.population_gd_kernel": Case(draw_population_gd_kernel, run_population_gd_kernel,
                                           reference_population_gd_kernel, bound_gd, 1e-11),
+    "top.central_moment_sums": Case(draw_central_moment_sums, run_central_moment_sums,
+                                    reference_central_moment_sums, bound_central_moment_sums, 1e-13),
     "top.column_extremes": Case(draw_column_extremes, run_column_extremes, reference_column_extremes,
                                 lambda X, start: 1.0, 0.0),
     "cluster.cut_linkage": Case(draw_cut_linkage, run_cut_linkage, reference_cut_linkage, lambda Z, t: 1.0, 0.0),
