@@ -42,8 +42,6 @@ from ...metrics import relu_angles
 from ...network import unpack_parameters
 from ._fisher_kernels import gaussian_fisher_into, precondition_into
 
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
-
 
 def gate_pair_second_moment(u, v):
     """:math:`A(u, v) = E[1[u\\cdot x>0]\\,1[v\\cdot x>0]\\,xx^T]` for :math:`x\\sim N(0, I_d)`
