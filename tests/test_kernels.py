@@ -546,10 +546,10 @@ def bound_gauss_newton_product_block_cached(X, U, Q, lam, vlam, vb):
 
 # ----------------------------------------------------------------------------- Gaussian Fisher matrix
 def draw_fisher(data):
-    """Neurons in general position, or with a zero one, a parallel, an opposite and a nearly
-    parallel pair among them (the degenerate fits Gauss-Newton meets)."""
+    """No neurons, neurons in general position, or with a zero one, a parallel, an opposite and a
+    nearly parallel pair among them (the degenerate fits Gauss-Newton meets)."""
     rng = values(data)
-    k, d = data.draw(st.integers(1, 6), label="k"), data.draw(st.integers(1, 7), label="d")
+    k, d = data.draw(st.integers(0, 6), label="k"), data.draw(st.integers(1, 7), label="d")
     U = rng.standard_normal((k, d))
     if data.draw(st.booleans(), label="degenerate") and k >= 2:
         U[1] = rng.choice([0.0, 2.0, -1.5]) * U[0] if k < 3 else 0.0
