@@ -110,6 +110,22 @@ def test_an_overflowing_bias_is_refused_in_the_map_back():
         data.to_original(net)
 
 
+def test_outlier_quartiles_read_enough_rows_on_wide_data(monkeypatch):
+    """However wide the data, the quartiles come from ``QUARTILE_MIN_ROWS`` rows at least: from a
+    handful of rows they can be equal, a zero scale that would refuse nothing (emulated here with
+    a tiny entry budget at d = 20)."""
+    import narrowrelu.conditioning.standard_units as su
+
+    assert su.quartile_rows(1) == su.SUBSAMPLE_ROWS
+    assert su.quartile_rows(200) == su.QUARTILE_ENTRIES // 200
+    assert su.quartile_rows(10**7) == su.QUARTILE_MIN_ROWS
+    monkeypatch.setattr(su, "QUARTILE_ENTRIES", 10)
+    X = np.random.default_rng(7).standard_normal((5000, 20))
+    X[321, 4] = 1e12
+    with pytest.raises(ValueError, match=r"row 321, column 4"):
+        su.check_outliers(X, "X")
+
+
 @pytest.mark.parametrize("d", [3, 200])
 def test_outlier_quartiles_read_a_bounded_subsample_and_still_refuse_a_corrupted_entry(monkeypatch, d):
     import narrowrelu.conditioning.standard_units as su
@@ -128,7 +144,7 @@ def test_outlier_quartiles_read_a_bounded_subsample_and_still_refuse_a_corrupted
     top = su.check_outliers(X, "X")
     assert top == np.abs(X).max()
     rows, cols = seen[-1]
-    cap = min(su.SUBSAMPLE_ROWS, su.QUARTILE_ENTRIES // d)  # 16 666 rows at d = 3, 250 at d = 200
+    cap = su.quartile_rows(d)  # 16 666 rows at d = 3, 250 at d = 200
     assert cols == d and cap <= rows <= 2 * cap  # every (n // cap)-th row
     X[12_345, d - 1] = 1e10
     with pytest.raises(ValueError, match=rf"row 12345, column {d - 1}"):

@@ -58,6 +58,9 @@ SUBSAMPLE_ROWS = 20_000
 # of 10 000 rows of 20 columns took 5.7 ms, 7 % of a fit told k = 2 at n = 10^4; of 25 000 rows
 # of 200 columns 0.12 s, 2.5 X^TX of a fit at n = 5e4, d = 200)
 QUARTILE_ENTRIES = 50_000
+# and at least this many rows whatever d (the quartiles of a few rows can be equal, a zero scale
+# that would refuse nothing)
+QUARTILE_MIN_ROWS = 200
 # rows read for the root mean square of X (its standard error is sqrt(1 / (2 m d)))
 RMS_ROWS = 200_000
 # with the largest |x| within [1 / SAFE_SQUARE, SAFE_SQUARE], sums of squares neither overflow nor
@@ -183,8 +186,8 @@ def check_outliers(A, name):
 
 def quartile_rows(d):
     """Rows of a :math:`d`-column array whose quartiles :func:`check_outliers` reads: at most
-    ``SUBSAMPLE_ROWS``, and about ``QUARTILE_ENTRIES`` entries."""
-    return min(SUBSAMPLE_ROWS, max(QUARTILE_ENTRIES // d, 1))
+    ``SUBSAMPLE_ROWS``, about ``QUARTILE_ENTRIES`` entries, and at least ``QUARTILE_MIN_ROWS``."""
+    return min(SUBSAMPLE_ROWS, max(QUARTILE_ENTRIES // d, QUARTILE_MIN_ROWS))
 
 
 def refuse_outliers(sub, top, bottom, name, locate, one_column=False):
