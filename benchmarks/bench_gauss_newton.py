@@ -28,7 +28,8 @@ difference of the two refined parameter vectors.
 (``FisherPreconditioner``: the closed-form Gaussian Fisher matrix, its gauge-fixed scaling and the
 Cholesky factor) at the sizes of the race (d = 20, k = 2-8) and of the d = 50 and d = 100 fits:
 best of 20, in milliseconds and over one ``X.T @ X`` on 10⁴ Gaussian rows of the same d (best of
-3), with the Cholesky factor's share. The command runs on any commit that has the class.
+3), with the Cholesky factor's share (the factor of a random positive definite matrix of the same
+size, timed alone). The command runs on any commit that has the class.
 
 Every refinement runs with BLAS on one thread (threadpoolctl).
 """
