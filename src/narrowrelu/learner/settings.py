@@ -9,7 +9,7 @@ large (:func:`large_sample`), and which rows the refinement uses (:func:`refinem
 
 from dataclasses import dataclass, fields
 
-from .._params import Integer, Options, Real, Sequence, check_parameters
+from .._params import Boolean, Integer, Options, Real, Sequence, check_parameters
 from ..network import n_parameters
 from .candidates import GENERATORS
 
@@ -76,6 +76,11 @@ class LearnerSettings:
         Starts of the refinement: the selected moment solution, and (with 2) also the first
         round's model; the refined network with the lower training loss is kept. ``"auto"``: 2
         up to :math:`n = 500p` rows, else 1.
+    shrink_linear_part : bool, default=True
+        Shrink the refined network's linear part :math:`w` towards zero by the positive-part
+        James–Stein factor (:mod:`narrowrelu.learner.refine.linear_shrinkage`): a lower excess risk
+        than the least-squares fit's whatever :math:`w`, and far lower where :math:`w = 0`.
+        ``False`` keeps the least-squares fit (its gradient zero on the training rows).
     """
 
     tensor_orders: tuple = (4,)
@@ -89,6 +94,7 @@ class LearnerSettings:
     refine_max_iter: int = 100
     refine_max_samples: int = None
     refine_starts: object = "auto"
+    shrink_linear_part: bool = True
 
     _parameter_constraints = {
         "tensor_orders": Sequence(Options(3, 4, 6), unique=True),
@@ -102,6 +108,7 @@ class LearnerSettings:
         "refine_max_iter": Integer(1),
         "refine_max_samples": (Integer(1), Options(None)),
         "refine_starts": Options(1, 2, "auto"),
+        "shrink_linear_part": Boolean(),
     }
 
     @classmethod

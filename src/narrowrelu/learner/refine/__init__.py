@@ -11,10 +11,14 @@ r"""Local least-squares refinement of the moment solution on the empirical loss
   (:math:`O(np^2)` per iteration, for small :math:`p`) and L-BFGS, on in-memory rows;
   :mod:`~narrowrelu.learner.refine.result`: what every method returns.
 - :mod:`~narrowrelu.learner.refine.split_neurons`: out of a merged-neuron minimum, by splitting.
+- :mod:`~narrowrelu.learner.refine.linear_shrinkage`: the refined linear part shrunk towards zero
+  (positive-part James–Stein), below the least-squares fit's excess risk.
 - :mod:`~narrowrelu.learner.refine.surplus`: surplus neurons merged or removed before the
   refinement (an over-specified ``n_neurons``), neurons added back while the residual's second
   moment shows one missing, and that test itself (an under-specified ``n_neurons``).
 """
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -24,6 +28,7 @@ from ..settings import REFINE_METHODS, large_sample
 from ..sources import ArraySource
 from ..sources.training_rows import training_rows
 from .gauss_newton import ABANDONED, DEFAULT_CHUNK_SIZE, GaussNewtonResult, gauss_newton
+from .linear_shrinkage import shrink_linear_part
 from .normal_equations import levenberg_marquardt
 from .quasi_newton import lbfgs
 from .result import RefinementResult
@@ -158,7 +163,7 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
 
 
 def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1,
-                           max_neurons=None, off_model=None):
+                           max_neurons=None, off_model=None, shrink_linear=True):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
     ``None`` when it is the one selected).
@@ -168,7 +173,12 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     neurons than ``max_neurons`` (``None``: ``final_round``'s), neurons are added back while one
     added lowers the sum of squares by more than the BIC penalty
     (:func:`~narrowrelu.learner.refine.surplus.grow_neurons` with ``probe``: tried even where the
-    residual's second moment shows none missing). With ``n_neurons=None`` (``max_neurons`` the
+    residual's second moment shows none missing). With ``shrink_linear``, the linear part of the
+    fit kept is then shrunk towards zero by the positive-part James–Stein factor
+    (:func:`~narrowrelu.learner.refine.linear_shrinkage.shrink_linear_part`: a lower excess risk
+    than the least-squares fit's for every linear part, much lower where it is zero); the summary's
+    ``linear_shrinkage`` says by how much, and its ``train_mse`` stays the least-squares fit's.
+    With ``n_neurons=None`` (``max_neurons`` the
     search's limit) this finds the neurons the search missed; with a told :math:`k` it puts back
     a neuron of the target that a merge or a prune took out; a model grown so that holds a wasted
     neuron then goes through the split tries again (a birth that passes the BIC test can be a weak
@@ -215,10 +225,14 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
                 structure = residual_structure(best.network, source)
     else:
         structure = residual_structure(best.network, source)
+    shrinkage = None
+    if shrink_linear:
+        shrunk, shrinkage = shrink_linear_part(best.network, best.loss, source.n_samples)
+        best = replace(best, network=shrunk)
     summary.update(surplus=actions, grown=grown, growth_skipped=skipped, residual=structure, n_iter=best.n_iter,
                    converged=best.converged, train_mse=best.loss,
                    n_passes=summary["n_passes"] + source.n_passes - passes_before,
-                   stop_reason=getattr(best, "stop_reason", ""))
+                   stop_reason=getattr(best, "stop_reason", ""), linear_shrinkage=shrinkage)
     return best, summary
 
 

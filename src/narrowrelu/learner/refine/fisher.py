@@ -127,6 +127,8 @@ class FisherPreconditioner:
             self._pinv = (evecs * inv) @ evecs.T
 
     def solve(self, g):
-        x = g / self.scale
+        """:math:`\\tilde F^{-1}g` for a vector ``g``, or for each column of a matrix ``g``."""
+        scale = self.scale if np.ndim(g) == 1 else self.scale[:, None]
+        x = g / scale
         x = cho_solve(self._chol, x, check_finite=False) if self._chol is not None else self._pinv @ x
-        return x / self.scale
+        return x / scale
