@@ -421,7 +421,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                 most = self._max_neurons(source.n_features, source.n_samples) if searched else None
                 raw, network, refinement = fit_biased(moments.network, source, self.refine, rows,
                                                       knobs.refine_max_iter, n_jobs, pool=moments.candidates,
-                                                      max_units=most)
+                                                      max_units=most, shrink_linear=knobs.shrink_linear_part)
                 moments = replace(moments, network=raw)
                 moments.timings["biases"] = time.perf_counter() - start
             elif self.refine:

@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from ...network import ReLUNetwork, n_parameters
+from ..refine.linear_shrinkage import shrink_linear_part
 from ..refine.normal_equations import levenberg_marquardt
 from ..sources.training_rows import training_rows
 from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass, ratio_biases
@@ -103,12 +104,15 @@ def refine_biased(network, source, max_iter=100, n_jobs=1):
 
 
 def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, progress=None,
-               pool=None, max_units=None):
+               pool=None, max_units=None, shrink_linear=True):
     """The biased stage after the moment rounds: :func:`biased_start` from ``moment_network``
     (and the candidate ``pool``) on ``source``, then, with ``refine``, :func:`refine_biased` on
     ``source.head(rows)`` (every row when ``rows`` is ``None``), the swap of misplaced units and,
     when ``max_units`` is given (:math:`k` was searched), units added up to it while the residual
-    shows one missing (:mod:`~narrowrelu.learner.biases.swap`).
+    shows one missing (:mod:`~narrowrelu.learner.biases.swap`). With ``shrink_linear`` the
+    result goes through :func:`~narrowrelu.learner.refine.linear_shrinkage.shrink_linear_part`,
+    which leaves a network with non-zero hidden biases as it is (its Fisher matrix has no closed
+    form here) and says so in the summary's ``linear_shrinkage``.
 
     Returns
     -------
@@ -140,8 +144,11 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
                "method": "lm", "n_iter": result.n_iter, "converged": result.converged, "train_mse": result.loss,
                "n_samples": on.n_samples, "n_passes": on.n_passes - passes_before + result.n_iter,
                "stop_reason": "converged" if result.converged else "max_iter", "surplus": [], "grown": grown,
-               "growth_skipped": "", "residual": structure}
-    return raw, result.network, summary
+               "growth_skipped": "", "residual": structure, "linear_shrinkage": None}
+    network = result.network
+    if shrink_linear:
+        network, summary["linear_shrinkage"] = shrink_linear_part(network, result.loss, on.n_samples)
+    return raw, network, summary
 
 
 __all__ = ["BIAS_LIMIT", "biased_output_pass", "biased_selection_model", "biased_start", "biases_from_moments",
