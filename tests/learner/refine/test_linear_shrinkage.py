@@ -10,6 +10,7 @@ from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse
 from narrowrelu.learner.refine.fisher import gauge_directions, gaussian_fisher
 from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
 from narrowrelu.learner.refine.linear_shrinkage import shrink_linear_part, turn_neurons, wald_statistic
+from narrowrelu.learner.refine.normal_equations import levenberg_marquardt, loss_and_normal_equations
 from narrowrelu.network import n_parameters, unpack_parameters
 
 N_SE = 3.0  # statistical tolerance, in standard errors
@@ -191,3 +192,86 @@ def test_the_estimator_reports_it_and_the_knob_turns_it_off():
     # the least-squares fit: the training gradient is zero along the linear part
     r = plain.predict(X) - y
     assert np.abs(X.T @ r).max() <= 1e-3 * np.sqrt(r @ r) * np.sqrt(X.shape[0])
+
+
+# ----------------------------------------------------------------------------- hidden biases
+def biased_network(seed, d=8, k=3, linear_scale=0.05):
+    base = random_network(seed, d, k, linear_scale)
+    beta = np.random.default_rng(seed + 100).normal(0.0, 0.7, k)
+    return ReLUNetwork(base.hidden_weights, base.output_weights, base.linear_weights, base.intercept, beta)
+
+
+def empirical_information(X, y):
+    """J^TJ / n of a network on the rows (X, y), in the layout of to_vector(biased=True)."""
+    def information(network):
+        theta = network.to_vector(biased=network.has_biases)
+        _, _, normal = loss_and_normal_equations(theta, X, y, network.n_neurons, biased=network.has_biases)
+        return normal / y.size
+    return information
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_biased_matches_the_pseudo_inverse_reference(seed):
+    """With hidden biases the information is the fit's J^TJ / n: the statistic, the factor and
+    the step are those of its pseudo-inverse, and the step is orthogonal to the other parameters
+    in that metric."""
+    network = biased_network(seed)
+    X, y = Teacher(network.hidden_weights, network.output_weights, network.linear_weights, network.intercept,
+                   hidden_biases=network.hidden_biases).with_noise(0.3).sample(3000, random_state=seed)
+    information = empirical_information(X, y)
+    n, mse = y.size, 0.09
+    shrunk, report = shrink_linear_part(network, mse, n, information)
+    k, d = network.n_neurons, network.n_features
+    p = n_parameters(k, d, biased=True)
+    M = information(network)
+    P = np.linalg.pinv(M, rcond=1e-10, hermitian=True)
+    w_index = np.arange(k * d + k, k * d + k + d)
+    S = np.linalg.inv(P[np.ix_(w_index, w_index)])
+    w = network.linear_weights
+    nu = n - p
+    statistic = n * w @ S @ w / (mse * n / nu)
+    factor = max(0.0, 1.0 - (d - 2) * nu / ((nu + 2) * statistic))
+    assert report["skipped"] == "" and report["turned"] == []
+    assert report["statistic"] == pytest.approx(statistic, rel=1e-8)
+    assert report["factor"] == pytest.approx(factor, abs=1e-8)
+    assert shrunk.has_biases
+    delta = shrunk.to_vector(biased=True) - network.to_vector(biased=True)
+    np.testing.assert_allclose(delta, P[:, w_index] @ S @ ((report["factor"] - 1.0) * w), rtol=1e-6, atol=1e-12)
+    others = np.ones(p, dtype=bool)
+    others[w_index] = False
+    assert np.abs(M[others] @ delta).max() <= 1e-8 * np.abs(M[~others] @ delta).max()
+
+
+def test_a_mirrored_biased_unit_is_turned_back():
+    """lam relu(u.x + beta) = lam relu(-u.x - beta) + lam u.x + lam beta."""
+    network = biased_network(5, linear_scale=0.02)
+    X, y = Teacher(network.hidden_weights, network.output_weights, network.linear_weights, network.intercept,
+                   hidden_biases=network.hidden_biases).with_noise(0.3).sample(3000, random_state=1)
+    U, lam, beta = network.hidden_weights.copy(), network.output_weights, network.hidden_biases.copy()
+    U[2], beta[2] = -U[2], -beta[2]
+    mirrored = ReLUNetwork(U, lam, network.linear_weights - lam[2] * U[2], network.intercept - lam[2] * beta[2], beta)
+    assert population_mse(mirrored, network) <= 1e-13 * population_variance(network)
+    information = empirical_information(X, y)
+    a, report = shrink_linear_part(mirrored, 0.09, y.size, information)
+    b, plain = shrink_linear_part(network, 0.09, y.size, information)
+    assert report["turned"] == [2] and plain["turned"] == []
+    assert report["factor"] == pytest.approx(plain["factor"], rel=1e-9)
+    assert population_mse(a, b) <= 1e-13 * population_variance(network) < 1e-6 * population_mse(b, network)
+
+
+def test_the_biased_shrinkage_lowers_the_excess_where_the_linear_part_is_zero():
+    """The risk check of the bias-free case, on least-squares fits with hidden biases."""
+    d, k, n = 10, 2, 3000
+    base = Teacher.random(d, k, random_state=5)
+    teacher = Teacher(base.hidden_weights, base.output_weights, hidden_biases=[0.5, -0.3])
+    sigma = 0.3 * np.sqrt(population_variance(teacher))
+    pairs = []
+    for seed in range(40):
+        X, y = teacher.with_noise(sigma).sample(n, random_state=seed)
+        fit = levenberg_marquardt(teacher, X, y, noise_tol=1e-2, biased=True)
+        shrunk, _ = shrink_linear_part(fit.network, fit.loss, n, empirical_information(X, y))
+        pairs.append((population_mse(fit.network, teacher), population_mse(shrunk, teacher)))
+    gain = np.subtract(*np.array(pairs).T)
+    se = gain.std(ddof=1) / np.sqrt(gain.size)
+    assert gain.mean() > N_SE * se
+    assert gain.mean() > (d - 2) * sigma**2 / n / 3

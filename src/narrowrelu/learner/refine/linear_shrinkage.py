@@ -49,15 +49,23 @@ from .fisher import FisherPreconditioner
 
 # the ridge of the Fisher system, relative to its unit diagonal (as Gauss-Newton's)
 RIDGE = 1e-10
+# eigenvalues of an information matrix below this share of its largest are its null space (the gauge)
+PINV_RCOND = 1e-10
 # James-Stein needs at least this many linear weights
 MIN_FEATURES = 3
 
 
-def shrink_linear_part(network, mean_squared_residual, n_samples):
-    """``network`` (a least-squares fit on ``n_samples`` rows with training MSE
+def shrink_linear_part(network, mean_squared_residual, n_samples, information=None):
+    r"""``network`` (a least-squares fit on ``n_samples`` rows with training MSE
     ``mean_squared_residual``) with its linear part shrunk by the positive-part James–Stein
     factor and the other parameters corrected (module docstring), after the neurons are turned
     (:func:`turn_neurons`) so that the linear part is as small as the function allows.
+
+    ``information`` (``None``: the closed-form Gaussian Fisher matrix) is a function giving, for
+    a network, the information matrix of its parameters in the layout of
+    ``to_vector(biased=network.has_biases)``: the fit's :math:`J^TJ/n` on its rows, for a
+    network with hidden biases (whose Gaussian Fisher matrix has no closed form here; without
+    ``information`` such a network is left as it is).
 
     Returns
     -------
@@ -69,13 +77,14 @@ def shrink_linear_part(network, mean_squared_residual, n_samples):
         neurons turned) and ``skipped`` (why no shrinkage was tried, else ``""``).
     """
     k, d = network.n_neurons, network.n_features
-    nu = n_samples - n_parameters(k, d)
+    biased = network.has_biases
+    nu = n_samples - n_parameters(k, d, biased)
 
     def unchanged(why):
         return network, {"factor": 1.0, "statistic": float("nan"), "turned": [], "skipped": why}
 
-    if network.has_biases:
-        return unchanged("the network has hidden biases (no closed-form Fisher matrix)")
+    if biased and information is None:
+        return unchanged("the network has hidden biases and no information matrix was given")
     if d < MIN_FEATURES:
         return unchanged(f"fewer than {MIN_FEATURES} features")
     if nu <= 0:
@@ -83,49 +92,50 @@ def shrink_linear_part(network, mean_squared_residual, n_samples):
     if not (np.isfinite(mean_squared_residual) and mean_squared_residual > 0):
         return unchanged("no residual to estimate the noise from")
     sigma2 = mean_squared_residual * n_samples / nu
-    network, turned, wald = turn_neurons(network, n_samples, sigma2)
+    network, turned, wald = turn_neurons(network, n_samples, sigma2, information)
     if wald is None:
-        return unchanged("the linear part's Fisher block is singular")
+        return unchanged("the linear part's information block is singular")
     statistic, columns, z = wald
     threshold = (d - 2) * nu / (nu + 2.0)
     factor = max(0.0, 1.0 - threshold / statistic) if statistic > 0 else 0.0
     report = {"factor": float(factor), "statistic": float(statistic), "turned": turned, "skipped": ""}
     if factor == 1.0:
         return network, report
-    theta = network.to_vector()
+    theta = network.to_vector(biased=biased)
     w_index = _linear_slice(k, d)
     w = theta[w_index].copy()
     theta += (factor - 1.0) * (columns @ z)
     theta[w_index] = factor * w
-    return ReLUNetwork(*unpack_parameters(theta, k, d)), report
+    return ReLUNetwork(*unpack_parameters(theta, k, d, biased=biased)), report
 
 
-def turn_neurons(network, n_samples, sigma2):
-    """The same function with the neurons turned that make the Wald statistic of :math:`w = 0`
+def turn_neurons(network, n_samples, sigma2, information=None):
+    r"""The same function with the neurons turned that make the Wald statistic of :math:`w = 0`
     smallest, greedily one at a time: as :math:`\mathrm{relu}(t) = \mathrm{relu}(-t) + t`,
 
     .. math::
 
-        \lambda\,\mathrm{relu}(u\cdot x) + w\cdot x = \lambda\,\mathrm{relu}(-u\cdot x)
-          + (w + \lambda u)\cdot x,
+        \lambda\,\mathrm{relu}(u\cdot x + \beta) + w\cdot x + b = \lambda\,\mathrm{relu}(-u\cdot x - \beta)
+          + (w + \lambda u)\cdot x + b + \lambda\beta,
 
     and a least-squares fit can end in either form (a neuron fitted as its mirror, the linear
     part making up the difference); only the form with the smaller linear part lets the
     shrinkage act. A turn is tried where it shortens :math:`w` and kept where it lowers the
     statistic. Returns the network, the neurons turned, and ``(T, columns, z)`` of
-    :func:`wald_statistic` at it (``None`` when its Fisher block is singular)."""
+    :func:`wald_statistic` at it (``None`` when its information block is singular)."""
     turned = []
-    wald = wald_statistic(network, n_samples, sigma2)
+    wald = wald_statistic(network, n_samples, sigma2, information)
     while wald is not None:
         U, lam, w = network.hidden_weights, network.output_weights, network.linear_weights
+        beta = network.hidden_biases
         best = None
         for j in range(network.n_neurons):
             if j in turned or not np.linalg.norm(w + lam[j] * U[j]) < np.linalg.norm(w):
                 continue
-            V = U.copy()
-            V[j] = -U[j]
-            candidate = ReLUNetwork(V, lam, w + lam[j] * U[j], network.intercept)
-            candidate_wald = wald_statistic(candidate, n_samples, sigma2)
+            V, flipped = U.copy(), beta.copy()
+            V[j], flipped[j] = -U[j], -beta[j]
+            candidate = ReLUNetwork(V, lam, w + lam[j] * U[j], network.intercept + lam[j] * beta[j], flipped)
+            candidate_wald = wald_statistic(candidate, n_samples, sigma2, information)
             if candidate_wald is not None and candidate_wald[0] < (wald if best is None else best[2])[0]:
                 best = (j, candidate, candidate_wald)
         if best is None:
@@ -135,17 +145,23 @@ def turn_neurons(network, n_samples, sigma2):
     return network, turned, wald
 
 
-def wald_statistic(network, n_samples, sigma2):
-    """:math:`T = n\,\hat w^TS\hat w/\hat\sigma^2` with the columns :math:`\tilde F^{-1}E_w` of the
-    gauge-fixed Fisher system for the linear part (shape ``(p, d)``; their :math:`w` rows are
-    :math:`[F^+]_{ww} = S^{-1}`) and :math:`z = S\hat w`, as ``(T, columns, z)``; ``None`` when
-    :math:`S^{-1}` is singular."""
+def wald_statistic(network, n_samples, sigma2, information=None):
+    r""":math:`T = n\,\hat w^TS\hat w/\hat\sigma^2` with the columns of the inverse information
+    for the linear part (shape ``(p, d)``; their :math:`w` rows are :math:`[F^+]_{ww} = S^{-1}`)
+    and :math:`z = S\hat w`, as ``(T, columns, z)``; ``None`` when :math:`S^{-1}` is singular.
+    Without ``information`` the columns are :math:`\tilde F^{-1}E_w`, of the gauge-fixed
+    closed-form Fisher system; with it, those of the pseudo-inverse of ``information(network)``
+    (:func:`shrink_linear_part`), whose only null directions are the gauge's."""
     k, d = network.n_neurons, network.n_features
-    theta = network.to_vector()
+    biased = network.has_biases
+    theta = network.to_vector(biased=biased)
     w_index = _linear_slice(k, d)
-    E = np.zeros((theta.size, d))
-    E[w_index] = np.eye(d)
-    columns = FisherPreconditioner(theta, k, d, RIDGE).solve(E)
+    if information is None:
+        E = np.zeros((theta.size, d))
+        E[w_index] = np.eye(d)
+        columns = FisherPreconditioner(theta, k, d, RIDGE).solve(E)
+    else:
+        columns = np.linalg.pinv(information(network), rcond=PINV_RCOND, hermitian=True)[:, w_index]
     if not np.all(np.isfinite(columns)):
         return None
     block = columns[w_index]
