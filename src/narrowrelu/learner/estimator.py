@@ -78,7 +78,8 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     refine : bool, default=True
         Refine the moment solution by local least squares on the empirical loss (by default a
         matrix-free Gauss–Newton streamed over the data, stopping at the noise level; see
-        ``settings``).
+        ``settings``), then shrink its linear part towards zero by the positive-part James–Stein
+        factor (lower excess risk than the least-squares fit's; ``settings`` turns it off).
     whiten : bool, default=False
         Fit on :math:`\\hat\\Sigma^{-1/2}x` (:math:`\\hat\\Sigma` the inputs' second moment) and
         return the network in the original coordinates, so inputs :math:`x\\sim N(0,\\Sigma)` of
@@ -144,7 +145,10 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         (``surplus``) and added (``grown``: with ``n_neurons=None``, those the moment search
         missed; ``growth_skipped``: why none was tried, as where the residual has odd-order
         structure that no neuron without a bias fits), iterations, convergence, final training
-        MSE, rows, passes and the reason it stopped (``None`` if ``refine=False``).
+        MSE (of the least-squares fit), rows, passes, the reason it stopped, and
+        ``linear_shrinkage``: the James–Stein factor applied to the linear part after it, the
+        Wald statistic of :math:`w = 0`, the neurons turned, why it was skipped (``None`` with
+        ``settings={"shrink_linear_part": False}``) (``None`` if ``refine=False``).
     timings_ : dict
         Seconds spent per stage.
     n_passes_ : int
