@@ -275,3 +275,19 @@ def test_the_biased_shrinkage_lowers_the_excess_where_the_linear_part_is_zero():
     se = gain.std(ddof=1) / np.sqrt(gain.size)
     assert gain.mean() > N_SE * se
     assert gain.mean() > (d - 2) * sigma**2 / n / 3
+
+
+@pytest.mark.parametrize("perturbation", [0.0, 1e-3])
+def test_a_near_antiparallel_pair_is_left_alone(perturbation):
+    """Neurons along u and -u can make any linear part between them (moving u_a by v / lam_a and
+    u_b by v / lam_b adds v.x to first order), so w is nearly unidentified: T is tiny and the
+    neurons would absorb w at first order only. The step would move f far beyond its second-order
+    prediction, and it is refused."""
+    base = random_network(0, d=6, linear_scale=0.05)
+    U = base.hidden_weights.copy()
+    U[2] = -U[0] + perturbation * np.random.default_rng(1).standard_normal(6)
+    network = ReLUNetwork(U, base.output_weights, base.linear_weights, base.intercept)
+    shrunk, report = shrink_linear_part(network, 0.04, 5000)
+    assert shrunk is network
+    assert report["factor"] == 1.0 and "second-order prediction" in report["skipped"]
+    assert report["statistic"] < 1.0

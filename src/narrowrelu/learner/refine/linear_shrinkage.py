@@ -44,6 +44,7 @@ its gauge directions have no :math:`w` part, so its :math:`w` block is that of :
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
+from ...metrics import population_mse, population_variance
 from ...network import ReLUNetwork, n_parameters, unpack_parameters
 from .fisher import FisherPreconditioner
 
@@ -51,6 +52,10 @@ from .fisher import FisherPreconditioner
 RIDGE = 1e-10
 # eigenvalues of an information matrix below this share of its largest are its null space (the gauge)
 PINV_RCOND = 1e-10
+# the step is kept when it moves f by at most this multiple of its second-order prediction
+QUADRATIC_MODEL_SLACK = 2.0
+# plus this share of Var f (rounding)
+ROUNDING = 1e-12
 # James-Stein needs at least this many linear weights
 MIN_FEATURES = 3
 
@@ -106,7 +111,17 @@ def shrink_linear_part(network, mean_squared_residual, n_samples, information=No
     w = theta[w_index].copy()
     theta += (factor - 1.0) * (columns @ z)
     theta[w_index] = factor * w
-    return ReLUNetwork(*unpack_parameters(theta, k, d, biased=biased)), report
+    shrunk = ReLUNetwork(*unpack_parameters(theta, k, d, biased=biased))
+    # the step moves f by (1 - c)^2 w'Sw to second order; where it moves it by more, the
+    # information is near-singular in w (a near-antiparallel pair makes any linear part: the
+    # neurons would absorb w at first order only) and the step leaves the quadratic model
+    predicted = (1.0 - factor) ** 2 * statistic * sigma2 / n_samples
+    moved = population_mse(shrunk, network)
+    if not moved <= QUADRATIC_MODEL_SLACK * predicted + ROUNDING * population_variance(network):
+        return network, {**report, "factor": 1.0, "turned": [],
+                         "skipped": f"the step would move f by {moved:.3g}, {moved / max(predicted, 1e-300):.3g} "
+                                    "times its second-order prediction (a near-redundant pair of neurons)"}
+    return shrunk, report
 
 
 def turn_neurons(network, n_samples, sigma2, information=None):
