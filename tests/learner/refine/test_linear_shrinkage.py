@@ -291,3 +291,19 @@ def test_a_near_antiparallel_pair_is_left_alone(perturbation):
     assert shrunk is network
     assert report["factor"] == 1.0 and "second-order prediction" in report["skipped"]
     assert report["statistic"] < 1.0
+
+
+def test_a_refused_step_returns_the_network_given_even_after_a_turn():
+    """A mirrored neuron beside a near-antiparallel pair: the turn is tried, the step refused, and
+    the network handed back is the one given (its form and report agree)."""
+    base = random_network(0, d=6, linear_scale=0.05)
+    U = base.hidden_weights.copy()
+    U[2] = -U[0]
+    lam = base.output_weights
+    # neuron 1 in its mirrored form: w takes lam_1 u_1 (then -u_1 is stored)
+    w = base.linear_weights + lam[1] * U[1]
+    U[1] = -U[1]
+    network = ReLUNetwork(U, lam, w, base.intercept)
+    shrunk, report = shrink_linear_part(network, 0.04, 5000)
+    assert "second-order prediction" in report["skipped"]
+    assert shrunk is network and report["turned"] == []

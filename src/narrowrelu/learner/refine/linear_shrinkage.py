@@ -38,7 +38,11 @@ never above theirs, to the order of the Gaussian approximation (a well-specified
 noise independent of :math:`x`).
 
 The Fisher system is solved with the gauge fixed (:class:`~narrowrelu.learner.refine.fisher.FisherPreconditioner`):
-its gauge directions have no :math:`w` part, so its :math:`w` block is that of :math:`F^+`.
+its gauge directions have no :math:`w` part, so its :math:`w` block is that of :math:`F^+`. The step
+moves :math:`f` by :math:`(1-c)^2\hat w^TS\hat w` to second order; one that moves it by more than
+``QUADRATIC_MODEL_SLACK`` times that is refused (a near-antiparallel pair of neurons makes any
+linear part between them: :math:`w` is then nearly unidentified, and the neurons would absorb it
+at first order only).
 """
 
 import numpy as np
@@ -84,9 +88,10 @@ def shrink_linear_part(network, mean_squared_residual, n_samples, information=No
     k, d = network.n_neurons, network.n_features
     biased = network.has_biases
     nu = n_samples - n_parameters(k, d, biased)
+    given = network
 
-    def unchanged(why):
-        return network, {"factor": 1.0, "statistic": float("nan"), "turned": [], "skipped": why}
+    def unchanged(why, statistic=float("nan")):
+        return given, {"factor": 1.0, "statistic": float(statistic), "turned": [], "skipped": why}
 
     if biased and information is None:
         return unchanged("the network has hidden biases and no information matrix was given")
@@ -118,9 +123,8 @@ def shrink_linear_part(network, mean_squared_residual, n_samples, information=No
     predicted = (1.0 - factor) ** 2 * statistic * sigma2 / n_samples
     moved = population_mse(shrunk, network)
     if not moved <= QUADRATIC_MODEL_SLACK * predicted + ROUNDING * population_variance(network):
-        return network, {**report, "factor": 1.0, "turned": [],
-                         "skipped": f"the step would move f by {moved:.3g}, {moved / max(predicted, 1e-300):.3g} "
-                                    "times its second-order prediction (a near-redundant pair of neurons)"}
+        return unchanged(f"the step would move f by {moved:.3g}, {moved / max(predicted, 1e-300):.3g} times its "
+                         "second-order prediction (a near-redundant pair of neurons)", statistic)
     return shrunk, report
 
 
