@@ -35,6 +35,8 @@ TINY = {
     "gaussianity_rates.py": (["--quick", "--n-max", "1e3"], "false alarms", False),
     "hostile_probes.py": (["--only", "cli demo"], "0 silent wrong results, 0 tracebacks, 0 hangs", False),
     "linear_part.py": (["--d", "5", "--k", "2", "--n", "3000", "--norms", "0", "30"], "excess/rate", False),
+    "linear_shrinkage_risk.py": (["--d", "5", "--k", "2", "--n", "3000", "--scales", "0", "16", "--seeds", "2"],
+                                 "in standard errors: lowest", False),
     "model_fingerprint.py": (["--compare", "{a}", "{b}"], "2 arrays; 0 differ", False),
     "off_model_fits.py": (["--d", "5", "--k", "2", "--n", "3000"], "uniform x", False),
     "oracle_memory.py": (["--n", "2e4", "--d", "5", "--k", "2"], "relative population MSE: raw", False),
