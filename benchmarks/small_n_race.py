@@ -14,7 +14,10 @@ run to the next on a shared machine. The issue's target per teacher: the default
 on the same rows, the refinement's stopping rule): the accuracy the model's least-squares
 estimate reaches from the best start there is. Where the MLP's error is below it by more than
 ``ERROR_FACTOR`` (its 200 L-BFGS iterations stop early, a regularisation), no fit of the model by
-least squares can meet the error target; the last line counts those teachers.
+least squares can meet the error target; the last line counts those teachers. The default fit is
+not least squares alone: its linear part is then shrunk towards zero (James–Stein,
+``learner/refine/linear_shrinkage.py``), which takes it below ``ls/rate`` where the teacher has no
+linear part, as every planted teacher here.
 
 Usage::
 
