@@ -10,7 +10,7 @@ from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse
 from narrowrelu.learner.refine.fisher import gauge_directions, gaussian_fisher
 from narrowrelu.learner.refine.gauss_newton import gauss_newton_arrays
 from narrowrelu.learner.refine.linear_shrinkage import shrink_linear_part, turn_neurons, wald_statistic
-from narrowrelu.learner.refine.normal_equations import levenberg_marquardt, loss_and_normal_equations
+from narrowrelu.learner.refine.normal_equations import information_matrix, levenberg_marquardt
 from narrowrelu.network import n_parameters, unpack_parameters
 
 N_SE = 3.0  # statistical tolerance, in standard errors
@@ -203,11 +203,7 @@ def biased_network(seed, d=8, k=3, linear_scale=0.05):
 
 def empirical_information(X, y):
     """J^TJ / n of a network on the rows (X, y), in the layout of to_vector(biased=True)."""
-    def information(network):
-        theta = network.to_vector(biased=network.has_biases)
-        _, _, normal = loss_and_normal_equations(theta, X, y, network.n_neurons, biased=network.has_biases)
-        return normal / y.size
-    return information
+    return lambda network: information_matrix(network, X, y)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...network import ReLUNetwork, n_parameters
 from ..refine.linear_shrinkage import shrink_linear_part
-from ..refine.normal_equations import levenberg_marquardt, loss_and_normal_equations
+from ..refine.normal_equations import information_matrix, levenberg_marquardt
 from ..sources.training_rows import training_rows
 from .moment_ratios import BIAS_LIMIT, biases_from_moments, projected_hermite_pass, ratio_biases
 from .output import biased_output_pass
@@ -154,10 +154,7 @@ def fit_biased(moment_network, source, refine, rows, max_iter=100, n_jobs=1, pro
     if shrink_linear:
         def information(net):
             rows = INFORMATION_ROWS_PER_PARAMETER * n_parameters(net.n_neurons, net.n_features, biased=True)
-            theta = net.to_vector(biased=net.has_biases)
-            _, _, normal = loss_and_normal_equations(theta, X[:rows], y[:rows], net.n_neurons, n_jobs=n_jobs,
-                                                     biased=net.has_biases)
-            return normal / y[:rows].size
+            return information_matrix(net, X[:rows], y[:rows], n_jobs)
 
         network, summary["linear_shrinkage"] = shrink_linear_part(network, result.loss, on.n_samples, information)
     return raw, network, summary

@@ -112,8 +112,7 @@ class FisherPreconditioner:
     def __init__(self, theta, k, d, ridge):
         U, lam, _, _ = unpack_parameters(theta, k, d)
         U, lam = np.ascontiguousarray(U), np.ascontiguousarray(lam)
-        Fs = np.empty((theta.size, theta.size))
-        gaussian_fisher_into(U, lam, Fs)
+        Fs = gaussian_fisher(U, lam)
         self.scale = np.empty(theta.size)
         precondition_into(Fs, U, lam, float(ridge), self.scale)
         self._chol = None

@@ -74,6 +74,15 @@ def loss_and_normal_equations(theta, X, y, k, with_hessian=True, n_jobs=1, biase
     return loss, Jtr, JtJ
 
 
+def information_matrix(network, X, y, n_jobs=1):
+    """:math:`J^TJ/n` of ``network`` on the rows ``(X, y)``, in the layout of
+    ``network.to_vector(biased=network.has_biases)`` (:func:`loss_and_normal_equations`)."""
+    theta = network.to_vector(biased=network.has_biases)
+    _, _, normal = loss_and_normal_equations(theta, X, y, network.n_neurons, n_jobs=n_jobs,
+                                             biased=network.has_biases)
+    return normal / y.size
+
+
 def levenberg_marquardt(network, X, y, max_iter=100, tol=1e-12, n_jobs=1, noise_tol=None, biased=None):
     """Refine ``network`` on ``(X, y)`` by Levenberg–Marquardt; see the module docstring. The
     hidden biases are parameters when ``biased`` (default: when ``network`` has non-zero ones).
