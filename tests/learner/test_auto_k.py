@@ -184,7 +184,8 @@ def test_with_a_growth_to_follow_the_search_tries_k_plus_one_only_where_the_resi
     y = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng(6).standard_normal(y.size)
     held = np.random.default_rng(7).random(y.size) < 0.2
     source = ArraySource(X, y, held, 4096)
-    gated = fit_moments(source, MomentSettings(n_neurons=None, growth_follows=True), np.random.default_rng(0))
+    gated = fit_moments(source, MomentSettings(n_neurons=None, growth_follows=True, k_search="paired_test"),
+                        np.random.default_rng(0))
     assert [entry["k"] for entry in gated.k_search] == [3]
     assert gated.search_stop["k"] == 3 and "shows no neuron beyond the noise level" in gated.search_stop["why"]
     assert "k_search" in gated.timings
@@ -230,6 +231,33 @@ def test_neurons_the_search_misses_are_added_after_the_refinement():
     assert model.n_neurons_ == 6
     assert model.refinement_["grown"] == 6 - searched
     assert population_mse(model, teacher) / (sigma**2 * p / n) < 1 + 4 * np.sqrt(2 / p)
+
+
+def test_the_default_search_fits_the_neurons_m2_shows_and_grows_the_rest():
+    """``k_search="growth"`` (the default): the moment fit of the k0 neurons M2 shows and nothing
+    more, the refinement's growth adding the others; ``"paired_test"`` fits and tests k0 + 1, ...
+    On the clusters teacher above (M2 shows fewer than its 6 neurons) both end at 6 neurons, and
+    the growth's fit is as close to the teacher (within 4 standard deviations of an efficient fit's
+    excess, as above)."""
+    from narrowrelu import population_mse
+    from narrowrelu.network import n_parameters
+    from narrowrelu.teacher import make_teacher
+
+    teacher = make_teacher("clusters", 20, 6, 100)
+    p = n_parameters(6, 20)
+    n = 30 * p
+    X, y = teacher.sample(n, random_state=1100)
+    sigma = 0.1 * np.sqrt(population_variance(teacher))
+    y = y + sigma * np.random.default_rng([100, 77]).standard_normal(n)
+    grown = MomentReLURegressor(random_state=100).fit(X, y)
+    tested = MomentReLURegressor(random_state=100, settings={"k_search": "paired_test"}).fit(X, y)
+    assert len(grown.k_search_) == 1 and len(tested.k_search_) > 1
+    k0 = grown.k_search_[0]["k"]
+    assert tested.k_search_[0]["k"] == k0 < 6
+    assert grown.n_neurons_ == tested.n_neurons_ == 6
+    assert grown.refinement_["grown"] == 6 - k0
+    rate = sigma**2 * p / n
+    assert population_mse(grown, teacher) / rate < 1 + 4 * np.sqrt(2 / p)
 
 
 def test_a_search_on_non_gaussian_inputs_starts_at_one_neuron():

@@ -46,6 +46,7 @@ PASS_THROUGH = [
     ("refine_max_iter", 7, estimator_module, "refine_moment_solution", lambda a, kw: a[5]),
     ("refine_max_samples", 4000, estimator_module, "refine_moment_solution", lambda a, kw: a[3].n_samples),
     ("shrink_linear_part", False, estimator_module, "refine_moment_solution", lambda a, kw: kw["shrink_linear"]),
+    ("k_search", "paired_test", estimator_module, "fit_moments", lambda a, kw: a[1].k_search),
 ]
 
 

@@ -20,7 +20,9 @@
    larger) or below ``tol * Var(y)``; with ``n_neurons=None`` the loop runs for
    ``k = k0, k0 + 1, ...``, :math:`k_0` the number of eigenvalues of :math:`M_2` beyond the noise
    edge (:func:`~narrowrelu.learner.refine.surplus.visible_neurons`, at least 1), the first
-   :math:`k` fitted as a fit told it (the edge from the mean square of the residual of the linear
+   :math:`k` fitted as a fit told it; with ``growth_follows`` and ``k_search="growth"`` (the
+   default call) that first :math:`k` is the only one, the refinement's growth adding the
+   neurons beyond it (the edge from the mean square of the residual of the linear
    part, measured in the same pass: ``Var(y) - |E[yx]|^2`` is a difference of two sampling
    estimates that a large linear part swamps), each :math:`k+1` started from the model of :math:`k` and its
    span widened by the top eigenvector of the residual's :math:`M_2` (no new pass), and keeps :math:`k+1` while a paired
@@ -285,6 +287,12 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
                 visible > TOLD_SEARCH_VISIBLE_SHARE * settings.n_neurons
                 or source.n_samples < TOLD_SEARCH_ROWS_PER_PARAMETER * n_parameters(visible + 1, d)):
             counts = [settings.n_neurons]
+    if settings.n_neurons is None and settings.growth_follows and settings.search_from_visible \
+            and settings.k_search == "growth":
+        # the refinement's growth adds the neurons beyond those M2 shows, one Gauss-Newton
+        # refinement each from screened births and splits: less than the moment fit, its refined
+        # selection model and the paired test that each k + 1 of the search costs
+        counts = counts[:1]
     cache = projection_cache_for(source, max(counts))
     best = best_model = None
     model_of = selection_model or (lambda network, *_, **__: network)

@@ -14,6 +14,7 @@ from ..network import n_parameters
 from .candidates import GENERATORS
 
 REFINE_METHODS = ("gn", "lm", "lbfgs")
+K_SEARCHES = ("growth", "paired_test")
 # a sample is large beyond this many rows per parameter: refine_starts="auto" refines one start,
 # and the moment rounds hand over to the refinement early
 LARGE_SAMPLE_ROWS_PER_PARAMETER = 500
@@ -81,6 +82,14 @@ class LearnerSettings:
         James–Stein factor (:mod:`narrowrelu.learner.refine.linear_shrinkage`): a lower excess risk
         than the least-squares fit's whatever :math:`w`, and far lower where :math:`w = 0`.
         ``False`` keeps the least-squares fit (its gradient zero on the training rows).
+    k_search : {"growth", "paired_test"}, default="growth"
+        How ``n_neurons=None`` finds :math:`k` beyond the :math:`k_0` neurons :math:`M_2` shows
+        (bias-free fits of Gaussian inputs with ``refine=True``; elsewhere the paired test runs).
+        ``"growth"``: the moment fit of :math:`k_0`, then the refinement adds neurons one at a
+        time while one added lowers the training sum of squares by more than a neuron fitted to
+        noise would (:func:`~narrowrelu.learner.refine.surplus.grow_neurons`). ``"paired_test"``:
+        a moment fit of each :math:`k = k_0, k_0 + 1, \dots` kept while the paired test on the
+        held-out rows says it fits better (:mod:`narrowrelu.learner.rounds`), then the same growth.
     """
 
     tensor_orders: tuple = (4,)
@@ -95,6 +104,7 @@ class LearnerSettings:
     refine_max_samples: int = None
     refine_starts: object = "auto"
     shrink_linear_part: bool = True
+    k_search: str = "growth"
 
     _parameter_constraints = {
         "tensor_orders": Sequence(Options(3, 4, 6), unique=True),
@@ -109,6 +119,7 @@ class LearnerSettings:
         "refine_max_samples": (Integer(1), Options(None)),
         "refine_starts": Options(1, 2, "auto"),
         "shrink_linear_part": Boolean(),
+        "k_search": Options(*K_SEARCHES),
     }
 
     @classmethod
@@ -166,6 +177,9 @@ class MomentSettings:
     # tries k + 1 only while the residual of k shows a neuron missing (learner.rounds); the growth
     # tries one more neuron after the refinement in any case
     growth_follows: bool = False
+    # n_neurons=None with growth_follows and search_from_visible: "growth" fits only the first k
+    # (the neurons M2 shows) and leaves the rest to the growth; "paired_test" searches on
+    k_search: str = "growth"
 
     @classmethod
     def from_knobs(cls, knobs, **own):

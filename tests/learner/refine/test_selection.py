@@ -46,7 +46,7 @@ def _search(monkeypatch, selection, X, y, seed):
     monkeypatch.setattr(estimator_module, "refined_selection_model", selection)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = MomentReLURegressor(random_state=seed).fit(X, y)
+        model = MomentReLURegressor(random_state=seed, settings={"k_search": "paired_test"}).fit(X, y)
     return model, {entry["k"]: entry["z"] for entry in model.k_search_}
 
 
