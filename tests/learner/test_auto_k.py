@@ -209,36 +209,14 @@ def test_a_raw_fit_tries_k_plus_one_as_nothing_after_its_search_would(three_neur
     assert [entry["k"] for entry in raw.k_search_] == [3, 4] and raw.n_neurons_ == 3
 
 
-def test_neurons_the_search_misses_are_added_after_the_refinement():
-    """A clusters teacher (d = 20, k = 6, noise 0.1 std f) at 30 rows per parameter: the moment search
-    stops short (its raw k + 1 is not significantly better on the held-out rows), and the growth after
-    the refinement adds the rest, each on the BIC gain. The fit ends at the true k and at the
-    parametric rate sigma^2 p / n: an efficient fit's excess is rate x (1 +- sqrt(2 / p)), p = 147,
-    checked at 4 standard deviations (1 + 4 sqrt(2 / 147) = 1.47)."""
-    from narrowrelu import population_mse
-    from narrowrelu.network import n_parameters
-    from narrowrelu.teacher import make_teacher
-
-    teacher = make_teacher("clusters", 20, 6, 100)
-    p = n_parameters(6, 20)
-    n = 30 * p
-    X, y = teacher.sample(n, random_state=1100)
-    sigma = 0.1 * np.sqrt(population_variance(teacher))
-    y = y + sigma * np.random.default_rng([100, 77]).standard_normal(n)
-    model = MomentReLURegressor(random_state=100).fit(X, y)
-    searched = max(entry["k"] for entry in model.k_search_ if entry["z"] is None or entry["z"] > AUTO_K_Z)
-    assert searched < 6
-    assert model.n_neurons_ == 6
-    assert model.refinement_["grown"] == 6 - searched
-    assert population_mse(model, teacher) / (sigma**2 * p / n) < 1 + 4 * np.sqrt(2 / p)
-
-
 def test_the_default_search_fits_the_neurons_m2_shows_and_grows_the_rest():
-    """``k_search="growth"`` (the default): the moment fit of the k0 neurons M2 shows and nothing
-    more, the refinement's growth adding the others; ``"paired_test"`` fits and tests k0 + 1, ...
-    On the clusters teacher above (M2 shows fewer than its 6 neurons) both end at 6 neurons, and
-    the growth's fit is as close to the teacher (within 4 standard deviations of an efficient fit's
-    excess, as above)."""
+    """A clusters teacher (d = 20, k = 6, noise 0.1 std f) at 30 rows per parameter, whose M2 shows
+    fewer than its 6 neurons. ``k_search="growth"`` (the default): the moment fit of those k0 and
+    nothing more, the refinement's growth adding the others, each on the BIC gain;
+    ``"paired_test"``: the moment search fits and tests k0 + 1, ... and stops short (its raw k + 1
+    not significantly better on the held-out rows), the growth adding the rest. Both end at 6
+    neurons, the default's fit at the parametric rate sigma^2 p / n: an efficient fit's excess is
+    rate x (1 +- sqrt(2 / p)), p = 147, checked at 4 standard deviations (1 + 4 sqrt(2 / 147) = 1.47)."""
     from narrowrelu import population_mse
     from narrowrelu.network import n_parameters
     from narrowrelu.teacher import make_teacher
@@ -256,6 +234,8 @@ def test_the_default_search_fits_the_neurons_m2_shows_and_grows_the_rest():
     assert tested.k_search_[0]["k"] == k0 < 6
     assert grown.n_neurons_ == tested.n_neurons_ == 6
     assert grown.refinement_["grown"] == 6 - k0
+    searched = max(entry["k"] for entry in tested.k_search_ if entry["z"] is None or entry["z"] > AUTO_K_Z)
+    assert searched < 6 and tested.refinement_["grown"] == 6 - searched
     rate = sigma**2 * p / n
     assert population_mse(grown, teacher) / rate < 1 + 4 * np.sqrt(2 / p)
 
