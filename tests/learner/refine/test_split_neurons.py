@@ -8,6 +8,7 @@ from narrowrelu.learner.refine import refine_from_starts, refine_network
 from narrowrelu.learner.refine.split_neurons import (
     DUPLICATE_COSINE,
     DUPLICATE_MERGE_LOSS,
+    GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER,
     RESOLVED_PAIR_ROWS_PER_PARAMETER,
     SPLIT_ANGLE,
     birth_starts,
@@ -78,6 +79,11 @@ def test_a_cancelling_pair_is_not_a_doubled_neuron():
     assert doubled_pair(cancelling, resolved=True) == (0, 3)
     assert free_neuron(cancelling, n_rows=RESOLVED_PAIR_ROWS_PER_PARAMETER * p - 1).n_neurons == 3
     assert free_neuron(cancelling, n_rows=RESOLVED_PAIR_ROWS_PER_PARAMETER * p) is None
+    # after a growth, only below the lower share (GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER)
+    grown = GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER
+    assert grown < RESOLVED_PAIR_ROWS_PER_PARAMETER
+    assert free_neuron(cancelling, n_rows=grown * p - 1, resolved_rows_per_parameter=grown).n_neurons == 3
+    assert free_neuron(cancelling, n_rows=grown * p, resolved_rows_per_parameter=grown) is None
     # merge_loss is the Gaussian L2 distance of the merge, over the pair's own norm
     pair = _network(np.vstack([U[0], twin]), [1.2, -0.2])
     u, weight = merged_pair(sharing, (0, 3))
@@ -230,8 +236,19 @@ def test_a_neuron_grown_weak_beside_a_merged_pair_is_moved_by_the_split_tries(me
         return stuck, 1, refine.residual_structure(stuck.network, source)
 
     monkeypatch.setattr(refine, "grow_neurons", grow)
+    rounds = []
+    split_rounds = refine.refine_with_splits
+
+    def recorded(*args, **kwargs):
+        rounds.append(kwargs.get("resolved_rows_per_parameter", RESOLVED_PAIR_ROWS_PER_PARAMETER))
+        return split_rounds(*args, **kwargs)
+
+    monkeypatch.setattr(refine, "refine_with_splits", recorded)
     best, summary = refine.refine_moment_solution("gn", three, None, source, refine_starts=1, max_neurons=4)
     assert summary["grown"] == 1 and summary["splits"] >= 1
+    # the split round of the starts frees resolved pairs below 100 rows per parameter, the one after
+    # the growth below 50
+    assert rounds == [RESOLVED_PAIR_ROWS_PER_PARAMETER, GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER]
     assert best.network.n_neurons == 4 and best.loss < stuck.loss
     assert population_mse(best.network, teacher) / var < RECOVERED
     assert population_mse(stuck.network, teacher) / var > STUCK

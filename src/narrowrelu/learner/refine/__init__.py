@@ -32,7 +32,7 @@ from .linear_shrinkage import shrink_linear_part
 from .normal_equations import levenberg_marquardt
 from .quasi_newton import lbfgs
 from .result import RefinementResult
-from .split_neurons import refine_with_splits
+from .split_neurons import GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER, refine_with_splits
 from .surplus import grow_neurons, merge_surplus, prune_surplus, residual_structure
 # Gauss-Newton iterations before the dense fallback: well-posed fits stop after 1-3 (noisy)
 # or 3-8 (noiseless)
@@ -182,7 +182,8 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     search's limit) this finds the neurons the search missed; with a told :math:`k` it puts back
     a neuron of the target that a merge or a prune took out; a model grown so that holds a wasted
     neuron then goes through the split tries again (a birth that passes the BIC test can be a weak
-    neuron beside one that merged a pair). No neuron is added where
+    neuron beside one that merged a pair; a resolved pair is freed there only below
+    ``GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER`` rows per parameter). No neuron is added where
     ``off_model(network)`` (``None``: never) finds the refined model's residual outside the model
     class (:meth:`~narrowrelu.learner.residual_diagnostic.ResidualChecks.outside_the_model`):
     there each added bias-free neuron fits a little more of the target's even part, a gain that
@@ -218,7 +219,8 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
         if grown:
             # a birth that gains more than the BIC penalty can still be a weak neuron beside one
             # that merged a close pair: the split tries move it (free_neuron finds it wasted)
-            best, more = refine_with_splits(grow_refine, best, source, n_jobs, screened=True)
+            best, more = refine_with_splits(grow_refine, best, source, n_jobs, screened=True,
+                                            resolved_rows_per_parameter=GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER)
             summary.update(split_tries=summary["split_tries"] + more["split_tries"],
                            splits=summary["splits"] + more["splits"])
             if more["splits"]:

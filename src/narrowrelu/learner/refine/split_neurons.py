@@ -39,6 +39,12 @@ DUPLICATE_MERGE_LOSS = 0.25
 # tries from a resolved pair act as restarts that can end in a lower minimum (clusters, d = 50,
 # k = 16 at 30 rows per parameter, noise 0.3: 1.27 against 1.88 times the rate without them)
 RESOLVED_PAIR_ROWS_PER_PARAMETER = 100
+# after the growth the grown model has just been refined from the best of several screened births
+# and splits, and its resolved pairs are freed only below this many rows per parameter: from 50 to
+# 100 those restarts ended at the grown model's error on every close pair and cluster of the
+# small-n race (d = 20, n = 1e4, k = 4-8: 9 close pairs, 200-960 passes each against 85-155),
+# while at 30 they still lower it (close pair d = 20, k = 4, n = 3 150: 1.33 -> 1.05 times the rate)
+GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER = 50
 # the half-angle between the two halves of a split neuron (radians)
 SPLIT_ANGLE = 0.1
 # a split is kept when it lowers the training loss by more than this fraction
@@ -99,18 +105,18 @@ def merge_loss(network, pair):
     return float(c @ K @ c) / whole if whole > 0 else 0.0
 
 
-def free_neuron(network, n_rows=None):
+def free_neuron(network, n_rows=None, resolved_rows_per_parameter=RESOLVED_PAIR_ROWS_PER_PARAMETER):
     """``network`` with one neuron fewer and nearly the same function: without its wasted neuron,
     or with a doubled pair merged (direction the contribution-weighted mean, output weight
     :math:`\\lambda_a\\|u_a\\| + \\lambda_b\\|u_b\\|` at unit norm); ``None`` when no neuron is wasted.
-    On ``n_rows`` below ``RESOLVED_PAIR_ROWS_PER_PARAMETER`` per parameter, a resolved pair
+    On ``n_rows`` below ``resolved_rows_per_parameter`` per parameter, a resolved pair
     (:func:`doubled_pair` with ``resolved``) is merged too."""
     U, lam = network.hidden_weights, network.output_weights
     wasted = wasted_neuron(network)
     if wasted is not None:
         keep = np.arange(U.shape[0]) != wasted
         return ReLUNetwork(U[keep], lam[keep], network.linear_weights, network.intercept)
-    few_rows = n_rows is not None and n_rows < RESOLVED_PAIR_ROWS_PER_PARAMETER * n_parameters(
+    few_rows = n_rows is not None and n_rows < resolved_rows_per_parameter * n_parameters(
         network.n_neurons, network.n_features)
     pair = doubled_pair(network, resolved=few_rows)
     if pair is None:
@@ -162,7 +168,8 @@ def birth_starts(network, M2r):
             for sign in (1.0, -1.0)]
 
 
-def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
+def refine_with_splits(refine, result, source, n_jobs=1, screened=False,
+                       resolved_rows_per_parameter=RESOLVED_PAIR_ROWS_PER_PARAMETER):
     """From the refined ``result``, while the model has a wasted neuron: free it, then from each
     split of another neuron (:func:`split_start`) and from each birth of a new one where the
     freed model's residual is largest (:func:`birth_starts`, for a pair the model has not
@@ -173,10 +180,12 @@ def refine_with_splits(refine, result, source, n_jobs=1, screened=False):
     No gain is too small: a split that gains little changes the model, and the next round's
     starts (a birth, above all) differ. A noise-level threshold (a gain of :math:`\\hat\\sigma^2(d+1)`)
     was tried: the ``close_pair`` teachers of the d = 20 sweep at k = 5-7 then lost a neuron that
-    the second round's birth finds. Returns the best result and how many starts were tried and kept."""
+    the second round's birth finds. A resolved pair is freed below ``resolved_rows_per_parameter``
+    rows per parameter (:func:`free_neuron`). Returns the best result and how many starts were
+    tried and kept."""
     tried = kept = 0
     for _ in range(result.network.n_neurons):
-        freed = free_neuron(result.network, source.n_samples)
+        freed = free_neuron(result.network, source.n_samples, resolved_rows_per_parameter)
         if freed is None:
             break
         M2y = target_second_moment(result.network, source, n_jobs)
