@@ -60,13 +60,15 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
         Where the residual's second moment shows at most half as many neurons and the rows
         number at least 100 per parameter of one more, :math:`k` is searched up to ``n_neurons``
         as with ``None`` (``k_search_``), so that no round fits a spare neuron.
-        ``None`` tries ``k = k0, k0 + 1, ...`` (``k0`` the neurons the residual's second moment
-        shows, 1 when the inputs fail the Gaussianity check; each from the model of the one
-        before) while a paired held-out test finds
-        :math:`k+1` better (z > 3; each model refined for a few Gauss–Newton iterations on the
-        training rows), up to ``min(n_features, max_auto_neurons)`` and
-        :math:`n \\ge 10p`, :math:`p = k(d+1)+d+1`, then, after the refinement, adds neurons while
-        each lowers the sum of squares by more than the BIC penalty (docs/guide/usage.md).
+        ``None`` fits ``k0`` neurons, the number the residual's second moment shows, and after the
+        refinement adds neurons while each lowers the sum of squares by more than the BIC
+        penalty, up to ``min(n_features, max_auto_neurons)`` and :math:`n \\ge 10p`,
+        :math:`p = k(d+1)+d+1`. With ``settings={"k_search": "paired_test"}``, and wherever no
+        such growth follows (``refine=False``, ``hidden_biases=True``, or inputs that fail the
+        Gaussianity check: then from ``k0 = 1``), the
+        moment stage first tries ``k = k0, k0 + 1, ...`` (each from the model of the one before)
+        while a paired held-out test finds :math:`k+1` better (z > 3; each model refined for a
+        few Gauss–Newton iterations on the training rows) (docs/guide/usage.md).
     max_auto_neurons : int or None, default=None
         With ``n_neurons=None``, the largest :math:`k` tried (``None``: ``n_features`` and the rows
         only); reached while still improving, a ``NeuronCountWarning`` names it.
