@@ -41,8 +41,8 @@ DUPLICATE_MERGE_LOSS = 0.25
 RESOLVED_PAIR_ROWS_PER_PARAMETER = 100
 # after the growth the grown model has just been refined from the best of several screened births
 # and splits, and its resolved pairs are freed only below this many rows per parameter: from 50 to
-# 100 those restarts ended at the grown model's error on every close pair and cluster of the
-# small-n race (d = 20, n = 1e4, k = 4-8: 9 close pairs, 200-960 passes each against 85-155),
+# 100 those restarts ended at the grown model's error or above it on the nine close pairs of the
+# small-n race (d = 20, n = 1e4, k = 4-8; 200-960 passes each against 85-155 without them),
 # while at 30 they still lower it (close pair d = 20, k = 4, n = 3 150: 1.33 -> 1.05 times the rate)
 GROWN_RESOLVED_PAIR_ROWS_PER_PARAMETER = 50
 # the half-angle between the two halves of a split neuron (radians)
