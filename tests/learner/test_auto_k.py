@@ -105,6 +105,31 @@ def test_an_explicit_cap_reached_while_improving_warns_naming_it(three_neuron_da
     assert not any("each added neuron" in str(w.message) for w in caught)
 
 
+def test_a_fit_without_k_that_stops_with_a_neuron_missing_says_so():
+    """Without k, below the search's limit: a final residual that shows a neuron missing (its top
+    eigenvalue beyond the noise edge) means no neuron the growth tried passed its test on these
+    rows. The report warns and sets ``underfit``; it does not where the residual is below the edge,
+    nor where the growth was skipped for a residual outside the model class (ModelMisfitWarning's
+    case)."""
+    from narrowrelu.learner.neuron_count import neuron_count_report
+    from narrowrelu.learner.refine.surplus import ResidualStructure
+
+    net = Teacher.random(n_features=8, n_neurons=2, random_state=0).relu_network()
+
+    def summary(eigenvalue, skipped=""):
+        structure = ResidualStructure(eigenvalue, 0.01, np.eye(8)[0], 0.1, 10_000, np.zeros((8, 8)))
+        return {"residual": structure, "growth_skipped": skipped}
+
+    with pytest.warns(NeuronCountWarning, match="keeps 2 neurons and its residual still carries"):
+        report = neuron_count_report(net, summary(0.02), None, None, False, 8, 100_000)
+    assert report.underfit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not neuron_count_report(net, summary(0.005), None, None, False, 8, 100_000).underfit
+        assert not neuron_count_report(net, summary(0.02, "odd-order structure"), None, None, False, 8,
+                                       100_000).underfit
+
+
 def test_neuron_count_report_names_the_cap_only_when_it_stopped_the_search():
     from narrowrelu.learner.neuron_count import neuron_count_report
 

@@ -127,7 +127,9 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
     residual_structure_ : ResidualStructure or None
         The final residual's test for a missing neuron (``learner.refine.surplus``, standard units).
     underfit_ : bool
-        Whether that test finds a neuron missing with every neuron allowed in use.
+        Whether that test finds a neuron missing in the final model: with every neuron allowed in
+        use, or below that limit where no neuron added after the refinement passed the growth's
+        test (a ``NeuronCountWarning`` says which).
     k_search_ : list of dict
         Per :math:`k` tried by a search (``n_neurons=None``, or below ``n_neurons``), its held-out
         MSE and the paired test's ``z``; empty for a fit of the told :math:`k` alone.

@@ -12,8 +12,8 @@ from .settings import auto_neuron_limit
 @dataclass
 class NeuronCountReport:
     """``n_neurons`` kept, ``surplus`` (one line per neuron merged or removed), ``structure``
-    (the final residual's test or ``None``) and ``underfit`` (a neuron missing with every
-    neuron allowed in use)."""
+    (the final residual's test or ``None``) and ``underfit`` (that test finds a neuron missing,
+    unless the residual lies outside the model class)."""
 
     n_neurons: int
     surplus: list
@@ -30,9 +30,11 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
     :class:`~narrowrelu.learner.rounds.MomentFit`),
     when the search stopped at its limit while still improving, or started there with more neurons
     visible (``limit_reached``, ``limit_why`` saying which), or when the
-    residual shows a neuron missing. With ``raw`` (a raw moment solution, ``refine=False``, which
-    nothing prunes), also when its neurons include some that :func:`merge_surplus` would merge or
-    drop: they are kept, and the warning says so."""
+    residual shows a neuron missing: with every neuron allowed in use, or below that limit where
+    no neuron the growth tried passed its test (the refinement's ``growth_skipped`` set, a
+    residual outside the model class, is left to the ``ModelMisfitWarning``). With ``raw`` (a raw
+    moment solution, ``refine=False``, which nothing prunes), also when its neurons include some
+    that :func:`merge_surplus` would merge or drop: they are kept, and the warning says so."""
     summary = refinement or {}
     kept = network.n_neurons
     surplus = list(summary.get("surplus", []))
@@ -56,13 +58,21 @@ def neuron_count_report(network, refinement, asked, max_auto_neurons, limit_reac
         warnings.warn(f"the search for k stopped at {named} while {limit_why}", NeuronCountWarning,
                       stacklevel=stacklevel)
     limit = asked if asked is not None else largest
-    underfit = bool(structure is not None and structure.significant and kept >= limit)
-    if underfit:
+    # a residual with odd-order structure (growth_skipped) is outside the model: ModelMisfitWarning says so
+    missing = bool(structure is not None and structure.significant and not summary.get("growth_skipped"))
+    figures = (f"top eigenvalue of its second moment {structure.eigenvalue:.3g}, noise level {structure.edge:.3g}"
+               if missing else "")
+    if missing and kept >= limit:
         name = "n_neurons" if asked is not None else "the search's limit k"
-        warnings.warn(f"{name} = {limit}: the residual still carries the structure of a missing neuron (top "
-                      f"eigenvalue of its second moment {structure.eigenvalue:.3g}, noise level {structure.edge:.3g}); "
+        warnings.warn(f"{name} = {limit}: the residual still carries the structure of a missing neuron ({figures}); "
                       "more neurons would fit better", NeuronCountWarning, stacklevel=stacklevel)
-    return NeuronCountReport(kept, surplus, structure, underfit)
+    elif missing:
+        name = f"n_neurons = {asked}" if asked is not None else "n_neurons=None"
+        warnings.warn(f"{name}: the fit keeps {kept} neurons and its residual still carries the structure of a missing "
+                      f"neuron ({figures}), but no neuron added after the refinement lowered the sum of squares by "
+                      "more than the BIC penalty on these rows; more rows (or a told n_neurons) would fit it",
+                      NeuronCountWarning, stacklevel=stacklevel)
+    return NeuronCountReport(kept, surplus, structure, missing)
 
 
 def _grouped(lines):
