@@ -88,7 +88,7 @@ class LearnerSettings:
         ``"growth"``: the moment fit of :math:`k_0`, then the refinement adds neurons one at a
         time while one added lowers the training sum of squares by more than a neuron fitted to
         noise would (:func:`~narrowrelu.learner.refine.surplus.grow_neurons`). ``"paired_test"``:
-        a moment fit of each :math:`k = k_0, k_0 + 1, \dots` kept while the paired test on the
+        a moment fit of each :math:`k = k_0, k_0 + 1, \\dots` kept while the paired test on the
         held-out rows says it fits better (:mod:`narrowrelu.learner.rounds`), then the same growth.
     """
 
