@@ -442,8 +442,7 @@ class MomentReLURegressor(RegressorMixin, BaseEstimator):
                                                              knobs.refine_max_iter, n_jobs,
                                                              self._max_neurons(source.n_features, source.n_samples),
                                                              off_model=checks.outside_the_model,
-                                                             shrink_linear=knobs.shrink_linear_part,
-                                                             told_k=self.n_neurons is not None)
+                                                             shrink_linear=knobs.shrink_linear_part)
                 network = refined.network
                 moments.timings["refinement"] = time.perf_counter() - start
             start = time.perf_counter()

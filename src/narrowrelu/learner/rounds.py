@@ -31,7 +31,7 @@
    first ``k`` fitted to within ``max(tol, AUTO_K_FITTED)`` times that mean square (a larger one
    would only split a neuron) and at the limit :func:`auto_neuron_limit` (``d``, the rows, and
    ``max_auto_neurons`` when given); with ``growth_follows`` (a refinement follows, whose growth
-   tries one neuron more wherever one could be kept) :math:`k+1` is tried only while the residual of the model
+   tries one neuron more in any case) :math:`k+1` is tried only while the residual of the model
    of :math:`k` shows a neuron missing
    (:func:`~narrowrelu.learner.refine.surplus.residual_structure`: an eigenvalue of its second
    moment beyond the noise edge, one pass over at most its first rows; where the moment model's
@@ -314,8 +314,7 @@ def fit_moments(source, settings, rng, progress=None, selection_model=None):
             if not structure.significant:
                 stop = {"k": best.k, "why": (f"the second moment of its residual shows no neuron beyond the noise "
                                              f"level (top |eigenvalue| {structure.eigenvalue:.3g}, edge "
-                                             f"{structure.level:.3g}); the refinement tries one more where one "
-                                             "could be kept")}
+                                             f"{structure.level:.3g}); the refinement tries one more")}
                 break
         if best is None:
             result = _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, lin.var_y)

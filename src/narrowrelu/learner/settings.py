@@ -175,7 +175,7 @@ class MomentSettings:
     search_below_told: bool = False
     # a refinement with its growth follows (refine=True, bias-free, Gaussian inputs): the search
     # tries k + 1 only while the residual of k shows a neuron missing (learner.rounds); the growth
-    # tries one more neuron after the refinement wherever one could be kept
+    # tries one more neuron after the refinement in any case
     growth_follows: bool = False
     # n_neurons=None with growth_follows and search_from_visible: "growth" fits only the first k
     # (the neurons M2 shows) and leaves the rest to the growth; "paired_test" searches on

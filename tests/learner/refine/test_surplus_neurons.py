@@ -10,9 +10,7 @@ import narrowrelu.learner.rounds as rounds_module
 from narrowrelu import MomentReLURegressor, ReLUNetwork, Teacher, population_mse, population_variance
 from narrowrelu.learner.refine import refine_network
 from narrowrelu.learner.refine.gauss_newton import ABANDONED, gauss_newton
-from narrowrelu.hermite import relu_hermite_coefficient
 from narrowrelu.learner.refine.surplus import (
-    RELU_NONLINEAR_VARIANCE,
     NeuronCountWarning,
     grow_neurons,
     merge_surplus,
@@ -336,7 +334,7 @@ def test_grow_screens_its_tries_on_fewer_rows_and_tests_the_gain_on_every_row():
 
     two = refine(ReLUNetwork(U[:2], teacher.output_weights[:2], np.zeros(d), 0.0))
     full_levels.clear()
-    grown, count, _ = grow_neurons(refine, two, source, 3, probe="always", screening=(screen_refine, screen_loss))
+    grown, count, _ = grow_neurons(refine, two, source, 3, probe=True, screening=(screen_refine, screen_loss))
     assert count == 1 and grown.network.n_neurons == 3
     assert population_mse(grown.network, teacher) < 1e-3 * population_variance(teacher)
     assert screen_levels and set(screen_rows) == {4000}
@@ -367,93 +365,3 @@ def test_grow_screening_is_on_a_subsample_only_for_large_sources():
     r = y[train][:rows] - network.evaluate_trusted(X[train][:rows])
     assert screen_loss(network) == pytest.approx(float(r @ r) / rows, rel=1e-12)
     assert result.losses[0] == pytest.approx(screen_loss(network), rel=1e-12)
-
-
-def test_relu_nonlinear_variance_is_what_an_affine_fit_leaves_of_a_relu():
-    # 10^6 draws: the residual variance of relu(t) regressed on [1, t] has a standard error of
-    # about sd(residual^2) / 1000 < 2e-4; 5 standard errors of tolerance
-    t = np.random.default_rng(0).standard_normal(1_000_000)
-    A = np.column_stack([np.ones_like(t), t])
-    r = np.maximum(t, 0.0) - A @ np.linalg.lstsq(A, np.maximum(t, 0.0), rcond=None)[0]
-    stderr = np.std(r**2) / np.sqrt(t.size)
-    assert abs(np.mean(r**2) - RELU_NONLINEAR_VARIANCE) < 5 * stderr
-
-
-def test_a_neuron_at_the_bulks_bbp_threshold_gains_what_hidden_neuron_gain_says():
-    """A neuron whose spike a_2 lambda is half the bulk edge of a noise residual (the largest the
-    bulk can hide) lowers the sum of squares, fitted exactly beside an affine part, by
-    hidden_neuron_gain: the bound's weight and variance are the neuron's. Beyond the bulk the
-    bound is infinite."""
-    rng = np.random.default_rng(5)
-    d, n = 20, 40_000
-    X = rng.standard_normal((n, d))
-    noise = rng.standard_normal(n)
-    empty = ReLUNetwork(np.zeros((0, d)), np.zeros(0), np.zeros(d), 0.0)
-    structure = residual_structure(empty, _source(X, noise))
-    assert 0 < structure.bulk < structure.edge
-    assert structure.eigenvalue <= structure.bulk
-    weight = structure.bulk / (2 * relu_hermite_coefficient(2))
-    e = _unit(rng.standard_normal(d))
-    neuron = weight * np.maximum(X @ e, 0.0)
-    A = np.column_stack([np.ones(n), X])
-    beyond_affine = neuron - A @ np.linalg.lstsq(A, neuron, rcond=None)[0]
-    # the gain of the neuron on noise-free rows is the sum of its squares beyond the affine part;
-    # its mean square has a standard error of sd / sqrt(n): within 5 of them
-    gain = beyond_affine @ beyond_affine
-    stderr = np.std(beyond_affine**2) * np.sqrt(n)
-    assert abs(gain - structure.hidden_neuron_gain(n)) < 5 * stderr
-    beyond = residual_structure(empty, _source(X, noise + 4 * neuron))
-    assert beyond.eigenvalue > beyond.bulk and beyond.hidden_neuron_gain(n) == np.inf
-
-
-def test_growth_beyond_the_bulk_tries_no_neuron_that_could_not_be_kept():
-    """A fit of the true k on noisy rows: its residual's moment is inside the noise bulk, where
-    no hidden neuron could gain the BIC penalty. ``probe="beyond_bulk"`` tries nothing there;
-    ``"always"`` tries two births and a split of each neuron, and keeps none."""
-    teacher = Teacher.random(n_features=8, n_neurons=3, random_state=11)
-    X, y = teacher.sample(20_000, random_state=12)
-    y = y + 0.1 * np.sqrt(population_variance(teacher)) * np.random.default_rng(13).standard_normal(y.size)
-    source = _source(X, y)
-    calls = []
-
-    def refine(net, level=None, iters=None):
-        calls.append(net.n_neurons)
-        return refine_network("gn", net, source, iters or 100, abandon_above=level, dense_fallback=iters is None)
-
-    fitted = refine(teacher.relu_network())
-    structure = residual_structure(fitted.network, source)
-    assert not structure.significant
-    needed = noise_gain(fitted.loss * 20_000 / (20_000 - 36), 9, 20_000)
-    assert structure.hidden_neuron_gain(20_000) <= needed
-    calls.clear()
-    kept, count, _ = grow_neurons(refine, fitted, source, 5, probe="beyond_bulk")
-    assert count == 0 and kept is fitted and calls == []
-    kept, count, _ = grow_neurons(refine, fitted, source, 5, probe="always")
-    assert count == 0 and kept is fitted
-    assert len(calls) >= 2 + 3 and set(calls) == {4}
-
-
-@pytest.mark.parametrize("told_k, probe", [(True, "always"), (False, "beyond_bulk")])
-def test_the_refinement_probes_for_a_neuron_always_only_for_a_told_k(told_k, probe, monkeypatch):
-    """The refinement's growth tries a neuron the residual does not show always where the user told
-    k (a merge or a prune can have taken one out), and only beyond the noise bulk in a search for
-    k that merged and removed nothing."""
-    import narrowrelu.learner.refine as refine
-
-    teacher = Teacher.random(n_features=6, n_neurons=3, random_state=2)
-    X, y = teacher.sample(8000, random_state=3)
-    net = teacher.relu_network()
-    two = ReLUNetwork(net.hidden_weights[:2], net.output_weights[:2], net.linear_weights, net.intercept)
-    probes = []
-    grow = refine.grow_neurons
-
-    def recorded(*args, **kwargs):
-        probes.append(kwargs["probe"])
-        return grow(*args, **kwargs)
-
-    monkeypatch.setattr(refine, "grow_neurons", recorded)
-    _, summary = refine.refine_moment_solution("gn", two, None, _source(X, y), refine_starts=1, max_neurons=3,
-                                               told_k=told_k)
-    assert summary["surplus"] == [] and probes == [probe]
-    # the residual shows the third neuron: the growth finds it either way
-    assert summary["grown"] == 1

@@ -163,7 +163,7 @@ def refine_from_starts(method, starts, source, max_iter=100, n_jobs=1, split_neu
 
 
 def refine_moment_solution(method, final_round, first_round, source, refine_starts, max_iter=100, n_jobs=1,
-                           max_neurons=None, off_model=None, shrink_linear=True, told_k=True):
+                           max_neurons=None, off_model=None, shrink_linear=True):
     """:func:`refine_from_starts` with neuron splits from the moment solution ``final_round`` and,
     when :func:`refine_start_count` asks for two, ``first_round`` (the first round's model, or
     ``None`` when it is the one selected).
@@ -173,9 +173,7 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
     neurons than ``max_neurons`` (``None``: ``final_round``'s), neurons are added back while one
     added lowers the sum of squares by more than the BIC penalty
     (:func:`~narrowrelu.learner.refine.surplus.grow_neurons` with ``probe``: tried even where the
-    residual's second moment shows none missing, where ``told_k`` says ``max_neurons`` is a told
-    :math:`k` or neurons were merged or removed; else only where a neuron it hides could be kept:
-    ``probe="beyond_bulk"``). With ``shrink_linear``, the linear part of the
+    residual's second moment shows none missing). With ``shrink_linear``, the linear part of the
     fit kept is then shrunk towards zero by the positive-part James–Stein factor
     (:func:`~narrowrelu.learner.refine.linear_shrinkage.shrink_linear_part`: a lower excess risk
     than the least-squares fit's for every linear part, much lower where it is zero); the summary's
@@ -212,11 +210,9 @@ def refine_moment_solution(method, final_round, first_round, source, refine_star
             return refine_network(method, net, source, iters or max_iter, n_jobs, abandon_above=level,
                                   dense_fallback=iters is None)
 
-        # a neuron is always tried where a told k was not kept, or neurons were merged or pruned:
-        # that can take one of a close cluster out of a fit at small n, where the residual test
-        # does not see it missing
-        probe = "always" if told_k or actions else "beyond_bulk"
-        best, grown, structure = grow_neurons(grow_refine, best, source, asked, probe=probe,
+        # a neuron is always tried: a merge or a prune can take one of a close cluster out of a fit
+        # told the right k at small n, where the residual test does not see it missing
+        best, grown, structure = grow_neurons(grow_refine, best, source, asked, probe=True,
                                               floor=TIE_LEVEL * population_variance(best.network),
                                               screening=_grow_screening(method, source, best.network, max_iter,
                                                                         n_jobs))

@@ -54,12 +54,6 @@ NEGLIGIBLE_SHARE = 1e-3
 # the residual's second moment carries a neuron when its top |eigenvalue| exceeds the noise
 # matrix's edge 2 sqrt(d) s / sqrt(n) by this many units d^(-1/6) s / sqrt(n) (Tracy-Widom scale)
 EDGE_MARGIN = 4.0
-# the variance of relu(t), t ~ N(0, 1), beyond its constant and linear parts: E relu(t)^2 = 1/2,
-# less (E relu(t))^2 = 1/(2 pi) and (E t relu(t))^2 = 1/4
-RELU_NONLINEAR_VARIANCE = 0.25 - 1.0 / (2.0 * np.pi)
-# where the residual's second moment shows no neuron missing, the growth tries one "always", or
-# only where a neuron hidden in the noise bulk could pass its BIC test ("beyond_bulk"; grow_neurons)
-PROBES = ("always", "beyond_bulk")
 # a neuron whose weight is below sqrt(RESOLUTION) std(y) is below what the method resolves
 RESOLUTION = 1e-6
 # rows on which the residual's second moment is computed at most (O(m d^2) work)
@@ -139,8 +133,7 @@ class ResidualStructure:
 
     ``eigenvalue`` is the top :math:`|\\mu|` of :math:`\\hat M_2 = E_n[r(xx^T-I)]`, ``edge`` the level
     a residual independent of :math:`x` stays below (module docstring), ``direction`` the unit
-    eigenvector, ``rms`` the residual's root mean square and ``n_rows`` the rows used; ``bulk``
-    is the edge of the semicircle such a residual's spectrum fills (:func:`bulk_edge`)."""
+    eigenvector, ``rms`` the residual's root mean square and ``n_rows`` the rows used."""
 
     eigenvalue: float
     edge: float
@@ -149,7 +142,6 @@ class ResidualStructure:
     n_rows: int
     moment: np.ndarray
     floor: float = 0.0
-    bulk: float = 0.0
 
     @property
     def level(self):
@@ -159,21 +151,6 @@ class ResidualStructure:
     @property
     def significant(self):
         return bool(self.eigenvalue > self.level)
-
-    def hidden_neuron_gain(self, n_rows):
-        """The most a neuron that this moment does not show beyond the noise bulk lowers the sum of
-        squares of ``n_rows`` rows by. A neuron :math:`\\lambda\\,\\mathrm{relu}(e\\cdot x)` adds the spike
-        :math:`\\theta ee^T`, :math:`\\theta = a_2\\lambda`, to the noise matrix, and a spike leaves
-        the top eigenvalue inside the bulk only while :math:`\\theta` is below half its edge (the
-        BBP transition of a spiked Wigner matrix); the neuron's part beyond its constant and
-        linear ones, which the model already fits, has variance ``RELU_NONLINEAR_VARIANCE``
-        :math:`\\lambda^2`. So at most ``RELU_NONLINEAR_VARIANCE`` :math:`(\\text{bulk}/2a_2)^2` times
-        ``n_rows``; ``inf`` when the top eigenvalue is beyond the bulk (and the resolution
-        ``floor``)."""
-        if self.eigenvalue > max(self.bulk, self.floor):
-            return np.inf
-        weight = self.bulk / (2.0 * relu_hermite_coefficient(2))
-        return RELU_NONLINEAR_VARIANCE * weight ** 2 * n_rows
 
     @property
     def neuron_weight(self):
@@ -205,17 +182,11 @@ class _ResidualSums:
         return self
 
 
-def bulk_edge(d, rms, m):
-    """:math:`2\\sqrt d\\,s/\\sqrt m`, the edge of the semicircle that the spectrum of
-    :math:`E_m[r(xx^T-I)]` fills when :math:`r` (root mean square ``rms``) carries no neuron."""
-    return 2.0 * np.sqrt(d) * rms / np.sqrt(max(m, 1))
-
-
 def noise_edge(d, rms, m):
     """The level :math:`(2\\sqrt d + \\text{EDGE_MARGIN}\\,d^{-1/6})\\,s/\\sqrt m` that the top
     :math:`|\\mu|` of :math:`E_m[r(xx^T-I)]` stays below when :math:`r` (root mean square ``rms``)
     carries no neuron (module docstring)."""
-    return bulk_edge(d, rms, m) + EDGE_MARGIN * d ** (-1.0 / 6.0) * rms / np.sqrt(max(m, 1))
+    return (2.0 * np.sqrt(d) + EDGE_MARGIN * d ** (-1.0 / 6.0)) * rms / np.sqrt(max(m, 1))
 
 
 def visible_neurons(M2, rms, m):
@@ -256,22 +227,15 @@ def residual_structure(network, source, max_rows=STRUCTURE_ROWS):
     top = int(np.argmax(np.abs(vals)))
     rms = float(np.sqrt(acc.sum_r2 / m))
     edge = noise_edge(d, rms, m)
-    bulk = bulk_edge(d, rms, m)
     std_y = np.sqrt(max(acc.sum_y2 / m - (acc.sum_y / m) ** 2, 0.0))
     floor = relu_hermite_coefficient(2) * np.sqrt(RESOLUTION) * std_y
-    return ResidualStructure(float(abs(vals[top])), float(edge), vecs[:, top], rms, int(acc.rows), M2, float(floor),
-                             float(bulk))
+    return ResidualStructure(float(abs(vals[top])), float(edge), vecs[:, top], rms, int(acc.rows), M2, float(floor))
 
 
-def grow_neurons(refine, result, source, max_neurons, probe=None, floor=0.0, screening=None):
+def grow_neurons(refine, result, source, max_neurons, probe=False, floor=0.0, screening=None):
     """Add neurons to the refined ``result`` while it has fewer than ``max_neurons`` and its
-    residual's second moment shows one missing (:func:`residual_structure`), or, with ``probe``
-    (one of ``PROBES``), while an added neuron is kept: ``"always"``, or ``"beyond_bulk"``, where
-    the moment's top eigenvalue is beyond the noise bulk or the most a neuron hidden in the bulk
-    could gain (:meth:`ResidualStructure.hidden_neuron_gain`) is above what an addition must gain
-    (a birth that could not be kept is not tried; a split of a neuron that merged two, whose
-    second moment shows only part of the gain, was kept on the d = 20 auto table and the small-n
-    race only where the eigenvalue was beyond the bulk, at 1.04 to 1.27 times its edge).
+    residual's second moment shows one missing (:func:`residual_structure`), or, with ``probe``,
+    while an added neuron is kept.
 
     An addition is kept when it lowers the sum of squares by more than :func:`noise_gain` with
     :math:`q = d+1`, more than a neuron fitted to noise gains, and by more than ``floor`` times
@@ -307,12 +271,10 @@ def grow_neurons(refine, result, source, max_neurons, probe=None, floor=0.0, scr
     def screen(start, level):
         return screen_refine(start, level, GROW_SCREEN_ITER)
 
-    while result.network.n_neurons < max_neurons and (structure.significant or probe is not None):
+    while result.network.n_neurons < max_neurons and (structure.significant or probe):
         network = result.network
         p = n_parameters(network.n_neurons, d)
         needed = max(noise_gain(result.loss * n / max(n - p, 1), d + 1, n), SPLIT_GAIN * result.loss * n, floor * n)
-        if not structure.significant and probe == "beyond_bulk" and structure.hidden_neuron_gain(n) <= needed:
-            break
         level = result.loss - needed / n
         screen_level = level if screen_loss is None else screen_loss(network) - needed / n
         best = best_try(screen, birth_starts(network, structure.moment), screen_level)
