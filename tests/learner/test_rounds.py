@@ -127,17 +127,23 @@ def test_cache_budget_matches_its_buffers():
     assert rounds.ORACLE_CACHE_BYTES - ProjectionCache.bytes_per_row(width) < used <= rounds.ORACLE_CACHE_BYTES
 
 
-def test_rounds_hand_over_below_a_large_sample_once_a_model_without_a_spare_neuron_gains_little():
+def handover_data():
+    teacher = Teacher.random(n_features=10, n_neurons=3, random_state=1)
+    return teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(6000, random_state=2)
+
+
+def test_rounds_hand_over_below_a_large_sample_once_a_model_without_a_spare_neuron_gains_little(monkeypatch):
     """With a refinement to follow, the rounds of a model with no wasted or doubled neuron stop at
     a gain below ``handoff`` p/n (MomentSettings.settled_improvement) from 50 rows per parameter
     up (136 here), not only beyond 500; a raw
     fit runs on to ROUND_IMPROVEMENT. Both draw the same contractions, so the refined fit's rounds
-    are the first of the raw fit's."""
+    are the first of the raw fit's. (The forecast of the next round's gain, which can stop the
+    rounds one earlier, is switched off here: the next test is about it.)"""
     from narrowrelu.learner.estimator import REFINE_HANDOFF
     from narrowrelu.network import n_parameters
 
-    teacher = Teacher.random(n_features=10, n_neurons=3, random_state=1)
-    X, y = teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(6000, random_state=2)
+    monkeypatch.setattr(rounds, "forecast_gain", lambda gain, previous: np.inf)
+    X, y = handover_data()
     assert 50 * n_parameters(3, 10) < X.shape[0] < 500 * n_parameters(3, 10)
     raw = MomentReLURegressor(n_neurons=3, refine=False, random_state=0).fit(X, y)
     refined = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
@@ -149,3 +155,36 @@ def test_rounds_hand_over_below_a_large_sample_once_a_model_without_a_spare_neur
     settled = REFINE_HANDOFF * n_parameters(3, 10) / n_train
     assert mse[-1] >= mse[-2] * (1 - settled)
     assert all(b < a * (1 - 1e-5) for a, b in zip(mse[:-2], mse[1:-1]))
+
+
+def test_rounds_stop_before_a_round_forecast_to_gain_less_than_the_hand_over(monkeypatch):
+    """With a refinement to follow, the rounds stop after a kept round when the next one's forecast
+    gain, :math:`g_r^2/g_{r-1}` from the last two rounds' relative falls of the held-out MSE, is
+    below the gain the hand-over asks: the rounds run are the first of those the same fit makes
+    without the forecast (the same contractions), the last of them was kept, and it is the first
+    whose forecast falls short."""
+    from narrowrelu.learner.estimator import REFINE_HANDOFF
+    from narrowrelu.network import n_parameters
+
+    X, y = handover_data()
+    forecast = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
+    with monkeypatch.context() as patch:
+        patch.setattr(rounds, "forecast_gain", lambda gain, previous: np.inf)
+        without = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
+    mse = [r.validation_mse for r in forecast.rounds_]
+    full = [r.validation_mse for r in without.rounds_]
+    assert len(mse) < len(full)
+    assert mse == full[:len(mse)]
+    n_train = X.shape[0] - round(0.2 * X.shape[0])
+    settled = REFINE_HANDOFF * n_parameters(3, 10) / n_train
+    gains = [1 - b / a for a, b in zip(mse[:-1], mse[1:])]
+    assert gains[-1] > settled  # the last round run was kept
+    assert rounds.forecast_gain(gains[-1], gains[-2]) < settled
+    assert all(rounds.forecast_gain(g, g0) >= settled for g0, g in zip(gains[:-2], gains[1:-1]))
+
+
+def test_forecast_gain_is_the_next_term_of_a_geometric_sequence():
+    assert rounds.forecast_gain(0.02, 0.4) == pytest.approx(1e-3)
+    assert rounds.forecast_gain(0.1, 0.1) == pytest.approx(0.1)
+    for gain, previous in ((None, 0.1), (0.1, None), (0.1, 0.0), (0.1, -0.01)):
+        assert rounds.forecast_gain(gain, previous) == np.inf
