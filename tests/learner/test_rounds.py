@@ -132,6 +132,19 @@ def handover_data():
     return teacher.with_noise(0.1 * np.sqrt(population_variance(teacher))).sample(6000, random_state=2)
 
 
+def round_mses(X, y, **params):
+    """The held-out MSE of each round of a fit told k = 3."""
+    return [r.validation_mse for r in MomentReLURegressor(n_neurons=3, random_state=0, **params).fit(X, y).rounds_]
+
+
+def settled_gain(n_rows):
+    """The gain the hand-over asks of a round of a model of 3 neurons on 10 features without a spare neuron."""
+    from narrowrelu.learner.estimator import REFINE_HANDOFF
+    from narrowrelu.network import n_parameters
+
+    return REFINE_HANDOFF * n_parameters(3, 10) / (n_rows - round(0.2 * n_rows))
+
+
 def test_rounds_hand_over_below_a_large_sample_once_a_model_without_a_spare_neuron_gains_little(monkeypatch):
     """With a refinement to follow, the rounds of a model with no wasted or doubled neuron stop at
     a gain below ``handoff`` p/n (MomentSettings.settled_improvement) from 50 rows per parameter
@@ -139,21 +152,16 @@ def test_rounds_hand_over_below_a_large_sample_once_a_model_without_a_spare_neur
     fit runs on to ROUND_IMPROVEMENT. Both draw the same contractions, so the refined fit's rounds
     are the first of the raw fit's. (The forecast of the next round's gain, which can stop the
     rounds one earlier, is switched off here: the next test is about it.)"""
-    from narrowrelu.learner.estimator import REFINE_HANDOFF
     from narrowrelu.network import n_parameters
 
     monkeypatch.setattr(rounds, "forecast_gain", lambda gain, previous: np.inf)
     X, y = handover_data()
     assert 50 * n_parameters(3, 10) < X.shape[0] < 500 * n_parameters(3, 10)
-    raw = MomentReLURegressor(n_neurons=3, refine=False, random_state=0).fit(X, y)
-    refined = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
-    raw_mse = [r.validation_mse for r in raw.rounds_]
-    mse = [r.validation_mse for r in refined.rounds_]
+    raw_mse = round_mses(X, y, refine=False)
+    mse = round_mses(X, y)
     assert len(mse) < len(raw_mse)
     assert mse == raw_mse[:len(mse)]
-    n_train = X.shape[0] - round(0.2 * X.shape[0])
-    settled = REFINE_HANDOFF * n_parameters(3, 10) / n_train
-    assert mse[-1] >= mse[-2] * (1 - settled)
+    assert mse[-1] >= mse[-2] * (1 - settled_gain(X.shape[0]))
     assert all(b < a * (1 - 1e-5) for a, b in zip(mse[:-2], mse[1:-1]))
 
 
@@ -163,20 +171,14 @@ def test_rounds_stop_before_a_round_forecast_to_gain_less_than_the_hand_over(mon
     below the gain the hand-over asks: the rounds run are the first of those the same fit makes
     without the forecast (the same contractions), the last of them was kept, and it is the first
     whose forecast falls short."""
-    from narrowrelu.learner.estimator import REFINE_HANDOFF
-    from narrowrelu.network import n_parameters
-
     X, y = handover_data()
-    forecast = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
+    mse = round_mses(X, y)
     with monkeypatch.context() as patch:
         patch.setattr(rounds, "forecast_gain", lambda gain, previous: np.inf)
-        without = MomentReLURegressor(n_neurons=3, random_state=0).fit(X, y)
-    mse = [r.validation_mse for r in forecast.rounds_]
-    full = [r.validation_mse for r in without.rounds_]
+        full = round_mses(X, y)
     assert len(mse) < len(full)
     assert mse == full[:len(mse)]
-    n_train = X.shape[0] - round(0.2 * X.shape[0])
-    settled = REFINE_HANDOFF * n_parameters(3, 10) / n_train
+    settled = settled_gain(X.shape[0])
     gains = [1 - b / a for a, b in zip(mse[:-1], mse[1:])]
     assert gains[-1] > settled  # the last round run was kept
     assert rounds.forecast_gain(gains[-1], gains[-2]) < settled
