@@ -494,8 +494,6 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
             fit = SparseDirectionRegression(train, validation, n_base).fit_subset(np.arange(chosen.size))
         rounds.append(RoundResult(rnd, int(n_cloud), int(centres.shape[0]), int(pool.shape[0]), int(chosen.size),
                                   float(fit.validation_mse)))
-        needed = settings.round_gain_needed(k, d, source.n_train, source.n_samples, widened=start is not None,
-                                            spare=spare)
         if best is not None and fit.validation_mse >= best.fit.validation_mse * (1 - needed):
             break
         gain = None if best is None else 1.0 - fit.validation_mse / best.fit.validation_mse
@@ -514,8 +512,10 @@ def _fit_k(source, cache, rng, base, M2, k, settings, timed, progress, var_y, st
         surplus_rounds = surplus_rounds + 1 if surplus else 0
         if surplus_rounds >= SURPLUS_ROUNDS:
             break
-        if settings.handoff > 0 and forecast_gain(gain, previous_gain) < settings.round_gain_needed(
-                k, d, source.n_train, source.n_samples, widened=start is not None, spare=spare):
+        # the gain the next round must bring, for the model it starts from
+        needed = settings.round_gain_needed(k, d, source.n_train, source.n_samples, widened=start is not None,
+                                            spare=spare)
+        if settings.handoff > 0 and forecast_gain(gain, previous_gain) < needed:
             break
         previous_gain = gain
     best.rounds = rounds
