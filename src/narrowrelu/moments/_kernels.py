@@ -50,13 +50,9 @@ def _split_row(X, i, wi, positive, negative, n_pos, n_neg):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
-def _row_terms(X, i, yi, G, j, q, order, vectors, sums):
-    """Row ``i``'s terms along ``g_j``: adds to ``vectors[j]`` and ``sums[:, j]`` (see
-    :func:`contraction_row_pass`) and returns its weight :math:`y_iH_{m-2}(s_{ij})`."""
-    d = X.shape[1]
-    s = 0.0
-    for c in range(d):
-        s += X[i, c] * G[j, c]
+def _hermite_tail(s, q, order):
+    """:math:`(H_{m-4}, H_{m-3}, H_{m-2})(s;q)` of the homogeneous Hermite recurrence
+    :math:`H_{n+1} = sH_n - nqH_{n-1}` (see :func:`contraction_row_pass`)."""
     h_m4 = 0.0
     h_m3 = 0.0
     h_m2 = 1.0
@@ -65,6 +61,18 @@ def _row_terms(X, i, yi, G, j, q, order, vectors, sums):
         h_m4 = h_m3
         h_m3 = h_m2
         h_m2 = h_next
+    return h_m4, h_m3, h_m2
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+def _row_terms(X, i, yi, G, j, q, order, vectors, sums):
+    """Row ``i``'s terms along ``g_j``: adds to ``vectors[j]`` and ``sums[:, j]`` (see
+    :func:`contraction_row_pass`) and returns its weight :math:`y_iH_{m-2}(s_{ij})`."""
+    d = X.shape[1]
+    s = 0.0
+    for c in range(d):
+        s += X[i, c] * G[j, c]
+    h_m4, h_m3, h_m2 = _hermite_tail(s, q, order)
     sums[0, j] += yi * h_m2
     sums[1, j] += yi * h_m4
     vw = yi * h_m3
@@ -100,17 +108,44 @@ def contraction_row_pass(X, y, G, sq_norms, order, gram_weights, vectors, sums, 
 def contraction_row_split(X, y, G, sq_norms, order, vectors, sums, sum_yx, positive, negative):
     """:func:`contraction_row_pass` for one direction (``G`` of one row), with the rows split by
     the sign of their weight :math:`w_i = y_iH_{m-2}(s_i)` as :func:`split_rows_by_sign` does,
-    :math:`\\sqrt{|w_i|}\\,x_i` into ``positive`` or ``negative``, while each row is in L1: the
-    chunk is read once. Returns the number of rows written to each."""
+    :math:`\\sqrt{|w_i|}\\,x_i` into ``positive`` or ``negative``. Each row is read twice while
+    it is in L1: once for :math:`s_i`, once for the two vector sums and the scaled copy together.
+    Returns the number of rows written to each."""
     n, d = X.shape
+    q = sq_norms[0]
     n_pos = 0
     n_neg = 0
     for i in range(n):
         yi = y[i]
+        s = 0.0
         for c in range(d):
-            sum_yx[c] += yi * X[i, c]
-        wi = _row_terms(X, i, yi, G, 0, sq_norms[0], order, vectors, sums)
-        n_pos, n_neg = _split_row(X, i, wi, positive, negative, n_pos, n_neg)
+            s += X[i, c] * G[0, c]
+        h_m4, h_m3, h_m2 = _hermite_tail(s, q, order)
+        sums[0, 0] += yi * h_m2
+        sums[1, 0] += yi * h_m4
+        vw = yi * h_m3
+        wi = yi * h_m2
+        if wi > 0.0:
+            root = np.sqrt(wi)
+            for c in range(d):
+                xc = X[i, c]
+                sum_yx[c] += yi * xc
+                vectors[0, c] += vw * xc
+                positive[n_pos, c] = root * xc
+            n_pos += 1
+        elif wi < 0.0:
+            root = np.sqrt(-wi)
+            for c in range(d):
+                xc = X[i, c]
+                sum_yx[c] += yi * xc
+                vectors[0, c] += vw * xc
+                negative[n_neg, c] = root * xc
+            n_neg += 1
+        else:
+            for c in range(d):
+                xc = X[i, c]
+                sum_yx[c] += yi * xc
+                vectors[0, c] += vw * xc
     return n_pos, n_neg
 
 
