@@ -104,13 +104,25 @@ def contraction_row_pass(X, y, G, sq_norms, order, gram_weights, vectors, sums, 
             gram_weights[j, i] = _row_terms(X, i, yi, G, j, sq_norms[j], order, vectors, sums)
 
 
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+def _add_row(X, i, yi, vw, sum_yx, vectors, rows, row, root):
+    """Row ``i`` of ``X`` times ``yi`` into ``sum_yx`` and times ``vw`` into ``vectors[0]``, and
+    times ``root`` into ``rows[row]``, in one loop over its entries."""
+    for c in range(X.shape[1]):
+        xc = X[i, c]
+        sum_yx[c] += yi * xc
+        vectors[0, c] += vw * xc
+        rows[row, c] = root * xc
+
+
 @njit(_ROW_SPLIT_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
 def contraction_row_split(X, y, G, sq_norms, order, vectors, sums, sum_yx, positive, negative):
     """:func:`contraction_row_pass` for one direction (``G`` of one row), with the rows split by
     the sign of their weight :math:`w_i = y_iH_{m-2}(s_i)` as :func:`split_rows_by_sign` does,
     :math:`\\sqrt{|w_i|}\\,x_i` into ``positive`` or ``negative``. Each row is read twice while
     it is in L1: once for :math:`s_i`, once for the two vector sums and the scaled copy together.
-    Returns the number of rows written to each."""
+    ``positive`` and ``negative`` have at least as many rows as ``X``. Returns the number of rows
+    written to each."""
     n, d = X.shape
     q = sq_norms[0]
     n_pos = 0
@@ -126,26 +138,15 @@ def contraction_row_split(X, y, G, sq_norms, order, vectors, sums, sum_yx, posit
         vw = yi * h_m3
         wi = yi * h_m2
         if wi > 0.0:
-            root = np.sqrt(wi)
-            for c in range(d):
-                xc = X[i, c]
-                sum_yx[c] += yi * xc
-                vectors[0, c] += vw * xc
-                positive[n_pos, c] = root * xc
+            _add_row(X, i, yi, vw, sum_yx, vectors, positive, n_pos, np.sqrt(wi))
             n_pos += 1
         elif wi < 0.0:
-            root = np.sqrt(-wi)
-            for c in range(d):
-                xc = X[i, c]
-                sum_yx[c] += yi * xc
-                vectors[0, c] += vw * xc
-                negative[n_neg, c] = root * xc
+            _add_row(X, i, yi, vw, sum_yx, vectors, negative, n_neg, np.sqrt(-wi))
             n_neg += 1
         else:
-            for c in range(d):
-                xc = X[i, c]
-                sum_yx[c] += yi * xc
-                vectors[0, c] += vw * xc
+            # a zero (or NaN) weight writes no row: its copy goes to the next free row of
+            # ``positive``, which the next positive row overwrites or the caller never reads
+            _add_row(X, i, yi, vw, sum_yx, vectors, positive, n_pos, 0.0)
     return n_pos, n_neg
 
 
