@@ -50,9 +50,14 @@ def _split_row(X, i, wi, positive, negative, n_pos, n_neg):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
-def _hermite_tail(s, q, order):
-    """:math:`(H_{m-4}, H_{m-3}, H_{m-2})(s;q)` of the homogeneous Hermite recurrence
-    :math:`H_{n+1} = sH_n - nqH_{n-1}` (see :func:`contraction_row_pass`)."""
+def _row_weights(X, i, yi, G, j, q, order, sums):
+    """Row ``i`` along ``g_j``: with :math:`s = g_j\\cdot x_i` and the homogeneous Hermite
+    recurrence :math:`H_{n+1} = sH_n - nqH_{n-1}`, adds :math:`y_iH_{m-2}` and :math:`y_iH_{m-4}`
+    to ``sums[:, j]`` and returns the row's vector weight :math:`y_iH_{m-3}` and Gram weight
+    :math:`y_iH_{m-2}` (see :func:`contraction_row_pass`)."""
+    s = 0.0
+    for c in range(X.shape[1]):
+        s += X[i, c] * G[j, c]
     h_m4 = 0.0
     h_m3 = 0.0
     h_m2 = 1.0
@@ -61,25 +66,20 @@ def _hermite_tail(s, q, order):
         h_m4 = h_m3
         h_m3 = h_m2
         h_m2 = h_next
-    return h_m4, h_m3, h_m2
+    sums[0, j] += yi * h_m2
+    sums[1, j] += yi * h_m4
+    return yi * h_m3, yi * h_m2
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
 def _row_terms(X, i, yi, G, j, q, order, vectors, sums):
     """Row ``i``'s terms along ``g_j``: adds to ``vectors[j]`` and ``sums[:, j]`` (see
     :func:`contraction_row_pass`) and returns its weight :math:`y_iH_{m-2}(s_{ij})`."""
-    d = X.shape[1]
-    s = 0.0
-    for c in range(d):
-        s += X[i, c] * G[j, c]
-    h_m4, h_m3, h_m2 = _hermite_tail(s, q, order)
-    sums[0, j] += yi * h_m2
-    sums[1, j] += yi * h_m4
-    vw = yi * h_m3
+    vw, wi = _row_weights(X, i, yi, G, j, q, order, sums)
     if vw != 0.0:
-        for c in range(d):
+        for c in range(X.shape[1]):
             vectors[j, c] += vw * X[i, c]
-    return yi * h_m2
+    return wi
 
 
 @njit(_ROW_PASS_SIGNATURE, cache=True, nogil=True, fastmath=_FASTMATH)
@@ -123,20 +123,13 @@ def contraction_row_split(X, y, G, sq_norms, order, vectors, sums, sum_yx, posit
     it is in L1: once for :math:`s_i`, once for the two vector sums and the scaled copy together.
     ``positive`` and ``negative`` have at least as many rows as ``X``. Returns the number of rows
     written to each."""
-    n, d = X.shape
+    n = X.shape[0]
     q = sq_norms[0]
     n_pos = 0
     n_neg = 0
     for i in range(n):
         yi = y[i]
-        s = 0.0
-        for c in range(d):
-            s += X[i, c] * G[0, c]
-        h_m4, h_m3, h_m2 = _hermite_tail(s, q, order)
-        sums[0, 0] += yi * h_m2
-        sums[1, 0] += yi * h_m4
-        vw = yi * h_m3
-        wi = yi * h_m2
+        vw, wi = _row_weights(X, i, yi, G, 0, q, order, sums)
         if wi > 0.0:
             _add_row(X, i, yi, vw, sum_yx, vectors, positive, n_pos, np.sqrt(wi))
             n_pos += 1
